@@ -1,0 +1,172 @@
+"""The ModelBundle: everything needed to answer a request, and nothing that needs torch.
+
+On disk a bundle is a folder::
+
+    bundle.json             manifest: name, task, labels, preprocessing, metrics, parity
+    model.onnx              the graph (input ``input``; outputs logits/probabilities/embedding)
+    reference_profile.json  training inputs and outputs, for drift monitoring
+
+Training writes it (:func:`write_bundle`); serving, export, evaluation and
+monitoring read it (:func:`load`). Only JSON and ONNX are read: no pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from modelyard.errors import ModelyardError
+from modelyard.features.image import ImageSpec
+
+FORMAT_VERSION = 1
+MANIFEST = "bundle.json"
+ONNX_FILE = "model.onnx"
+PROFILE_FILE = "reference_profile.json"
+# Inside an MLflow model folder the bundle sits under the pyfunc artifacts.
+MLFLOW_SUBDIR = Path("artifacts") / "bundle"
+
+_SHORT_URI = re.compile(r"^(?P<name>[A-Za-z0-9_.\-]+)@(?P<alias>[A-Za-z0-9_\-]+)$")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A validated bundle folder, plus where it came from in the registry."""
+
+    path: Path
+    manifest: dict[str, Any]
+    version: str | None = None
+    """Registry version when loaded through the registry, else None."""
+    source_uri: str = ""
+    _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["name"])
+
+    @property
+    def task(self) -> str:
+        return str(self.manifest["task"])
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.manifest["labels"])
+
+    @property
+    def preprocessing(self) -> ImageSpec:
+        return ImageSpec.from_dict(self.manifest["preprocessing"])
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return dict(self.manifest.get("metrics", {}))
+
+    @property
+    def onnx_path(self) -> Path:
+        return self.path / ONNX_FILE
+
+    @cached_property
+    def reference_profile(self) -> dict[str, Any]:
+        return json.loads((self.path / PROFILE_FILE).read_text())  # type: ignore[no-any-return]
+
+
+def write_bundle(
+    folder: Path,
+    *,
+    name: str,
+    task: str,
+    labels: tuple[str, ...],
+    preprocessing: ImageSpec,
+    onnx_file: Path,
+    reference_profile: dict[str, Any],
+    metrics: dict[str, float],
+    extra: dict[str, Any] | None = None,
+) -> Bundle:
+    """Write a bundle folder and return it validated."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if onnx_file.resolve() != (folder / ONNX_FILE).resolve():
+        shutil.copyfile(onnx_file, folder / ONNX_FILE)
+    (folder / PROFILE_FILE).write_text(json.dumps(reference_profile))
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "task": task,
+        "kind": "image",
+        "labels": list(labels),
+        "preprocessing": preprocessing.to_dict(),
+        "metrics": metrics,
+        **(extra or {}),
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    return read_bundle(folder)
+
+
+def read_bundle(folder: Path, version: str | None = None, source_uri: str = "") -> Bundle:
+    """Read and validate a bundle folder (or an MLflow model folder holding one)."""
+    folder = Path(folder)
+    if not (folder / MANIFEST).exists() and (folder / MLFLOW_SUBDIR / MANIFEST).exists():
+        folder = folder / MLFLOW_SUBDIR
+    manifest_path = folder / MANIFEST
+    if not manifest_path.exists():
+        raise ModelyardError(
+            f"{folder} is not a modelyard bundle (no {MANIFEST}); pass a bundle folder, "
+            "models:/<name>@<alias> or <name>@<alias>"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError as error:
+        raise ModelyardError(f"{manifest_path} is not valid JSON: {error}") from error
+    bundle = Bundle(folder, manifest, version, source_uri or str(folder))
+    validate(bundle)
+    return bundle
+
+
+def validate(bundle: Bundle) -> None:
+    """Check the manifest's shape and that the files it promises are there."""
+    required = ("format_version", "name", "task", "kind", "labels", "preprocessing")
+    missing = [key for key in required if key not in bundle.manifest]
+    if missing:
+        raise ModelyardError(f"bundle {bundle.path} manifest lacks {', '.join(missing)}")
+    if bundle.manifest["format_version"] > FORMAT_VERSION:
+        raise ModelyardError(
+            f"bundle {bundle.path} has format {bundle.manifest['format_version']}; this "
+            f"modelyard reads up to {FORMAT_VERSION}: upgrade modelyard"
+        )
+    if len(bundle.labels) < 2:
+        raise ModelyardError(f"bundle {bundle.path} must name at least two labels")
+    for file in (ONNX_FILE, PROFILE_FILE):
+        if not (bundle.path / file).is_file():
+            raise ModelyardError(f"bundle {bundle.path} is missing {file}")
+    bundle.preprocessing  # noqa: B018 -- raises KeyError early if the spec is malformed
+
+
+def parse_model_uri(uri: str) -> str:
+    """Normalise ``name@alias`` to MLflow's ``models:/name@alias``; pass others through."""
+    match = _SHORT_URI.match(uri)
+    if match and not Path(uri).exists():
+        return f"models:/{match['name']}@{match['alias']}"
+    return uri
+
+
+def load(uri: str | Path, tracking_uri: str | None = None) -> Bundle:
+    """Load a bundle from a folder, ``models:/name@alias``, ``models:/name/3`` or ``name@alias``.
+
+    Registry models are downloaded once into ``.modelyard/cache/models/<name>/<version>``.
+    Needs no torch.
+    """
+    text = str(uri)
+    if Path(text).exists():
+        return read_bundle(Path(text))
+    text = parse_model_uri(text)
+    if not text.startswith(("models:/", "runs:/")):
+        raise ModelyardError(
+            f"'{uri}' is neither a bundle folder nor a model URI; use a folder, "
+            "models:/<name>@<alias>, models:/<name>/<version> or <name>@<alias>"
+        )
+    from modelyard.registry import download_model
+
+    folder, version = download_model(text, tracking_uri)
+    return read_bundle(folder, version=version, source_uri=text)

@@ -1,0 +1,168 @@
+"""The ``modelyard`` command: a thin door onto the library. Each command parses,
+calls one library function, and prints (or emits JSON with ``--json``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from modelyard.errors import ModelyardError
+
+app = typer.Typer(
+    name="modelyard",
+    help="Train, track, register, export and score classification models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Inspect the composed configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+OVERRIDES = typer.Argument(None, help="Hydra-style overrides: task=mnist5k train.max_epochs=5")
+JSON_OUT = typer.Option(False, "--json", help="Print machine-readable JSON.")
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks.")) -> None:
+    if debug:
+        os.environ["MODELYARD_DEBUG"] = "1"
+
+
+def _emit(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
+    typer.echo(json.dumps(data, indent=2) if as_json else "\n".join(lines))
+
+
+@app.command()
+def train(
+    overrides: list[str] = OVERRIDES,
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the newest interrupted run from its last checkpoint."
+    ),
+    as_json: bool = JSON_OUT,
+) -> None:
+    """Train a model, evaluate it, write its bundle and register it as `candidate`."""
+    from modelyard.config import compose_config
+
+    cfg = compose_config(overrides or [])
+    from modelyard import tracking
+    from modelyard.train.run import train as run_training
+
+    result = run_training(cfg, resume=resume)
+    acc = result.metrics.get("test_accuracy", float("nan"))
+    f1 = result.metrics.get("test_macro_f1", float("nan"))
+    alias_uri = f"models:/{result.model_name}@candidate"
+    data = {
+        "run_id": result.run_id,
+        "experiment_id": result.experiment_id,
+        "tracking_uri": result.tracking_uri,
+        "model_name": result.model_name,
+        "model_version": result.model_version,
+        "model_uri": alias_uri if result.model_version else result.model_uri,
+        "bundle": str(result.bundle_path),
+        "checkpoints": str(result.checkpoint_path),
+        "metrics": result.metrics,
+        "resumed": result.resumed,
+    }
+    registered = (
+        f"{result.model_name} version {result.model_version} (alias candidate): {alias_uri}"
+        if result.model_version
+        else f"not registered (logged as {result.model_uri})"
+    )
+    _emit(
+        data,
+        as_json,
+        [
+            f"test accuracy  {acc:.4f}   macro-F1 {f1:.4f}",
+            f"run id         {result.run_id}" + ("  (resumed)" if result.resumed else ""),
+            f"model          {registered}",
+            f"bundle         {result.bundle_path}",
+            f"tracking       {result.tracking_uri}",
+            f"look at it     {tracking.ui_command(result.tracking_uri)}",
+        ],
+    )
+
+
+@config_app.command("show")
+def config_show(overrides: list[str] = OVERRIDES, as_json: bool = JSON_OUT) -> None:
+    """Print the resolved configuration after applying overrides."""
+    from modelyard.config import compose_config, to_dict, to_yaml
+
+    cfg = compose_config(overrides or [])
+    typer.echo(json.dumps(to_dict(cfg), indent=2) if as_json else to_yaml(cfg).rstrip())
+
+
+@app.command()
+def evaluate(
+    model_uri: str = typer.Argument(
+        ..., help="models:/<name>@<alias>, <name>@<alias> or a bundle folder"
+    ),
+    overrides: list[str] = OVERRIDES,
+    split: str = typer.Option("test", help="Dataset split: train, val or test."),
+    log: bool = typer.Option(True, "--log/--no-log", help="Log the report as an MLflow run."),
+    as_json: bool = JSON_OUT,
+) -> None:
+    """Re-evaluate a model through ONNX Runtime on a dataset split."""
+    from modelyard import bundle as bundle_io
+    from modelyard.config import compose_config
+    from modelyard.scoring import evaluate_model
+
+    overrides = list(overrides or [])
+    if not any(o.startswith("task=") for o in overrides):
+        # Default to the task the model was trained on.
+        overrides.insert(0, f"task={bundle_io.load(model_uri).task}")
+    result = evaluate_model(model_uri, compose_config(overrides), split=split, log=log)
+    report = result.report
+    data = {
+        "model": result.model,
+        "version": result.version,
+        "run_id": result.run_id,
+        **report.to_dict(),
+    }
+    lines = [
+        f"{result.model} version {result.version or 'local'} on {split} (n={report.n})",
+        f"accuracy {report.accuracy:.4f}   macro-F1 {report.macro_f1:.4f}",
+        report.text.rstrip(),
+    ]
+    if result.run_id:
+        lines.append(f"logged as MLflow run {result.run_id}")
+    _emit(data, as_json, lines)
+
+
+@app.command()
+def predict(
+    model_uri: str = typer.Argument(
+        ..., help="models:/<name>@<alias>, <name>@<alias> or a bundle folder"
+    ),
+    inputs: list[Path] = typer.Argument(..., help="Image files, folders of images, or .npy arrays"),
+    out: Path = typer.Option(Path("preds.csv"), "--out", "-o", help="CSV file to write."),
+    as_json: bool = JSON_OUT,
+) -> None:
+    """Score images in batch and write file, label, confidence and per-class probabilities."""
+    from modelyard.scoring import predict_to_csv
+
+    rows = predict_to_csv(model_uri, inputs, out)
+    _emit({"rows": rows, "out": str(out)}, as_json, [f"wrote {rows} predictions to {out}"])
+
+
+def main() -> None:
+    """Console entry point: user errors become one line and a non-zero exit code."""
+    debug = "--debug" in sys.argv[1:] or bool(os.environ.get("MODELYARD_DEBUG"))
+    try:
+        app()
+    except ModelyardError as error:
+        if debug:
+            raise
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted; `modelyard train --resume` continues a training run", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""The typed configuration: the one place its shape is defined.
+
+Hydra composes YAML from this package's groups (task, data, model, train) on top
+of these dataclasses, so an unknown key or a value of the wrong type fails while
+composing, before any work starts. Fields whose values come from a closed set are
+checked by :func:`validate` against :data:`CHOICES`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelyard.errors import ConfigError
+
+
+@dataclass
+class TaskConfig:
+    name: str = "mnist5k"
+    """Short task name; also the name of the MLflow experiment."""
+    model_name: str = "mnist5k-cnn"
+    """Registered model name in the MLflow Model Registry."""
+    kind: str = "image"
+    """Input kind the bundle serves: ``image`` (text arrives with the text task)."""
+
+
+@dataclass
+class DataConfig:
+    source: str = "mnist5k"
+    """Dataset source: mnist5k, digits, mnist, fashion_mnist or image_folder."""
+    path: str | None = None
+    """Folder with one sub-folder per class (image_folder only)."""
+    image_size: int = 28
+    """Images are resized to image_size x image_size pixels."""
+    channels: int = 1
+    """1 (grayscale) or 3 (RGB)."""
+    mean: float = 0.1307
+    """Pixel mean (on a 0..1 scale) subtracted before the model sees an image."""
+    std: float = 0.3081
+    """Pixel standard deviation (0..1 scale) divided out after the mean."""
+    val_fraction: float = 0.1
+    """Share of the training pool held out for validation (early stopping)."""
+    test_fraction: float = 0.1
+    """Share held out for the final test when the source has no fixed test split."""
+    split_seed: int = 0
+    """Seed of the stratified train/val/test split (independent of the training seed)."""
+    limit: int | None = None
+    """Use at most this many examples per split (stratified); for quick runs and tests."""
+
+
+@dataclass
+class ModelConfig:
+    name: str = "cnn"
+    """Architecture name from modelyard.models (cnn)."""
+    channels: list[int] = field(default_factory=lambda: [32, 64])
+    """Output channels of each convolution block; each block halves the resolution."""
+    convs_per_block: int = 2
+    """3x3 convolutions (each with batch norm and ReLU) per block."""
+    hidden: int = 128
+    """Width of the fully connected layer before the classifier (the embedding)."""
+    dropout: float = 0.25
+    """Dropout before the classifier."""
+
+
+@dataclass
+class TrainConfig:
+    max_epochs: int = 20
+    """Upper bound on epochs; early stopping may end sooner."""
+    batch_size: int = 64
+    lr: float = 3.0e-3
+    """Peak learning rate."""
+    weight_decay: float = 1.0e-4
+    optimizer: str = "adamw"
+    """adam or adamw."""
+    scheduler: str = "onecycle"
+    """Learning-rate schedule: none, cosine, onecycle or step."""
+    early_stopping_patience: int = 5
+    """Epochs without a better validation loss before training stops."""
+    augment: bool = True
+    """Random small rotations, scalings and shifts of training images."""
+    precision: str = "32"
+    """Numeric precision: 32, bf16-mixed or 16-mixed."""
+    accelerator: str = "cpu"
+    """cpu, gpu or auto."""
+    devices: int = 1
+    num_workers: int = 0
+    """DataLoader worker processes (0 loads in the training process)."""
+    seed: int = 42
+    """Seeds torch, numpy and Python; same seed on CPU gives the same metrics."""
+    deterministic: bool = True
+    """Ask torch for deterministic kernels."""
+    progress_bar: bool = True
+
+
+@dataclass
+class TrackingConfig:
+    uri: str | None = None
+    """MLflow tracking URI; empty uses MLFLOW_TRACKING_URI or the embedded SQLite store."""
+    experiment: str | None = None
+    """MLflow experiment; empty uses the task name."""
+    register: bool = True
+    """Register the bundle in the Model Registry with the alias ``candidate``."""
+
+
+@dataclass
+class ExportConfig:
+    opset: int = 17
+    """ONNX opset of the exported graph."""
+    parity_atol: float = 1.0e-4
+    """Largest absolute difference allowed between torch and ONNX Runtime probabilities."""
+    parity_samples: int = 256
+    """Real test samples the parity check runs on."""
+
+
+@dataclass
+class Config:
+    task: TaskConfig = field(default_factory=TaskConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+
+CHOICES: dict[str, tuple[Any, ...]] = {
+    "task.kind": ("image",),
+    "data.source": ("mnist5k", "digits", "mnist", "fashion_mnist", "image_folder"),
+    "data.channels": (1, 3),
+    "model.name": ("cnn",),
+    "train.optimizer": ("adam", "adamw"),
+    "train.scheduler": ("none", "cosine", "onecycle", "step"),
+    "train.precision": ("32", "bf16-mixed", "16-mixed"),
+    "train.accelerator": ("cpu", "gpu", "auto"),
+}
+
+
+def _get(cfg: Config, dotted: str) -> Any:
+    section, key = dotted.split(".")
+    return getattr(getattr(cfg, section), key)
+
+
+def validate(cfg: Config) -> Config:
+    """Check closed-set choices and ranges the type system cannot express."""
+    for dotted, allowed in CHOICES.items():
+        value = _get(cfg, dotted)
+        if value not in allowed:
+            raise ConfigError(
+                f"{dotted}={value!r} is not a valid choice; choose one of "
+                + ", ".join(str(a) for a in allowed)
+            )
+    positive = ("data.image_size", "train.max_epochs", "train.batch_size", "train.devices")
+    for dotted in positive:
+        if _get(cfg, dotted) < 1:
+            raise ConfigError(f"{dotted} must be at least 1, got {_get(cfg, dotted)}")
+    for dotted in ("data.val_fraction", "data.test_fraction"):
+        if not 0.0 < _get(cfg, dotted) < 0.5:
+            raise ConfigError(f"{dotted} must be between 0 and 0.5, got {_get(cfg, dotted)}")
+    if cfg.data.limit is not None and cfg.data.limit < 1:
+        raise ConfigError(f"data.limit must be at least 1 (or null), got {cfg.data.limit}")
+    if not cfg.model.channels or min(cfg.model.channels) < 1:
+        raise ConfigError("model.channels must be a non-empty list of positive integers")
+    if 2 ** len(cfg.model.channels) > cfg.data.image_size:
+        raise ConfigError(
+            f"model.channels has {len(cfg.model.channels)} blocks, too many for "
+            f"{cfg.data.image_size}px images; use fewer blocks or a larger data.image_size"
+        )
+    if cfg.data.source == "image_folder" and not cfg.data.path:
+        raise ConfigError(
+            "data.source=image_folder needs data.path=<folder with one sub-folder per class>"
+        )
+    if cfg.train.lr <= 0:
+        raise ConfigError(f"train.lr must be positive, got {cfg.train.lr}")
+    if cfg.export.parity_atol <= 0:
+        raise ConfigError("export.parity_atol must be positive")
+    return cfg

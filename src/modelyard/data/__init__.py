@@ -1,0 +1,56 @@
+"""Data sources: each yields arrays, labels, class names and a content fingerprint."""
+
+from __future__ import annotations
+
+from modelyard.config.schema import DataConfig
+from modelyard.data.dataset import ArraySplit, Dataset, SourceData
+from modelyard.data.split import make_splits
+from modelyard.errors import ConfigError
+from modelyard.features.image import ImageSpec, conform_images
+
+__all__ = ["ArraySplit", "Dataset", "SourceData", "image_spec", "load_dataset", "load_source"]
+
+
+def image_spec(cfg: DataConfig) -> ImageSpec:
+    """The preprocessing spec a data config implies (stored in the bundle)."""
+    return ImageSpec(cfg.image_size, cfg.image_size, cfg.channels, cfg.mean, cfg.std)
+
+
+def load_source(cfg: DataConfig) -> SourceData:
+    """Load the raw examples of the configured source (download if needed)."""
+    if cfg.source == "mnist5k":
+        from modelyard.data.package import load_mnist5k
+
+        return load_mnist5k()
+    if cfg.source == "digits":
+        from modelyard.data.package import load_digits
+
+        return load_digits()
+    if cfg.source in ("mnist", "fashion_mnist"):
+        from modelyard.data.download import load_idx_dataset
+
+        return load_idx_dataset(cfg.source)
+    if cfg.source == "image_folder":
+        from modelyard.data.image_folder import load_image_folder
+
+        assert cfg.path is not None  # validate() guarantees it
+        return load_image_folder(cfg.path, image_spec(cfg))
+    raise ConfigError(f"unknown data.source '{cfg.source}'")
+
+
+def load_dataset(cfg: DataConfig) -> Dataset:
+    """Load, conform to the configured image size/channels, and split deterministically."""
+    source = load_source(cfg)
+    spec = image_spec(cfg)
+    source = SourceData(
+        name=source.name,
+        uri=source.uri,
+        images=conform_images(source.images, spec),
+        labels=source.labels,
+        class_names=source.class_names,
+        test_images=None
+        if source.test_images is None
+        else conform_images(source.test_images, spec),
+        test_labels=source.test_labels,
+    )
+    return make_splits(source, cfg.val_fraction, cfg.test_fraction, cfg.split_seed, cfg.limit)

@@ -1,0 +1,1 @@
+"""Export trained models to portable formats (ONNX now; Triton's repository later)."""

@@ -1,0 +1,99 @@
+"""Image preprocessing: decoding, resizing, channel conversion and normalisation.
+
+Training, export, evaluation, batch prediction and the server all call these
+functions, so a served prediction sees exactly the pixels the model trained on.
+Numpy and Pillow only: the serving install has no torch.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from modelyard.errors import DataError
+
+# Decompression bombs: refuse images with more pixels than this (Pillow raises).
+Image.MAX_IMAGE_PIXELS = 40_000_000
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """How raw images become model input; stored in every bundle."""
+
+    height: int
+    width: int
+    channels: int
+    mean: float
+    std: float
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Model input shape without the batch dimension (C, H, W)."""
+        return (self.channels, self.height, self.width)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "image", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImageSpec:
+        fields = {k: data[k] for k in ("height", "width", "channels", "mean", "std")}
+        return cls(**fields)
+
+
+def _pil_mode(channels: int) -> str:
+    return "L" if channels == 1 else "RGB"
+
+
+def _to_array(image: Image.Image, spec: ImageSpec) -> np.ndarray:
+    image = image.convert(_pil_mode(spec.channels))
+    if image.size != (spec.width, spec.height):
+        image = image.resize((spec.width, spec.height), Image.Resampling.BILINEAR)
+    array = np.asarray(image, dtype=np.uint8)
+    return array[..., None] if array.ndim == 2 else array
+
+
+def decode_image(source: bytes | str | Path, spec: ImageSpec) -> np.ndarray:
+    """Decode a PNG/JPEG/... file or bytes into uint8 (H, W, C) at the spec's size."""
+    name = "uploaded bytes" if isinstance(source, bytes) else str(source)
+    try:
+        handle = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
+    except OSError as error:
+        raise DataError(f"cannot read image {name}: {error.strerror}") from error
+    try:
+        with handle, Image.open(handle) as image:
+            image.load()
+            return _to_array(image, spec)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
+        raise DataError(
+            f"{name} is not a readable image ({error}); send a PNG or JPEG file"
+        ) from error
+
+
+def conform_images(images: np.ndarray, spec: ImageSpec) -> np.ndarray:
+    """Resize and convert a uint8 (N, H, W, C) batch to the spec's size and channels."""
+    if images.shape[1:] == (spec.height, spec.width, spec.channels):
+        return images
+    converted = [
+        _to_array(Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image), spec)
+        for image in images
+    ]
+    return np.stack(converted).astype(np.uint8)
+
+
+def to_model_input(images: np.ndarray, spec: ImageSpec) -> np.ndarray:
+    """uint8 (N, H, W, C) -> normalised float32 (N, C, H, W), the ONNX graph's input."""
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.shape[1:] != (spec.height, spec.width, spec.channels):
+        raise DataError(
+            f"images have shape {images.shape[1:]}, the model expects "
+            f"{(spec.height, spec.width, spec.channels)} (height, width, channels)"
+        )
+    scaled = images.astype(np.float32) * np.float32(1.0 / 255.0)
+    normalised = (scaled - np.float32(spec.mean)) / np.float32(spec.std)
+    return np.ascontiguousarray(normalised.transpose(0, 3, 1, 2))

@@ -1,0 +1,51 @@
+"""The bundle as an MLflow pyfunc model, so MLflow's own API can load and score it.
+
+``mlflow.pyfunc.load_model("models:/mnist5k-cnn@candidate").predict(images)`` takes
+uint8 images (N, H, W, C) and returns class probabilities (N, K).
+
+The model is logged "from code" (:mod:`modelyard.mlflow_pyfunc_code`), not as a
+pickled object, so loading it runs no unpickling; modelyard's own
+:func:`modelyard.bundle.load` reads only the JSON + ONNX inside.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+
+CODE_FILE = Path(__file__).with_name("mlflow_pyfunc_code.py")
+
+
+class BundlePyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    def load_context(self, context: Any) -> None:
+        from modelyard.bundle import read_bundle
+        from modelyard.predictor import Predictor
+
+        self.predictor = Predictor(read_bundle(Path(context.artifacts["bundle"])))
+
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        # No type hints here: MLflow would read them as an input schema.
+        images = np.asarray(model_input, dtype=np.uint8)
+        return self.predictor.predict_images(images).probabilities
+
+
+def log_bundle_model(
+    bundle_dir: Path, example_images: np.ndarray, probabilities: np.ndarray
+) -> str:
+    """Log the bundle folder as a pyfunc model in the active run; return its model URI."""
+    from mlflow.models import infer_signature
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MLflow nags about type hints and examples
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(CODE_FILE),
+            artifacts={"bundle": str(bundle_dir)},
+            signature=infer_signature(example_images, probabilities),
+            pip_requirements=["modelyard", "onnxruntime", "numpy", "pillow"],
+        )
+    return str(info.model_uri)

@@ -1,0 +1,77 @@
+"""One object that owns an ONNX Runtime session and the shared preprocessing.
+
+Evaluation, batch prediction, the MLflow pyfunc wrapper and (later) the server
+all predict through :class:`Predictor`, so they agree to the bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from modelyard.bundle import Bundle
+from modelyard.features.image import decode_image, to_model_input
+
+INPUT_NAME = "input"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    probabilities: np.ndarray
+    """(N, K) float32 class probabilities."""
+    embedding: np.ndarray
+    """(N, D) float32 penultimate activations."""
+    labels: tuple[str, ...]
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)  # type: ignore[no-any-return]
+
+    @property
+    def predicted_labels(self) -> list[str]:
+        return [self.labels[i] for i in self.predicted]
+
+    @property
+    def confidence(self) -> np.ndarray:
+        return self.probabilities.max(axis=1)  # type: ignore[no-any-return]
+
+
+class Predictor:
+    """Predict with a bundle through ONNX Runtime; no torch involved."""
+
+    def __init__(self, bundle: Bundle, intra_op_threads: int | None = None, batch_size: int = 256):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if intra_op_threads is not None:
+            options.intra_op_num_threads = intra_op_threads
+        self.bundle = bundle
+        self.spec = bundle.preprocessing
+        self.batch_size = batch_size
+        self.session = ort.InferenceSession(
+            str(bundle.onnx_path), options, providers=["CPUExecutionProvider"]
+        )
+
+    def predict_inputs(self, inputs: np.ndarray) -> Prediction:
+        """Predict on already preprocessed float32 (N, C, H, W) inputs, in batches."""
+        probabilities, embeddings = [], []
+        for start in range(0, max(inputs.shape[0], 1), self.batch_size):
+            chunk = inputs[start : start + self.batch_size]
+            probs, embedding = self.session.run(["probabilities", "embedding"], {INPUT_NAME: chunk})
+            probabilities.append(probs)
+            embeddings.append(embedding)
+        return Prediction(
+            np.concatenate(probabilities), np.concatenate(embeddings), self.bundle.labels
+        )
+
+    def predict_images(self, images: np.ndarray) -> Prediction:
+        """Predict on uint8 (N, H, W, C) images at the bundle's size."""
+        return self.predict_inputs(to_model_input(images, self.spec))
+
+    def predict_files(self, files: Sequence[str | Path]) -> Prediction:
+        """Decode image files with the bundle's preprocessing and predict."""
+        images = np.stack([decode_image(Path(f), self.spec) for f in files])
+        return self.predict_images(images)

@@ -1,0 +1,133 @@
+"""Score a registered or local bundle: re-evaluate on a dataset split, or predict files."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from modelyard import bundle as bundle_io
+from modelyard import tracking
+from modelyard.config.schema import Config
+from modelyard.data.image_folder import IMAGE_SUFFIXES
+from modelyard.errors import DataError, ModelyardError
+from modelyard.evaluate import EvaluationReport, evaluate_probabilities, log_report
+from modelyard.features.image import conform_images
+from modelyard.predictor import Prediction, Predictor
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    report: EvaluationReport
+    model: str
+    version: str | None
+    run_id: str | None
+
+
+def evaluate_model(
+    model_uri: str, cfg: Config, split: str = "test", log: bool = True
+) -> Evaluation:
+    """Re-evaluate a bundle through ONNX Runtime on a split of the configured dataset.
+
+    With ``log`` the report goes into a new MLflow run of the task's experiment,
+    tagged with the model it evaluated.
+    """
+    from modelyard.data import load_dataset
+
+    loaded = bundle_io.load(model_uri, cfg.tracking.uri)
+    dataset = load_dataset(cfg.data)
+    if tuple(dataset.class_names) != loaded.labels:
+        raise ModelyardError(
+            f"dataset '{dataset.name}' has classes {list(dataset.class_names)} but model "
+            f"'{loaded.name}' predicts {list(loaded.labels)}; pass the model's task "
+            f"(task={loaded.task})"
+        )
+    data = dataset.split(split)
+    images = conform_images(data.images, loaded.preprocessing)
+    prediction = Predictor(loaded).predict_images(images)
+    report = evaluate_probabilities(data.labels, prediction.probabilities, loaded.labels, split)
+    run_id = None
+    if log:
+        import mlflow
+
+        tracking.configure(cfg.tracking.uri)
+        experiment_id = tracking.ensure_experiment(cfg.tracking.experiment or cfg.task.name)
+        with mlflow.start_run(
+            experiment_id=experiment_id, run_name=f"evaluate {loaded.name}"
+        ) as run:
+            mlflow.set_tags(
+                {
+                    "modelyard.kind": "evaluation",
+                    "modelyard.model": loaded.name,
+                    "modelyard.model_version": loaded.version or "local",
+                    "modelyard.model_uri": str(model_uri),
+                    "modelyard.dataset_fingerprint": dataset.fingerprint,
+                }
+            )
+            log_report(report)
+            run_id = run.info.run_id
+    return Evaluation(report=report, model=loaded.name, version=loaded.version, run_id=run_id)
+
+
+def collect_inputs(paths: Sequence[str | Path]) -> list[Path]:
+    """Expand folders (recursively) into their image files; keep files and .npy as given."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            images = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not images:
+                raise DataError(f"folder {path} holds no images (PNG/JPEG)")
+            found.extend(images)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise DataError(f"{path} does not exist; pass image files, folders or a .npy file")
+    return found
+
+
+def _load_npy(path: Path, predictor: Predictor) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path} is not a readable .npy array: {error}") from error
+    if array.ndim == 3:
+        array = array[..., None]
+    if array.ndim != 4 or array.dtype != np.uint8:
+        raise DataError(
+            f"{path} holds {array.dtype} {array.shape}; expected uint8 images (N, H, W[, C])"
+        )
+    return conform_images(array, predictor.spec)
+
+
+def predict_to_csv(model_uri: str, inputs: Sequence[str | Path], out: Path) -> int:
+    """Score images (files, folders, .npy) and write one CSV row per image; return rows."""
+    loaded = bundle_io.load(model_uri)
+    predictor = Predictor(loaded)
+    rows: list[tuple[str, Prediction, int]] = []
+    files = collect_inputs(inputs)
+    image_files = [f for f in files if f.suffix.lower() != ".npy"]
+    if image_files:
+        prediction = predictor.predict_files(image_files)
+        rows += [(str(f), prediction, i) for i, f in enumerate(image_files)]
+    for npy in (f for f in files if f.suffix.lower() == ".npy"):
+        prediction = predictor.predict_images(_load_npy(npy, predictor))
+        rows += [(f"{npy}[{i}]", prediction, i) for i in range(len(prediction.probabilities))]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "label", "confidence", *(f"p_{label}" for label in loaded.labels)])
+        for name, prediction, i in rows:
+            probs = prediction.probabilities[i]
+            writer.writerow(
+                [
+                    name,
+                    loaded.labels[int(probs.argmax())],
+                    f"{probs.max():.6f}",
+                    *(f"{p:.6f}" for p in probs),
+                ]
+            )
+    return len(rows)

@@ -1,0 +1,75 @@
+"""MLflow defaults: an embedded SQLite store under ``.modelyard/`` unless told otherwise."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from modelyard.paths import home_dir
+
+
+def default_tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else a SQLite file in the modelyard home."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    home = home_dir()
+    home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{home / 'mlflow.db'}"
+
+
+def artifact_root() -> Path:
+    return home_dir() / "mlartifacts"
+
+
+def configure(uri: str | None = None) -> str:
+    """Point MLflow (tracking and registry) at ``uri`` or the default; return it."""
+    # MLflow's per-file download bars would drown the CLI's own output.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    resolved = uri or default_tracking_uri()
+    mlflow.set_tracking_uri(resolved)
+    mlflow.set_registry_uri(resolved)
+    return resolved
+
+
+def ensure_experiment(name: str) -> str:
+    """Experiment id for ``name``, created with a local artifact folder when embedded."""
+    client = MlflowClient()
+    existing = client.get_experiment_by_name(name)
+    if existing is not None:
+        return str(existing.experiment_id)
+    location = None
+    if mlflow.get_tracking_uri().startswith("sqlite:"):
+        location = (artifact_root() / name).as_uri()
+    return str(client.create_experiment(name, artifact_location=location))
+
+
+def git_info(cwd: Path | None = None) -> dict[str, str]:
+    """Commit and dirty flag of the working tree, or ``no git`` outside a repository."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return {"modelyard.git_commit": "no git", "modelyard.git_dirty": "no git"}
+    return {
+        "modelyard.git_commit": commit,
+        "modelyard.git_dirty": str(dirty).lower(),
+        "mlflow.source.git.commit": commit,
+    }
+
+
+def ui_command(uri: str) -> str:
+    """The command a user runs to look at the runs and registered models."""
+    if uri.startswith("sqlite:"):
+        return f"mlflow ui --backend-store-uri {uri} --default-artifact-root {artifact_root()}"
+    return f"open {uri}"

@@ -1,0 +1,49 @@
+"""Lightning callbacks that write to MLflow."""
+
+from __future__ import annotations
+
+import lightning as L
+from mlflow.tracking import MlflowClient
+
+EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc")
+
+
+class MlflowEpochMetrics(L.Callback):
+    """Log train/val loss and accuracy once per epoch, with the epoch as the step.
+
+    Written at the start of the next epoch and at the end of fit, because Lightning
+    aggregates the epoch's training metrics only after ``on_train_epoch_end`` hooks.
+    """
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self.client = MlflowClient()
+        self._pending_epoch: int | None = None
+
+    def _flush(self, trainer: L.Trainer) -> None:
+        if self._pending_epoch is None or trainer.sanity_checking:
+            return
+        metrics = trainer.callback_metrics
+        for name in EPOCH_METRICS:
+            if name in metrics:
+                self.client.log_metric(
+                    self.run_id, name, float(metrics[name]), step=self._pending_epoch
+                )
+        lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
+        if lr is not None:
+            self.client.log_metric(self.run_id, "lr", float(lr), step=self._pending_epoch)
+        self._pending_epoch = None
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._pending_epoch = trainer.current_epoch
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._flush(trainer)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._flush(trainer)
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        self._flush(trainer)

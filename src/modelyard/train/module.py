@@ -1,0 +1,73 @@
+"""The LightningModule: loss, metrics per epoch, optimiser and schedule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from modelyard.config.schema import TrainConfig
+from modelyard.train.augment import random_affine
+
+
+class Classifier(L.LightningModule):
+    """Cross-entropy classifier around any ``nn.Module`` that maps inputs to logits."""
+
+    def __init__(self, model: nn.Module, cfg: TrainConfig, augment_fill: float = 0.0):
+        super().__init__()
+        self.model = model
+        self.cfg = cfg
+        self.augment_fill = augment_fill
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)  # type: ignore[no-any-return]
+
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+        x, y = batch
+        if stage == "train" and self.cfg.augment:
+            x = random_affine(x, fill=self.augment_fill)
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        acc = (logits.argmax(dim=1) == y).float().mean()
+        on_step = False
+        self.log(f"{stage}_loss", loss, on_step=on_step, on_epoch=True, prog_bar=True)
+        self.log(f"{stage}_acc", acc, on_step=on_step, on_epoch=True, prog_bar=True)
+        return loss
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "val")
+
+    def configure_optimizers(self) -> Any:
+        optimizer_cls = torch.optim.AdamW if self.cfg.optimizer == "adamw" else torch.optim.Adam
+        optimizer = optimizer_cls(
+            self.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay
+        )
+        if self.cfg.scheduler == "none":
+            return optimizer
+        if self.cfg.scheduler == "onecycle":
+            total = int(self.trainer.estimated_stepping_batches)
+            scheduler: Any = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=self.cfg.lr, total_steps=max(total, 1)
+            )
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+            }
+        if self.cfg.scheduler == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+                optimizer, T_max=max(self.cfg.max_epochs, 1)
+            )
+        else:
+            scheduler = torch.optim.lr_scheduler.StepLR(
+                optimizer, step_size=max(self.cfg.max_epochs // 3, 1), gamma=0.1
+            )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }

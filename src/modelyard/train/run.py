@@ -1,0 +1,169 @@
+"""``train()``: data -> Lightning fit -> best checkpoint -> bundle, all tracked in MLflow."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import mlflow
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+
+from modelyard import tracking
+from modelyard.config import Config, flatten, from_yaml, to_yaml
+from modelyard.data import Dataset, image_spec, load_dataset
+from modelyard.errors import ModelyardError
+from modelyard.models import build_model
+from modelyard.paths import checkpoint_dir, run_dir
+from modelyard.train.callbacks import MlflowEpochMetrics
+from modelyard.train.datamodule import ImageDataModule
+from modelyard.train.finish import finish
+from modelyard.train.module import Classifier
+from modelyard.train.tracking_inputs import log_dataset_inputs
+
+CONFIG_FILE = "config.yaml"
+LAST_CHECKPOINT = "last.ckpt"
+TASK_TAG = "modelyard.task"
+STATUS_TAG = "modelyard.status"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where everything a training run produced lives."""
+
+    run_id: str
+    experiment_id: str
+    tracking_uri: str
+    model_name: str
+    model_version: str | None
+    model_uri: str
+    bundle_path: Path
+    checkpoint_path: Path
+    metrics: dict[str, float]
+    resumed: bool
+
+    @property
+    def registry_uri(self) -> str | None:
+        return f"models:/{self.model_name}/{self.model_version}" if self.model_version else None
+
+
+def find_resumable_run(experiment_id: str, task: str) -> tuple[str, Config]:
+    """The newest unfinished run of ``task`` that left a ``last.ckpt`` behind."""
+    runs = MlflowClient().search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{TASK_TAG}` = '{task}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=20,
+    )
+    for run in runs:
+        if run.info.status == RunStatus.to_string(RunStatus.FINISHED):
+            continue
+        config_file = run_dir(run.info.run_id) / CONFIG_FILE
+        if (checkpoint_dir(run.info.run_id) / LAST_CHECKPOINT).exists() and config_file.exists():
+            return run.info.run_id, from_yaml(config_file.read_text())
+    raise ModelyardError(
+        f"no interrupted '{task}' run with a checkpoint to resume; start a new run without --resume"
+    )
+
+
+def _trainer(cfg: Config, folder: Path, run_id: str) -> tuple[L.Trainer, ModelCheckpoint]:
+    best = ModelCheckpoint(
+        dirpath=folder, filename="best", monitor="val_loss", mode="min", save_last=True
+    )
+    callbacks = [
+        best,
+        EarlyStopping(monitor="val_loss", mode="min", patience=cfg.train.early_stopping_patience),
+        MlflowEpochMetrics(run_id),
+    ]
+    trainer = L.Trainer(
+        max_epochs=cfg.train.max_epochs,
+        accelerator=cfg.train.accelerator,
+        devices=cfg.train.devices,
+        precision=cfg.train.precision,  # type: ignore[arg-type]
+        deterministic=cfg.train.deterministic,
+        callbacks=callbacks,
+        logger=False,
+        default_root_dir=folder,
+        enable_progress_bar=cfg.train.progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    return trainer, best
+
+
+def _quiet() -> None:
+    """Keep the console to the progress bar and modelyard's own summary."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if os.environ.get("MODELYARD_DEBUG"):
+        return
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning", "mlflow"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+
+
+def _fit(cfg: Config, dataset: Dataset, run_id: str, resume: bool) -> tuple[Classifier, Path]:
+    spec = image_spec(cfg.data)
+    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    model = build_model(cfg.model, spec.shape, len(dataset.class_names))
+    # Pixels shifted in by augmentation get the background value (0) after normalising.
+    module = Classifier(model, cfg.train, augment_fill=(0.0 - spec.mean) / spec.std)
+    datamodule = ImageDataModule(dataset, spec, cfg.train.batch_size, cfg.train.num_workers)
+    folder = checkpoint_dir(run_id)
+    trainer, best = _trainer(cfg, folder, run_id)
+    last = folder / LAST_CHECKPOINT
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+    if trainer.interrupted:
+        raise KeyboardInterrupt
+    if best.best_model_path:
+        # Best-checkpoint restore: the bundle is the epoch with the lowest val loss.
+        state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
+        module.load_state_dict(state["state_dict"])
+    return module, folder
+
+
+def train(cfg: Config, resume: bool = False) -> TrainResult:
+    """Train, evaluate, bundle and register one model; everything tracked in MLflow.
+
+    With ``resume=True`` the newest interrupted run of the task continues from its
+    ``last.ckpt`` into the same MLflow run, with the config it started with.
+    """
+    _quiet()
+    tracking_uri = tracking.configure(cfg.tracking.uri)
+    experiment_id = tracking.ensure_experiment(cfg.tracking.experiment or cfg.task.name)
+    run_id = None
+    if resume:
+        run_id, cfg = find_resumable_run(experiment_id, cfg.task.name)
+    dataset = load_dataset(cfg.data)  # fails fast on bad data, before a run is opened
+    with mlflow.start_run(run_id=run_id, experiment_id=experiment_id) as run:
+        run_id = run.info.run_id
+        run_dir(run_id).mkdir(parents=True, exist_ok=True)
+        if not resume:
+            (run_dir(run_id) / CONFIG_FILE).write_text(to_yaml(cfg))
+            mlflow.log_params(flatten(cfg))
+            mlflow.set_tags(
+                {**tracking.git_info(), TASK_TAG: cfg.task.name, STATUS_TAG: "training"}
+            )
+            mlflow.log_text(to_yaml(cfg), "config.yaml")
+            log_dataset_inputs(dataset)
+        module, folder = _fit(cfg, dataset, run_id, resume)
+        finished = finish(cfg, module.model, dataset, image_spec(cfg.data), run_id)
+        mlflow.set_tag(STATUS_TAG, "complete")
+    return TrainResult(
+        run_id=run_id,
+        experiment_id=experiment_id,
+        tracking_uri=tracking_uri,
+        model_name=cfg.task.model_name,
+        model_version=finished.version,
+        model_uri=finished.model_uri,
+        bundle_path=finished.bundle.path,
+        checkpoint_path=folder,
+        metrics=finished.report.metrics(),
+        resumed=resume,
+    )

@@ -1,0 +1,26 @@
+"""Log a dataset's splits as MLflow dataset inputs, with the content fingerprint."""
+
+from __future__ import annotations
+
+import mlflow
+import mlflow.data
+
+from modelyard.data.dataset import Dataset
+
+# MLflow keeps at most 36 characters of a dataset digest.
+DIGEST_LENGTH = 32
+
+
+def log_dataset_inputs(dataset: Dataset) -> None:
+    """One input per split (training/validation/testing), all with the same digest."""
+    mlflow.set_tag("modelyard.dataset_fingerprint", dataset.fingerprint)
+    for split_name, context in (("train", "training"), ("val", "validation"), ("test", "testing")):
+        split = dataset.split(split_name)
+        logged = mlflow.data.from_numpy(
+            split.images,
+            targets=split.labels,
+            source=dataset.uri,
+            name=f"{dataset.name}-{split_name}",
+            digest=dataset.fingerprint[:DIGEST_LENGTH],
+        )
+        mlflow.log_input(logged, context=context)
