@@ -4,8 +4,10 @@ calls one library function, and prints (or emits JSON with ``--json``)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +154,13 @@ def predict(
 def main() -> None:
     """Console entry point: user errors become one line and a non-zero exit code."""
     debug = "--debug" in sys.argv[1:] or bool(os.environ.get("MODELYARD_DEBUG"))
+    if not debug:
+        # Library chatter (deprecations, MLflow's DB migrations) is for developers;
+        # --debug shows it.
+        warnings.simplefilter("ignore")
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow loads
+        for name in ("mlflow", "alembic", "lightning", "lightning.pytorch", "lightning.fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         app()
     except ModelyardError as error:

@@ -21,14 +21,18 @@ CODE_FILE = Path(__file__).with_name("mlflow_pyfunc_code.py")
 
 
 class BundlePyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    """Scores uint8 images (N, H, W, C) through the bundle's Predictor."""
+
     def load_context(self, context: Any) -> None:
         from modelyard.bundle import read_bundle
         from modelyard.predictor import Predictor
 
         self.predictor = Predictor(read_bundle(Path(context.artifacts["bundle"])))
 
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
-        # No type hints here: MLflow would read them as an input schema.
+    # ``np.ndarray`` is a hint MLflow accepts without coercing the input.
+    def predict(
+        self, context: Any, model_input: np.ndarray, params: dict[str, Any] | None = None
+    ) -> np.ndarray:
         images = np.asarray(model_input, dtype=np.uint8)
         return self.predictor.predict_images(images).probabilities
 

@@ -31,8 +31,15 @@ def configure(uri: str | None = None) -> str:
     # MLflow's per-file download bars would drown the CLI's own output.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     resolved = uri or default_tracking_uri()
+    user_env = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(resolved)
     mlflow.set_registry_uri(resolved)
+    # MLflow exports the URI to the environment; undo that so the next call still
+    # tells a user's MLFLOW_TRACKING_URI apart from our own default.
+    if user_env is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = user_env
     return resolved
 
 

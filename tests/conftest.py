@@ -1,0 +1,54 @@
+"""Shared fixtures: an isolated modelyard home, and one tiny trained model per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Every test runs against its own embedded MLflow store, never the user's.
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+
+FAST = ["task=digits", "train=fast"]
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh MODELYARD_HOME (tracking DB, artifacts, runs) for one test."""
+    folder = tmp_path / "home"
+    monkeypatch.setenv("MODELYARD_HOME", str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    folder = tmp_path_factory.mktemp("session-home")
+    previous = os.environ.get("MODELYARD_HOME")
+    os.environ["MODELYARD_HOME"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("MODELYARD_HOME", None)
+    else:
+        os.environ["MODELYARD_HOME"] = previous
+
+
+@pytest.fixture(scope="session")
+def trained(session_home: Path):  # type: ignore[no-untyped-def]
+    """One digits model trained, bundled and registered, shared by read-only tests."""
+    from modelyard.config import compose_config
+    from modelyard.train.run import train
+
+    return train(compose_config(FAST))
+
+
+@pytest.fixture
+def use_session_home(session_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point this test (env and MLflow's global URI) at the session's shared store."""
+    from modelyard import tracking
+
+    monkeypatch.setenv("MODELYARD_HOME", str(session_home))
+    tracking.configure()
+    return session_home

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+from tests.conftest import FAST
+
+from modelyard import bundle
+from modelyard.config import compose_config
+from modelyard.data import load_dataset
+from modelyard.predictor import Predictor
+
+
+def test_batched_prediction_equals_single_rows(trained) -> None:  # type: ignore[no-untyped-def]
+    images = load_dataset(compose_config(FAST).data).test.images[:10]
+    predictor = Predictor(bundle.load(trained.bundle_path), batch_size=3)
+    whole = predictor.predict_images(images)
+    rows = np.concatenate(
+        [predictor.predict_images(images[i : i + 1]).probabilities for i in range(10)]
+    )
+    assert np.allclose(whole.probabilities, rows, atol=1e-6)
+    assert whole.embedding.shape == (10, 64)
+    assert whole.predicted_labels == [str(i) for i in whole.predicted]
+
+
+def test_reading_and_predicting_a_bundle_never_imports_torch(trained, use_session_home) -> None:  # type: ignore[no-untyped-def]
+    code = (
+        "import sys, numpy as np\n"
+        "from modelyard import bundle\n"
+        "from modelyard.predictor import Predictor\n"
+        "b = bundle.load('digits-cnn@candidate')\n"
+        "p = Predictor(b).predict_images(np.zeros((2, 8, 8, 1), np.uint8))\n"
+        "assert p.probabilities.shape == (2, 10)\n"
+        "leaked = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'lightning'))\n"
+        "print(leaked)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

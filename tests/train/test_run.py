@@ -1,0 +1,113 @@
+"""End to end: training logs everything to MLflow and leaves a registered bundle."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import lightning as L
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+from tests.conftest import FAST
+
+from modelyard import bundle
+from modelyard.config import compose_config
+from modelyard.train import run as train_run
+from modelyard.train.run import train
+
+pytestmark = pytest.mark.slow
+
+
+def test_run_tracks_config_git_dataset_curves_and_reports(trained, use_session_home) -> None:  # type: ignore[no-untyped-def]
+    client = MlflowClient()
+    run = client.get_run(trained.run_id)
+    params = run.data.params
+    assert params["task.name"] == "digits" and params["train.max_epochs"] == "3"
+    assert params["model.channels"] == "[16, 32]"
+    tags = run.data.tags
+    assert tags["modelyard.git_commit"]  # a commit hash, or "no git"
+    assert tags["modelyard.git_dirty"] in ("true", "false", "no git")
+    fingerprint = tags["modelyard.dataset_fingerprint"]
+    inputs = run.inputs.dataset_inputs
+    assert {i.tags[0].value for i in inputs} == {"training", "validation", "testing"}
+    assert all(fingerprint.startswith(i.dataset.digest) for i in inputs)
+    for name in ("train_loss", "train_acc", "val_loss", "val_acc"):
+        steps = [m.step for m in client.get_metric_history(trained.run_id, name)]
+        assert steps == [0, 1, 2], name
+    assert run.data.metrics["test_accuracy"] > 0.6
+    artifacts = {a.path for a in client.list_artifacts(trained.run_id, "evaluation")}
+    assert artifacts == {
+        "evaluation/test_report.json",
+        "evaluation/test_report.txt",
+        "evaluation/test_confusion_matrix.png",
+        "evaluation/training_curves.png",
+    }
+    report = json.loads(
+        Path(client.download_artifacts(trained.run_id, "evaluation/test_report.json")).read_text()
+    )
+    assert report["split"] == "test" and len(report["per_class"]) == 10
+
+
+def test_bundle_is_registered_as_candidate(trained, use_session_home) -> None:  # type: ignore[no-untyped-def]
+    loaded = bundle.load("models:/digits-cnn@candidate")
+    assert loaded.version == trained.model_version
+    assert loaded.labels == tuple("0123456789")
+    assert loaded.manifest["run_id"] == trained.run_id
+    assert loaded.manifest["onnx"]["parity"]["max_abs_diff_probabilities"] <= 1e-4
+    assert loaded.metrics["test_accuracy"] == pytest.approx(trained.metrics["test_accuracy"])
+    profile = loaded.reference_profile
+    assert set(profile["features"]) == {"mean_intensity", "std_intensity", "ink_fraction"}
+    assert len(profile["embedding"]["projected_sample"][0]) == 4
+
+
+def test_mlflow_pyfunc_loads_the_same_model(trained, use_session_home) -> None:  # type: ignore[no-untyped-def]
+    from modelyard.data import load_dataset
+    from modelyard.predictor import Predictor
+
+    images = load_dataset(compose_config(FAST).data).test.images[:5]
+    pyfunc = mlflow.pyfunc.load_model("models:/digits-cnn@candidate")
+    ours = Predictor(bundle.load("digits-cnn@candidate")).predict_images(images)
+    assert pyfunc.predict(images) == pytest.approx(ours.probabilities, abs=1e-6)
+
+
+def test_same_seed_same_metrics(home: Path) -> None:
+    first = train(compose_config(FAST))
+    second = train(compose_config(FAST))
+    assert first.run_id != second.run_id
+    assert first.metrics == second.metrics
+    assert second.model_version == "2"
+
+
+class _InterruptAtEpoch2(train_run.MlflowEpochMetrics):
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_start(trainer, pl_module)
+        if trainer.current_epoch == 2:
+            raise KeyboardInterrupt
+
+
+def test_resume_continues_the_same_run(home: Path) -> None:
+    overrides = [*FAST, "train.max_epochs=4", "train.early_stopping_patience=10"]
+    reference = train(compose_config(overrides))
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train_run, "MlflowEpochMetrics", _InterruptAtEpoch2)
+        with pytest.raises(SystemExit):  # Lightning exits after a graceful Ctrl-C
+            train(compose_config(overrides))
+    signal.signal(signal.SIGINT, handler)  # Lightning ignores further Ctrl-C after one
+    client = MlflowClient()
+    interrupted = client.search_runs(
+        [reference.experiment_id], order_by=["attributes.start_time DESC"]
+    )[0]
+    assert interrupted.info.status == "FAILED"
+    resumed = train(compose_config(["task=digits"]), resume=True)
+    assert resumed.resumed and resumed.run_id == interrupted.info.run_id
+    steps = [m.step for m in client.get_metric_history(resumed.run_id, "val_loss")]
+    assert steps == [0, 1, 2, 3]
+    assert client.get_run(resumed.run_id).info.status == "FINISHED"
+    assert resumed.metrics["test_accuracy"] == pytest.approx(
+        reference.metrics["test_accuracy"], abs=0.03
+    )
+    with pytest.raises(Exception, match="no interrupted 'digits' run"):
+        train(compose_config(["task=digits"]), resume=True)
