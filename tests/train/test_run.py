@@ -111,3 +111,22 @@ def test_resume_continues_the_same_run(home: Path) -> None:
     )
     with pytest.raises(Exception, match="no interrupted 'digits' run"):
         train(compose_config(["task=digits"]), resume=True)
+
+
+@pytest.mark.parametrize(
+    "knobs",
+    [
+        ["train.precision=bf16-mixed"],
+        ["train.scheduler=cosine", "train.optimizer=adam"],
+        ["train.scheduler=step", "train.augment=true"],
+        ["train.scheduler=none", "train.num_workers=1"],
+        ["train.scheduler=plateau", "train.label_smoothing=0.1"],
+    ],
+)
+def test_training_knobs_train_and_export(home: Path, knobs: list[str]) -> None:
+    overrides = [*FAST, "train.max_epochs=2", "data.limit=60", "tracking.register=false", *knobs]
+    result = train(compose_config(overrides))
+    assert result.model_version is None and result.epochs == 2
+    loaded = bundle.load(result.bundle_path)
+    assert loaded.manifest["onnx"]["parity"]["max_abs_diff_probabilities"] <= 1e-4
+    assert 0.0 <= result.metrics["test_accuracy"] <= 1.0

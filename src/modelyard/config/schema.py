@@ -73,9 +73,15 @@ class TrainConfig:
     optimizer: str = "adamw"
     """adam or adamw."""
     scheduler: str = "onecycle"
-    """Learning-rate schedule: none, cosine, onecycle or step."""
+    """Learning-rate schedule: none, cosine, onecycle, step or plateau (halve when val
+    loss stalls)."""
+    min_epochs: int = 0
+    """Epochs always trained before early stopping may act (a one-cycle schedule is
+    noisy while its learning rate is high, so stopping then would be premature)."""
     early_stopping_patience: int = 5
     """Epochs without a better validation loss before training stops."""
+    label_smoothing: float = 0.0
+    """Cross-entropy label smoothing (0 disables); regularises small datasets."""
     augment: bool = True
     """Random small rotations, scalings and shifts of training images."""
     precision: str = "32"
@@ -128,7 +134,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "data.channels": (1, 3),
     "model.name": ("cnn",),
     "train.optimizer": ("adam", "adamw"),
-    "train.scheduler": ("none", "cosine", "onecycle", "step"),
+    "train.scheduler": ("none", "cosine", "onecycle", "step", "plateau"),
     "train.precision": ("32", "bf16-mixed", "16-mixed"),
     "train.accelerator": ("cpu", "gpu", "auto"),
 }

@@ -30,7 +30,9 @@ class Classifier(L.LightningModule):
         if stage == "train" and self.cfg.augment:
             x = random_affine(x, fill=self.augment_fill)
         logits = self(x)
-        loss = F.cross_entropy(logits, y)
+        # Smoothing regularises training only; val loss stays the plain cross-entropy.
+        smoothing = self.cfg.label_smoothing if stage == "train" else 0.0
+        loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
         acc = (logits.argmax(dim=1) == y).float().mean()
         on_step = False
         self.log(f"{stage}_loss", loss, on_step=on_step, on_epoch=True, prog_bar=True)
@@ -58,6 +60,19 @@ class Classifier(L.LightningModule):
             return {
                 "optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+            }
+        if self.cfg.scheduler == "plateau":
+            # Halve the rate when val loss stalls: pairs naturally with early stopping.
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode="min", factor=0.5, patience=2
+            )
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": {
+                    "scheduler": scheduler,
+                    "monitor": "val_loss",
+                    "interval": "epoch",
+                },
             }
         if self.cfg.scheduler == "cosine":
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,10 @@ class TrainResult:
     checkpoint_path: Path
     metrics: dict[str, float]
     resumed: bool
+    fit_seconds: float
+    """Wall time of the Lightning fit (this process's part of it, when resumed)."""
+    epochs: int
+    """Epochs trained in total (early stopping may end before train.max_epochs)."""
 
     @property
     def registry_uri(self) -> str | None:
@@ -83,6 +88,7 @@ def _trainer(cfg: Config, folder: Path, run_id: str) -> tuple[L.Trainer, ModelCh
     ]
     trainer = L.Trainer(
         max_epochs=cfg.train.max_epochs,
+        min_epochs=min(cfg.train.min_epochs, cfg.train.max_epochs),
         accelerator=cfg.train.accelerator,
         devices=cfg.train.devices,
         precision=cfg.train.precision,  # type: ignore[arg-type]
@@ -108,7 +114,7 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
-def _fit(cfg: Config, dataset: Dataset, run_id: str, resume: bool) -> tuple[Classifier, Path]:
+def _fit(cfg: Config, dataset: Dataset, run_id: str, resume: bool) -> tuple[Classifier, int]:
     spec = image_spec(cfg.data)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     model = build_model(cfg.model, spec.shape, len(dataset.class_names))
@@ -125,7 +131,7 @@ def _fit(cfg: Config, dataset: Dataset, run_id: str, resume: bool) -> tuple[Clas
         # Best-checkpoint restore: the bundle is the epoch with the lowest val loss.
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
         module.load_state_dict(state["state_dict"])
-    return module, folder
+    return module, trainer.current_epoch
 
 
 def train(cfg: Config, resume: bool = False) -> TrainResult:
@@ -152,7 +158,10 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
             )
             mlflow.log_text(to_yaml(cfg), "config.yaml")
             log_dataset_inputs(dataset)
-        module, folder = _fit(cfg, dataset, run_id, resume)
+        started = time.perf_counter()
+        module, epochs = _fit(cfg, dataset, run_id, resume)
+        fit_seconds = time.perf_counter() - started
+        mlflow.log_metrics({"fit_seconds": fit_seconds, "epochs_trained": epochs})
         finished = finish(cfg, module.model, dataset, image_spec(cfg.data), run_id)
         mlflow.set_tag(STATUS_TAG, "complete")
     return TrainResult(
@@ -163,7 +172,9 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
         model_version=finished.version,
         model_uri=finished.model_uri,
         bundle_path=finished.bundle.path,
-        checkpoint_path=folder,
+        checkpoint_path=checkpoint_dir(run_id),
         metrics=finished.report.metrics(),
         resumed=resume,
+        fit_seconds=fit_seconds,
+        epochs=epochs,
     )
