@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from modelyard.errors import ModelyardError
+from modelyard.export.commands import export_app
 
 app = typer.Typer(
     name="modelyard",
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect the composed configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(export_app, name="export")
 
 OVERRIDES = typer.Argument(None, help="Hydra-style overrides: task=mnist5k train.max_epochs=5")
 JSON_OUT = typer.Option(False, "--json", help="Print machine-readable JSON.")
@@ -149,6 +151,26 @@ def predict(
 
     rows = predict_to_csv(model_uri, inputs, out)
     _emit({"rows": rows, "out": str(out)}, as_json, [f"wrote {rows} predictions to {out}"])
+
+
+@app.command()
+def serve(
+    model: str = typer.Argument(
+        ..., help="<name>@<alias>, models:/<name>/<version> or a bundle folder"
+    ),
+    overrides: list[str] = typer.Argument(
+        None, help="Serve settings: max_batch_size=64 max_delay_ms=1"
+    ),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind (0.0.0.0 for all)."),
+    port: int = typer.Option(8000, help="TCP port."),
+    workers: int = typer.Option(1, help="Server processes."),
+) -> None:
+    """Serve a model over HTTP: Open Inference Protocol v2, /v1 predict, /metrics."""
+    from modelyard.serve.server import run_server
+    from modelyard.serve.settings import settings_from
+
+    settings = settings_from(overrides or [], model=model, host=host, port=port, workers=workers)
+    run_server(settings)
 
 
 def main() -> None:

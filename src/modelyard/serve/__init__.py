@@ -1,0 +1,1 @@
+"""Serving: a protocol-free core (batching, runtime) under thin HTTP routes; no torch."""

@@ -1,0 +1,1 @@
+"""Wire formats <-> arrays: one module per format, mirrored encode/decode functions."""

@@ -1,0 +1,250 @@
+"""Open Inference Protocol (KServe v2) REST tensors, JSON and Triton's binary extension.
+
+tritonclient sends tensors as raw bytes after a JSON header by default (the
+``Inference-Header-Content-Length`` header gives the JSON's length, each binary
+input says its size in ``parameters.binary_data_size``), so both forms are
+decoded here and answered in the form the client asked for.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from modelyard.serve.errors import ClientError
+
+HEADER_LENGTH = "inference-header-content-length"
+
+DATATYPES: dict[str, np.dtype[Any]] = {
+    "BOOL": np.dtype(np.bool_),
+    "UINT8": np.dtype(np.uint8),
+    "UINT16": np.dtype(np.uint16),
+    "UINT32": np.dtype(np.uint32),
+    "UINT64": np.dtype(np.uint64),
+    "INT8": np.dtype(np.int8),
+    "INT16": np.dtype(np.int16),
+    "INT32": np.dtype(np.int32),
+    "INT64": np.dtype(np.int64),
+    "FP16": np.dtype(np.float16),
+    "FP32": np.dtype(np.float32),
+    "FP64": np.dtype(np.float64),
+}
+_NAMES = {dtype: name for name, dtype in DATATYPES.items()}
+
+
+def datatype_of(array: np.ndarray) -> str:
+    return _NAMES[array.dtype]
+
+
+@dataclass
+class InferRequest:
+    inputs: dict[str, np.ndarray]
+    id: str | None = None
+    outputs: list[tuple[str, bool]] | None = None
+    """Requested outputs and whether each goes back as binary; None means all, as JSON."""
+    binary_output: bool = False
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def _shape(value: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(isinstance(d, int) and d >= 0 for d in value):
+        raise ClientError(f"{where}: 'shape' must be a list of non-negative integers")
+    return tuple(value)
+
+
+def _flatten(data: Any) -> list[Any]:
+    """Nested JSON lists -> one flat list (the protocol allows both layouts)."""
+    if not isinstance(data, list):
+        return [data]
+    if data and isinstance(data[0], list):
+        flat: list[Any] = []
+        for item in data:
+            flat.extend(_flatten(item))
+        return flat
+    return data
+
+
+def _json_tensor(data: Any, dtype: np.dtype[Any], shape: tuple[int, ...], where: str) -> np.ndarray:
+    values = _flatten(data)
+    if len(values) != math.prod(shape):
+        raise ClientError(
+            f"{where}: shape {list(shape)} needs {math.prod(shape)} values, got {len(values)}"
+        )
+    if any(isinstance(v, (str, list, dict)) or v is None for v in values):
+        raise ClientError(f"{where}: 'data' must hold numbers only")
+    try:
+        array = np.asarray(values, dtype=np.float64 if dtype.kind == "f" else None)
+    except (ValueError, TypeError, OverflowError) as error:
+        raise ClientError(f"{where}: 'data' is not numeric: {error}") from None
+    if dtype.kind in "iub":
+        if array.dtype.kind == "f" and not np.all(np.mod(array, 1) == 0):
+            raise ClientError(f"{where}: {_NAMES[dtype]} data must be integers")
+        info = np.iinfo(dtype) if dtype.kind in "iu" else None
+        if info is not None and array.size and (array.min() < info.min or array.max() > info.max):
+            raise ClientError(f"{where}: values out of range for {_NAMES[dtype]}")
+    return array.astype(dtype).reshape(shape)
+
+
+def decode_request(body: bytes, header_length: int | None = None) -> InferRequest:
+    """Parse an infer request body (JSON, or JSON header + binary tensors)."""
+    header, binary = (
+        (body, b"") if header_length is None else (body[:header_length], body[header_length:])
+    )
+    if header_length is not None and not 0 <= header_length <= len(body):
+        raise ClientError(f"Inference-Header-Content-Length {header_length} exceeds the body")
+    try:
+        payload = orjson.loads(header)
+    except orjson.JSONDecodeError as error:
+        raise ClientError(f"request body is not valid JSON: {error}") from None
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("inputs"), list)
+        or not payload["inputs"]
+    ):
+        raise ClientError("request must be a JSON object with a non-empty 'inputs' list")
+    parameters = payload.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise ClientError("'parameters' must be an object")
+    offset = 0
+    inputs: dict[str, np.ndarray] = {}
+    for index, spec in enumerate(payload["inputs"]):
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+            raise ClientError(f"inputs[{index}] must be an object with a 'name'")
+        where = f"input '{spec['name']}'"
+        dtype = DATATYPES.get(spec.get("datatype"))  # type: ignore[arg-type]
+        if dtype is None:
+            raise ClientError(f"{where}: datatype must be one of {', '.join(DATATYPES)}")
+        shape = _shape(spec.get("shape"), where)
+        size = (spec.get("parameters") or {}).get("binary_data_size")
+        if size is not None:
+            if not isinstance(size, int) or size != math.prod(shape) * dtype.itemsize:
+                raise ClientError(f"{where}: binary_data_size does not match shape and datatype")
+            if offset + size > len(binary):
+                raise ClientError(f"{where}: body holds fewer binary bytes than announced")
+            inputs[spec["name"]] = np.frombuffer(
+                binary, dtype=dtype, count=math.prod(shape), offset=offset
+            ).reshape(shape)
+            offset += size
+        elif "data" in spec:
+            inputs[spec["name"]] = _json_tensor(spec["data"], dtype, shape, where)
+        else:
+            raise ClientError(f"{where}: give 'data' or parameters.binary_data_size")
+    outputs = None
+    if payload.get("outputs") is not None:
+        if not isinstance(payload["outputs"], list):
+            raise ClientError("'outputs' must be a list")
+        outputs = []
+        for spec in payload["outputs"]:
+            if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+                raise ClientError("each requested output needs a 'name'")
+            binary_flag = bool((spec.get("parameters") or {}).get("binary_data", False))
+            outputs.append((spec["name"], binary_flag))
+    request_id = payload.get("id")
+    return InferRequest(
+        inputs=inputs,
+        id=None if request_id is None else str(request_id),
+        outputs=outputs,
+        binary_output=bool(parameters.get("binary_data_output", False)),
+        parameters=parameters,
+    )
+
+
+def encode_response(
+    model_name: str,
+    model_version: str,
+    outputs: dict[str, np.ndarray],
+    request: InferRequest,
+) -> tuple[bytes, dict[str, str]]:
+    """Answer with the requested outputs; binary ones follow the JSON header as raw bytes."""
+    wanted = request.outputs or [(name, request.binary_output) for name in outputs]
+    described: list[dict[str, Any]] = []
+    blobs: list[bytes] = []
+    for name, binary in wanted:
+        array = np.ascontiguousarray(outputs[name])
+        entry: dict[str, Any] = {
+            "name": name,
+            "shape": list(array.shape),
+            "datatype": datatype_of(array),
+        }
+        if binary or request.binary_output:
+            blob = array.tobytes()
+            entry["parameters"] = {"binary_data_size": len(blob)}
+            blobs.append(blob)
+        else:
+            entry["data"] = array.ravel().tolist()
+        described.append(entry)
+    body: dict[str, Any] = {
+        "model_name": model_name,
+        "model_version": model_version,
+        "outputs": described,
+    }
+    if request.id is not None:
+        body["id"] = request.id
+    header = orjson.dumps(body)
+    if not blobs:
+        return header, {"content-type": "application/json"}
+    return header + b"".join(blobs), {
+        "content-type": "application/octet-stream",
+        "inference-header-content-length": str(len(header)),
+    }
+
+
+def encode_request(
+    inputs: dict[str, np.ndarray],
+    binary: bool = False,
+    outputs: list[str] | None = None,
+    request_id: str | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    """The client side (used by ``modelyard bench`` and tests): arrays -> request body."""
+    described: list[dict[str, Any]] = []
+    blobs: list[bytes] = []
+    for name, array in inputs.items():
+        entry: dict[str, Any] = {
+            "name": name,
+            "shape": list(array.shape),
+            "datatype": datatype_of(array),
+        }
+        if binary:
+            blob = np.ascontiguousarray(array).tobytes()
+            entry["parameters"] = {"binary_data_size": len(blob)}
+            blobs.append(blob)
+        else:
+            entry["data"] = array.ravel().tolist()
+        described.append(entry)
+    body: dict[str, Any] = {"inputs": described}
+    if outputs is not None:
+        body["outputs"] = [{"name": n} for n in outputs]
+    if request_id is not None:
+        body["id"] = request_id
+    header = orjson.dumps(body)
+    if not blobs:
+        return header, {"content-type": "application/json"}
+    return header + b"".join(blobs), {
+        "content-type": "application/octet-stream",
+        "inference-header-content-length": str(len(header)),
+    }
+
+
+def decode_response(body: bytes, header_length: int | None = None) -> dict[str, np.ndarray]:
+    """Client side: response body -> output arrays by name."""
+    header, binary = (
+        (body, b"") if header_length is None else (body[:header_length], body[header_length:])
+    )
+    payload = orjson.loads(header)
+    arrays: dict[str, np.ndarray] = {}
+    offset = 0
+    for spec in payload["outputs"]:
+        dtype, shape = DATATYPES[spec["datatype"]], tuple(spec["shape"])
+        size = (spec.get("parameters") or {}).get("binary_data_size")
+        if size is not None:
+            arrays[spec["name"]] = np.frombuffer(
+                binary, dtype=dtype, count=math.prod(shape), offset=offset
+            ).reshape(shape)
+            offset += size
+        else:
+            arrays[spec["name"]] = np.asarray(spec["data"], dtype=dtype).reshape(shape)
+    return arrays

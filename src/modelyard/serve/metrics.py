@@ -1,0 +1,101 @@
+"""Prometheus metrics of one server, in a registry of its own (one per app)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from modelyard.serve.batcher import BatchStats
+
+_LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    10.0,
+)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class ServerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "modelyard_requests",
+            "HTTP requests by route and status",
+            ["route", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "modelyard_request_duration_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge("modelyard_requests_in_flight", "Requests being handled", registry=r)
+        self.batch_size = Histogram(
+            "modelyard_batch_size",
+            "Rows per ONNX Runtime call",
+            ["model"],
+            buckets=_BATCH_BUCKETS,
+            registry=r,
+        )
+        self.batch_trigger = Counter(
+            "modelyard_batch_trigger",
+            "Why each batch fired: full, timeout or drain",
+            ["model", "trigger"],
+            registry=r,
+        )
+        self.queue_time = Histogram(
+            "modelyard_queue_seconds",
+            "Time a request waited for its batch",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.compute_time = Histogram(
+            "modelyard_inference_seconds",
+            "ONNX Runtime time per batch",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.model_info = Gauge(
+            "modelyard_model_info",
+            "The model version being served (1) and retired ones (0)",
+            ["model", "version"],
+            registry=r,
+        )
+        self.predicted = Counter(
+            "modelyard_predictions", "Predicted class per instance", ["model", "label"], registry=r
+        )
+        self.reloads = Counter(
+            "modelyard_reloads",
+            "Hot reload attempts by result (swapped, failed)",
+            ["model", "result"],
+            registry=r,
+        )
+
+    def observe_batch(self, model: str, stats: BatchStats) -> None:
+        self.batch_size.labels(model).observe(stats.size)
+        self.batch_trigger.labels(model, stats.trigger).inc()
+        self.compute_time.labels(model).observe(stats.compute_seconds)
+        queue = self.queue_time.labels(model)
+        for seconds in stats.queue_seconds:
+            queue.observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,205 @@
+"""HTTP handlers only: parse the request, call the runtime, encode the answer."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from modelyard import __version__
+from modelyard.features.image import to_model_input
+from modelyard.serve.codecs import simple, v2
+from modelyard.serve.errors import ClientError, NotFound, PayloadTooLarge, UnsupportedMediaType
+from modelyard.serve.runtime import INPUT_NAME, LoadedModel, ModelRuntime
+
+
+def _runtime(request: Request) -> ModelRuntime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+def error_response(error: ClientError) -> Response:
+    headers = {"retry-after": "1"} if error.status in (429, 503) else None
+    return JSONResponse({"error": error.message}, status_code=error.status, headers=headers)
+
+
+def _model(request: Request) -> LoadedModel:
+    """The loaded model the path names (404 for any other name or version)."""
+    model = _runtime(request).current
+    name = request.path_params["name"]
+    if model is None:
+        raise ClientError("the model is not loaded yet; retry shortly", 503)
+    if name != model.name:
+        raise NotFound(f"model '{name}' is not served here; this server serves '{model.name}'")
+    version = request.path_params.get("version")
+    if version is not None and version != model.version:
+        raise NotFound(f"version {version} of '{name}' is not loaded; loaded: {model.version}")
+    return model
+
+
+async def live(request: Request) -> Response:
+    return JSONResponse({"live": True})
+
+
+async def ready(request: Request) -> Response:
+    is_ready = _runtime(request).ready
+    return JSONResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
+
+
+async def server_metadata(request: Request) -> Response:
+    return JSONResponse(
+        {"name": "modelyard", "version": __version__, "extensions": ["binary_tensor_data"]}
+    )
+
+
+async def model_metadata(request: Request) -> Response:
+    try:
+        model = _model(request)
+    except ClientError as error:
+        return error_response(error)
+    session = model.session
+    outputs = [
+        {
+            "name": o.name,
+            "datatype": "FP32",
+            "shape": [-1 if not isinstance(d, int) else d for d in o.shape],
+        }
+        for o in session.get_outputs()  # type: ignore[attr-defined]
+    ]
+    return JSONResponse(
+        {
+            "name": model.name,
+            "versions": [model.version],
+            "platform": "onnxruntime_onnx",
+            "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, *model.input_shape]}],
+            "outputs": outputs,
+            "parameters": {"labels": list(model.bundle.labels), "task": model.bundle.task},
+        }
+    )
+
+
+async def model_ready(request: Request) -> Response:
+    try:
+        model = _model(request)
+    except ClientError as error:
+        return error_response(error)
+    return JSONResponse({"name": model.name, "ready": _runtime(request).ready})
+
+
+def _v2_input(request_data: v2.InferRequest, model: LoadedModel, max_rows: int) -> np.ndarray:
+    """The model input from a v2 request: normalised FP32 NCHW, or raw UINT8 pixels."""
+    if len(request_data.inputs) != 1:
+        raise ClientError(
+            f"send exactly one input tensor ('{INPUT_NAME}'); got {len(request_data.inputs)}"
+        )
+    name, array = next(iter(request_data.inputs.items()))
+    spec = model.bundle.preprocessing
+    if array.ndim == 0 or array.shape[0] == 0:
+        raise ClientError(f"input '{name}' needs at least one row")
+    if array.shape[0] > max_rows:
+        raise PayloadTooLarge(f"{array.shape[0]} rows exceed the limit of {max_rows} per request")
+    if array.dtype == np.uint8:  # raw pixels (N, H, W[, C]): preprocess like training did
+        try:
+            return to_model_input(array, spec)
+        except Exception as error:
+            raise ClientError(f"input '{name}': {error}") from None
+    if array.dtype != np.float32:
+        raise ClientError(
+            f"input '{name}' must be FP32 (normalised N x C x H x W) "
+            "or UINT8 pixels (N x H x W x C)"
+        )
+    if tuple(array.shape[1:]) != model.input_shape:
+        raise ClientError(
+            f"input '{name}' has shape {list(array.shape)}; expected {[-1, *model.input_shape]}"
+        )
+    if not np.all(np.isfinite(array)):
+        raise ClientError(f"input '{name}' holds NaN or Inf")
+    return array
+
+
+async def infer(request: Request) -> Response:
+    try:
+        model = _model(request)
+        header = request.headers.get(v2.HEADER_LENGTH)
+        if header is not None and not header.isdigit():
+            raise ClientError("Inference-Header-Content-Length must be an integer")
+        parsed = v2.decode_request(await request.body(), int(header) if header else None)
+        inputs = _v2_input(parsed, model, request.app.state.settings.max_instances)
+        unknown = [n for n, _ in parsed.outputs or [] if n not in model.output_names]
+        if unknown:
+            raise ClientError(f"unknown output(s) {unknown}; this model has {model.output_names}")
+        served, outputs = await _runtime(request).infer(inputs)
+    except ClientError as error:
+        return error_response(error)
+    _count_predictions(request, served, outputs["probabilities"])
+    body, headers = v2.encode_response(served.name, served.version, outputs, parsed)
+    return Response(body, headers=headers)
+
+
+async def _read_images(request: Request, model: LoadedModel) -> np.ndarray:
+    content_type = request.headers.get("content-type", "")
+    max_rows = request.app.state.settings.max_instances
+    if content_type.startswith("multipart/form-data"):
+        try:
+            form = await request.form(max_files=max_rows, max_fields=max_rows)
+        except Exception as error:  # malformed multipart, too many parts
+            raise ClientError(f"could not read the multipart upload: {error}") from None
+        files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+        if not files:
+            raise ClientError("the multipart upload holds no files; send the image as a file field")
+        data = [await f.read() for f in files]
+        await form.close()
+        return simple.decode_files(data, model.bundle.preprocessing)
+    if content_type.startswith("application/json") or not content_type:
+        return simple.decode_instances(await request.body(), model.bundle.preprocessing, max_rows)
+    raise UnsupportedMediaType(
+        f"content type '{content_type}' is not supported; upload images as "
+        "multipart/form-data or send JSON instances"
+    )
+
+
+async def predict(request: Request) -> Response:
+    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    try:
+        model = _model(request)
+        images = await _read_images(request, model)
+        served, outputs = await _runtime(request).infer(
+            to_model_input(images, model.bundle.preprocessing)
+        )
+    except ClientError as error:
+        return error_response(error)
+    probabilities = outputs["probabilities"]
+    _count_predictions(request, served, probabilities)
+    body = simple.encode_predictions(
+        probabilities, served.bundle.labels, served.name, served.version, request_id
+    )
+    return Response(body, media_type="application/json", headers={"x-request-id": request_id})
+
+
+def _count_predictions(request: Request, model: LoadedModel, probabilities: np.ndarray) -> None:
+    counter = request.app.state.metrics.predicted
+    labels = model.bundle.labels
+    for index, count in zip(
+        *np.unique(probabilities.argmax(axis=1), return_counts=True), strict=True
+    ):
+        counter.labels(model.name, labels[int(index)]).inc(int(count))
+
+
+async def metrics(request: Request) -> Response:
+    from modelyard.serve.metrics import CONTENT_TYPE
+
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return JSONResponse(
+        {"error": f"no route {request.method} {request.url.path}; see /docs"}, status_code=404
+    )
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> Response:
+    return JSONResponse(
+        {"error": f"{request.method} is not allowed on {request.url.path}"}, status_code=405
+    )

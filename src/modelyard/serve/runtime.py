@@ -1,0 +1,209 @@
+"""The protocol-free core: a loaded model behind a dynamic batcher, and hot reload.
+
+``ModelRuntime.infer`` always goes to the current version. A reload loads and warms
+the new version beside the old one, swaps one reference (atomic on the event loop),
+then drains the old batcher, so requests in flight finish on the version they
+started on and none fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from modelyard import bundle as bundle_io
+from modelyard.bundle import Bundle
+from modelyard.errors import ModelyardError
+from modelyard.serve.batcher import BatcherClosed, BatchStats, DynamicBatcher, QueueFull
+from modelyard.serve.errors import Overloaded, Unavailable
+from modelyard.serve.metrics import ServerMetrics
+from modelyard.serve.settings import ServeSettings
+
+logger = logging.getLogger("modelyard.serve")
+INPUT_NAME = "input"
+
+
+@dataclass
+class LoadedModel:
+    bundle: Bundle
+    version: str
+    session: object
+    output_names: list[str]
+    batcher: DynamicBatcher
+
+    @property
+    def name(self) -> str:
+        return self.bundle.name
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return self.bundle.preprocessing.shape
+
+
+def _session(bundle: Bundle, threads: int) -> object:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(bundle.onnx_path), options, providers=["CPUExecutionProvider"])
+
+
+def load_model(
+    bundle: Bundle, settings: ServeSettings, on_batch: Callable[[BatchStats], None]
+) -> LoadedModel:
+    """Open an ONNX Runtime session, warm it up and smoke-test it (blocking)."""
+    session = _session(bundle, settings.intra_op_threads)
+    output_names = [o.name for o in session.get_outputs()]  # type: ignore[attr-defined]
+
+    def run_batch(inputs: np.ndarray) -> dict[str, np.ndarray]:
+        return dict(zip(output_names, session.run(None, {INPUT_NAME: inputs}), strict=True))  # type: ignore[attr-defined]
+
+    # Warm-up at the sizes traffic will use, and a smoke test: a version that cannot
+    # produce sane probabilities is never swapped in.
+    for rows in sorted({1, settings.max_batch_size}):
+        out = run_batch(np.zeros((rows, *bundle.preprocessing.shape), np.float32))
+        probabilities = out.get("probabilities")
+        if probabilities is None or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3):
+            raise ModelyardError(f"{bundle.name}: smoke prediction failed (no valid probabilities)")
+    batcher = DynamicBatcher(
+        run_batch,
+        max_batch_size=settings.max_batch_size,
+        max_delay=settings.max_delay_ms / 1000.0,
+        max_queue_rows=settings.max_queue_rows,
+        on_batch=on_batch,
+    )
+    return LoadedModel(bundle, bundle.version or "local", session, output_names, batcher)
+
+
+class ModelRuntime:
+    def __init__(self, settings: ServeSettings, metrics: ServerMetrics):
+        self.settings = settings
+        self.metrics = metrics
+        self.current: LoadedModel | None = None
+        self.ready = False
+        self._poller: asyncio.Task[None] | None = None
+        self.last_reload_error: str | None = None
+
+    def _on_batch(self, stats: BatchStats) -> None:
+        if self.current is not None:
+            self.metrics.observe_batch(self.current.name, stats)
+
+    async def _load(self, uri: str) -> LoadedModel:
+        def blocking() -> LoadedModel:
+            loaded = bundle_io.load(uri, self.settings.tracking_uri)
+            return load_model(loaded, self.settings, self._on_batch)
+
+        model = await asyncio.get_running_loop().run_in_executor(None, blocking)
+        await model.batcher.start()
+        return model
+
+    async def start(self) -> None:
+        self.current = await self._load(self.settings.model)
+        self.metrics.model_info.labels(self.current.name, self.current.version).set(1)
+        self.ready = True
+        if self.settings.poll_interval_s > 0 and self.current.bundle.version is not None:
+            self._poller = asyncio.create_task(self._poll_forever())
+        logger.info("serving %s version %s", self.current.name, self.current.version)
+
+    async def infer(self, inputs: np.ndarray) -> tuple[LoadedModel, dict[str, np.ndarray]]:
+        """Run ``inputs`` (float32, N x C x H x W) through the current version."""
+        for _ in range(3):
+            model = self.current
+            if model is None or not self.ready:
+                raise Unavailable("the model is not loaded yet; retry shortly")
+            try:
+                outputs = await asyncio.wait_for(
+                    model.batcher.submit(inputs), timeout=self.settings.request_timeout_s
+                )
+                return model, outputs
+            except BatcherClosed:
+                if self.current is model:  # shutting down, not a swap
+                    raise Unavailable("the server is shutting down") from None
+                # A swap happened between reading ``current`` and submitting: retry.
+            except QueueFull:
+                raise Overloaded("the server is at capacity; retry after a short pause") from None
+            except asyncio.TimeoutError:
+                raise Unavailable(
+                    f"no answer within {self.settings.request_timeout_s:g}s; "
+                    "the server is overloaded"
+                ) from None
+        raise Unavailable("the model was swapped repeatedly; retry")
+
+    async def reload_if_moved(self) -> bool:
+        """Check the alias; load, warm and swap in a new version. True if swapped."""
+        current = self.current
+        if current is None or current.bundle.version is None:
+            return False
+        uri = bundle_io.parse_model_uri(self.settings.model)
+        try:
+            target = await asyncio.get_running_loop().run_in_executor(
+                None, _resolve, uri, self.settings
+            )
+        except Exception as error:  # registry unreachable: keep serving, say why
+            self.last_reload_error = f"alias check failed: {error}"
+            logger.warning("%s", self.last_reload_error)
+            return False
+        if target is None or target == current.version:
+            return False
+        try:
+            new = await self._load(f"models:/{current.name}/{target}")
+        except Exception as error:
+            self.metrics.reloads.labels(current.name, "failed").inc()
+            self.last_reload_error = f"version {target} not swapped in: {error}"
+            logger.error("%s; still serving version %s", self.last_reload_error, current.version)
+            return False
+        self.current = new
+        self.metrics.model_info.labels(new.name, new.version).set(1)
+        self.metrics.model_info.labels(current.name, current.version).set(0)
+        self.metrics.reloads.labels(new.name, "swapped").inc()
+        self.last_reload_error = None
+        logger.info("swapped %s version %s -> %s", new.name, current.version, new.version)
+        await current.batcher.close(drain=True)
+        return True
+
+    async def _poll_forever(self) -> None:
+        delay = self.settings.poll_interval_s
+        while True:
+            await asyncio.sleep(delay)
+            started = time.monotonic()
+            await self.reload_if_moved()
+            # Back off while the registry is unreachable, up to ten intervals.
+            failing = (
+                self.last_reload_error is not None
+                and "alias check failed" in self.last_reload_error
+            )
+            delay = (
+                min(delay * 2, self.settings.poll_interval_s * 10)
+                if failing
+                else self.settings.poll_interval_s
+            )
+            logger.debug("alias check took %.3fs", time.monotonic() - started)
+
+    async def close(self) -> None:
+        """Stop polling and drain: every request already accepted gets its answer."""
+        self.ready = False
+        if self._poller is not None:
+            self._poller.cancel()
+        if self.current is not None:
+            await self.current.batcher.close(drain=True)
+
+
+def _resolve(uri: str, settings: ServeSettings) -> str | None:
+    """The version an alias URI points at now (None for pinned versions and folders)."""
+    import re
+
+    from modelyard import tracking
+    from modelyard.registry import resolve_version
+
+    match = re.match(r"^models:/(?P<name>[^/@]+)@(?P<alias>.+)$", uri)
+    if match is None:
+        return None
+    tracking.configure(settings.tracking_uri)
+    return resolve_version(match["name"], match["alias"], None)

@@ -1,0 +1,46 @@
+"""Run the app under uvicorn, with graceful shutdown on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from types import FrameType
+
+from modelyard.serve.settings import SETTINGS_ENV, ServeSettings
+
+# How long a stopping server waits for open requests before it gives up on them.
+GRACEFUL_SHUTDOWN_S = 30
+
+
+def run_server(settings: ServeSettings) -> None:
+    """Serve until SIGTERM/SIGINT; in-flight requests finish before the process exits.
+
+    Each worker process builds its own app from the settings in the environment, so
+    one code path serves ``--workers 1`` and ``--workers N``.
+    """
+    import uvicorn
+
+    os.environ[SETTINGS_ENV] = settings.to_env()
+    # Uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal
+    # with the handler it found installed; make that handler a clean exit, so a
+    # graceful stop ends with status 0 rather than "killed by signal".
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _exit_cleanly)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    uvicorn.run(
+        "modelyard.serve.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="info",
+        access_log=False,  # per-request log lines cost more than the inference
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        lifespan="on",
+    )
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    sys.exit(0)

@@ -1,0 +1,80 @@
+"""Server settings: one typed schema, filled from defaults, ``key=value`` overrides
+and the environment (for ``--workers``, where each worker re-reads them)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from modelyard.errors import ConfigError
+
+SETTINGS_ENV = "MODELYARD_SERVE_SETTINGS"
+
+
+@dataclass
+class ServeSettings:
+    model: str = ""
+    """What to serve: ``<name>@<alias>``, ``models:/<name>/<version>`` or a bundle folder."""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    """Server processes (each loads the model and batches on its own)."""
+    max_batch_size: int = 32
+    """Most rows one ONNX Runtime call receives."""
+    max_delay_ms: float = 2.0
+    """Longest a request waits for others to join its batch."""
+    max_queue_rows: int = 4096
+    """Rows queued beyond this are refused with 429 (back-pressure, not a crash)."""
+    max_instances: int = 256
+    """Most instances (rows) one request may carry."""
+    max_body_bytes: int = 16 * 1024 * 1024
+    """Request bodies larger than this get 413."""
+    request_timeout_s: float = 10.0
+    """A request not answered in this time gets 503 (the server stays up)."""
+    api_key_env: str = "MODELYARD_API_KEY"
+    """Env var holding the API key; when it is set, requests must send it."""
+    poll_interval_s: float = 10.0
+    """How often the alias the server started with is checked (0 disables hot reload)."""
+    intra_op_threads: int = 0
+    """ONNX Runtime threads per inference (0 lets ONNX Runtime choose)."""
+    tracking_uri: str | None = None
+    """MLflow tracking URI; empty uses MLFLOW_TRACKING_URI or the embedded store."""
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def settings_from(overrides: Sequence[str] = (), **values: object) -> ServeSettings:
+    """Defaults, then keyword values, then ``key=value`` overrides, type-checked."""
+    base = OmegaConf.structured(ServeSettings)
+    try:
+        merged = OmegaConf.merge(
+            base,
+            OmegaConf.create({k: v for k, v in values.items() if v is not None}),
+            OmegaConf.from_dotlist(list(overrides)),
+        )
+        settings = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as error:
+        first = str(error).splitlines()[0]
+        raise ConfigError(
+            f"bad serve setting: {first}; valid keys: {', '.join(asdict(ServeSettings()))}"
+        ) from error
+    assert isinstance(settings, ServeSettings)
+    if not settings.model:
+        raise ConfigError("nothing to serve: pass <name>@<alias> or a bundle folder")
+    if settings.max_batch_size < 1 or settings.max_instances < 1 or settings.workers < 1:
+        raise ConfigError("max_batch_size, max_instances and workers must be at least 1")
+    return settings
+
+
+def settings_from_env() -> ServeSettings:
+    """What ``modelyard serve --workers N`` hands each worker process."""
+    raw = os.environ.get(SETTINGS_ENV)
+    if not raw:
+        raise ConfigError(f"{SETTINGS_ENV} is not set; start the server with `modelyard serve`")
+    return settings_from(**json.loads(raw))

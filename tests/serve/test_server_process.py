@@ -1,0 +1,158 @@
+"""The real server process: tritonclient, hot reload under load, graceful SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from tests.conftest import FAST
+
+from modelyard import bundle
+from modelyard.config import compose_config
+from modelyard.data import load_dataset
+from modelyard.predictor import Predictor
+from modelyard.train.run import train
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    def __init__(self, model: str, *settings: str):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        exe = Path(sys.executable).with_name("modelyard")
+        self.log = Path(os.environ["MODELYARD_HOME"]) / f"server-{self.port}.log"
+        self.process = subprocess.Popen(
+            [str(exe), "serve", model, "--port", str(self.port), *settings],
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server not ready in 60s:\n{self.log.read_text()}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def served(trained, use_session_home) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+    server = Server("digits-cnn@candidate", "poll_interval_s=0")
+    yield server
+    server.stop()
+
+
+def test_tritonclient_talks_to_the_server(served: Server) -> None:
+    import tritonclient.http as triton
+
+    images = load_dataset(compose_config(FAST).data).test.images[:5]
+    loaded = bundle.load("digits-cnn@candidate")
+    offline = Predictor(loaded).predict_images(images).probabilities
+    inputs_array = Predictor(loaded).predict_images  # noqa: F841 -- same preprocessing below
+    from modelyard.features.image import to_model_input
+
+    x = to_model_input(images, loaded.preprocessing)
+    client = triton.InferenceServerClient(url=f"127.0.0.1:{served.port}")
+    assert client.is_server_live() and client.is_server_ready()
+    assert client.is_model_ready("digits-cnn")
+    metadata = client.get_model_metadata("digits-cnn")
+    assert metadata["inputs"][0]["shape"] == [-1, 1, 8, 8]
+    for binary in (True, False):
+        tensor = triton.InferInput("input", list(x.shape), "FP32")
+        tensor.set_data_from_numpy(x, binary_data=binary)
+        wanted = [triton.InferRequestedOutput("probabilities", binary_data=binary)]
+        result = client.infer("digits-cnn", inputs=[tensor], outputs=wanted)
+        assert np.allclose(result.as_numpy("probabilities"), offline, atol=1e-6)
+    with pytest.raises(Exception, match="not served here"):
+        client.infer("other-model", inputs=[tensor])
+
+
+def _load(url: str, stop: threading.Event, results: list[tuple[float, int, str]]) -> None:
+    body = {"instances": [[[0] * 8] * 8]}
+    with httpx.Client(timeout=10) as client:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                response = client.post(f"{url}/v1/models/digits-cnn:predict", json=body)
+                results.append(
+                    (started, response.status_code, response.json().get("model_version", ""))
+                )
+            except httpx.HTTPError as error:
+                results.append((started, 0, repr(error)))
+
+
+def test_alias_move_under_load_swaps_without_failures(home: Path) -> None:
+    first = train(compose_config(FAST))
+    server = Server("digits-cnn@candidate", "poll_interval_s=0.3")
+    stop, results = threading.Event(), []  # type: ignore[var-annotated]
+    workers = [threading.Thread(target=_load, args=(server.url, stop, results)) for _ in range(4)]
+    try:
+        for worker in workers:
+            worker.start()
+        second = train(compose_config([*FAST, "train.seed=7"]))  # moves @candidate to v2
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+            r[2] == second.model_version for r in results[-20:]
+        ):
+            time.sleep(0.2)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+        code = server.stop()
+    statuses = {status for _, status, _ in results}
+    assert statuses == {200}, [r for r in results if r[1] != 200][:5]
+    versions = [version for _, _, version in results]
+    assert versions[0] == first.model_version and versions[-1] == second.model_version
+    assert len(results) > 50 and code == 0
+    assert f"-> {second.model_version}" in server.log.read_text()
+
+
+def test_sigterm_finishes_requests_in_flight(trained, use_session_home) -> None:  # type: ignore[no-untyped-def]
+    slow = Server(
+        "digits-cnn@candidate", "poll_interval_s=0", "max_delay_ms=400", "max_batch_size=64"
+    )
+    results: list[int] = []
+
+    def one() -> None:
+        response = httpx.post(
+            f"{slow.url}/v1/models/digits-cnn:predict",
+            json={"instances": [[[0] * 8] * 8]},
+            timeout=10,
+        )
+        results.append(response.status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.15)  # the requests now wait in the batcher for max_delay
+    code = slow.stop()
+    for thread in threads:
+        thread.join()
+    assert results == [200] * 8 and code == 0
