@@ -1,0 +1,56 @@
+"""A serving-only install (``pip install modelyard[serve]``) has no torch and still serves."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_serve_extra_installs_and_serves_without_torch(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, f"{ROOT}[serve]"], check=True, timeout=900)
+    python = str(venv / "bin" / "python")
+    probe = subprocess.run([python, "-c", "import torch"], capture_output=True, text=True)
+    assert probe.returncode != 0 and "No module named 'torch'" in probe.stderr
+    bundle_dir = tmp_path / "bundle"
+    shutil.copytree(trained.bundle_path, bundle_dir)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "server.log").open("w")
+    server = subprocess.Popen(
+        [str(venv / "bin" / "modelyard"), "serve", str(bundle_dir), "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        response = httpx.post(
+            f"{url}/v1/models/digits-cnn:predict",
+            json={"instances": [[[0] * 8] * 8]},
+            timeout=10,
+        )
+        assert response.status_code == 200, (tmp_path / "server.log").read_text()
+        assert response.json()["model_version"] == "local"
+    finally:
+        server.terminate()
+        assert server.wait(timeout=30) == 0
