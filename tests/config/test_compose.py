@@ -10,7 +10,7 @@ def test_default_is_mnist5k_with_typed_sections() -> None:
     cfg = compose_config()
     assert isinstance(cfg, Config)
     assert cfg.task.name == "mnist5k" and cfg.data.source == "mnist5k"
-    assert cfg.model.channels == [32, 64]
+    assert cfg.model.channels == [32, 64, 128]
 
 
 def test_overrides_and_groups_compose() -> None:

@@ -52,7 +52,7 @@ class DataConfig:
 class ModelConfig:
     name: str = "cnn"
     """Architecture name from modelyard.models (cnn)."""
-    channels: list[int] = field(default_factory=lambda: [32, 64])
+    channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     """Output channels of each convolution block; each block halves the resolution."""
     convs_per_block: int = 2
     """3x3 convolutions (each with batch norm and ReLU) per block."""
