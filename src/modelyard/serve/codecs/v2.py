@@ -153,6 +153,37 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferReques
     )
 
 
+def _describe(tensors: list[tuple[str, np.ndarray, bool]]) -> tuple[list[dict[str, Any]], bytes]:
+    """Tensor descriptions for a JSON header, plus the raw bytes of the binary ones."""
+    described: list[dict[str, Any]] = []
+    blobs: list[bytes] = []
+    for name, array, binary in tensors:
+        array = np.ascontiguousarray(array)
+        entry: dict[str, Any] = {
+            "name": name,
+            "shape": list(array.shape),
+            "datatype": datatype_of(array),
+        }
+        if binary:
+            blob = array.tobytes()
+            entry["parameters"] = {"binary_data_size": len(blob)}
+            blobs.append(blob)
+        else:
+            entry["data"] = array.ravel().tolist()
+        described.append(entry)
+    return described, b"".join(blobs)
+
+
+def _body(payload: dict[str, Any], blob: bytes) -> tuple[bytes, dict[str, str]]:
+    header = orjson.dumps(payload)
+    if not blob:
+        return header, {"content-type": "application/json"}
+    return header + blob, {
+        "content-type": "application/octet-stream",
+        "inference-header-content-length": str(len(header)),
+    }
+
+
 def encode_response(
     model_name: str,
     model_version: str,
@@ -161,36 +192,17 @@ def encode_response(
 ) -> tuple[bytes, dict[str, str]]:
     """Answer with the requested outputs; binary ones follow the JSON header as raw bytes."""
     wanted = request.outputs or [(name, request.binary_output) for name in outputs]
-    described: list[dict[str, Any]] = []
-    blobs: list[bytes] = []
-    for name, binary in wanted:
-        array = np.ascontiguousarray(outputs[name])
-        entry: dict[str, Any] = {
-            "name": name,
-            "shape": list(array.shape),
-            "datatype": datatype_of(array),
-        }
-        if binary or request.binary_output:
-            blob = array.tobytes()
-            entry["parameters"] = {"binary_data_size": len(blob)}
-            blobs.append(blob)
-        else:
-            entry["data"] = array.ravel().tolist()
-        described.append(entry)
-    body: dict[str, Any] = {
+    described, blob = _describe(
+        [(name, outputs[name], binary or request.binary_output) for name, binary in wanted]
+    )
+    payload: dict[str, Any] = {
         "model_name": model_name,
         "model_version": model_version,
         "outputs": described,
     }
     if request.id is not None:
-        body["id"] = request.id
-    header = orjson.dumps(body)
-    if not blobs:
-        return header, {"content-type": "application/json"}
-    return header + b"".join(blobs), {
-        "content-type": "application/octet-stream",
-        "inference-header-content-length": str(len(header)),
-    }
+        payload["id"] = request.id
+    return _body(payload, blob)
 
 
 def encode_request(
@@ -200,33 +212,13 @@ def encode_request(
     request_id: str | None = None,
 ) -> tuple[bytes, dict[str, str]]:
     """The client side (used by ``modelyard bench`` and tests): arrays -> request body."""
-    described: list[dict[str, Any]] = []
-    blobs: list[bytes] = []
-    for name, array in inputs.items():
-        entry: dict[str, Any] = {
-            "name": name,
-            "shape": list(array.shape),
-            "datatype": datatype_of(array),
-        }
-        if binary:
-            blob = np.ascontiguousarray(array).tobytes()
-            entry["parameters"] = {"binary_data_size": len(blob)}
-            blobs.append(blob)
-        else:
-            entry["data"] = array.ravel().tolist()
-        described.append(entry)
-    body: dict[str, Any] = {"inputs": described}
+    described, blob = _describe([(name, array, binary) for name, array in inputs.items()])
+    payload: dict[str, Any] = {"inputs": described}
     if outputs is not None:
-        body["outputs"] = [{"name": n} for n in outputs]
+        payload["outputs"] = [{"name": n} for n in outputs]
     if request_id is not None:
-        body["id"] = request_id
-    header = orjson.dumps(body)
-    if not blobs:
-        return header, {"content-type": "application/json"}
-    return header + b"".join(blobs), {
-        "content-type": "application/octet-stream",
-        "inference-header-content-length": str(len(header)),
-    }
+        payload["id"] = request_id
+    return _body(payload, blob)
 
 
 def decode_response(body: bytes, header_length: int | None = None) -> dict[str, np.ndarray]:
