@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from modelyard.bench.commands import bench as bench_command
 from modelyard.errors import ModelyardError
 from modelyard.export.commands import export_app
 
@@ -26,6 +27,7 @@ app = typer.Typer(
 config_app = typer.Typer(help="Inspect the composed configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(export_app, name="export")
+app.command("bench")(bench_command)
 
 OVERRIDES = typer.Argument(None, help="Hydra-style overrides: task=mnist5k train.max_epochs=5")
 JSON_OUT = typer.Option(False, "--json", help="Print machine-readable JSON.")
