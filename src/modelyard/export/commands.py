@@ -1,0 +1,140 @@
+"""``modelyard export ...``: thin commands over :mod:`modelyard.export.triton` and
+:mod:`modelyard.export.quantize`. Each parses, calls one library function, prints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+export_app = typer.Typer(
+    help="Export a model: Triton model repository, bare ONNX, INT8 bundle.",
+    no_args_is_help=True,
+)
+
+MODEL_URI = typer.Argument(..., help="models:/<name>@<alias>, <name>@<alias> or a bundle folder")
+OVERWRITE = typer.Option(False, "--overwrite", help="Replace what is already at --out.")
+JSON_OUT = typer.Option(False, "--json", help="Print machine-readable JSON.")
+
+
+def _emit(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
+    typer.echo(json.dumps(data, indent=2) if as_json else "\n".join(lines))
+
+
+@export_app.command("triton")
+def triton(
+    model_uri: str = MODEL_URI,
+    out: Path = typer.Option(Path("model_repository"), "--out", "-o", help="Model repository."),
+    max_batch_size: int = typer.Option(64, help="Largest batch Triton may form."),
+    instances: int = typer.Option(1, help="Model instances (ONNX Runtime sessions)."),
+    kind: str = typer.Option("KIND_CPU", help="Instance kind: KIND_CPU, KIND_GPU or KIND_AUTO."),
+    overwrite: bool = OVERWRITE,
+    as_json: bool = JSON_OUT,
+) -> None:
+    """Write a Triton model repository entry: config.pbtxt, labels and <version>/model.onnx."""
+    from modelyard import bundle as bundle_io
+    from modelyard.export.triton import write_triton_repository
+
+    loaded = bundle_io.load(model_uri)
+    folder = write_triton_repository(
+        loaded,
+        out,
+        max_batch_size=max_batch_size,
+        instances=instances,
+        kind=kind,
+        overwrite=overwrite,
+    )
+    files = sorted(str(p.relative_to(out)) for p in folder.rglob("*") if p.is_file())
+    _emit(
+        {"model": loaded.name, "version": loaded.version, "folder": str(folder), "files": files},
+        as_json,
+        [
+            f"wrote Triton model '{loaded.name}' to {folder}",
+            *(f"  {f}" for f in files),
+            f"serve it with: tritonserver --model-repository {out.resolve()}",
+        ],
+    )
+
+
+@export_app.command("onnx")
+def onnx(
+    model_uri: str = MODEL_URI,
+    out: Path = typer.Option(..., "--out", "-o", help="The .onnx file to write."),
+    overwrite: bool = OVERWRITE,
+    as_json: bool = JSON_OUT,
+) -> None:
+    """Copy the ONNX graph out, with a .json beside it (labels, preprocessing, shapes)."""
+    from modelyard import bundle as bundle_io
+    from modelyard.export.triton import write_onnx
+
+    path = write_onnx(bundle_io.load(model_uri), out, overwrite=overwrite)
+    sidecar = path.with_suffix(".json")
+    _emit(
+        {"onnx": str(path), "sidecar": str(sidecar)},
+        as_json,
+        [f"wrote {path} and {sidecar}"],
+    )
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024:.1f} KiB" if n < 1024**2 else f"{n / 1024**2:.2f} MiB"
+
+
+@export_app.command("quantize")
+def quantize(
+    model_uri: str = MODEL_URI,
+    overrides: list[str] = typer.Argument(
+        None, help="Overrides for the dataset measured on; default: the model's task"
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the INT8 bundle."),
+    split: str = typer.Option("test", help="Dataset split to measure on: train, val or test."),
+    matmul_only: bool = typer.Option(
+        False,
+        "--matmul-only",
+        help="Quantize only MatMul/Gemm: a smaller gain in size, none lost in speed.",
+    ),
+    overwrite: bool = OVERWRITE,
+    as_json: bool = JSON_OUT,
+) -> None:
+    """Write an INT8 (dynamic-quantized) bundle and compare it with the float32 one."""
+    from modelyard.export.quantize import MATMUL_ONLY, quantize_model
+
+    result = quantize_model(
+        model_uri,
+        out,
+        overrides or [],
+        split=split,
+        op_types=MATMUL_ONLY if matmul_only else None,
+        overwrite=overwrite,
+    )
+    r = result.report
+    q = result.bundle.manifest["quantization"]
+    ops = q["op_types"] if q["op_types"] == "all" else "/".join(q["op_types"])
+    if q["fallback"]:
+        ops += " (ConvInteger cannot run on this ONNX Runtime)"
+    hint: list[str] = []
+    if r.latency_int8_ms > r.latency_fp32_ms and q["op_types"] == "all":
+        hint = [
+            "INT8 is slower here: ONNX Runtime's CPU ConvInteger has no fast kernel; "
+            "--matmul-only keeps float32 speed"
+        ]
+    _emit(
+        {"bundle": str(result.bundle.path), "quantization": q, **r.to_dict()},
+        as_json,
+        [
+            f"INT8 bundle of {result.bundle.name} written to {result.bundle.path}",
+            f"  dynamic quantization, int8 weights, ops quantized: {ops}",
+            f"{'':30}{'float32':>12}{'int8':>12}",
+            f"{f'accuracy ({r.split}, n={r.n})':30}{r.accuracy_fp32:>12.4f}"
+            f"{r.accuracy_int8:>12.4f}   drop {r.accuracy_drop:+.4f}",
+            f"{'argmax agreement':30}{'':>12}{r.argmax_agreement:>12.4f}",
+            f"{'model size':30}{_size(r.size_fp32_bytes):>12}{_size(r.size_int8_bytes):>12}"
+            f"   {r.size_int8_bytes / r.size_fp32_bytes:.2f}x",
+            f"{f'latency, batch {r.latency_batch}, 1 thread':30}"
+            f"{r.latency_fp32_ms:>9.3f} ms{r.latency_int8_ms:>9.3f} ms"
+            f"   {r.latency_fp32_ms / r.latency_int8_ms:.2f}x speed-up",
+            *hint,
+        ],
+    )

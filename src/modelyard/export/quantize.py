@@ -1,0 +1,253 @@
+"""An INT8 copy of a bundle (ONNX Runtime dynamic quantization) and what it costs.
+
+Dynamic quantization stores weights as int8 and quantizes activations on the fly,
+so it needs no calibration data. Whether that is worth it depends on the model, so
+:func:`compare_quantized` measures the INT8 bundle against its source on a real
+split: accuracy, agreement, file size and single-thread latency.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelyard import bundle as bundle_io
+from modelyard.bundle import MANIFEST, Bundle, write_bundle
+from modelyard.config.schema import Config
+from modelyard.errors import ModelyardError
+from modelyard.features.image import conform_images, to_model_input
+from modelyard.predictor import Predictor
+
+LATENCY_BATCH = 32
+# Conv layers become ConvInteger, which not every ONNX Runtime build implements for
+# int8 weights, and which the CPU build that does runs several times slower than
+# float32 Conv (no fused kernel). Quantizing only these keeps float32 speed and still
+# shrinks the dense layers; it is also the fallback when ConvInteger cannot run.
+MATMUL_ONLY = ("MatMul", "Gemm")
+# Keys write_bundle sets itself; everything else in the source manifest is carried over.
+_OWN_KEYS = ("format_version", "name", "task", "kind", "labels", "preprocessing", "metrics")
+
+
+@dataclass(frozen=True)
+class QuantizationReport:
+    """The INT8 bundle against its float32 source on one split."""
+
+    split: str
+    n: int
+    accuracy_fp32: float
+    accuracy_int8: float
+    accuracy_drop: float
+    """fp32 minus int8 accuracy; negative when INT8 happens to score higher."""
+    argmax_agreement: float
+    """Share of examples where both predict the same class."""
+    size_fp32_bytes: int
+    size_int8_bytes: int
+    latency_fp32_ms: float
+    """Median time of one batch of ``latency_batch`` on one thread."""
+    latency_int8_ms: float
+    latency_batch: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Quantized:
+    bundle: Bundle
+    report: QuantizationReport
+
+
+def _quantization_api() -> Any:
+    try:
+        from onnxruntime import quantization
+    except ImportError as error:  # onnxruntime.quantization imports the onnx package
+        raise ModelyardError(
+            f"INT8 quantization needs the onnx package ({error}); "
+            "install it with: pip install 'modelyard[train]'"
+        ) from error
+    return quantization
+
+
+def _loads(path: Path) -> bool:
+    import onnxruntime as ort
+
+    try:
+        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception:  # ORT raises its own pybind classes (NotImplemented, Fail ...)
+        return False
+    return True
+
+
+def _quantize_graph(
+    source: Path, work: Path, op_types: Sequence[str] | None
+) -> tuple[Path, dict[str, Any]]:
+    """Quantize ``source`` into ``work``; return the graph and how it was made."""
+    quantization = _quantization_api()
+    prepared = work / "prepared.onnx"
+    try:
+        # Shape inference and graph optimisation first, as ORT recommends; the
+        # quantizer works without it, so any failure here only costs that polish.
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        quant_pre_process(str(source), str(prepared))
+        preprocessed = True
+    except Exception:
+        prepared, preprocessed = source, False
+    quantized = work / "model.onnx"
+    attempts = [list(op_types)] if op_types else [None, list(MATMUL_ONLY)]
+    for attempt in attempts:
+        quantization.quantize_dynamic(
+            str(prepared),
+            str(quantized),
+            weight_type=quantization.QuantType.QInt8,
+            op_types_to_quantize=attempt,
+        )
+        if _loads(quantized):
+            break
+    else:
+        raise ModelyardError(
+            f"ONNX Runtime cannot run the INT8 graph quantized from {source} "
+            f"(ops: {attempts[-1] or 'all'}); serve the float32 bundle"
+        )
+    return quantized, {
+        "method": "dynamic",
+        "weight_type": "int8",
+        "op_types": attempt or "all",
+        # True when ConvInteger could not run here and only MatMul/Gemm were quantized.
+        "fallback": attempt is not attempts[0],
+        "preprocessed": preprocessed,
+    }
+
+
+def quantize_bundle(
+    bundle: Bundle,
+    out: Path,
+    *,
+    op_types: Sequence[str] | None = None,
+    overwrite: bool = False,
+) -> Bundle:
+    """Write an INT8 dynamic-quantized copy of ``bundle`` to ``out`` and return it.
+
+    ``op_types`` limits quantization to those ONNX ops (e.g. :data:`MATMUL_ONLY`);
+    by default every supported op is, falling back to MatMul/Gemm only when ONNX
+    Runtime cannot run the result.
+    Labels, preprocessing and the reference profile are the source's; its metrics,
+    measured on the float32 graph, move under ``quantization.source_metrics``.
+    """
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise ModelyardError(
+            f"{out} already exists and is not empty; pass --overwrite to replace it"
+        )
+    extra = {k: v for k, v in bundle.manifest.items() if k not in _OWN_KEYS}
+    if isinstance(extra.get("onnx"), dict):
+        # The parity check compared torch with the float32 graph, not this one.
+        extra["onnx"] = {k: v for k, v in extra["onnx"].items() if k != "parity"}
+    with tempfile.TemporaryDirectory() as tmp:
+        graph, method = _quantize_graph(bundle.onnx_path, Path(tmp), op_types)
+        extra["quantization"] = {
+            **method,
+            "source_version": bundle.version,
+            "source_uri": bundle.source_uri,
+            "source_metrics": bundle.metrics,
+        }
+        return write_bundle(
+            out,
+            name=bundle.name,
+            task=bundle.task,
+            labels=bundle.labels,
+            preprocessing=bundle.preprocessing,
+            onnx_file=graph,
+            reference_profile=bundle.reference_profile,
+            metrics={},
+            extra=extra,
+        )
+
+
+def _latency_ms(bundle: Bundle, inputs: np.ndarray, budget_s: float = 2.0) -> float:
+    """Median single-thread time of one fixed batch, after a warm-up."""
+    batch = inputs[np.arange(LATENCY_BATCH) % inputs.shape[0]]
+    predictor = Predictor(bundle, intra_op_threads=1, batch_size=LATENCY_BATCH)
+    for _ in range(3):
+        predictor.predict_inputs(batch)
+    times: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    while len(times) < 20 or (time.perf_counter() < deadline and len(times) < 200):
+        start = time.perf_counter()
+        predictor.predict_inputs(batch)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000.0
+
+
+def compare_quantized(
+    original: Bundle, quantized: Bundle, cfg: Config, split: str = "test"
+) -> QuantizationReport:
+    """Score both bundles through :class:`Predictor` on a split of the configured dataset."""
+    from modelyard.data import load_dataset
+
+    dataset = load_dataset(cfg.data)
+    for candidate in (original, quantized):
+        if tuple(dataset.class_names) != candidate.labels:
+            raise ModelyardError(
+                f"dataset '{dataset.name}' has classes {list(dataset.class_names)} but model "
+                f"'{candidate.name}' predicts {list(candidate.labels)}; pass the model's "
+                f"task (task={candidate.task})"
+            )
+    data = dataset.split(split)
+    spec = original.preprocessing
+    inputs = to_model_input(conform_images(data.images, spec), spec)
+    fp32 = Predictor(original).predict_inputs(inputs).predicted
+    int8 = Predictor(quantized).predict_inputs(inputs).predicted
+    accuracy_fp32 = float((fp32 == data.labels).mean())
+    accuracy_int8 = float((int8 == data.labels).mean())
+    return QuantizationReport(
+        split=split,
+        n=int(data.labels.shape[0]),
+        accuracy_fp32=accuracy_fp32,
+        accuracy_int8=accuracy_int8,
+        accuracy_drop=accuracy_fp32 - accuracy_int8,
+        argmax_agreement=float((fp32 == int8).mean()),
+        size_fp32_bytes=original.onnx_path.stat().st_size,
+        size_int8_bytes=quantized.onnx_path.stat().st_size,
+        latency_fp32_ms=_latency_ms(original, inputs),
+        latency_int8_ms=_latency_ms(quantized, inputs),
+        latency_batch=LATENCY_BATCH,
+    )
+
+
+def quantize_model(
+    model_uri: str,
+    out: Path,
+    overrides: Sequence[str] = (),
+    split: str = "test",
+    op_types: Sequence[str] | None = None,
+    overwrite: bool = False,
+) -> Quantized:
+    """Quantize a registered or local model, measure it, and record the result in it.
+
+    The dataset is the model's own task unless ``overrides`` name another
+    (``task=...``). The INT8 bundle's ``metrics`` hold its measured accuracy and its
+    manifest the whole comparison, so the numbers travel with the file.
+    """
+    from modelyard.config import compose_config
+
+    original = bundle_io.load(model_uri)
+    overrides = list(overrides)
+    if not any(o.startswith("task=") for o in overrides):
+        overrides.insert(0, f"task={original.task}")
+    cfg = compose_config(overrides)
+    quantized = quantize_bundle(original, out, op_types=op_types, overwrite=overwrite)
+    report = compare_quantized(original, quantized, cfg, split)
+    manifest = dict(quantized.manifest)
+    manifest["metrics"] = {f"{split}_accuracy": report.accuracy_int8}
+    manifest["quantization"] = {**manifest["quantization"], "comparison": report.to_dict()}
+    (quantized.path / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    return Quantized(bundle_io.read_bundle(quantized.path), report)

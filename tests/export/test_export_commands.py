@@ -1,0 +1,68 @@
+"""``modelyard export triton|onnx|quantize`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.helpers import run_cli
+
+from modelyard import bundle as bundle_io
+
+MODEL = "digits-cnn@candidate"
+
+
+@pytest.fixture(autouse=True)
+def _registered_model(trained, use_session_home: Path) -> None:  # type: ignore[no-untyped-def]
+    """Every command here reads the session's registered digits model."""
+
+
+def test_triton_writes_a_model_repository(tmp_path: Path) -> None:
+    out = tmp_path / "model_repository"
+    args = ("export", "triton", MODEL, "--out", str(out), "--max-batch-size", "32")
+    result = run_cli(*args, "--instances", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    folder = out / "digits-cnn"
+    assert summary["folder"] == str(folder) and summary["version"] is not None
+    for name in ("config.pbtxt", "labels.txt", "1/model.onnx", "bundle.json"):
+        assert (folder / name).is_file()
+    config = (folder / "config.pbtxt").read_text()
+    assert "max_batch_size: 32" in config and "count: 2" in config
+
+    again = run_cli(*args)
+    assert again.returncode == 2
+    assert again.stderr.strip().splitlines() == [again.stderr.strip()]
+    assert "--overwrite" in again.stderr
+    assert run_cli(*args, "--overwrite").returncode == 0
+
+
+def test_onnx_copies_the_graph_with_a_sidecar(tmp_path: Path) -> None:
+    result = run_cli("export", "onnx", MODEL, "--out", str(tmp_path / "digits.onnx"))
+    assert result.returncode == 0, result.stderr
+    source = bundle_io.load(MODEL)
+    assert (tmp_path / "digits.onnx").read_bytes() == source.onnx_path.read_bytes()
+    assert json.loads((tmp_path / "digits.json").read_text())["labels"] == list(source.labels)
+
+
+def test_quantize_prints_the_comparison_and_records_it(tmp_path: Path) -> None:
+    result = run_cli("export", "quantize", MODEL, "--out", str(tmp_path / "int8"))
+    assert result.returncode == 0, result.stderr
+    for words in ("float32", "int8", "drop", "argmax agreement", "model size", "latency"):
+        assert words in result.stdout
+    quantized = bundle_io.load(tmp_path / "int8")
+    comparison = quantized.manifest["quantization"]["comparison"]
+    assert quantized.metrics == {"test_accuracy": comparison["accuracy_int8"]}
+    assert comparison["accuracy_drop"] < 0.05
+    assert f"{comparison['accuracy_int8']:.4f}" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["triton", "onnx", "quantize"])
+def test_unknown_model_is_one_line_error(command: str, tmp_path: Path) -> None:
+    result = run_cli(
+        "export", command, "no-such-model@candidate", "--out", str(tmp_path / "x.onnx")
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "no-such-model" in lines[0]
