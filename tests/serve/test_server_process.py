@@ -118,3 +118,38 @@ def test_sigterm_finishes_requests_in_flight(trained, use_session_home) -> None:
     for thread in threads:
         thread.join()
     assert results == [200] * 8 and code == 0
+
+
+def test_a_broken_new_version_is_not_swapped_in(home: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import mlflow
+
+    from modelyard import registry, tracking
+    from modelyard.mlflow_model import log_bundle_model
+
+    first = train(compose_config(FAST))
+    server = Server("digits-cnn@candidate", "poll_interval_s=0.3")
+    try:
+        broken = tmp_path / "bundle"
+        shutil.copytree(first.bundle_path, broken)
+        (broken / "model.onnx").write_bytes(b"this is not an ONNX graph")
+        tracking.configure()
+        with mlflow.start_run(experiment_id=first.experiment_id):
+            images = np.zeros((2, 8, 8, 1), np.uint8)
+            uri = log_bundle_model(broken, images, np.full((2, 10), 0.1, np.float32))
+        assert registry.register(uri, "digits-cnn") == "2"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "not swapped in" not in server.log.read_text():
+            time.sleep(0.2)
+        response = httpx.post(
+            f"{server.url}/v1/models/digits-cnn:predict", json={"instances": [[[0] * 8] * 8]}
+        )
+        assert response.status_code == 200 and response.json()["model_version"] == "1"
+        metrics = httpx.get(f"{server.url}/metrics").text
+        time.sleep(1.0)  # several more polls: the broken version is not retried
+        metrics = httpx.get(f"{server.url}/metrics").text
+        assert 'modelyard_reloads_total{model="digits-cnn",result="failed"} 1.0' in metrics
+        assert "version 2 not swapped in" in server.log.read_text()
+    finally:
+        assert server.stop() == 0

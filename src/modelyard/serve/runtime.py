@@ -90,6 +90,9 @@ class ModelRuntime:
         self.ready = False
         self._poller: asyncio.Task[None] | None = None
         self.last_reload_error: str | None = None
+        # A version that failed to load is not retried on every poll; only a new
+        # alias target is.
+        self._rejected_version: str | None = None
 
     def _on_batch(self, stats: BatchStats) -> None:
         if self.current is not None:
@@ -150,12 +153,13 @@ class ModelRuntime:
             self.last_reload_error = f"alias check failed: {error}"
             logger.warning("%s", self.last_reload_error)
             return False
-        if target is None or target == current.version:
+        if target is None or target in (current.version, self._rejected_version):
             return False
         try:
             new = await self._load(f"models:/{current.name}/{target}")
         except Exception as error:
             self.metrics.reloads.labels(current.name, "failed").inc()
+            self._rejected_version = target
             self.last_reload_error = f"version {target} not swapped in: {error}"
             logger.error("%s; still serving version %s", self.last_reload_error, current.version)
             return False
