@@ -26,8 +26,10 @@ class ServeSettings:
     """Server processes (each loads the model and batches on its own)."""
     max_batch_size: int = 32
     """Most rows one ONNX Runtime call receives."""
-    max_delay_ms: float = 2.0
-    """Longest a request waits for others to join its batch."""
+    max_delay_ms: float = 0.0
+    """Longest a request waits for others to join its batch. 0 still batches: a batch
+    forms only when ONNX Runtime is free, so requests that arrive while it computes
+    are merged. Raise it when a model gains much from bigger batches."""
     max_queue_rows: int = 4096
     """Rows queued beyond this are refused with 429 (back-pressure, not a crash)."""
     max_instances: int = 256

@@ -74,12 +74,14 @@ def _json_tensor(data: Any, dtype: np.dtype[Any], shape: tuple[int, ...], where:
         raise ClientError(
             f"{where}: shape {list(shape)} needs {math.prod(shape)} values, got {len(values)}"
         )
-    if any(isinstance(v, (str, list, dict)) or v is None for v in values):
-        raise ClientError(f"{where}: 'data' must hold numbers only")
+    # One C-level conversion, then a dtype check: a per-value Python scan here cost
+    # ~18% of the server's time at 784 values per request (py-spy, 2026-11-23).
     try:
-        array = np.asarray(values, dtype=np.float64 if dtype.kind == "f" else None)
+        array = np.asarray(values)
     except (ValueError, TypeError, OverflowError) as error:
         raise ClientError(f"{where}: 'data' is not numeric: {error}") from None
+    if array.dtype.kind not in "biuf":
+        raise ClientError(f"{where}: 'data' must hold numbers only")
     if dtype.kind in "iub":
         if array.dtype.kind == "f" and not np.all(np.mod(array, 1) == 0):
             raise ClientError(f"{where}: {_NAMES[dtype]} data must be integers")
