@@ -11,7 +11,9 @@ import numpy as np
 
 from modelyard import bundle as bundle_io
 from modelyard import tracking
+from modelyard.bundle import Bundle
 from modelyard.config.schema import Config
+from modelyard.data.dataset import ArraySplit, Dataset
 from modelyard.data.image_folder import IMAGE_SUFFIXES
 from modelyard.errors import DataError, ModelyardError
 from modelyard.evaluate import EvaluationReport, evaluate_probabilities, log_report
@@ -27,6 +29,22 @@ class Evaluation:
     run_id: str | None
 
 
+def split_for(model: Bundle, cfg: Config, split: str) -> tuple[Dataset, ArraySplit]:
+    """A split of the configured dataset, checked against the model's labels and
+    converted to its input size: what every offline scoring of a bundle starts from."""
+    from modelyard.data import load_dataset
+
+    dataset = load_dataset(cfg.data)
+    if tuple(dataset.class_names) != model.labels:
+        raise ModelyardError(
+            f"dataset '{dataset.name}' has classes {list(dataset.class_names)} but model "
+            f"'{model.name}' predicts {list(model.labels)}; pass the model's task "
+            f"(task={model.task})"
+        )
+    data = dataset.split(split)
+    return dataset, ArraySplit(conform_images(data.images, model.preprocessing), data.labels)
+
+
 def evaluate_model(
     model_uri: str, cfg: Config, split: str = "test", log: bool = True
 ) -> Evaluation:
@@ -35,19 +53,9 @@ def evaluate_model(
     With ``log`` the report goes into a new MLflow run of the task's experiment,
     tagged with the model it evaluated.
     """
-    from modelyard.data import load_dataset
-
     loaded = bundle_io.load(model_uri, cfg.tracking.uri)
-    dataset = load_dataset(cfg.data)
-    if tuple(dataset.class_names) != loaded.labels:
-        raise ModelyardError(
-            f"dataset '{dataset.name}' has classes {list(dataset.class_names)} but model "
-            f"'{loaded.name}' predicts {list(loaded.labels)}; pass the model's task "
-            f"(task={loaded.task})"
-        )
-    data = dataset.split(split)
-    images = conform_images(data.images, loaded.preprocessing)
-    prediction = Predictor(loaded).predict_images(images)
+    dataset, data = split_for(loaded, cfg, split)
+    prediction = Predictor(loaded).predict_images(data.images)
     report = evaluate_probabilities(data.labels, prediction.probabilities, loaded.labels, split)
     run_id = None
     if log:

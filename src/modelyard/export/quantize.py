@@ -23,7 +23,7 @@ from modelyard import bundle as bundle_io
 from modelyard.bundle import MANIFEST, Bundle, write_bundle
 from modelyard.config.schema import Config
 from modelyard.errors import ModelyardError
-from modelyard.features.image import conform_images, to_model_input
+from modelyard.features.image import to_model_input
 from modelyard.predictor import Predictor
 
 LATENCY_BATCH = 32
@@ -191,19 +191,12 @@ def compare_quantized(
     original: Bundle, quantized: Bundle, cfg: Config, split: str = "test"
 ) -> QuantizationReport:
     """Score both bundles through :class:`Predictor` on a split of the configured dataset."""
-    from modelyard.data import load_dataset
+    from modelyard.scoring import split_for
 
-    dataset = load_dataset(cfg.data)
-    for candidate in (original, quantized):
-        if tuple(dataset.class_names) != candidate.labels:
-            raise ModelyardError(
-                f"dataset '{dataset.name}' has classes {list(dataset.class_names)} but model "
-                f"'{candidate.name}' predicts {list(candidate.labels)}; pass the model's "
-                f"task (task={candidate.task})"
-            )
-    data = dataset.split(split)
-    spec = original.preprocessing
-    inputs = to_model_input(conform_images(data.images, spec), spec)
+    _, data = split_for(original, cfg, split)
+    if quantized.labels != original.labels:
+        raise ModelyardError("the quantized bundle's labels differ from the original's")
+    inputs = to_model_input(data.images, original.preprocessing)
     fp32 = Predictor(original).predict_inputs(inputs).predicted
     int8 = Predictor(quantized).predict_inputs(inputs).predicted
     accuracy_fp32 = float((fp32 == data.labels).mean())
