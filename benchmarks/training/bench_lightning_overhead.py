@@ -45,6 +45,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/training/bench_lightning_overhead.py
     .venv/bin/python benchmarks/training/bench_lightning_overhead.py --epochs 6 \\
         --repeats 3 --json /tmp/overhead.json --overrides train.batch_size=128
+    .venv/bin/python benchmarks/training/bench_lightning_overhead.py --task digits
 """
 
 from __future__ import annotations
@@ -471,15 +472,17 @@ def run_lightning(
     progress_bar: bool,
     plain: PlainLoop | None = None,
     plain_first: bool = False,
+    module_cls: type[Classifier] = Classifier,
 ) -> RunResult:
     """Fit ``Classifier`` with a Trainer configured like run.py's ``_trainer``.
 
     With ``plain``, that loop's epochs are interleaved with Lightning's (see
     :class:`EpochTimer`); its time is taken out of Lightning's figures.
+    ``module_cls`` swaps in a ``Classifier`` subclass (the knobs benchmark).
     """
     prepare(cfg, threads)
     model = build_model(cfg.model, data.shape, data.num_classes)
-    module = Classifier(model, cfg.train, augment_fill=data.augment_fill)
+    module = module_cls(model, cfg.train, augment_fill=data.augment_fill)
     train_loader = make_loader(data.train, cfg.train, shuffle=True)
     val_loader = make_loader(data.val, cfg.train, shuffle=False)
     timer = EpochTimer(plain_device(cfg.train), plain, plain_first)
@@ -700,7 +703,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         nargs="*",
         default=[],
         metavar="KEY=VALUE",
-        help="extra config overrides after task=mnist5k (e.g. train.batch_size=128)",
+        help="extra config overrides after task=... (e.g. train.batch_size=128)",
+    )
+    parser.add_argument(
+        "--task", default="mnist5k", help="config task group to start from; default mnist5k"
     )
     parser.add_argument(
         "--epochs", type=int, default=5, help="epochs per run (sets train.max_epochs); default 5"
@@ -741,7 +747,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run both sides ``--repeats`` times and report."""
     args = parse_args(argv)
     quiet()
-    overrides = ["task=mnist5k", *args.overrides, f"train.max_epochs={args.epochs}"]
+    overrides = [f"task={args.task}", *args.overrides, f"train.max_epochs={args.epochs}"]
     cfg = compose_config(overrides)
     threads = args.threads or torch.get_num_threads()
     info = machine()
