@@ -63,6 +63,12 @@ def _describe(values: np.ndarray) -> dict[str, Any]:
     }
 
 
+def sample_indices(n: int, max_samples: int = 2000, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a seeded sample of at most ``max_samples`` of ``n`` rows."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=min(n, max_samples), replace=False))
+
+
 def build_reference_profile(
     images: np.ndarray,
     probabilities: np.ndarray,
@@ -72,9 +78,7 @@ def build_reference_profile(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Summarise (a seeded sample of) the training inputs and the model's outputs."""
-    rng = np.random.default_rng(seed)
-    n = images.shape[0]
-    keep = np.sort(rng.choice(n, size=min(n, max_samples), replace=False))
+    keep = sample_indices(images.shape[0], max_samples, seed)
     images, probabilities, embeddings = images[keep], probabilities[keep], embeddings[keep]
     predicted = probabilities.argmax(axis=1)
     projection = fit_projection(embeddings)

@@ -17,7 +17,7 @@ from modelyard.evaluate import EvaluationReport, evaluate_probabilities, log_rep
 from modelyard.export.onnx import ParityReport, check_parity, export_onnx
 from modelyard.features.image import ImageSpec, to_model_input
 from modelyard.mlflow_model import log_bundle_model
-from modelyard.monitor.profile import build_reference_profile
+from modelyard.monitor.profile import build_reference_profile, sample_indices
 from modelyard.paths import bundle_dir
 from modelyard.predictor import Predictor
 
@@ -82,9 +82,12 @@ def finish(
         curves = plot_curves(_history(run_id), work / "training_curves.png")
         mlflow.log_artifact(str(curves), artifact_path="evaluation")
 
-        train_pred = predictor.predict_images(dataset.train.images)
+        # Only the sampled rows enter the profile, so only they are predicted
+        # (the full MNIST training set would be 54k images for 2k kept).
+        sampled = dataset.train.images[sample_indices(len(dataset.train), seed=cfg.train.seed)]
+        train_pred = predictor.predict_images(sampled)
         profile = build_reference_profile(
-            dataset.train.images,
+            sampled,
             train_pred.probabilities,
             train_pred.embedding,
             dataset.class_names,
