@@ -153,3 +153,38 @@ def test_a_broken_new_version_is_not_swapped_in(home: Path, tmp_path: Path) -> N
         assert "version 2 not swapped in" in server.log.read_text()
     finally:
         assert server.stop() == 0
+
+
+def _request_total(metrics_text: str) -> float:
+    prefix = 'modelyard_requests_total{route="/v1/models/{name}:predict",status="200"}'
+    return sum(
+        float(line.split()[-1]) for line in metrics_text.splitlines() if line.startswith(prefix)
+    )
+
+
+def test_metrics_add_up_across_workers(trained, use_session_home) -> None:  # type: ignore[no-untyped-def]
+    server = Server("digits-cnn@candidate", "--workers", "2", "poll_interval_s=0")
+    sent = 60
+    try:
+
+        def one() -> None:
+            # A fresh connection per request, so the kernel spreads them over workers.
+            response = httpx.post(
+                f"{server.url}/v1/models/digits-cnn:predict",
+                json={"instances": [[[0] * 8] * 8]},
+                timeout=10,
+            )
+            assert response.status_code == 200
+
+        threads = [threading.Thread(target=one) for _ in range(sent)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        scrapes = [httpx.get(f"{server.url}/metrics").text for _ in range(6)]
+    finally:
+        assert server.stop() == 0
+    # Whichever worker answers the scrape, it reports the whole server's count.
+    assert [_request_total(text) for text in scrapes] == [float(sent)] * 6
+    info = [line for line in scrapes[0].splitlines() if line.startswith("modelyard_model_info{")]
+    assert info == ['modelyard_model_info{model="digits-cnn",version="1"} 1.0'], info

@@ -62,6 +62,7 @@ def create_app(settings: ServeSettings) -> Starlette:
             # Uvicorn stops accepting and waits for open requests before this runs;
             # draining here answers whatever the batcher still holds.
             await runtime.close()
+            metrics.close()
 
     app = Starlette(
         routes=_routes(),

@@ -1,9 +1,19 @@
-"""Prometheus metrics of one server, in a registry of its own (one per app)."""
+"""Prometheus metrics of one server, in a registry of its own (one per app).
+
+With ``--workers N`` every worker process is a separate server, so a scrape that
+reaches one worker would see only its share. The server then sets
+``PROMETHEUS_MULTIPROC_DIR`` before the workers start: prometheus_client keeps each
+process's values in files there, and :meth:`ServerMetrics.render` sums them, so
+every scrape shows the whole server whichever worker answers it.
+"""
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from modelyard.serve.batcher import BatchStats
 
@@ -26,6 +36,12 @@ _LATENCY_BUCKETS = (
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir() -> str | None:
+    """The folder the worker processes share their metrics through, if any."""
+    return os.environ.get(MULTIPROCESS_ENV) or None
 
 
 class ServerMetrics:
@@ -45,7 +61,12 @@ class ServerMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self.in_flight = Gauge("modelyard_requests_in_flight", "Requests being handled", registry=r)
+        self.in_flight = Gauge(
+            "modelyard_requests_in_flight",
+            "Requests being handled",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.batch_size = Histogram(
             "modelyard_batch_size",
             "Rows per ONNX Runtime call",
@@ -78,6 +99,9 @@ class ServerMetrics:
             "The model version being served (1) and retired ones (0)",
             ["model", "version"],
             registry=r,
+            # Workers swap versions one by one: a version is served while any live
+            # worker serves it.
+            multiprocess_mode="livemax",
         )
         self.predicted = Counter(
             "modelyard_predictions", "Predicted class per instance", ["model", "label"], registry=r
@@ -98,4 +122,15 @@ class ServerMetrics:
             queue.observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        folder = multiprocess_dir()
+        if folder is None:
+            return generate_latest(self.registry)
+        combined = CollectorRegistry()
+        MultiProcessCollector(combined, path=folder)
+        return generate_latest(combined)
+
+    def close(self) -> None:
+        """A stopping worker's live gauges (in flight, model info) stop counting."""
+        folder = multiprocess_dir()
+        if folder is not None:
+            mark_process_dead(os.getpid(), folder)
