@@ -43,6 +43,8 @@ class DriftConfig:
     """Permutations for the MMD p-value (its floor is 1 / (permutations + 1))."""
     max_reference: int = 500
     """Reference rows used for MMD (a seeded sample; the kernel is quadratic)."""
+    max_window: int = 1000
+    """Window rows used for MMD (a seeded sample, for the same reason)."""
     bins: int = 10
     """PSI bins: reference deciles."""
     seed: int = 0
@@ -67,12 +69,16 @@ _EPS = 1e-4
 def psi(reference: np.ndarray, window: np.ndarray, bins: int = 10) -> float:
     """Population stability index over the reference's quantile bins."""
     edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)))
-    if len(edges) < 2:  # a constant reference: one bin for it, one for anything else
-        edges = np.array([reference[0] - 1e-9, reference[0] + 1e-9])
-    inner = edges[1:-1]
-    ref_share = np.bincount(np.searchsorted(inner, reference, side="right"), minlength=len(edges))
-    win_share = np.bincount(np.searchsorted(inner, window, side="right"), minlength=len(edges))
-    return _psi_from_counts(ref_share, win_share)
+    if len(edges) < 2:  # a constant reference: bins below, at and above its value
+        eps = 1e-9 * max(1.0, abs(float(edges[0])))
+        inner = np.array([edges[0] - eps, edges[0] + eps])
+    else:
+        inner = edges[1:-1]
+    ref_counts = np.bincount(
+        np.searchsorted(inner, reference, side="right"), minlength=len(inner) + 1
+    )
+    win_counts = np.bincount(np.searchsorted(inner, window, side="right"), minlength=len(inner) + 1)
+    return _psi_from_counts(ref_counts, win_counts)
 
 
 def _psi_from_counts(reference: np.ndarray, window: np.ndarray) -> float:
@@ -126,6 +132,8 @@ def mmd_check(reference: np.ndarray, window: np.ndarray, config: DriftConfig) ->
     rng = np.random.default_rng(config.seed)
     if len(reference) > config.max_reference:
         reference = reference[rng.choice(len(reference), config.max_reference, replace=False)]
+    if len(window) > config.max_window:
+        window = window[rng.choice(len(window), config.max_window, replace=False)]
     pooled = np.vstack([reference, window]).astype(np.float64)
     distances = cdist(pooled, pooled, "sqeuclidean")
     bandwidth = np.median(distances[np.triu_indices(len(pooled), k=1)])
