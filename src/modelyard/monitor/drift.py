@@ -127,8 +127,18 @@ def label_check(
     }
 
 
-def mmd_check(reference: np.ndarray, window: np.ndarray, config: DriftConfig) -> dict[str, Any]:
-    """Squared MMD (RBF kernel, median heuristic) with a permutation p-value."""
+def mmd_check(
+    reference: np.ndarray,
+    window: np.ndarray,
+    config: DriftConfig,
+    stop_above: float | None = None,
+) -> dict[str, Any]:
+    """Squared MMD (RBF kernel, median heuristic) with a permutation p-value.
+
+    With ``stop_above`` (the level the p-value is held to) the permutations stop
+    early once the p-value is sure to exceed it; the p-value returned is then the
+    estimate from the permutations run.
+    """
     rng = np.random.default_rng(config.seed)
     if len(reference) > config.max_reference:
         reference = reference[rng.choice(len(reference), config.max_reference, replace=False)]
@@ -142,22 +152,27 @@ def mmd_check(reference: np.ndarray, window: np.ndarray, config: DriftConfig) ->
 
     def statistic(assignments: np.ndarray) -> np.ndarray:
         # Rows of +1/m (reference side) and -1/n (window side): s K s^T is the
-        # biased MMD^2 estimate, for every permutation in one matrix product.
+        # biased MMD^2 estimate, for a chunk of permutations in one matrix product.
         weights = np.where(assignments, 1.0 / m, -1.0 / n)
         return np.einsum("ij,ij->i", weights @ kernel, weights)  # type: ignore[no-any-return]
 
     observed_assignment = np.arange(m + n) < m
     observed = float(statistic(observed_assignment[None, :])[0])
-    exceed = 0
-    for start in range(0, config.permutations, 250):  # chunks bound the memory
-        count = min(250, config.permutations - start)
+    # Once this many permutations reach the observed value, the final p-value
+    # cannot fall below ``stop_above`` any more: stop (Besag-Clifford style), so
+    # windows without drift cost a fraction of the permutations.
+    hopeless = stop_above * (config.permutations + 1) - 1 if stop_above else np.inf
+    exceed = done = 0
+    while done < config.permutations and exceed <= hopeless:
+        count = min(100, config.permutations - done)
         permuted = rng.permuted(np.tile(observed_assignment, (count, 1)), axis=1)
         exceed += int(np.sum(statistic(permuted) >= observed - 1e-12))
+        done += count
     return {
         "name": "embedding",
         "kind": "mmd",
         "statistic": observed,
-        "p_value": (exceed + 1) / (config.permutations + 1),
+        "p_value": min(1.0, (exceed + 1) / (done + 1)),
         "psi": None,
     }
 
@@ -205,7 +220,9 @@ def run_checks(
                 f"the reference profile {reference_projection.shape[1]}: the log was written "
                 "with another model's profile"
             )
-        raw.append(mmd_check(reference_projection, window.projection, config))
+        # Bonferroni counts this check too; its level is known before it runs.
+        level = config.alpha / (len(raw) + 1)
+        raw.append(mmd_check(reference_projection, window.projection, config, stop_above=level))
     if not raw:
         raise ModelyardError("the reference profile and the window share nothing to compare")
     threshold = config.alpha / len(raw)
