@@ -4,19 +4,12 @@ held-out in-distribution images rarely raise a false alarm."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from tests.conftest import FAST
+from tests.monitor.conftest import HeldOut, take
 
-from modelyard import bundle as bundle_io
-from modelyard.bundle import Bundle
-from modelyard.config import compose_config
-from modelyard.data import load_dataset
 from modelyard.monitor.drift import WindowData, run_checks
-from modelyard.monitor.observe import observe_images
-from modelyard.predictor import Predictor
 
 pytestmark = pytest.mark.slow
 
@@ -24,43 +17,6 @@ WINDOW = 200
 TRIALS = 40
 """Seeded windows for the false-alarm rate (benchmarks/monitor measures detection on 40 too)."""
 DETECTION_TRIALS = 8
-
-
-@dataclass(frozen=True)
-class HeldOut:
-    bundle: Bundle
-    images: np.ndarray
-    labels: np.ndarray
-
-    def observe(self, images: np.ndarray) -> WindowData:
-        prediction = Predictor(self.bundle).predict_images(images)
-        return observe_images(
-            self.bundle.reference_profile,
-            self.bundle.labels,
-            images,
-            prediction.probabilities,
-            prediction.embedding,
-        )
-
-
-def take(data: WindowData, rows: np.ndarray) -> WindowData:
-    return WindowData(
-        {name: values[rows] for name, values in data.summaries.items()},
-        data.projection[rows],
-        [data.labels[i] for i in rows],
-        data.confidences[rows],
-    )
-
-
-@pytest.fixture(scope="module")
-def held_out(trained, session_home) -> HeldOut:  # type: ignore[no-untyped-def]
-    """The validation and test images: never trained on (the profile is training data)."""
-    dataset = load_dataset(compose_config(FAST).data)
-    return HeldOut(
-        bundle_io.read_bundle(trained.bundle_path),
-        np.concatenate([dataset.val.images, dataset.test.images]),
-        np.concatenate([dataset.val.labels, dataset.test.labels]),
-    )
 
 
 def alarms(

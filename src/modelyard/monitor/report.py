@@ -27,6 +27,7 @@ VERDICT_FILE = "verdict.json"
 REPORT_FILE = "report.html"
 LATEST_LINK = "latest"
 LATEST_FILE = "latest.json"
+PNG_SUFFIX = ".png"
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
