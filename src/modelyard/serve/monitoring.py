@@ -72,6 +72,7 @@ class ServingMonitor:
                 capacity=settings.log_buffer_records,
                 sample_rate=settings.log_sample_rate,
                 store_inputs=settings.log_raw_inputs,
+                close_timeout_s=settings.log_stop_timeout_s,
                 on_dropped=self.dropped.inc,
             )
         self._drift_task: asyncio.Task[None] | None = None

@@ -60,6 +60,9 @@ class ServeSettings:
     log_buffer_records: int = 10_000
     """Records held while the database is slow or down; beyond this new records are
     dropped and counted in ``modelyard_prediction_log_dropped_total``."""
+    log_stop_timeout_s: float = 10.0
+    """How long a stopping server keeps trying to write buffered records while the
+    database is unreachable; what is still unwritten then is counted as dropped."""
     log_raw_inputs: bool = False
     """Also store the raw input (uint8 pixels) of each logged prediction."""
     drift_interval_s: float = 0.0
@@ -94,8 +97,10 @@ def settings_from(overrides: Sequence[str] = (), **values: object) -> ServeSetti
         raise ConfigError("max_batch_size, max_instances and workers must be at least 1")
     if not 0.0 <= settings.log_sample_rate <= 1.0:
         raise ConfigError(f"log_sample_rate must be within 0..1, got {settings.log_sample_rate}")
-    if settings.log_flush_interval_s <= 0 or settings.log_buffer_records < 1:
-        raise ConfigError("log_flush_interval_s must be > 0 and log_buffer_records at least 1")
+    if settings.log_flush_interval_s <= 0 or settings.log_stop_timeout_s < 0:
+        raise ConfigError("log_flush_interval_s must be > 0 and log_stop_timeout_s >= 0")
+    if settings.log_buffer_records < 1:
+        raise ConfigError("log_buffer_records must be at least 1")
     if settings.drift_interval_s < 0 or settings.drift_window < 30:
         raise ConfigError("drift_interval_s must be >= 0 and drift_window at least 30 records")
     return settings
