@@ -122,3 +122,33 @@ def test_text_in_an_unseen_language_moves_the_text_summaries() -> None:
     foreign = {c.name: c for c in run_checks(profile, window(russian), FAST)}
     assert foreign["non_latin_share"].drift
     assert not any(c.drift for c in run_checks(profile, window(english[:40]), FAST))
+
+
+def test_mmd_p_value_agrees_with_scipy_permutation_test() -> None:
+    """The permutation loop is ours (on a precomputed kernel, for speed); its p-value
+    must match scipy.stats.permutation_test computing MMD from scratch each time."""
+    from scipy import stats
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(5)
+    reference, window = rng.normal(size=(60, 2)), rng.normal(0.1, size=(40, 2))
+    pooled = np.vstack([reference, window])
+    distances = cdist(pooled, pooled, "sqeuclidean")
+    bandwidth = np.median(distances[np.triu_indices(len(pooled), k=1)])
+
+    def mmd2(x: np.ndarray, y: np.ndarray) -> float:
+        k = lambda a, b: np.exp(-cdist(a, b, "sqeuclidean") / bandwidth)  # noqa: E731
+        return float(k(x, x).mean() + k(y, y).mean() - 2 * k(x, y).mean())
+
+    ours = mmd_check(reference, window, DriftConfig(permutations=2000, max_reference=1000))
+    assert ours["statistic"] == pytest.approx(mmd2(reference, window), rel=1e-9)
+    # scipy permutes 1-D samples, so permute row indices into the pooled data.
+    theirs = stats.permutation_test(
+        (np.arange(60), np.arange(60, 100)),
+        lambda i, j: mmd2(pooled[i.astype(int)], pooled[j.astype(int)]),
+        n_resamples=2000,
+        alternative="greater",
+        random_state=0,
+    )
+    assert 0.001 < theirs.pvalue < 0.2  # a case where the p-value is informative
+    assert ours["p_value"] == pytest.approx(theirs.pvalue, abs=0.02)

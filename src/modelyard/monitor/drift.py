@@ -6,7 +6,9 @@
   (``scipy.stats.chi2_contingency``) between reference and window counts, PSI;
 * the embedding (projected on the profile's PCA directions): maximum mean
   discrepancy with an RBF kernel (median-distance bandwidth, ``scipy.spatial``),
-  p-value from a permutation test.
+  p-value from a permutation test. The permutations run on one precomputed kernel
+  matrix (``scipy.stats.permutation_test`` would rebuild it for every resample,
+  about ten times slower); a test checks that both give the same p-value.
 
 A check fires when its p-value is below ``alpha / m`` (Bonferroni over the ``m``
 checks, so the whole verdict has at most ``alpha`` chance of a false alarm when

@@ -263,9 +263,9 @@ class PredictionLogger:
             for _ in batches:  # record() only appends, so these are still the oldest
                 self._buffer.popleft()
             self._buffered -= rows
-        if dropped:
-            self.dropped += rows
-            if self._on_dropped is not None:
-                self._on_dropped(rows)
-        else:
-            self.written += rows
+            if dropped:
+                self.dropped += rows
+            else:
+                self.written += rows
+        if dropped and self._on_dropped is not None:
+            self._on_dropped(rows)

@@ -79,6 +79,8 @@ class ServingMonitor:
 
     async def start(self, runtime: ModelRuntime) -> None:
         if self.log is None:
+            if self.settings.drift_interval_s > 0:
+                logger.warning("drift_interval_s needs log_predictions=true; no drift checks")
             return
         self.log.start()
         if self.settings.drift_interval_s > 0:
