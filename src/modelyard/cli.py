@@ -16,6 +16,7 @@ import typer
 from modelyard.bench.commands import bench as bench_command
 from modelyard.errors import ModelyardError
 from modelyard.export.commands import export_app
+from modelyard.monitor.commands import monitor_app
 
 app = typer.Typer(
     name="modelyard",
@@ -27,6 +28,7 @@ app = typer.Typer(
 config_app = typer.Typer(help="Inspect the composed configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(export_app, name="export")
+app.add_typer(monitor_app, name="monitor")
 app.command("bench")(bench_command)
 
 OVERRIDES = typer.Argument(None, help="Hydra-style overrides: task=mnist5k train.max_epochs=5")

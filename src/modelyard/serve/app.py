@@ -13,6 +13,7 @@ from starlette.routing import Route
 from modelyard.serve import routes
 from modelyard.serve.metrics import ServerMetrics
 from modelyard.serve.middleware import ServingMiddleware
+from modelyard.serve.monitoring import ServingMonitor
 from modelyard.serve.openapi import build_openapi, docs_page
 from modelyard.serve.runtime import ModelRuntime
 from modelyard.serve.settings import ServeSettings, settings_from_env
@@ -52,16 +53,20 @@ def create_app(settings: ServeSettings) -> Starlette:
     """A server for ``settings.model``; the model loads (and warms) at startup."""
     metrics = ServerMetrics()
     runtime = ModelRuntime(settings, metrics)
+    monitor = ServingMonitor(settings, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.start()
+        await monitor.start(runtime)
         try:
             yield
         finally:
             # Uvicorn stops accepting and waits for open requests before this runs;
-            # draining here answers whatever the batcher still holds.
+            # draining here answers whatever the batcher still holds, and only then
+            # is the prediction log flushed, so those answers are logged too.
             await runtime.close()
+            await monitor.close()
             metrics.close()
 
     app = Starlette(
@@ -71,6 +76,7 @@ def create_app(settings: ServeSettings) -> Starlette:
     )
     app.state.runtime = runtime
     app.state.metrics = metrics
+    app.state.monitor = monitor
     app.state.settings = settings
     app.add_middleware(
         ServingMiddleware,

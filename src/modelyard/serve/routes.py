@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import numpy as np
@@ -120,6 +121,7 @@ def _v2_input(request_data: v2.InferRequest, model: LoadedModel, max_rows: int) 
 
 
 async def infer(request: Request) -> Response:
+    started = time.perf_counter()
     try:
         model = _model(request)
         header = request.headers.get(v2.HEADER_LENGTH)
@@ -134,6 +136,10 @@ async def infer(request: Request) -> Response:
     except ClientError as error:
         return error_response(error)
     _count_predictions(request, served, outputs["probabilities"])
+    request_id = parsed.id or request.headers.get("x-request-id") or uuid.uuid4().hex
+    request.app.state.monitor.observe_images(
+        served, request_id, inputs, outputs, time.perf_counter() - started
+    )
     body, headers = v2.encode_response(served.name, served.version, outputs, parsed)
     return Response(body, headers=headers)
 
@@ -161,6 +167,7 @@ async def _read_images(request: Request, model: LoadedModel) -> np.ndarray:
 
 
 async def predict(request: Request) -> Response:
+    started = time.perf_counter()
     request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
     try:
         model = _model(request)
@@ -172,6 +179,9 @@ async def predict(request: Request) -> Response:
         return error_response(error)
     probabilities = outputs["probabilities"]
     _count_predictions(request, served, probabilities)
+    request.app.state.monitor.observe_images(
+        served, request_id, images, outputs, time.perf_counter() - started
+    )
     body = simple.encode_predictions(
         probabilities, served.bundle.labels, served.name, served.version, request_id
     )

@@ -46,6 +46,30 @@ class ServeSettings:
     """ONNX Runtime threads per inference (0 lets ONNX Runtime choose)."""
     tracking_uri: str | None = None
     """MLflow tracking URI; empty uses MLFLOW_TRACKING_URI or the embedded store."""
+    log_predictions: bool = True
+    """Record every (sampled) prediction in the prediction log, for drift monitoring:
+    time, model, version, request id, input summary, embedding projection, label,
+    confidence, latency. Writes are batched off the request path."""
+    prediction_log_url: str | None = None
+    """SQLAlchemy URL of the log (``sqlite:///...`` or ``postgresql://...``); empty uses
+    ``MODELYARD_PREDICTION_LOG`` or SQLite (WAL) at ``$MODELYARD_HOME/predictions.db``."""
+    log_sample_rate: float = 1.0
+    """Share of requests whose predictions are logged (0..1)."""
+    log_flush_interval_s: float = 1.0
+    """How often buffered records are written; a killed server loses at most this much."""
+    log_buffer_records: int = 10_000
+    """Records held while the database is slow or down; beyond this new records are
+    dropped and counted in ``modelyard_prediction_log_dropped_total``."""
+    log_stop_timeout_s: float = 10.0
+    """How long a stopping server keeps trying to write buffered records while the
+    database is unreachable; what is still unwritten then is counted as dropped."""
+    log_raw_inputs: bool = False
+    """Also store the raw input (uint8 pixels) of each logged prediction."""
+    drift_interval_s: float = 0.0
+    """How often the server checks drift on its newest logged records and updates the
+    ``modelyard_drift_*`` gauges (0 disables; needs ``log_predictions``)."""
+    drift_window: int = 500
+    """Newest records of the served version that each periodic drift check tests."""
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -71,6 +95,14 @@ def settings_from(overrides: Sequence[str] = (), **values: object) -> ServeSetti
         raise ConfigError("nothing to serve: pass <name>@<alias> or a bundle folder")
     if settings.max_batch_size < 1 or settings.max_instances < 1 or settings.workers < 1:
         raise ConfigError("max_batch_size, max_instances and workers must be at least 1")
+    if not 0.0 <= settings.log_sample_rate <= 1.0:
+        raise ConfigError(f"log_sample_rate must be within 0..1, got {settings.log_sample_rate}")
+    if settings.log_flush_interval_s <= 0 or settings.log_stop_timeout_s < 0:
+        raise ConfigError("log_flush_interval_s must be > 0 and log_stop_timeout_s >= 0")
+    if settings.log_buffer_records < 1:
+        raise ConfigError("log_buffer_records must be at least 1")
+    if settings.drift_interval_s < 0 or settings.drift_window < 30:
+        raise ConfigError("drift_interval_s must be >= 0 and drift_window at least 30 records")
     return settings
 
 

@@ -1,0 +1,80 @@
+"""``modelyard monitor ...``: thin commands over :mod:`modelyard.monitor.check`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+monitor_app = typer.Typer(
+    help="Watch a served model: drift of its traffic against the training reference.",
+    no_args_is_help=True,
+)
+
+EXIT_DRIFT = 1
+"""Exit status when drift is found (0: none; 2: a user error, as for every command)."""
+
+
+@monitor_app.command("drift")
+def drift(
+    model: str = typer.Argument(
+        ...,
+        help="<name>@<alias>, models:/<name>/<version>, a bundle folder, or a bare model "
+        "name (the version of its newest logged record)",
+    ),
+    since: str = typer.Option(None, "--since", help="Window: the last 30m, 1h, 2d, ..."),
+    last: int = typer.Option(
+        None, "--last", help="Window: the newest N records (default 1000 without --since)."
+    ),
+    db: str = typer.Option(
+        None,
+        "--db",
+        help="Prediction log URL (sqlite:///... or postgresql://...); default: "
+        "$MODELYARD_PREDICTION_LOG or $MODELYARD_HOME/predictions.db",
+    ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Report folder; default $MODELYARD_HOME/monitor/<model>/reports/<UTC time>/",
+    ),
+    alpha: float = typer.Option(
+        0.01, help="Family-wise false-alarm rate (Bonferroni over the checks)."
+    ),
+    min_psi: float = typer.Option(0.1, "--min-psi", help="Smallest PSI that counts as drift."),
+    as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON."),
+) -> None:
+    """Test the logged traffic against the bundle's reference profile; exit 1 on drift."""
+    from modelyard.errors import ModelyardError
+    from modelyard.monitor.check import check_drift
+    from modelyard.monitor.drift import DriftConfig
+
+    if not 0 < alpha < 1:
+        raise ModelyardError(f"--alpha must be between 0 and 1, got {alpha}")
+    run = check_drift(
+        model,
+        since=since,
+        last=last,
+        db_url=db,
+        out=out,
+        config=DriftConfig(alpha=alpha, min_psi=min_psi),
+    )
+    verdict = run.verdict
+    if as_json:
+        typer.echo(json.dumps({**verdict.to_dict(), "report": str(run.folder)}, indent=2))
+    else:
+        typer.echo(
+            f"{verdict.model} version {verdict.version}: {verdict.window.records} records, "
+            + ("DRIFT" if verdict.drift else "no drift")
+        )
+        for check in verdict.checks:
+            psi = "" if check.psi is None else f"  PSI {check.psi:.3f}"
+            flag = "  <- drift" if check.drift else ""
+            typer.echo(
+                f"  {check.name:<16} {check.kind:<4} stat {check.statistic:9.4g}  "
+                f"p {check.p_value:9.3g} (level {check.p_threshold:.2g}){psi}{flag}"
+            )
+        typer.echo(f"report           {run.folder / 'report.html'}")
+    if verdict.drift:
+        raise typer.Exit(EXIT_DRIFT)

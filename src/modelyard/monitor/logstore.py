@@ -1,0 +1,202 @@
+"""The prediction log's table, engines and window reads (SQLAlchemy Core).
+
+One table, ``predictions``, one row per predicted instance. The server writes it
+(:mod:`modelyard.monitor.predlog`); drift checks read windows of it. SQLite in WAL
+mode under ``MODELYARD_HOME`` by default, PostgreSQL (psycopg) by URL.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from modelyard.errors import ModelyardError
+from modelyard.paths import home_dir
+
+LOG_URL_ENV = "MODELYARD_PREDICTION_LOG"
+LOG_FILE = "predictions.db"
+
+metadata = sa.MetaData()
+
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("time", sa.Float, nullable=False, doc="Unix seconds (UTC) of the answer"),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False, doc="input kind: image, text"),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("latency_s", sa.Float, nullable=False, doc="the whole request's latency"),
+    sa.Column("summary", sa.JSON, nullable=False, doc="{feature: value} input summary"),
+    sa.Column("projection", sa.JSON, nullable=False, doc="embedding in the profile's PCA basis"),
+    sa.Column("raw_input", sa.LargeBinary, nullable=True, doc="only when configured"),
+    sa.Index("ix_predictions_model_time", "model", "time"),
+)
+
+
+def default_log_url() -> str:
+    """``$MODELYARD_PREDICTION_LOG`` or a SQLite file under ``MODELYARD_HOME``."""
+    return os.environ.get(LOG_URL_ENV) or f"sqlite:///{home_dir() / LOG_FILE}"
+
+
+def _normalise(url: str) -> str:
+    # Plain postgresql:// would pick psycopg2; modelyard ships psycopg (3).
+    return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
+
+
+def create_log_engine(url: str | None = None) -> Engine:
+    """An engine for the log; SQLite gets WAL, PostgreSQL a short connect timeout."""
+    url = _normalise(url or default_log_url())
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise ModelyardError(
+            f"'{url}' is not a database URL; use sqlite:///path/log.db or postgresql://user@host/db"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(connection: Any, record: Any) -> None:
+            cursor = connection.cursor()
+            # WAL: readers (drift checks) never block the writer; synchronous=NORMAL
+            # keeps every committed batch across a process kill.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise ModelyardError(
+                "a PostgreSQL prediction log needs psycopg: pip install 'modelyard[monitor]'"
+            ) from None
+        return sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+    raise ModelyardError(
+        f"unsupported prediction log database '{parsed.get_backend_name()}'; "
+        "use sqlite:///... or postgresql://..."
+    )
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the table if missing (several server workers may race to do it)."""
+    try:
+        metadata.create_all(engine, checkfirst=True)
+    except sa.exc.IntegrityError:  # another process created it between check and create
+        metadata.create_all(engine, checkfirst=True)
+    except sa.exc.ProgrammingError as error:
+        if "already exists" not in str(error):
+            raise
+    except sa.exc.OperationalError as error:
+        if "already exists" not in str(error):
+            raise
+
+
+def write_rows(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    """Insert rows in one transaction (all or none)."""
+    if rows:
+        with engine.begin() as connection:
+            connection.execute(predictions.insert(), rows)
+
+
+@dataclass(frozen=True)
+class LogWindow:
+    """A window of logged predictions, oldest first, as arrays."""
+
+    times: np.ndarray
+    versions: list[str]
+    request_ids: list[str]
+    labels: list[str]
+    confidences: np.ndarray
+    latencies: np.ndarray
+    summaries: dict[str, np.ndarray]
+    projection: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def read_window(
+    engine: Engine,
+    model: str,
+    *,
+    version: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    last: int | None = None,
+) -> LogWindow:
+    """The records of ``model`` (and ``version``) in ``[since, until]``, at most the ``last``."""
+    table = predictions
+    query = sa.select(table).where(table.c.model == model)
+    if version is not None:
+        query = query.where(table.c.version == version)
+    if since is not None:
+        query = query.where(table.c.time >= since)
+    if until is not None:
+        query = query.where(table.c.time <= until)
+    query = query.order_by(table.c.time.desc(), table.c.id.desc())
+    if last is not None:
+        query = query.limit(last)
+    try:
+        with engine.connect() as connection:
+            rows = list(connection.execute(query).mappings())
+    except sa.exc.OperationalError as error:
+        if "no such table" in str(error):
+            rows = []
+        else:
+            raise ModelyardError(f"cannot read the prediction log: {error}") from None
+    except sa.exc.ProgrammingError as error:
+        if "does not exist" in str(error):
+            rows = []
+        else:
+            raise
+    rows.reverse()
+    return window_from_rows(rows)
+
+
+def window_from_rows(rows: list[Any]) -> LogWindow:
+    names = sorted({key for row in rows for key in row["summary"]})
+    return LogWindow(
+        times=np.array([row["time"] for row in rows], dtype=np.float64),
+        versions=[row["version"] for row in rows],
+        request_ids=[row["request_id"] for row in rows],
+        labels=[row["label"] for row in rows],
+        confidences=np.array([row["confidence"] for row in rows], dtype=np.float64),
+        latencies=np.array([row["latency_s"] for row in rows], dtype=np.float64),
+        summaries={
+            name: np.array([row["summary"].get(name, np.nan) for row in rows], dtype=np.float64)
+            for name in names
+        },
+        projection=np.array([row["projection"] for row in rows], dtype=np.float64).reshape(
+            len(rows), -1 if rows else 0
+        ),
+    )
+
+
+def latest_version(engine: Engine, model: str) -> str | None:
+    """The version of ``model``'s most recent record, or None when it has none."""
+    query = (
+        sa.select(predictions.c.version)
+        .where(predictions.c.model == model)
+        .order_by(predictions.c.time.desc())
+        .limit(1)
+    )
+    try:
+        with engine.connect() as connection:
+            return connection.execute(query).scalar_one_or_none()
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+        return None

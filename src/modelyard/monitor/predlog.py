@@ -1,0 +1,271 @@
+"""The prediction logger: a bounded in-memory buffer written in batches by a thread.
+
+The request path only appends arrays to the buffer (no I/O, no per-row Python
+objects); a background thread turns them into rows and inserts them every
+``flush_interval_s``. So a slow or unreachable database never slows or fails a
+request: while it is down, records wait in the buffer and are retried; once the
+buffer is full, new records are dropped and counted (``on_dropped``).
+``close()`` writes everything still buffered; after a SIGKILL at most the records
+of the last flush interval are lost.
+
+Input-kind agnostic: callers pass summaries they computed (``image_summaries``,
+``text_summaries``) and the embedding already projected with the bundle's
+reference profile projection.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy.exc import DataError, IntegrityError
+
+from modelyard.monitor.logstore import create_log_engine, ensure_schema, write_rows
+
+logger = logging.getLogger("modelyard.monitor")
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One ``record`` call: ``rows`` predictions, kept as arrays until the flush."""
+
+    time: float
+    model: str
+    version: str
+    kind: str
+    request_ids: Sequence[str]
+    summaries: dict[str, np.ndarray]
+    projection: np.ndarray
+    labels: Sequence[str]
+    confidences: np.ndarray
+    latencies: np.ndarray
+    raw_inputs: Sequence[bytes] | None
+
+    @property
+    def rows(self) -> int:
+        return len(self.labels)
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        names = list(self.summaries)
+        columns = [np.asarray(self.summaries[n], dtype=np.float64).tolist() for n in names]
+        projection = np.round(np.asarray(self.projection, dtype=np.float64), 6).tolist()
+        confidences = np.asarray(self.confidences, dtype=np.float64).tolist()
+        latencies = self.latencies.tolist()
+        return [
+            {
+                "time": self.time,
+                "model": self.model,
+                "version": self.version,
+                "request_id": self.request_ids[i],
+                "kind": self.kind,
+                "label": self.labels[i],
+                "confidence": confidences[i],
+                "latency_s": latencies[i],
+                "summary": {n: column[i] for n, column in zip(names, columns, strict=True)},
+                "projection": projection[i],
+                "raw_input": self.raw_inputs[i] if self.raw_inputs is not None else None,
+            }
+            for i in range(self.rows)
+        ]
+
+
+class PredictionLogger:
+    """Log predictions to SQL off the request path. ``start()`` before, ``close()`` after."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        flush_interval_s: float = 1.0,
+        capacity: int = 10_000,
+        sample_rate: float = 1.0,
+        store_inputs: bool = False,
+        close_timeout_s: float = 10.0,
+        on_dropped: Callable[[int], None] | None = None,
+    ) -> None:
+        if flush_interval_s <= 0:
+            raise ValueError(f"flush_interval_s must be > 0, got {flush_interval_s}")
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1 record, got {capacity}")
+        if not 0.0 <= sample_rate <= 1.0:
+            raise ValueError(f"sample_rate must be within 0..1, got {sample_rate}")
+        self.engine = create_log_engine(url)
+        self.flush_interval_s = flush_interval_s
+        self.capacity = capacity
+        self.sample_rate = sample_rate
+        self.store_inputs = store_inputs
+        self.close_timeout_s = close_timeout_s
+        self._on_dropped = on_dropped
+        self._buffer: deque[_Batch] = deque()
+        self._buffered = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closing = False
+        self._schema_ready = False
+        self._thread: threading.Thread | None = None
+        self._last_warning = 0.0
+        self.written = 0
+        """Records written so far."""
+        self.dropped = 0
+        """Records dropped (buffer full, or still unwritten when ``close`` gave up)."""
+
+    @property
+    def buffered(self) -> int:
+        """Records waiting to be written."""
+        return self._buffered
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("the prediction logger is already started")
+        self._thread = threading.Thread(
+            target=self._run, name="modelyard-prediction-log", daemon=True
+        )
+        self._thread.start()
+
+    def should_log(self) -> bool:
+        """Whether to log this request (the sample rate); ask before computing summaries."""
+        return self.sample_rate >= 1.0 or random.random() < self.sample_rate
+
+    def record(
+        self,
+        model: str,
+        version: str,
+        request_ids: Sequence[str],
+        summaries: dict[str, np.ndarray],
+        projection: np.ndarray,
+        labels: Sequence[str],
+        confidences: np.ndarray,
+        latency_s: float | np.ndarray,
+        *,
+        kind: str = "image",
+        raw_inputs: Sequence[bytes] | None = None,
+    ) -> int:
+        """Buffer one row per prediction; returns the rows accepted (0 when dropped).
+
+        Never blocks on the database and never raises for a full buffer. Every
+        argument holds one entry per row; ``raw_inputs`` is kept only when the
+        logger was configured with ``store_inputs``.
+        """
+        rows = len(labels)
+        if rows == 0:
+            return 0
+        for name, values in (
+            ("request_ids", request_ids),
+            ("projection", projection),
+            ("confidences", confidences),
+            *summaries.items(),
+        ):
+            if len(values) != rows:
+                raise ValueError(f"{name} has {len(values)} entries for {rows} labels")
+        latencies = np.broadcast_to(np.asarray(latency_s, dtype=np.float64), (rows,))
+        batch = _Batch(
+            time.time(),
+            model,
+            version,
+            kind,
+            request_ids,
+            summaries,
+            projection,
+            labels,
+            confidences,
+            latencies,
+            raw_inputs if self.store_inputs else None,
+        )
+        with self._lock:
+            if self._closing or self._buffered + rows > self.capacity:
+                self.dropped += rows
+                dropped = True
+            else:
+                self._buffer.append(batch)
+                self._buffered += rows
+                dropped = False
+        if dropped:
+            if self._on_dropped is not None:
+                self._on_dropped(rows)
+            return 0
+        return rows
+
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        """Ask for a write now and wait until the buffer is empty; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while self._buffered and time.monotonic() < deadline:
+            self._wake.set()
+            time.sleep(0.01)
+        return self._buffered == 0
+
+    def close(self) -> None:
+        """Stop taking records and write everything buffered (up to ``close_timeout_s``)."""
+        with self._lock:
+            self._closing = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(self.close_timeout_s + self.flush_interval_s + 5)
+        with self._lock:
+            lost, self._buffered = self._buffered, 0
+            self._buffer.clear()
+        if lost:
+            self.dropped += lost
+            if self._on_dropped is not None:
+                self._on_dropped(lost)
+            logger.error("prediction log: %d records could not be written before stopping", lost)
+        self.engine.dispose()
+
+    def _run(self) -> None:
+        while not self._closing:
+            self._wake.wait(self.flush_interval_s)
+            self._wake.clear()
+            self._write_buffered()
+        deadline = time.monotonic() + self.close_timeout_s
+        # Graceful stop: keep trying while the database is briefly unreachable.
+        while self._buffered and time.monotonic() < deadline:
+            if not self._write_buffered():
+                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
+    def _write_buffered(self) -> bool:
+        """Write a snapshot of the buffer; on failure keep it for the next attempt."""
+        with self._lock:
+            batches = list(self._buffer)
+        if not batches:
+            return True
+        try:
+            if not self._schema_ready:
+                ensure_schema(self.engine)
+                self._schema_ready = True
+            write_rows(self.engine, [row for batch in batches for row in batch.to_rows()])
+        except (DataError, IntegrityError, TypeError, ValueError) as error:
+            # The rows themselves are refused: retrying would block the log forever.
+            logger.error(
+                "prediction log dropped %d records the database refused: %s",
+                sum(b.rows for b in batches),
+                error,
+            )
+            self._forget(batches, dropped=True)
+            return True
+        except Exception as error:  # the database is down or refuses: retry later
+            now = time.monotonic()
+            if now - self._last_warning > 30:  # one line per 30 s, not one per flush
+                logger.warning("prediction log write failed (will retry): %s", error)
+                self._last_warning = now
+            return False
+        self._forget(batches, dropped=False)
+        return True
+
+    def _forget(self, batches: list[_Batch], dropped: bool) -> None:
+        rows = sum(batch.rows for batch in batches)
+        with self._lock:
+            for _ in batches:  # record() only appends, so these are still the oldest
+                self._buffer.popleft()
+            self._buffered -= rows
+            if dropped:
+                self.dropped += rows
+            else:
+                self.written += rows
+        if dropped and self._on_dropped is not None:
+            self._on_dropped(rows)

@@ -1,0 +1,174 @@
+"""The server's side of monitoring: log predictions, and check drift periodically.
+
+Routes call :meth:`ServingMonitor.observe_images` after inference; it computes the
+input summaries and the embedding projection (numpy, microseconds for a batch)
+and hands them to the :class:`PredictionLogger`, whose thread does the I/O. A
+failure here is logged and never reaches the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+from prometheus_client import Counter, Gauge
+
+from modelyard.features.image import ImageSpec
+from modelyard.monitor.drift import MIN_RECORDS, WindowData, run_checks
+from modelyard.monitor.logstore import create_log_engine, read_window
+from modelyard.monitor.observe import observe_images
+from modelyard.monitor.predlog import PredictionLogger
+from modelyard.serve.metrics import ServerMetrics
+from modelyard.serve.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from modelyard.serve.runtime import LoadedModel, ModelRuntime
+
+logger = logging.getLogger("modelyard.serve")
+
+
+def from_model_input(inputs: np.ndarray, spec: ImageSpec) -> np.ndarray:
+    """Normalised float32 (N, C, H, W) back to uint8 (N, H, W, C) pixels, for summaries."""
+    pixels = (inputs.transpose(0, 2, 3, 1) * spec.std + spec.mean) * 255.0
+    return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)  # type: ignore[no-any-return]
+
+
+class ServingMonitor:
+    def __init__(self, settings: ServeSettings, metrics: ServerMetrics):
+        self.settings = settings
+        registry = metrics.registry
+        self.dropped = Counter(
+            "modelyard_prediction_log_dropped",
+            "Prediction log records dropped: buffer full while the database was slow or "
+            "down, or unwritten at shutdown",
+            registry=registry,
+        )
+        # With --workers N each worker checks the shared log: show the newest result.
+        self.drift_detected = Gauge(
+            "modelyard_drift_detected",
+            "1 when the latest periodic drift check found drift in the served traffic, else 0",
+            ["model"],
+            registry=registry,
+            multiprocess_mode="livemostrecent",
+        )
+        self.drift_score = Gauge(
+            "modelyard_drift_score",
+            "Test statistic of each drift check: KS D for input summaries and confidence, "
+            "chi-square for labels, squared MMD for the embedding",
+            ["model", "check"],
+            registry=registry,
+            multiprocess_mode="livemostrecent",
+        )
+        self.drift_p_value = Gauge(
+            "modelyard_drift_p_value",
+            "p-value of each drift check (compare with alpha / number of checks)",
+            ["model", "check"],
+            registry=registry,
+            multiprocess_mode="livemostrecent",
+        )
+        self.log: PredictionLogger | None = None
+        if settings.log_predictions:
+            self.log = PredictionLogger(
+                settings.prediction_log_url,
+                flush_interval_s=settings.log_flush_interval_s,
+                capacity=settings.log_buffer_records,
+                sample_rate=settings.log_sample_rate,
+                store_inputs=settings.log_raw_inputs,
+                close_timeout_s=settings.log_stop_timeout_s,
+                on_dropped=self.dropped.inc,
+            )
+        self._drift_task: asyncio.Task[None] | None = None
+
+    async def start(self, runtime: ModelRuntime) -> None:
+        if self.log is None:
+            if self.settings.drift_interval_s > 0:
+                logger.warning("drift_interval_s needs log_predictions=true; no drift checks")
+            return
+        self.log.start()
+        if self.settings.drift_interval_s > 0:
+            self._drift_task = asyncio.create_task(self._drift_forever(runtime))
+
+    async def close(self) -> None:
+        """Stop the drift checks, then write every buffered record."""
+        if self._drift_task is not None:
+            self._drift_task.cancel()
+        if self.log is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.log.close)
+
+    def observe_images(
+        self,
+        model: LoadedModel,
+        request_id: str,
+        images: np.ndarray,
+        outputs: dict[str, np.ndarray],
+        latency_s: float,
+    ) -> None:
+        """Log one answered request's predictions (uint8 images, or normalised floats)."""
+        log = self.log
+        if log is None or not log.should_log():
+            return
+        request_id = request_id[:128]  # the column's width; ids are client-chosen
+        try:
+            if images.dtype != np.uint8:
+                images = from_model_input(images, model.bundle.preprocessing)
+            observed = observe_images(
+                model.bundle.reference_profile,
+                model.bundle.labels,
+                images,
+                outputs["probabilities"],
+                outputs.get("embedding"),
+            )
+            raw = [image.tobytes() for image in images] if log.store_inputs else None
+            log.record(
+                model.name,
+                model.version,
+                [request_id] * len(images),
+                observed.summaries,
+                observed.projection,
+                observed.labels,
+                observed.confidences,
+                latency_s,
+                kind="image",
+                raw_inputs=raw,
+            )
+        except Exception:  # monitoring must never fail a request
+            logger.exception("could not log predictions of request %s", request_id)
+
+    def check_drift_once(self, model: LoadedModel) -> bool | None:
+        """Test the newest ``drift_window`` records and set the gauges (blocking).
+
+        Returns the verdict, or None when too few records were logged yet.
+        """
+        engine = create_log_engine(self.settings.prediction_log_url)
+        try:
+            window = read_window(
+                engine, model.name, version=model.version, last=self.settings.drift_window
+            )
+        finally:
+            engine.dispose()
+        if len(window) < MIN_RECORDS:
+            return None
+        checks = run_checks(
+            model.bundle.reference_profile,
+            WindowData(window.summaries, window.projection, window.labels, window.confidences),
+        )
+        for check in checks:
+            self.drift_score.labels(model.name, check.name).set(check.statistic)
+            self.drift_p_value.labels(model.name, check.name).set(check.p_value)
+        drift = any(check.drift for check in checks)
+        self.drift_detected.labels(model.name).set(int(drift))
+        return drift
+
+    async def _drift_forever(self, runtime: ModelRuntime) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.settings.drift_interval_s)
+            model = runtime.current
+            if model is None:
+                continue
+            try:
+                await loop.run_in_executor(None, self.check_drift_once, model)
+            except Exception as error:  # the database is down: keep serving, say why
+                logger.warning("periodic drift check failed: %s", error)

@@ -1,0 +1,153 @@
+"""The prediction logger against SQLite and a real PostgreSQL: batching, flush on
+close, a bounded buffer, and a database that is down."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import numpy as np
+import pytest
+from tests.helpers import POSTGRES_ADMIN_URL, free_port
+from tests.monitor.conftest import count_rows
+
+from modelyard.monitor.logstore import create_log_engine, read_window
+from modelyard.monitor.predlog import PredictionLogger
+
+
+def _record(log: PredictionLogger, rows: int, model: str = "m", version: str = "1") -> int:
+    rng = np.random.default_rng(rows)
+    return log.record(
+        model,
+        version,
+        [f"req-{i}" for i in range(rows)],
+        {"mean_intensity": rng.random(rows), "ink_fraction": rng.random(rows)},
+        rng.normal(size=(rows, 4)),
+        [str(i % 3) for i in range(rows)],
+        rng.random(rows),
+        0.004,
+    )
+
+
+def test_records_round_trip(log_url: str) -> None:
+    log = PredictionLogger(log_url, flush_interval_s=0.05)
+    log.start()
+    assert _record(log, 5) == 5
+    assert log.flush(10)
+    assert _record(log, 3, version="2") == 3
+    log.close()
+    assert (log.written, log.dropped) == (8, 0)
+    engine = create_log_engine(log_url)
+    window = read_window(engine, "m")
+    assert len(window) == 8
+    assert window.versions == ["1"] * 5 + ["2"] * 3
+    assert window.labels[:5] == ["0", "1", "2", "0", "1"]
+    assert window.projection.shape == (8, 4)
+    assert sorted(window.summaries) == ["ink_fraction", "mean_intensity"]
+    assert np.allclose(window.latencies, 0.004)
+    rng = np.random.default_rng(5)
+    assert np.allclose(window.summaries["mean_intensity"][:5], rng.random(5))
+    assert len(read_window(engine, "m", version="2")) == 3
+    assert len(read_window(engine, "m", last=2)) == 2
+    assert len(read_window(engine, "m", since=time.time() + 60)) == 0
+    assert len(read_window(engine, "other")) == 0
+    engine.dispose()
+
+
+def test_close_writes_everything_still_buffered(log_url: str) -> None:
+    # A flush interval far longer than the test: only close() can write these.
+    log = PredictionLogger(log_url, flush_interval_s=3600)
+    log.start()
+    for _ in range(20):
+        _record(log, 7)
+    assert log.buffered == 140
+    log.close()
+    assert count_rows(log_url) == 140 and log.dropped == 0
+
+
+def test_full_buffer_drops_new_records_and_counts_them(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    dropped: list[int] = []
+    log = PredictionLogger(
+        f"sqlite:///{tmp_path / 'log.db'}",
+        flush_interval_s=3600,
+        capacity=10,
+        on_dropped=dropped.append,
+    )
+    log.start()
+    assert _record(log, 6) == 6
+    assert _record(log, 6) == 0  # would exceed 10
+    assert _record(log, 4) == 4
+    log.close()
+    assert dropped == [6] and log.dropped == 6
+    assert count_rows(f"sqlite:///{tmp_path / 'log.db'}") == 10
+
+
+def test_a_database_that_is_down_never_blocks_or_fails_requests() -> None:
+    # Nothing listens on this port: every write attempt fails.
+    dropped: list[int] = []
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    log = PredictionLogger(
+        url, flush_interval_s=0.05, capacity=100, close_timeout_s=0.5, on_dropped=dropped.append
+    )
+    log.start()
+    started = time.perf_counter()
+    accepted = sum(_record(log, 10) for _ in range(30))
+    elapsed = time.perf_counter() - started
+    assert accepted == 100  # the buffer holds 100; the rest is dropped, not queued forever
+    assert elapsed < 1.0, f"30 record() calls took {elapsed:.2f}s against a dead database"
+    time.sleep(0.3)  # the writer retries in the background meanwhile
+    stopping = time.perf_counter()
+    log.close()
+    assert time.perf_counter() - stopping < 10
+    assert log.written == 0 and log.dropped == 300 and sum(dropped) == 300
+
+
+def test_records_wait_for_a_database_that_comes_back() -> None:
+    import psycopg
+
+    name = f"modelyard_test_late_{uuid.uuid4().hex[:10]}"
+    url = f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    log = PredictionLogger(url, flush_interval_s=0.05)
+    log.start()
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        try:
+            _record(log, 12)
+            time.sleep(0.3)  # a few failed attempts: the database does not exist yet
+            assert log.written == 0 and log.buffered == 12
+            admin.execute(f'CREATE DATABASE "{name}"')
+            assert log.flush(15), "records not written after the database came back"
+            log.close()
+            assert count_rows(url) == 12 and log.dropped == 0
+        finally:
+            log.close()
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_raw_inputs_only_when_asked(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+
+    for store in (False, True):
+        url = f"sqlite:///{tmp_path / f'log-{store}.db'}"
+        log = PredictionLogger(url, store_inputs=store)
+        log.start()
+        log.record(
+            "m", "1", ["r"], {}, np.zeros((1, 4)), ["a"], np.ones(1), 0.1, raw_inputs=[b"px"]
+        )
+        log.close()
+        engine = create_log_engine(url)
+        with engine.connect() as connection:
+            raw = connection.execute(sa.text("SELECT raw_input FROM predictions")).scalar_one()
+        engine.dispose()
+        assert raw == (b"px" if store else None)
+
+
+def test_bad_arguments_are_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    log = PredictionLogger(url)
+    with pytest.raises(ValueError, match="confidences has 1 entries for 2 labels"):
+        log.record("m", "1", ["a", "b"], {}, np.zeros((2, 4)), ["x", "y"], np.ones(1), 0.1)
+    with pytest.raises(ValueError, match="sample_rate"):
+        PredictionLogger(url, sample_rate=1.5)
+    never = PredictionLogger(url, sample_rate=0.0)
+    assert not any(never.should_log() for _ in range(100))
+    assert all(log.should_log() for _ in range(100))

@@ -1,0 +1,129 @@
+"""The server logs what it answers, exports drift gauges, and shrugs off a dead log DB."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from starlette.testclient import TestClient
+from tests.helpers import free_port
+
+from modelyard import bundle
+from modelyard.features.image import to_model_input
+from modelyard.monitor.logstore import LogWindow, create_log_engine, read_window
+from modelyard.monitor.profile import image_summaries
+from modelyard.serve.codecs import v2
+
+pytestmark = pytest.mark.slow
+
+PREDICT = "/v1/models/digits-cnn:predict"
+INFER = "/v2/models/digits-cnn/infer"
+
+
+def _wait_for_rows(url: str, rows: int, timeout: float = 10) -> LogWindow:
+    engine = create_log_engine(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            window = read_window(engine, "digits-cnn")
+            if len(window) >= rows or time.monotonic() > deadline:
+                return window
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
+
+
+def test_v1_and_v2_predictions_are_logged_with_their_summaries(
+    make_client, digits_test_images: np.ndarray, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    client: TestClient = make_client(f"prediction_log_url={url}", "log_flush_interval_s=0.05")
+    images = digits_test_images[:4]
+    answer = client.post(
+        PREDICT, json={"instances": images[..., 0].tolist()}, headers={"x-request-id": "abc"}
+    ).json()
+    spec = bundle.load("digits-cnn@candidate").preprocessing
+    body, headers = v2.encode_request(
+        {"input": to_model_input(digits_test_images[4:7], spec)}, request_id="v2-req"
+    )
+    assert client.post(INFER, content=body, headers=headers).status_code == 200
+    window = _wait_for_rows(url, 7)
+    assert window.request_ids == ["abc"] * 4 + ["v2-req"] * 3
+    assert window.labels[:4] == [p["label"] for p in answer["predictions"]]
+    assert np.allclose(window.confidences[:4], [p["confidence"] for p in answer["predictions"]])
+    assert set(window.versions) == {answer["model_version"]}
+    expected = image_summaries(digits_test_images[:7])
+    for name, values in expected.items():
+        # v2 float inputs are mapped back to pixels; rounding keeps them exact.
+        assert np.allclose(window.summaries[name], values, atol=1e-6), name
+    assert window.projection.shape == (7, 4)
+    assert np.all(window.latencies > 0)
+
+
+def test_sampling_and_switching_the_log_off(
+    make_client, digits_test_images: np.ndarray, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    payload = {"instances": digits_test_images[:2, ..., 0].tolist()}
+    for setting in ("log_sample_rate=0", "log_predictions=false"):
+        url = f"sqlite:///{tmp_path / 'log.db'}"
+        client = make_client(f"prediction_log_url={url}", setting, "log_flush_interval_s=0.05")
+        for _ in range(5):
+            assert client.post(PREDICT, json=payload).status_code == 200
+        time.sleep(0.3)
+        assert len(_wait_for_rows(url, 1, timeout=0.2)) == 0, setting
+
+
+def test_periodic_drift_check_sets_the_gauges(
+    make_client, digits_test_images: np.ndarray, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    client = make_client(
+        f"prediction_log_url={url}",
+        "log_flush_interval_s=0.05",
+        "drift_interval_s=0.2",
+        "drift_window=48",
+    )
+    inverted = 255 - digits_test_images
+    for _ in range(3):
+        response = client.post(PREDICT, json={"instances": inverted[..., 0].tolist()})
+        assert response.status_code == 200
+    deadline = time.monotonic() + 20
+    text = ""
+    while time.monotonic() < deadline:
+        text = client.get("/metrics").text
+        if 'modelyard_drift_detected{model="digits-cnn"} 1.0' in text:
+            break
+        time.sleep(0.1)
+    assert 'modelyard_drift_detected{model="digits-cnn"} 1.0' in text
+    for check in ("mean_intensity", "confidence", "labels", "embedding"):
+        assert re.search(rf'modelyard_drift_score{{check="{check}",model="digits-cnn"}} \S+', text)
+        assert re.search(
+            rf'modelyard_drift_p_value{{check="{check}",model="digits-cnn"}} \S+', text
+        )
+    p_value = re.search(
+        r'modelyard_drift_p_value{check="mean_intensity",model="digits-cnn"} (\S+)', text
+    )
+    assert p_value is not None and float(p_value.group(1)) < 1e-6
+
+
+def test_a_dead_log_database_neither_fails_nor_slows_requests(
+    make_client, digits_test_images: np.ndarray
+) -> None:  # type: ignore[no-untyped-def]
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"  # nothing listens
+    client = make_client(
+        f"prediction_log_url={url}",
+        "log_buffer_records=10",
+        "log_flush_interval_s=0.05",
+        "log_stop_timeout_s=0.5",
+    )
+    payload = {"instances": digits_test_images[:4, ..., 0].tolist()}
+    for _ in range(5):
+        started = time.perf_counter()
+        assert client.post(PREDICT, json=payload).status_code == 200
+        assert time.perf_counter() - started < 1.0
+    text = client.get("/metrics").text
+    dropped = re.search(r"^modelyard_prediction_log_dropped_total (\S+)", text, re.M)
+    assert dropped is not None and float(dropped.group(1)) >= 10  # 20 records, room for 10
