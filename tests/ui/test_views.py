@@ -43,12 +43,13 @@ def test_predict_shows_label_chart_and_version_for_an_example_digit(
 ) -> None:
     at = _page("predict.py", monkeypatch, server.url)
     assert not at.metric  # nothing sent yet
-    assert "Give an input above" in _texts(at)
+    assert "Give an input on the left" in _texts(at)
     at.selectbox(key="example").set_value(0).run()
     assert not at.exception and not at.error
     (label,) = at.metric
     assert label.label == "Label" and label.value in {str(d) for d in range(10)}
-    assert "confidence" in label.delta
+    (confidence,) = at.get("progress")
+    assert "confidence" in confidence.proto.text
     assert "Model **digits-cnn** version **local**" in _texts(at)
     assert len(at.get("vega_lite_chart")) == 1  # the probability bar chart
 

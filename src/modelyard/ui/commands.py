@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import typer
 
 from modelyard.ui.launch import start_ui
@@ -25,6 +27,8 @@ def ui(
     settings = UISettings(server=server, staging_server=staging_server, model=model)
     process = start_ui(settings, host=host, port=port)
     typer.echo(f"modelyard UI on http://{host}:{port} (talking to {server}); Ctrl-C stops it")
+    # Stopping `modelyard ui` (Ctrl-C, SIGTERM from a supervisor) stops Streamlit too.
+    signal.signal(signal.SIGTERM, lambda *_: process.terminate())
     try:
         code = process.wait()
     except KeyboardInterrupt:

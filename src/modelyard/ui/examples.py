@@ -1,4 +1,10 @@
-"""Example inputs a person can try without a file at hand: a digit drawn with a font."""
+"""Inputs a person makes in the browser, shaped like the digits a model learned from.
+
+Handwritten digit datasets centre each digit on its ink and scale it to fill the
+frame (MNIST: a 20 px digit in 28 px); a digit drawn small in a corner of a big
+canvas would reach the model as a few grey pixels. Both the drawing canvas and
+the font example go through :func:`centred` for that reason.
+"""
 
 from __future__ import annotations
 
@@ -8,35 +14,36 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 
-def digit_png(digit: int, size: int = 28) -> bytes:
-    """A white digit on black, bold, centred and filling the frame, as PNG bytes.
+def centred(image: Image.Image, size: int = 28, margin: float = 0.2) -> Image.Image:
+    """Greyscale, cropped to its ink, padded square with ``margin`` and resized."""
+    grey = image.convert("L")
+    box = grey.getbbox()
+    if box is None:  # no ink at all: nothing to centre
+        return grey.resize((size, size))
+    ink = grey.crop(box)
+    side = int(max(ink.size) * (1 + margin))
+    square = Image.new("L", (side, side), 0)
+    square.paste(ink, ((side - ink.width) // 2, (side - ink.height) // 2))
+    return square.resize((size, size), Image.Resampling.LANCZOS)
 
-    Drawn large and then cropped to its ink, so that it looks like a handwritten
-    dataset digit at any model input size rather than a small glyph in a margin.
-    """
+
+def digit_png(digit: int, size: int = 28) -> bytes:
+    """A bold white digit on black, drawn with the bundled font, as PNG bytes."""
     canvas = Image.new("L", (4 * size, 4 * size), 0)
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default(size=3 * size)
-    draw.text(
-        (size // 2, size // 4),
-        str(digit),
-        fill=255,
-        font=font,
-        stroke_width=size // 7,
-        stroke_fill=255,
-    )
-    ink = canvas.crop(canvas.getbbox())
-    side = int(max(ink.size) * 1.2)
-    square = Image.new("L", (side, side), 0)
-    square.paste(ink, ((side - ink.width) // 2, (side - ink.height) // 2))
-    return png_bytes(np.asarray(square.resize((size, size), Image.Resampling.LANCZOS)))
+    draw.text((size // 2, size // 4), str(digit), fill=255, font=font, stroke_width=size // 7)
+    return png_bytes(centred(canvas, size))
 
 
-def png_bytes(array: np.ndarray) -> bytes:
-    """uint8 (H, W) or (H, W, C) -> PNG; an RGBA drawing is flattened to grey."""
-    image = Image.fromarray(array.astype(np.uint8))
-    if image.mode == "RGBA":
-        image = image.convert("L")
+def drawing_png(rgba: np.ndarray, size: int = 28) -> bytes:
+    """A canvas drawing (H x W x 4, white strokes on black) as a centred PNG."""
+    return png_bytes(centred(Image.fromarray(np.asarray(rgba, dtype=np.uint8)), size))
+
+
+def png_bytes(image: Image.Image | np.ndarray) -> bytes:
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image.astype(np.uint8))
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()

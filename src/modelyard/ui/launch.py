@@ -25,6 +25,7 @@ def streamlit_command(host: str, port: int) -> list[str]:
         "--server.headless=true",
         "--browser.gatherUsageStats=false",
         "--global.developmentMode=false",
+        "--client.toolbarMode=viewer",
     ]
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from modelyard.ui.client import ModelInfo, Prediction, ServerClient, ServerError
-from modelyard.ui.examples import digit_png, has_ink, png_bytes
+from modelyard.ui.examples import digit_png, drawing_png, has_ink
 from modelyard.ui.settings import ui_settings
 
 settings = ui_settings()
@@ -27,12 +27,13 @@ kinds = {info.kind for info in infos.values() if isinstance(info, ModelInfo)}
 text_input: str | None = None
 image_input: bytes | None = None
 
+inputs, results = st.columns([1, 2], gap="large")
 if not kinds:
-    st.error("No model server answered, so there is nothing to predict with.")
+    inputs.error("No model server answered, so there is nothing to predict with.")
 elif "text" in kinds:
-    text_input = st.text_area("Text", key="text", placeholder="Type a sentence") or None
+    text_input = inputs.text_area("Text", key="text", placeholder="Type a sentence") or None
 else:
-    draw, upload, example = st.tabs(["Draw", "Upload", "Example"])
+    draw, upload, example = inputs.tabs(["Draw", "Upload", "Example"])
     with draw:
         try:
             from streamlit_drawable_canvas import st_canvas
@@ -41,7 +42,7 @@ else:
         else:
             st.caption("Draw one digit, white on black, filling most of the square.")
             canvas = st_canvas(
-                stroke_width=18,
+                stroke_width=20,
                 stroke_color="#FFFFFF",
                 background_color="#000000",
                 width=224,
@@ -51,7 +52,7 @@ else:
                 key="canvas",
             )
             if canvas is not None and has_ink(canvas.image_data):
-                image_input = png_bytes(canvas.image_data)
+                image_input = drawing_png(canvas.image_data)
     with upload:
         uploaded = st.file_uploader("Image", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"])
         if uploaded is not None:
@@ -68,7 +69,7 @@ else:
         if digit is not None:
             image_input = digit_png(int(digit))
     if image_input is not None:
-        st.image(image_input, caption="sent to the server", width=112)
+        inputs.image(image_input, caption="sent to the server", width=112)
 
 
 def _show(role: str, info: ModelInfo | ServerError, client: ServerClient) -> Prediction | None:
@@ -84,14 +85,13 @@ def _show(role: str, info: ModelInfo | ServerError, client: ServerClient) -> Pre
         elif image_input is not None and info.kind == "image":
             prediction = client.predict_image(image_input)
         else:
-            st.info("Give an input above to see this model's answer.")
+            st.info("Give an input on the left to see this model's answer.")
             return None
     except ServerError as error:
         st.error(str(error))
         return None
-    st.metric(
-        "Label", prediction.label, f"confidence {prediction.confidence:.1%}", delta_color="off"
-    )
+    st.metric("Label", prediction.label, border=True)
+    st.progress(prediction.confidence, text=f"confidence {prediction.confidence:.1%}")
     chart = pd.DataFrame(
         {"probability": list(prediction.probabilities.values())},
         index=pd.Index(list(prediction.probabilities), name="label"),
@@ -102,15 +102,14 @@ def _show(role: str, info: ModelInfo | ServerError, client: ServerClient) -> Pre
 
 
 answers = {}
-for column, (role, client) in zip(st.columns(len(clients)), clients, strict=True):
+for column, (role, client) in zip(results.columns(len(clients)), clients, strict=True):
     with column:
         answers[role] = _show(role, infos[role], client)
     client.close()
 
-if all(answers.values()) and len(answers) == 2:
-    production, staging = answers["production"], answers["staging"]
-    assert production is not None and staging is not None
+production, staging = answers.get("production"), answers.get("staging")
+if production is not None and staging is not None:
     if production.label == staging.label:
-        st.success(f"Production and staging agree: {production.label}")
+        results.success(f"Production and staging agree: {production.label}")
     else:
-        st.warning(f"Production says {production.label}, staging says {staging.label}")
+        results.warning(f"Production says {production.label}, staging says {staging.label}")
