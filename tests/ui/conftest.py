@@ -1,4 +1,4 @@
-"""UI fixtures: one real model server per module, a scripted stand-in server for
+"""UI fixtures: one real model server for all UI tests, a scripted stand-in server for
 answers the real one cannot give (a text model, errors), and drift report folders."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tests.helpers import Server
 Routes = dict[str, tuple[int, Any]]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def server(trained) -> Iterator[Server]:  # type: ignore[no-untyped-def]
     served = Server(str(trained.bundle_path), "poll_interval_s=0")
     yield served
