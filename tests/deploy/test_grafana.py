@@ -3,6 +3,7 @@ metrics the server really exports, so that it cannot go stale silently."""
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from tests.deploy.metric_names import (
     DASHBOARD,
@@ -72,6 +73,7 @@ def test_dashboard_shows_what_the_issue_asks_for() -> None:
         assert name in by_metric, f"no panel reads {name}"
 
 
+@pytest.mark.slow  # trains the session's model
 def test_every_dashboard_query_reads_exported_metrics(served_names: set[str]) -> None:
     known = served_names | DRIFT_GAUGES
     for title, expr in dashboard_exprs():

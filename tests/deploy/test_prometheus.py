@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
 from tests.deploy.metric_names import (
     DRIFT_GAUGES,
     PROMETHEUS,
@@ -42,6 +43,7 @@ def test_alerts_cover_errors_latency_drift_and_availability() -> None:
     assert "modelyard_model_info" in alerts["ModelyardModelNotLoaded"]
 
 
+@pytest.mark.slow  # trains the session's model
 def test_every_metric_a_rule_reads_is_exported(served_names: set[str]) -> None:
     for alert, expr in rule_exprs():
         names = referenced_names(expr)
