@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 import yaml
-from tests.deploy.metric_names import (
+from tests.deploy.observability.metric_names import (
     DRIFT_GAUGES,
     PROMETHEUS,
     dashboard_exprs,

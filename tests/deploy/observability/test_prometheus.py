@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from tests.deploy.metric_names import (
+from tests.deploy.observability.metric_names import (
     DRIFT_GAUGES,
     PROMETHEUS,
     PROMETHEUS_SERIES,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from tests.deploy.metric_names import (
+from tests.deploy.observability.metric_names import (
     DASHBOARD,
     DRIFT_GAUGES,
     PROMETHEUS_SERIES,

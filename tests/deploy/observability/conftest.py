@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 from starlette.testclient import TestClient
-from tests.deploy.metric_names import exported_names
+from tests.deploy.observability.metric_names import exported_names
 
 from modelyard.serve.app import create_app
 from modelyard.serve.settings import settings_from

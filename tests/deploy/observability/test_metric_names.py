@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from tests.deploy.metric_names import exported_names, grafana_to_promql, referenced_names
+from tests.deploy.observability.metric_names import (
+    exported_names,
+    grafana_to_promql,
+    referenced_names,
+)
 
 
 def test_exported_names_include_labelled_metrics_without_samples() -> None:
