@@ -13,8 +13,8 @@ ROOT = Path(__file__).resolve().parents[3]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "modelyard.json"
 
-# Set on the server by `modelyard monitor drift` (the prediction-log work); they
-# appear on /metrics only once a drift run has reported, so they are named here.
+# Set by the server's periodic drift check (src/modelyard/serve/monitoring.py on the
+# prediction-log branch), which this branch does not have yet, so they are named here.
 DRIFT_GAUGES = {"modelyard_drift_detected", "modelyard_drift_score", "modelyard_drift_p_value"}
 # Series Prometheus itself writes for every target.
 PROMETHEUS_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
