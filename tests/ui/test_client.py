@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 from tests.conftest import FAST
 from tests.helpers import Server, free_port
@@ -72,3 +73,19 @@ def test_error_answers_become_server_errors(
 def test_a_real_4xx_message_reaches_the_user(server: Server) -> None:
     with pytest.raises(ServerError, match=r"answered 400: file 0: .*"):
         ServerClient(server.url).predict_image(b"not an image")
+
+
+def test_the_api_key_is_sent_when_the_server_needs_one(
+    trained,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MODELYARD_API_KEY", "s3cret")
+    keyed = Server(str(trained.bundle_path), "poll_interval_s=0")
+    try:
+        with pytest.raises(ServerError, match="answered 401: missing or wrong API key"):
+            ServerClient(keyed.url).info()
+        client = ServerClient(keyed.url, api_key="s3cret")
+        assert client.info().name == "digits-cnn"
+        assert client.predict_image(png_bytes(np.zeros((8, 8), dtype=np.uint8))).label
+    finally:
+        keyed.stop()

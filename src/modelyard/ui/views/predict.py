@@ -101,7 +101,7 @@ def _show(role: str, info: ModelInfo | ServerError, client: ServerClient) -> Pre
     return prediction
 
 
-answers = {}
+answers: dict[str, Prediction | None] = {}
 for column, (role, client) in zip(results.columns(len(clients)), clients, strict=True):
     with column:
         answers[role] = _show(role, infos[role], client)
