@@ -17,6 +17,7 @@ from modelyard.bench.commands import bench as bench_command
 from modelyard.errors import ModelyardError
 from modelyard.export.commands import export_app
 from modelyard.monitor.commands import monitor_app
+from modelyard.ui.commands import ui as ui_command
 
 app = typer.Typer(
     name="modelyard",
@@ -30,6 +31,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(export_app, name="export")
 app.add_typer(monitor_app, name="monitor")
 app.command("bench")(bench_command)
+app.command("ui")(ui_command)
 
 OVERRIDES = typer.Argument(None, help="Hydra-style overrides: task=mnist5k train.max_epochs=5")
 JSON_OUT = typer.Option(False, "--json", help="Print machine-readable JSON.")

@@ -351,3 +351,5 @@ def test_metrics_count_requests_batches_and_classes(
         line for line in text.splitlines() if line.startswith("modelyard_predictions_total{")
     ]
     assert sum(float(line.rsplit(" ", 1)[1]) for line in predicted) == 4.0
+    assert 'modelyard_prediction_confidence_count{model="digits-cnn"} 4.0' in text
+    assert 'modelyard_prediction_confidence_bucket{le="0.2",model="digits-cnn"} 0.0' in text

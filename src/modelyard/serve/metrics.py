@@ -34,6 +34,8 @@ _LATENCY_BUCKETS = (
     10.0,
 )
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+# Fine near 1, where a healthy classifier's answers pile up.
+_CONFIDENCE_BUCKETS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -105,6 +107,13 @@ class ServerMetrics:
         )
         self.predicted = Counter(
             "modelyard_predictions", "Predicted class per instance", ["model", "label"], registry=r
+        )
+        self.confidence = Histogram(
+            "modelyard_prediction_confidence",
+            "Probability of the predicted class per instance",
+            ["model"],
+            buckets=_CONFIDENCE_BUCKETS,
+            registry=r,
         )
         self.reloads = Counter(
             "modelyard_reloads",

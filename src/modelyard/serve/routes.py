@@ -191,6 +191,9 @@ async def predict(request: Request) -> Response:
 def _count_predictions(request: Request, model: LoadedModel, probabilities: np.ndarray) -> None:
     counter = request.app.state.metrics.predicted
     labels = model.bundle.labels
+    confidence = request.app.state.metrics.confidence.labels(model.name)
+    for value in probabilities.max(axis=1):
+        confidence.observe(float(value))
     for index, count in zip(
         *np.unique(probabilities.argmax(axis=1), return_counts=True), strict=True
     ):

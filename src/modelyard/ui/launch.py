@@ -1,0 +1,38 @@
+"""Start the Streamlit app as its own process (``streamlit run``), pointed at servers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from modelyard.errors import ModelyardError
+from modelyard.ui.settings import UISettings
+
+APP = Path(__file__).with_name("app.py")
+
+
+def streamlit_command(host: str, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        f"--server.address={host}",
+        f"--server.port={port}",
+        "--server.headless=true",
+        "--browser.gatherUsageStats=false",
+        "--global.developmentMode=false",
+        "--client.toolbarMode=viewer",
+    ]
+
+
+def start_ui(settings: UISettings, host: str = "127.0.0.1", port: int = 8501) -> subprocess.Popen:  # type: ignore[type-arg]
+    """The UI server process; it talks to ``settings.server`` (and staging) over HTTP."""
+    try:
+        import streamlit  # noqa: F401
+    except ImportError:
+        raise ModelyardError("the UI needs Streamlit: pip install 'modelyard[ui]'") from None
+    return subprocess.Popen(streamlit_command(host, port), env={**os.environ, **settings.environ()})
