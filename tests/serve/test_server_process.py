@@ -96,9 +96,17 @@ def test_alias_move_under_load_swaps_without_failures(home: Path) -> None:
     assert f"-> {second.model_version}" in server.log.read_text()
 
 
+def _in_flight(url: str) -> float:
+    """Requests the server is handling now, not counting this scrape itself."""
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith("modelyard_requests_in_flight "):
+            return float(line.split()[-1]) - 1
+    return 0.0
+
+
 def test_sigterm_finishes_requests_in_flight(trained, use_session_home) -> None:  # type: ignore[no-untyped-def]
     slow = Server(
-        "digits-cnn@candidate", "poll_interval_s=0", "max_delay_ms=400", "max_batch_size=64"
+        "digits-cnn@candidate", "poll_interval_s=0", "max_delay_ms=3000", "max_batch_size=64"
     )
     results: list[int] = []
 
@@ -113,8 +121,13 @@ def test_sigterm_finishes_requests_in_flight(trained, use_session_home) -> None:
     threads = [threading.Thread(target=one) for _ in range(8)]
     for thread in threads:
         thread.start()
-    time.sleep(0.15)  # the requests now wait in the batcher for max_delay
+    # SIGTERM only once all eight wait in the batcher (for max_delay): on a busy
+    # machine the threads may take a while to connect.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (waiting := _in_flight(slow.url)) < len(threads):
+        time.sleep(0.01)
     code = slow.stop()
+    assert waiting == len(threads)
     for thread in threads:
         thread.join()
     assert results == [200] * 8 and code == 0
