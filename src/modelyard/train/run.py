@@ -141,22 +141,25 @@ def _fit(cfg: Config, dataset: Dataset, run_id: str, resume: bool) -> tuple[Clas
     return module, trainer.current_epoch, trainer.world_size
 
 
-def train(cfg: Config, resume: bool = False) -> TrainResult:
+def train(cfg: Config, resume: bool = False, dataset: Dataset | None = None) -> TrainResult:
     """Train, evaluate, bundle and register one model; everything tracked in MLflow.
 
     With ``resume=True`` the newest interrupted run of the task continues from its
     ``last.ckpt`` into the same MLflow run, with the config it started with.
+    ``dataset`` replaces loading ``cfg.data`` (the dvc pipeline passes the splits
+    its prepare stage wrote).
     """
     _quiet()
     tracking_uri = tracking.configure(cfg.tracking.uri)
     rank = global_rank(cfg.train.devices)
     if rank != 0:
-        return _train_replica(cfg, rank, tracking_uri, resume)
+        return _train_replica(cfg, rank, tracking_uri, resume, dataset)
     experiment_id = tracking.ensure_experiment(cfg.tracking.experiment or cfg.task.name)
     run_id = None
     if resume:
         run_id, cfg = find_resumable_run(experiment_id, cfg.task.name)
-    dataset = load_dataset(cfg.data)  # fails fast on bad data, before a run is opened
+    if dataset is None:
+        dataset = load_dataset(cfg.data)  # fails fast on bad data, before a run is opened
     with mlflow.start_run(run_id=run_id, experiment_id=experiment_id) as run:
         run_id = run.info.run_id
         run_dir(run_id).mkdir(parents=True, exist_ok=True)
@@ -197,7 +200,9 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
     )
 
 
-def _train_replica(cfg: Config, rank: int, tracking_uri: str, resume: bool) -> TrainResult:
+def _train_replica(
+    cfg: Config, rank: int, tracking_uri: str, resume: bool, dataset: Dataset | None
+) -> TrainResult:
     """A DDP rank other than 0: fit its shard in lockstep with rank 0, and nothing else.
 
     Rank 0 alone opens the MLflow run, logs, writes the bundle and registers; this
@@ -207,7 +212,8 @@ def _train_replica(cfg: Config, rank: int, tracking_uri: str, resume: bool) -> T
     config_file = run_dir(run_id) / CONFIG_FILE
     if resume and config_file.exists():
         cfg = from_yaml(config_file.read_text())  # the config rank 0 resumed with
-    dataset = load_dataset(cfg.data)
+    if dataset is None:
+        dataset = load_dataset(cfg.data)
     started = time.perf_counter()
     _, epochs, _ = _fit(cfg, dataset, run_id, resume)
     return TrainResult(
