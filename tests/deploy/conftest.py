@@ -1,4 +1,4 @@
-"""Paths and tools for the checks on deploy/ and .github/ (no Docker engine, no cluster)."""
+"""The `docker compose` command line for the checks on deploy/ (no Docker engine needed)."""
 
 from __future__ import annotations
 
