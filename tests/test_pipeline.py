@@ -41,7 +41,7 @@ def test_params_become_hydra_overrides() -> None:
     assert cfg.model.channels == [8, 16] and cfg.train.augment is False
 
 
-def test_the_committed_params_compose(tmp_path: Path) -> None:
+def test_the_committed_params_compose() -> None:
     cfg = load_config(ROOT / "params.yaml")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert cfg.task.name == params["task"]
