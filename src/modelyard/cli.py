@@ -63,6 +63,8 @@ def train(
     from modelyard.train.run import train as run_training
 
     result = run_training(cfg, resume=resume)
+    if result.rank != 0:
+        return  # another DDP process: rank 0 prints the result
     acc = result.metrics.get("test_accuracy", float("nan"))
     f1 = result.metrics.get("test_macro_f1", float("nan"))
     alias_uri = f"models:/{result.model_name}@candidate"

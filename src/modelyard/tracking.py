@@ -30,6 +30,9 @@ def configure(uri: str | None = None) -> str:
     """Point MLflow (tracking and registry) at ``uri`` or the default; return it."""
     # MLflow's per-file download bars would drown the CLI's own output.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # With a tracking server MLflow prints "View run ... at: <url>" to stdout when a
+    # run ends, which breaks `--json` output; the CLI prints the run itself.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     resolved = uri or default_tracking_uri()
     user_env = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(resolved)

@@ -89,6 +89,15 @@ class TrainConfig:
     accelerator: str = "cpu"
     """cpu, gpu or auto."""
     devices: int = 1
+    """Devices (CPU processes or GPUs) per node."""
+    strategy: str = "auto"
+    """Lightning strategy: auto (Lightning picks), ddp (one process per device, launched by
+    re-running the command, or by torchrun/SLURM), ddp_spawn (processes forked from
+    this one; slower start). Each DDP process sees batch_size rows per step, so the
+    effective batch is batch_size x devices x num_nodes. CPU processes talk over gloo,
+    GPUs over NCCL. Only rank 0 logs to MLflow, writes the bundle and registers."""
+    num_nodes: int = 1
+    """Machines taking part in a DDP run (each with ``devices`` processes)."""
     num_workers: int = 0
     """DataLoader worker processes (0 loads in the training process)."""
     seed: int = 42
@@ -137,6 +146,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "train.scheduler": ("none", "cosine", "onecycle", "step", "plateau"),
     "train.precision": ("32", "bf16-mixed", "16-mixed"),
     "train.accelerator": ("cpu", "gpu", "auto"),
+    "train.strategy": ("auto", "ddp", "ddp_spawn"),
 }
 
 
@@ -154,7 +164,13 @@ def validate(cfg: Config) -> Config:
                 f"{dotted}={value!r} is not a valid choice; choose one of "
                 + ", ".join(str(a) for a in allowed)
             )
-    positive = ("data.image_size", "train.max_epochs", "train.batch_size", "train.devices")
+    positive = (
+        "data.image_size",
+        "train.max_epochs",
+        "train.batch_size",
+        "train.devices",
+        "train.num_nodes",
+    )
     for dotted in positive:
         if _get(cfg, dotted) < 1:
             raise ConfigError(f"{dotted} must be at least 1, got {_get(cfg, dotted)}")

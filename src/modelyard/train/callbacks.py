@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import lightning as L
+import mlflow
 from mlflow.tracking import MlflowClient
 
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc")
@@ -13,25 +14,30 @@ class MlflowEpochMetrics(L.Callback):
 
     Written at the start of the next epoch and at the end of fit, because Lightning
     aggregates the epoch's training metrics only after ``on_train_epoch_end`` hooks.
+    In a distributed run only rank 0 writes (the metrics are synced across ranks).
     """
 
     def __init__(self, run_id: str):
         self.run_id = run_id
-        self.client = MlflowClient()
+        # The URI, not a client: ddp_spawn pickles callbacks into fresh processes,
+        # where MLflow's global tracking URI is unset.
+        self.tracking_uri = mlflow.get_tracking_uri()
         self._pending_epoch: int | None = None
 
     def _flush(self, trainer: L.Trainer) -> None:
         if self._pending_epoch is None or trainer.sanity_checking:
             return
+        if not trainer.is_global_zero:
+            self._pending_epoch = None
+            return
+        client = MlflowClient(self.tracking_uri)
         metrics = trainer.callback_metrics
         for name in EPOCH_METRICS:
             if name in metrics:
-                self.client.log_metric(
-                    self.run_id, name, float(metrics[name]), step=self._pending_epoch
-                )
+                client.log_metric(self.run_id, name, float(metrics[name]), step=self._pending_epoch)
         lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
         if lr is not None:
-            self.client.log_metric(self.run_id, "lr", float(lr), step=self._pending_epoch)
+            client.log_metric(self.run_id, "lr", float(lr), step=self._pending_epoch)
         self._pending_epoch = None
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -35,8 +35,12 @@ class Classifier(L.LightningModule):
         loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
         acc = (logits.argmax(dim=1) == y).float().mean()
         on_step = False
-        self.log(f"{stage}_loss", loss, on_step=on_step, on_epoch=True, prog_bar=True)
-        self.log(f"{stage}_acc", acc, on_step=on_step, on_epoch=True, prog_bar=True)
+        # sync_dist: under DDP every rank must see the same epoch values, or ranks
+        # disagree on early stopping and checkpointing (a no-op on one process).
+        self.log(
+            f"{stage}_loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, sync_dist=True
+        )
+        self.log(f"{stage}_acc", acc, on_step=on_step, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:

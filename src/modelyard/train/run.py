@@ -24,6 +24,7 @@ from modelyard.models import build_model
 from modelyard.paths import checkpoint_dir, run_dir
 from modelyard.train.callbacks import MlflowEpochMetrics
 from modelyard.train.datamodule import ImageDataModule
+from modelyard.train.distributed import RUN_ID_ENV, global_rank
 from modelyard.train.finish import finish
 from modelyard.train.module import Classifier
 from modelyard.train.tracking_inputs import log_dataset_inputs
@@ -52,6 +53,9 @@ class TrainResult:
     """Wall time of the Lightning fit (this process's part of it, when resumed)."""
     epochs: int
     """Epochs trained in total (early stopping may end before train.max_epochs)."""
+    rank: int = 0
+    """This process's DDP rank. Only rank 0's result holds metrics, a bundle and a
+    registered version; the other ranks only fitted their share."""
 
     @property
     def registry_uri(self) -> str | None:
@@ -91,6 +95,8 @@ def _trainer(cfg: Config, folder: Path, run_id: str) -> tuple[L.Trainer, ModelCh
         min_epochs=min(cfg.train.min_epochs, cfg.train.max_epochs),
         accelerator=cfg.train.accelerator,
         devices=cfg.train.devices,
+        num_nodes=cfg.train.num_nodes,
+        strategy=cfg.train.strategy,
         precision=cfg.train.precision,  # type: ignore[arg-type]
         deterministic=cfg.train.deterministic,
         callbacks=callbacks,
@@ -114,7 +120,8 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
-def _fit(cfg: Config, dataset: Dataset, run_id: str, resume: bool) -> tuple[Classifier, int]:
+def _fit(cfg: Config, dataset: Dataset, run_id: str, resume: bool) -> tuple[Classifier, int, int]:
+    """The fitted module (best checkpoint restored), epochs trained and the world size."""
     spec = image_spec(cfg.data)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     model = build_model(cfg.model, spec.shape, len(dataset.class_names))
@@ -131,22 +138,28 @@ def _fit(cfg: Config, dataset: Dataset, run_id: str, resume: bool) -> tuple[Clas
         # Best-checkpoint restore: the bundle is the epoch with the lowest val loss.
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
         module.load_state_dict(state["state_dict"])
-    return module, trainer.current_epoch
+    return module, trainer.current_epoch, trainer.world_size
 
 
-def train(cfg: Config, resume: bool = False) -> TrainResult:
+def train(cfg: Config, resume: bool = False, dataset: Dataset | None = None) -> TrainResult:
     """Train, evaluate, bundle and register one model; everything tracked in MLflow.
 
     With ``resume=True`` the newest interrupted run of the task continues from its
     ``last.ckpt`` into the same MLflow run, with the config it started with.
+    ``dataset`` replaces loading ``cfg.data`` (the dvc pipeline passes the splits
+    its prepare stage wrote).
     """
     _quiet()
     tracking_uri = tracking.configure(cfg.tracking.uri)
+    rank = global_rank(cfg.train.devices)
+    if rank != 0:
+        return _train_replica(cfg, rank, tracking_uri, resume, dataset)
     experiment_id = tracking.ensure_experiment(cfg.tracking.experiment or cfg.task.name)
     run_id = None
     if resume:
         run_id, cfg = find_resumable_run(experiment_id, cfg.task.name)
-    dataset = load_dataset(cfg.data)  # fails fast on bad data, before a run is opened
+    if dataset is None:
+        dataset = load_dataset(cfg.data)  # fails fast on bad data, before a run is opened
     with mlflow.start_run(run_id=run_id, experiment_id=experiment_id) as run:
         run_id = run.info.run_id
         run_dir(run_id).mkdir(parents=True, exist_ok=True)
@@ -158,10 +171,17 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
             )
             mlflow.log_text(to_yaml(cfg), "config.yaml")
             log_dataset_inputs(dataset)
+        # Ranks that Lightning launches inherit this environment: same run, same folder.
+        os.environ[RUN_ID_ENV] = run_id
         started = time.perf_counter()
-        module, epochs = _fit(cfg, dataset, run_id, resume)
+        try:
+            module, epochs, world_size = _fit(cfg, dataset, run_id, resume)
+        finally:
+            os.environ.pop(RUN_ID_ENV, None)
         fit_seconds = time.perf_counter() - started
-        mlflow.log_metrics({"fit_seconds": fit_seconds, "epochs_trained": epochs})
+        mlflow.log_metrics(
+            {"fit_seconds": fit_seconds, "epochs_trained": epochs, "world_size": world_size}
+        )
         finished = finish(cfg, module.model, dataset, image_spec(cfg.data), run_id)
         mlflow.set_tag(STATUS_TAG, "complete")
     return TrainResult(
@@ -177,4 +197,37 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
         resumed=resume,
         fit_seconds=fit_seconds,
         epochs=epochs,
+    )
+
+
+def _train_replica(
+    cfg: Config, rank: int, tracking_uri: str, resume: bool, dataset: Dataset | None
+) -> TrainResult:
+    """A DDP rank other than 0: fit its shard in lockstep with rank 0, and nothing else.
+
+    Rank 0 alone opens the MLflow run, logs, writes the bundle and registers; this
+    process never touches the tracking store (its callbacks skip logging too).
+    """
+    run_id = os.environ.get(RUN_ID_ENV, f"rank-{rank}")
+    config_file = run_dir(run_id) / CONFIG_FILE
+    if resume and config_file.exists():
+        cfg = from_yaml(config_file.read_text())  # the config rank 0 resumed with
+    if dataset is None:
+        dataset = load_dataset(cfg.data)
+    started = time.perf_counter()
+    _, epochs, _ = _fit(cfg, dataset, run_id, resume)
+    return TrainResult(
+        run_id=run_id,
+        experiment_id="",
+        tracking_uri=tracking_uri,
+        model_name=cfg.task.model_name,
+        model_version=None,
+        model_uri="",
+        bundle_path=run_dir(run_id) / "bundle",
+        checkpoint_path=checkpoint_dir(run_id),
+        metrics={},
+        resumed=resume,
+        fit_seconds=time.perf_counter() - started,
+        epochs=epochs,
+        rank=rank,
     )

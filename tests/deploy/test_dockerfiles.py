@@ -1,0 +1,53 @@
+"""deploy/*Dockerfile: hadolint clean, and the server image holds no torch and runs as non-root."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from tests.deploy.tools import venv_tool
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+DOCKERFILES = sorted(DEPLOY.glob("*Dockerfile"))
+
+
+def test_every_dockerfile_is_found() -> None:
+    assert {p.name for p in DOCKERFILES} == {"Dockerfile", "train.Dockerfile", "mlflow.Dockerfile"}
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_hadolint_finds_nothing(dockerfile: Path) -> None:
+    result = subprocess.run(
+        [venv_tool("hadolint"), "--no-color", str(dockerfile)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_does_report_problems(tmp_path: Path) -> None:
+    # The check above can fail: an unpinned apt install run as root is flagged.
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:3.11-slim\nRUN apt-get install curl\n")
+    result = subprocess.run([venv_tool("hadolint"), str(bad)], capture_output=True, text=True)
+    assert result.returncode != 0 and "DL3008" in result.stdout
+
+
+def test_server_image_is_multi_stage_non_root_and_torch_free() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    assert len(re.findall(r"^FROM ", text, re.M)) == 2
+    assert 'pip install ".[${EXTRAS}]"' in text and "ARG EXTRAS=serve" in text
+    assert '! /opt/venv/bin/python -c "import torch"' in text
+    final_stage = text.split("\nFROM ")[-1]
+    assert "COPY --from=build /opt/venv /opt/venv" in final_stage
+    assert re.search(r"^USER 10001", final_stage, re.M)
+    assert "/v2/health/ready" in final_stage.split("HEALTHCHECK", 1)[1]
+    assert 'ENTRYPOINT ["modelyard", "serve"]' in final_stage
+    assert "--host" in final_stage and '"0.0.0.0"' in final_stage
+
+
+def test_training_image_installs_the_pinned_cpu_torch_first() -> None:
+    text = (DEPLOY / "train.Dockerfile").read_text()
+    torch_at = text.index("pip install torch==2.13.0")
+    assert torch_at < text.index('pip install ".[train]"')
+    assert re.search(r"^USER 10001", text, re.M)

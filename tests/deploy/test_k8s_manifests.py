@@ -1,0 +1,85 @@
+"""deploy/k8s: every manifest valid against the Kubernetes OpenAPI schemas (offline,
+strict: unknown fields fail), and the parts that must agree do."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+# The oldest minor version the manifests promise to work on (autoscaling/v2 is GA
+# since 1.23; 1.30 is a conservative floor for clusters still in support).
+KUBERNETES_VERSION = "1.30.0"
+MANIFESTS = sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+
+
+def _load(name: str) -> dict[str, Any]:
+    return yaml.safe_load((K8S / name).read_text())
+
+
+@pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda p: p.name)
+def test_manifest_matches_the_kubernetes_schema(manifest: Path) -> None:
+    for resource in yaml.safe_load_all(manifest.read_text()):
+        kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_validator_rejects_a_broken_deployment() -> None:
+    deployment = _load("deployment.yaml")
+    broken = copy.deepcopy(deployment)
+    broken["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["pth"] = "/"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+    broken = copy.deepcopy(deployment)
+    broken["spec"]["replicas"] = "two"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    listed = _load("kustomization.yaml")["resources"]
+    assert sorted(listed) == [p.name for p in MANIFESTS]
+
+
+def test_probes_resources_and_security() -> None:
+    pod = _load("deployment.yaml")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001  # the USER of deploy/Dockerfile
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["resources"]["limits"]
+    assert container["env"][0]["valueFrom"]["secretKeyRef"]["key"] == "MLFLOW_TRACKING_URI"
+    assert pod["terminationGracePeriodSeconds"] > 30  # the server's graceful shutdown
+
+
+def test_hpa_scales_the_deployment() -> None:
+    hpa = _load("hpa.yaml")
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"]["name"] == _load("deployment.yaml")["metadata"]["name"]
+
+
+def test_configmap_agrees_with_the_spec_it_holds() -> None:
+    data = _load("configmap.yaml")["data"]
+    spec = yaml.safe_load(data["deploy.yaml"])
+    environment = spec["environments"][data["ENVIRONMENT"]]
+    assert data["MODEL_NAME"] == spec["model"]
+    assert data["MODEL_ALIAS"] == environment["alias"]
+    assert int(data["MAX_BATCH_SIZE"]) == spec["serve"]["max_batch_size"]
+    assert float(data["MAX_DELAY_MS"]) == spec["serve"]["max_delay_ms"]
+    deployment = _load("deployment.yaml")
+    assert deployment["spec"]["replicas"] == environment["replicas"]
+    assert _load("hpa.yaml")["spec"]["minReplicas"] == environment["replicas"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["resources"]["limits"] == spec["resources"]
+    # The same model's spec under deploy/models/ (written by `modelyard deploy`'s
+    # side) is the source; the ConfigMap carries a copy of it.
+    source = ROOT / "deploy" / "models" / f"{spec['model']}.yaml"
+    if source.exists():
+        assert yaml.safe_load(source.read_text()) == spec
