@@ -6,6 +6,7 @@ import logging
 import os
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,7 +78,9 @@ def find_resumable_run(experiment_id: str, task: str) -> tuple[str, Config]:
     )
 
 
-def _trainer(cfg: Config, folder: Path, run_id: str) -> tuple[L.Trainer, ModelCheckpoint]:
+def _trainer(
+    cfg: Config, folder: Path, run_id: str, extra: Sequence[L.Callback] = ()
+) -> tuple[L.Trainer, ModelCheckpoint]:
     best = ModelCheckpoint(
         dirpath=folder, filename="best", monitor="val_loss", mode="min", save_last=True
     )
@@ -85,6 +88,7 @@ def _trainer(cfg: Config, folder: Path, run_id: str) -> tuple[L.Trainer, ModelCh
         best,
         EarlyStopping(monitor="val_loss", mode="min", patience=cfg.train.early_stopping_patience),
         MlflowEpochMetrics(run_id),
+        *extra,
     ]
     trainer = L.Trainer(
         max_epochs=cfg.train.max_epochs,
@@ -114,7 +118,13 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
-def _fit(cfg: Config, dataset: Dataset, run_id: str, resume: bool) -> tuple[Classifier, int]:
+def _fit(
+    cfg: Config,
+    dataset: Dataset,
+    run_id: str,
+    resume: bool,
+    callbacks: Sequence[L.Callback] = (),
+) -> tuple[Classifier, int]:
     spec = image_spec(cfg.data)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     model = build_model(cfg.model, spec.shape, len(dataset.class_names))
@@ -122,7 +132,7 @@ def _fit(cfg: Config, dataset: Dataset, run_id: str, resume: bool) -> tuple[Clas
     module = Classifier(model, cfg.train, augment_fill=(0.0 - spec.mean) / spec.std)
     datamodule = ImageDataModule(dataset, spec, cfg.train.batch_size, cfg.train.num_workers)
     folder = checkpoint_dir(run_id)
-    trainer, best = _trainer(cfg, folder, run_id)
+    trainer, best = _trainer(cfg, folder, run_id, callbacks)
     last = folder / LAST_CHECKPOINT
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
     if trainer.interrupted:
@@ -134,11 +144,20 @@ def _fit(cfg: Config, dataset: Dataset, run_id: str, resume: bool) -> tuple[Clas
     return module, trainer.current_epoch
 
 
-def train(cfg: Config, resume: bool = False) -> TrainResult:
+def train(
+    cfg: Config,
+    resume: bool = False,
+    *,
+    callbacks: Sequence[L.Callback] = (),
+    parent_run_id: str | None = None,
+    run_name: str | None = None,
+) -> TrainResult:
     """Train, evaluate, bundle and register one model; everything tracked in MLflow.
 
     With ``resume=True`` the newest interrupted run of the task continues from its
     ``last.ckpt`` into the same MLflow run, with the config it started with.
+    ``callbacks`` join the Lightning trainer's own (``modelyard tune`` adds its
+    pruning callback); ``parent_run_id`` makes the run a child of that MLflow run.
     """
     _quiet()
     tracking_uri = tracking.configure(cfg.tracking.uri)
@@ -147,7 +166,12 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
     if resume:
         run_id, cfg = find_resumable_run(experiment_id, cfg.task.name)
     dataset = load_dataset(cfg.data)  # fails fast on bad data, before a run is opened
-    with mlflow.start_run(run_id=run_id, experiment_id=experiment_id) as run:
+    # The parent may belong to another process (a tuning worker elsewhere), so the
+    # child is linked by MLflow's parent tag rather than by nesting active runs.
+    parent = {"mlflow.parentRunId": parent_run_id} if parent_run_id else None
+    with mlflow.start_run(
+        run_id=run_id, experiment_id=experiment_id, run_name=run_name, tags=parent
+    ) as run:
         run_id = run.info.run_id
         run_dir(run_id).mkdir(parents=True, exist_ok=True)
         if not resume:
@@ -159,7 +183,7 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
             mlflow.log_text(to_yaml(cfg), "config.yaml")
             log_dataset_inputs(dataset)
         started = time.perf_counter()
-        module, epochs = _fit(cfg, dataset, run_id, resume)
+        module, epochs = _fit(cfg, dataset, run_id, resume, callbacks)
         fit_seconds = time.perf_counter() - started
         mlflow.log_metrics({"fit_seconds": fit_seconds, "epochs_trained": epochs})
         finished = finish(cfg, module.model, dataset, image_spec(cfg.data), run_id)

@@ -1,0 +1,59 @@
+"""``modelyard tune``: a thin command over :func:`modelyard.tune.study.tune`."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+
+def tune(
+    overrides: list[str] = typer.Argument(
+        None, help="The training overrides every trial starts from: task=digits train=fast"
+    ),
+    trials: int = typer.Option(
+        ..., "--trials", "-n", help="The study's total trials, shared by all its workers."
+    ),
+    storage: str = typer.Option(
+        None,
+        "--storage",
+        help="Optuna storage URL; default sqlite under MODELYARD_HOME. "
+        "postgresql://... lets workers on several machines share one study.",
+    ),
+    study: str = typer.Option(
+        None, "--study", help="Study name; an existing one is joined. Default: <task>-<time>."
+    ),
+    timeout: float = typer.Option(
+        None, "--timeout", help="Start no new trial after this many seconds."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Search hyperparameters (tune.space) with Optuna; register the best as `candidate`."""
+    from modelyard.tune.study import tune as run_tune
+
+    result = run_tune(overrides or [], trials, storage=storage, study_name=study, timeout=timeout)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    counts = ", ".join(f"{n} {state}" for state, n in result.counts().items())
+    lines = [
+        f"study          {result.study} ({result.storage})",
+        f"trials         {len(result.trials)} of {result.budget}: {counts}; "
+        f"{len(result.ran_here)} ran here",
+        f"mlflow parent  {result.parent_run_id}",
+    ]
+    if result.best is None:
+        lines.append("best           none completed; nothing registered")
+    else:
+        best = result.best
+        params = " ".join(f"{k}={v}" for k, v in best.params.items())
+        lines += [
+            f"best           trial {best.number}: {result.metric} {best.value:.4f}  {params}",
+            f"best run       {best.run_id}",
+        ]
+        if result.model_version:
+            lines.append(
+                f"registered     {result.model_name} version {result.model_version} "
+                f"(alias candidate)"
+            )
+    typer.echo("\n".join(lines))
