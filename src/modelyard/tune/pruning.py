@@ -40,6 +40,9 @@ class OptunaPruning(L.Callback):
         epoch = trainer.current_epoch
         value = float(trainer.callback_metrics[self.monitor])
         self.trial.report(value, step=epoch)
+        # What the pruner judged, per epoch: the epoch metrics callback only writes
+        # an epoch's numbers once the next one starts, which a pruned trial never does.
+        mlflow.log_metric(f"pruner_{self.monitor}", value, step=epoch)
         if self.trial.should_prune():
             mlflow.set_tag(PRUNED_TAG, "pruned")
             raise optuna.TrialPruned(f"{self.monitor}={value:.4f} at epoch {epoch}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -310,7 +311,9 @@ def tune(
     try:
         # A worker that dies leaves its trial RUNNING; the heartbeat lets the
         # others mark it failed instead of counting it forever.
-        store = optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120)
+        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            store = optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120)
     except Exception as error:
         raise ConfigError(f"cannot open Optuna storage {_safe_url(url)}: {error}") from None
     study, parent_id = _open_study(name, store, cfg, experiment_id, pruner)
