@@ -16,6 +16,7 @@ import typer
 from modelyard.bench.commands import bench as bench_command
 from modelyard.errors import ModelyardError
 from modelyard.export.commands import export_app
+from modelyard.promote.commands import promote as promote_command
 from modelyard.tune.commands import tune as tune_command
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(export_app, name="export")
 app.command("bench")(bench_command)
 app.command("tune")(tune_command)
+app.command("promote")(promote_command)
 
 OVERRIDES = typer.Argument(None, help="Hydra-style overrides: task=mnist5k train.max_epochs=5")
 JSON_OUT = typer.Option(False, "--json", help="Print machine-readable JSON.")
