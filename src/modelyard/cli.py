@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from modelyard.bench.commands import bench as bench_command
+from modelyard.deploy.commands import deploy as deploy_command
 from modelyard.errors import ModelyardError
 from modelyard.export.commands import export_app
 from modelyard.promote.commands import promote as promote_command
@@ -32,6 +33,7 @@ app.add_typer(export_app, name="export")
 app.command("bench")(bench_command)
 app.command("tune")(tune_command)
 app.command("promote")(promote_command)
+app.command("deploy")(deploy_command)
 
 OVERRIDES = typer.Argument(None, help="Hydra-style overrides: task=mnist5k train.max_epochs=5")
 JSON_OUT = typer.Option(False, "--json", help="Print machine-readable JSON.")
