@@ -84,7 +84,7 @@ def test_mistakes_name_the_key(path: str, value: Any, message: str) -> None:
 
 def test_unknown_environment_and_missing_or_broken_files(tmp_path: Path) -> None:
     only_staging = parse_spec(_with("environments.production", _DELETE), "s.yaml")
-    with pytest.raises(ConfigError, match="s.yaml has no environment 'production'; it describes"):
+    with pytest.raises(ConfigError, match=r"s.yaml has no environment 'production'; it describes"):
         only_staging.environment("production")
     with pytest.raises(ConfigError, match="does not exist; see deploy/models/"):
         load_spec(tmp_path / "missing.yaml")
