@@ -6,6 +6,8 @@ import json
 
 import typer
 
+from modelyard.errors import ModelyardError
+
 
 def tune(
     overrides: list[str] = typer.Argument(
@@ -29,7 +31,13 @@ def tune(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Search hyperparameters (tune.space) with Optuna; register the best as `candidate`."""
-    from modelyard.tune.study import tune as run_tune
+    try:
+        from modelyard.tune.study import tune as run_tune
+    except ImportError as error:  # a serving-only install has no Lightning
+        raise ModelyardError(
+            f"`modelyard tune` trains models, and {error.name} is not installed: "
+            "pip install 'modelyard[train,tune]'"
+        ) from None
 
     result = run_tune(overrides or [], trials, storage=storage, study_name=study, timeout=timeout)
     if as_json:
