@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import optuna
 import pytest
 
 from modelyard.config import compose_config
-from modelyard.errors import ConfigError
+from modelyard.errors import ConfigError, ModelyardError
+from modelyard.tune.commands import read_space
 from modelyard.tune.space import override, parse_param, parse_space
 from modelyard.tune.study import check_space
 
@@ -82,3 +85,18 @@ def test_int_and_stepped_ranges_sample_inside_their_bounds() -> None:
         trial = study.ask()
         assert hidden.suggest(trial) in (16, 32, 48, 64)
         assert 0.1 <= dropout.suggest(trial) <= 0.3
+
+
+def test_a_space_file_replaces_the_configured_space(tmp_path: Path) -> None:
+    flat = tmp_path / "flat.yaml"
+    flat.write_text("train.lr: {type: float, low: 1.0e-3, high: 1.0e-2}\n")
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("space:\n  model.hidden: {type: categorical, choices: [32, 64]}\n")
+    assert list(read_space(flat)) == ["train.lr"]
+    assert read_space(nested) == {"model.hidden": {"type": "categorical", "choices": [32, 64]}}
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- train.lr\n")
+    with pytest.raises(ModelyardError, match="must map config keys to distributions"):
+        read_space(listed)
+    with pytest.raises(ModelyardError, match="does not exist"):
+        read_space(tmp_path / "missing.yaml")

@@ -15,6 +15,7 @@ from tests.helpers import run_cli
 from tests.postgres import temporary_database
 
 from modelyard import bundle, tracking
+from modelyard.errors import ConfigError
 from modelyard.tune import tune
 
 pytestmark = pytest.mark.slow
@@ -61,6 +62,10 @@ def test_study_nests_trials_and_registers_the_best(home: Path) -> None:
     again = tune(TINY, trials=3, study_name="unit")
     assert again.ran_here == [] and again.best == result.best
     assert again.parent_run_id == result.parent_run_id and again.model_version == "1"
+    # A worker with another search space may not join it.
+    other = {"train.lr": {"type": "float", "low": 0.001, "high": 0.01}}
+    with pytest.raises(ConfigError, match="study 'unit' was started with a different space"):
+        tune(TINY, trials=4, study_name="unit", space=other)
 
 
 def test_pruned_trials_stop_early_and_register_nothing(home: Path) -> None:

@@ -3,10 +3,32 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import typer
 
 from modelyard.errors import ModelyardError
+
+
+def read_space(path: Path) -> dict[str, Any]:
+    """A search space file: the entries of ``tune.space`` (optionally under ``space:``)."""
+    import yaml
+
+    if not path.is_file():
+        raise ModelyardError(f"search space file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ModelyardError(f"{path} is not valid YAML: {error}") from None
+    if isinstance(data, dict) and set(data) == {"space"}:
+        data = data["space"]
+    if not isinstance(data, dict):
+        raise ModelyardError(
+            f"{path} must map config keys to distributions, e.g. "
+            "'train.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}'"
+        )
+    return data
 
 
 def tune(
@@ -28,6 +50,12 @@ def tune(
     timeout: float = typer.Option(
         None, "--timeout", help="Start no new trial after this many seconds."
     ),
+    space: Path = typer.Option(
+        None,
+        "--space",
+        help="YAML file whose entries replace tune.space, e.g. "
+        "'train.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}'.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Search hyperparameters (tune.space) with Optuna; register the best as `candidate`."""
@@ -39,7 +67,14 @@ def tune(
             "pip install 'modelyard[train,tune]'"
         ) from None
 
-    result = run_tune(overrides or [], trials, storage=storage, study_name=study, timeout=timeout)
+    result = run_tune(
+        overrides or [],
+        trials,
+        storage=storage,
+        study_name=study,
+        timeout=timeout,
+        space=read_space(space) if space else None,
+    )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return

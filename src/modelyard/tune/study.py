@@ -10,9 +10,10 @@ they split it. The best trial's bundle is registered as ``candidate``.
 from __future__ import annotations
 
 import json
+import random
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -39,7 +40,7 @@ METRICS = {
     "val_accuracy": ("maximize", "val_acc"),
     "val_macro_f1": ("maximize", "val_acc"),
 }
-_JOIN_WAIT_S = 30.0
+_JOIN_WAIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,40 @@ def _samplers(cfg: Config) -> tuple[Any, Any]:
     return sampler, pruner
 
 
+def _storage(url: str, attempts: int = 5) -> Any:
+    """Open (and on first use create) the study storage.
+
+    Workers started together on an empty database race to create Optuna's tables
+    and the loser gets a duplicate-key error; by the retry the tables exist.
+    """
+    optuna = _optuna()
+    for attempt in range(1, attempts + 1):
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                # A worker that dies leaves its trial RUNNING; the heartbeat lets the
+                # others mark it failed instead of counting it forever.
+                return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120)
+        except Exception as error:
+            if attempt == attempts:
+                # SQLAlchemy's text runs over several lines and ends in a help link.
+                lines = str(error).split("(Background on this error")[0].split()
+                raise ConfigError(
+                    f"cannot open Optuna storage {_safe_url(url)}: {' '.join(lines)}"
+                ) from None
+            time.sleep(random.uniform(0.2, 1.0))
+    raise AssertionError("unreachable")
+
+
+def _identity(cfg: Config) -> dict[str, str]:
+    """What every worker of one study must agree on."""
+    return {
+        "task": cfg.task.name,
+        "metric": cfg.tune.metric,
+        "space": json.dumps(cfg.tune.space, sort_keys=True),
+    }
+
+
 def _open_study(
     name: str, storage: Any, cfg: Config, experiment_id: str, pruner: Any
 ) -> tuple[optuna.Study, str]:
@@ -152,11 +187,12 @@ def _open_study(
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
         joined = study.user_attrs
-        for key, mine in (("task", cfg.task.name), ("metric", cfg.tune.metric)):
+        for key, mine in _identity(cfg).items():
             if key in joined and joined[key] != mine:
                 raise ConfigError(
-                    f"study '{name}' searches {key} {joined[key]!r}, not {mine!r}; "
-                    "use the same task and tune.metric, or another --study"
+                    f"study '{name}' was started with a different {key} ({joined[key]}); "
+                    "join it with the same task, tune.metric and search space, or use "
+                    "another --study"
                 ) from None
         deadline = time.monotonic() + _JOIN_WAIT_S
         while PARENT_ATTR not in study.user_attrs and time.monotonic() < deadline:
@@ -164,8 +200,8 @@ def _open_study(
         if PARENT_ATTR in study.user_attrs:
             return study, str(study.user_attrs[PARENT_ATTR])
         # The creator died before opening the parent run: this worker opens it.
-    study.set_user_attr("task", cfg.task.name)
-    study.set_user_attr("metric", cfg.tune.metric)
+    for key, value in _identity(cfg).items():
+        study.set_user_attr(key, value)
     parent = MlflowClient().create_run(
         experiment_id,
         run_name=f"tune {name}",
@@ -293,29 +329,26 @@ def tune(
     study_name: str | None = None,
     timeout: float | None = None,
     pruner: Any = None,
+    space: Mapping[str, Any] | None = None,
 ) -> TuneResult:
     """Run (or join) a study until it holds ``trials`` trials or ``timeout`` passes.
 
     ``overrides`` are the ``modelyard train`` overrides every trial starts from;
+    ``space`` replaces ``tune.space`` (Hydra overrides can only add to a mapping);
     ``pruner`` replaces the configured Optuna pruner (tests, library users).
     """
     optuna = _optuna()
     if trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {trials}")
     cfg = compose_config(overrides)
+    if space is not None:
+        cfg.tune.space = dict(space)
     params = check_space(overrides, cfg)
     tracking.configure(cfg.tracking.uri)
     experiment_id = tracking.ensure_experiment(cfg.tracking.experiment or cfg.task.name)
     url = storage or default_storage()
     name = study_name or f"{cfg.task.name}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
-    try:
-        # A worker that dies leaves its trial RUNNING; the heartbeat lets the
-        # others mark it failed instead of counting it forever.
-        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            store = optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120)
-    except Exception as error:
-        raise ConfigError(f"cannot open Optuna storage {_safe_url(url)}: {error}") from None
+    store = _storage(url)
     study, parent_id = _open_study(name, store, cfg, experiment_id, pruner)
     ran: list[int] = []
     optuna.logging.set_verbosity(optuna.logging.INFO)
