@@ -70,9 +70,8 @@ def _alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
 
 def _record(client: MlflowClient, decision: Decision, version: str) -> None:
     target = decision.target
-    numbers = json.dumps(
-        {k: decision.to_dict()[k] for k in ("challenger", "champion", "checks")}, sort_keys=True
-    )
+    data = decision.to_dict()
+    numbers = json.dumps({k: data[k] for k in ("challenger", "champion", "checks")}, sort_keys=True)
     tags = {
         gate_tag(target): decision.outcome,
         gate_tag(target, "reason"): decision.reason,
