@@ -15,7 +15,7 @@ _WHERE = {
     "parse_space": "space",
     "TrialSummary": "study",
     "TuneResult": "study",
-    "default_storage": "study",
+    "default_storage": "storage",
     "tune": "study",
 }
 

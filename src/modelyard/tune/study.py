@@ -9,10 +9,6 @@ they split it. The best trial's bundle is registered as ``candidate``.
 
 from __future__ import annotations
 
-import json
-import random
-import time
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -23,24 +19,23 @@ from modelyard.bundle import read_bundle
 from modelyard.config import compose_config
 from modelyard.config.schema import Config
 from modelyard.errors import ConfigError, ModelyardError
-from modelyard.paths import home_dir
 from modelyard.tune.pruning import RUN_ID_ATTR, OptunaPruning
 from modelyard.tune.space import Param, corners, override, parse_space
+from modelyard.tune.storage import (
+    METRICS,
+    STUDY_TAG,
+    default_storage,
+    open_storage,
+    open_study,
+    optuna_module,
+    safe_url,
+)
 
 if TYPE_CHECKING:
     import optuna
 
-PARENT_ATTR = "mlflow_parent_run_id"
 MODEL_URI_ATTR = "model_uri"
-STUDY_TAG = "modelyard.tune.study"
 TRIAL_TAG = "modelyard.tune.trial"
-# tune.metric -> (study direction, what Lightning logs per epoch for the pruner)
-METRICS = {
-    "val_loss": ("minimize", "val_loss"),
-    "val_accuracy": ("maximize", "val_acc"),
-    "val_macro_f1": ("maximize", "val_acc"),
-}
-_JOIN_WAIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -76,32 +71,6 @@ class TuneResult:
         return {**asdict(self), "counts": self.counts()}
 
 
-def _optuna() -> Any:
-    try:
-        import optuna
-    except ImportError:
-        raise ModelyardError(
-            "hyperparameter search needs optuna: pip install 'modelyard[tune]'"
-        ) from None
-    return optuna
-
-
-def default_storage() -> str:
-    """An SQLite file in the modelyard home, beside the MLflow store."""
-    home = home_dir()
-    home.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{home / 'optuna.db'}"
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not an SQLAlchemy URL; Optuna will say so
-        return url
-
-
 def check_space(overrides: Sequence[str], cfg: Config) -> list[Param]:
     """Parse ``tune.space`` and compose a config at each end of every range, so a
     value the schema rejects fails now rather than in trial 17."""
@@ -114,111 +83,10 @@ def check_space(overrides: Sequence[str], cfg: Config) -> list[Param]:
     return params
 
 
-def _samplers(cfg: Config) -> tuple[Any, Any]:
-    optuna = _optuna()
-    sampler = (
-        optuna.samplers.RandomSampler(seed=cfg.tune.seed)
-        if cfg.tune.sampler == "random"
-        else optuna.samplers.TPESampler(seed=cfg.tune.seed)
-    )
-    pruner = (
-        optuna.pruners.NopPruner()
-        if cfg.tune.pruner == "none"
-        else optuna.pruners.MedianPruner(
-            n_startup_trials=cfg.tune.pruner_startup_trials,
-            n_warmup_steps=cfg.tune.pruner_warmup_epochs,
-        )
-    )
-    return sampler, pruner
-
-
-def _storage(url: str, attempts: int = 5) -> Any:
-    """Open (and on first use create) the study storage.
-
-    Workers started together on an empty database race to create Optuna's tables
-    and the loser gets a duplicate-key error; by the retry the tables exist.
-    """
-    optuna = _optuna()
-    for attempt in range(1, attempts + 1):
-        try:
-            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                # A worker that dies leaves its trial RUNNING; the heartbeat lets the
-                # others mark it failed instead of counting it forever.
-                return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120)
-        except Exception as error:
-            if attempt == attempts:
-                # SQLAlchemy's text runs over several lines and ends in a help link.
-                lines = str(error).split("(Background on this error")[0].split()
-                raise ConfigError(
-                    f"cannot open Optuna storage {_safe_url(url)}: {' '.join(lines)}"
-                ) from None
-            time.sleep(random.uniform(0.2, 1.0))
-    raise AssertionError("unreachable")
-
-
-def _identity(cfg: Config) -> dict[str, str]:
-    """What every worker of one study must agree on."""
-    return {
-        "task": cfg.task.name,
-        "metric": cfg.tune.metric,
-        "space": json.dumps(cfg.tune.space, sort_keys=True),
-    }
-
-
-def _open_study(
-    name: str, storage: Any, cfg: Config, experiment_id: str, pruner: Any
-) -> tuple[optuna.Study, str]:
-    """Create the study, or join it; return it with its MLflow parent run id.
-
-    Study creation is atomic in the storage (unique name), so exactly one worker
-    creates the study and its parent run; the others wait for the run id to appear.
-    """
-    optuna = _optuna()
-    from mlflow.tracking import MlflowClient
-
-    direction = METRICS[cfg.tune.metric][0]
-    sampler, default_pruner = _samplers(cfg)
-    pruner = pruner or default_pruner
-    try:
-        study = optuna.create_study(
-            study_name=name, storage=storage, direction=direction, sampler=sampler, pruner=pruner
-        )
-    except optuna.exceptions.DuplicatedStudyError:
-        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
-        joined = study.user_attrs
-        for key, mine in _identity(cfg).items():
-            if key in joined and joined[key] != mine:
-                raise ConfigError(
-                    f"study '{name}' was started with a different {key} ({joined[key]}); "
-                    "join it with the same task, tune.metric and search space, or use "
-                    "another --study"
-                ) from None
-        deadline = time.monotonic() + _JOIN_WAIT_S
-        while PARENT_ATTR not in study.user_attrs and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if PARENT_ATTR in study.user_attrs:
-            return study, str(study.user_attrs[PARENT_ATTR])
-        # The creator died before opening the parent run: this worker opens it.
-    for key, value in _identity(cfg).items():
-        study.set_user_attr(key, value)
-    parent = MlflowClient().create_run(
-        experiment_id,
-        run_name=f"tune {name}",
-        tags={STUDY_TAG: name, "modelyard.kind": "tune", **tracking.git_info()},
-    )
-    parent_id = parent.info.run_id
-    client = MlflowClient()
-    client.log_param(parent_id, "tune.metric", cfg.tune.metric)
-    client.log_param(parent_id, "tune.space", json.dumps(cfg.tune.space, sort_keys=True))
-    study.set_user_attr(PARENT_ATTR, parent_id)
-    return study, parent_id
-
-
 def _objective(
     overrides: Sequence[str], cfg: Config, params: list[Param], parent_id: str, ran: list[int]
 ) -> Any:
-    optuna = _optuna()
+    optuna = optuna_module()
     from mlflow.tracking import MlflowClient
 
     from modelyard.train.run import STATUS_TAG, train
@@ -302,7 +170,7 @@ def _register_best(study: optuna.Study, cfg: Config) -> str | None:
 def _close_parent(study: optuna.Study, parent_id: str, cfg: Config, version: str | None) -> None:
     from mlflow.tracking import MlflowClient
 
-    optuna = _optuna()
+    optuna = optuna_module()
     client = MlflowClient()
     trials = study.get_trials(deepcopy=False)
     states = optuna.trial.TrialState
@@ -337,7 +205,7 @@ def tune(
     ``space`` replaces ``tune.space`` (Hydra overrides can only add to a mapping);
     ``pruner`` replaces the configured Optuna pruner (tests, library users).
     """
-    optuna = _optuna()
+    optuna = optuna_module()
     if trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {trials}")
     cfg = compose_config(overrides)
@@ -348,8 +216,8 @@ def tune(
     experiment_id = tracking.ensure_experiment(cfg.tracking.experiment or cfg.task.name)
     url = storage or default_storage()
     name = study_name or f"{cfg.task.name}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
-    store = _storage(url)
-    study, parent_id = _open_study(name, store, cfg, experiment_id, pruner)
+    store = open_storage(url)
+    study, parent_id = open_study(name, store, cfg, experiment_id, pruner)
     ran: list[int] = []
     optuna.logging.set_verbosity(optuna.logging.INFO)
     if len(study.trials) < trials:
@@ -368,7 +236,7 @@ def tune(
     _close_parent(study, parent_id, cfg, version)
     return TuneResult(
         study=name,
-        storage=_safe_url(url),
+        storage=safe_url(url),
         metric=cfg.tune.metric,
         direction=METRICS[cfg.tune.metric][0],
         parent_run_id=parent_id,
