@@ -95,7 +95,9 @@ def test_cli_errors_are_one_line(home: Path) -> None:
 
 def _worker(home: Path, storage: str, tracking_uri: str) -> subprocess.Popen[str]:
     exe = Path(sys.executable).with_name("modelyard")
-    args = [str(exe), "tune", *TINY, "--trials", "4", "--storage", storage, "--study", "shared"]
+    # Smaller still than TINY: this test is about sharing, not about search quality.
+    tiny = [*TINY, "train.max_epochs=1", "data.limit=200"]
+    args = [str(exe), "tune", *tiny, "--trials", "4", "--storage", storage, "--study", "shared"]
     env = {
         # Each worker is its own "machine": its own home; tracking and study are shared.
         "MODELYARD_HOME": str(home),
