@@ -14,10 +14,13 @@ from typing import Any
 import typer
 
 from modelyard.bench.commands import bench as bench_command
+from modelyard.deploy.commands import deploy as deploy_command
 from modelyard.errors import ModelyardError
 from modelyard.export.commands import export_app
 from modelyard.monitor.commands import monitor_app
 from modelyard.ui.commands import ui as ui_command
+from modelyard.promote.commands import promote as promote_command
+from modelyard.tune.commands import tune as tune_command
 
 app = typer.Typer(
     name="modelyard",
@@ -32,6 +35,9 @@ app.add_typer(export_app, name="export")
 app.add_typer(monitor_app, name="monitor")
 app.command("bench")(bench_command)
 app.command("ui")(ui_command)
+app.command("tune")(tune_command)
+app.command("promote")(promote_command)
+app.command("deploy")(deploy_command)
 
 OVERRIDES = typer.Argument(None, help="Hydra-style overrides: task=mnist5k train.max_epochs=5")
 JSON_OUT = typer.Option(False, "--json", help="Print machine-readable JSON.")

@@ -128,6 +128,59 @@ class ExportConfig:
 
 
 @dataclass
+class TuneConfig:
+    """``modelyard tune``: the Optuna search. The default space is in ``tune/default.yaml``."""
+
+    space: dict[str, Any] = field(default_factory=dict)
+    """Search space: ``<section>.<key>`` of this config -> ``{type: float|int, low, high,
+    log, step}`` or ``{type: categorical, choices: [...]}``; e.g.
+    ``train.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}``."""
+    metric: str = "val_loss"
+    """What a trial scores, on the validation split through ONNX Runtime: val_loss
+    (minimised), val_accuracy or val_macro_f1 (maximised)."""
+    sampler: str = "tpe"
+    """tpe (Bayesian) or random."""
+    seed: int | None = None
+    """Sampler seed. Give each worker of a shared study its own seed (or none), or
+    they propose the same trials."""
+    pruner: str = "median"
+    """median (stop a trial whose epoch score is worse than the median of earlier
+    trials at that epoch) or none."""
+    pruner_startup_trials: int = 2
+    """Trials that always run to the end before the pruner may act."""
+    pruner_warmup_epochs: int = 1
+    """Epochs of every trial that are never pruned."""
+
+
+@dataclass
+class PromoteConfig:
+    """``modelyard promote``: the gate a challenger passes before it takes an alias."""
+
+    metric: str = "macro_f1"
+    """The score compared: macro_f1 or accuracy, on ``split`` through ONNX Runtime."""
+    split: str = "test"
+    """Dataset split both models are evaluated on (the challenger's task's data)."""
+    min_improvement: float = 0.0
+    """The challenger must score at least this much above the champion (0 allows a tie)."""
+    min_score: float = 0.5
+    """Absolute floor on the metric; the only score check when there is no champion."""
+    max_recall_drop: float = 0.05
+    """Largest drop of any class's recall against the champion (recall collapse)."""
+    min_class_recall: float = 0.0
+    """Absolute floor on every class's recall."""
+    parity_atol: float = 1.0e-4
+    """Largest torch vs ONNX Runtime probability difference allowed (from bundle.json)."""
+    max_latency_ms: float = 100.0
+    """Budget for one ONNX Runtime call on ``latency_batch_size`` rows (median)."""
+    latency_batch_size: int = 32
+    """Rows per measured batch."""
+    latency_repeats: int = 20
+    """Timed batches (after warm-up); the median is compared with the budget."""
+    max_size_mb: float = 50.0
+    """Budget for the ONNX graph on disk, in MB (10^6 bytes)."""
+
+
+@dataclass
 class Config:
     task: TaskConfig = field(default_factory=TaskConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -135,6 +188,8 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
+    promote: PromoteConfig = field(default_factory=PromoteConfig)
 
 
 CHOICES: dict[str, tuple[Any, ...]] = {
@@ -147,6 +202,11 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "train.precision": ("32", "bf16-mixed", "16-mixed"),
     "train.accelerator": ("cpu", "gpu", "auto"),
     "train.strategy": ("auto", "ddp", "ddp_spawn"),
+    "tune.metric": ("val_loss", "val_accuracy", "val_macro_f1"),
+    "tune.sampler": ("tpe", "random"),
+    "tune.pruner": ("median", "none"),
+    "promote.metric": ("macro_f1", "accuracy"),
+    "promote.split": ("train", "val", "test"),
 }
 
 
@@ -194,4 +254,10 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"train.lr must be positive, got {cfg.train.lr}")
     if cfg.export.parity_atol <= 0:
         raise ConfigError("export.parity_atol must be positive")
+    for dotted in ("promote.latency_batch_size", "promote.latency_repeats"):
+        if _get(cfg, dotted) < 1:
+            raise ConfigError(f"{dotted} must be at least 1, got {_get(cfg, dotted)}")
+    for dotted in ("promote.max_latency_ms", "promote.max_size_mb", "promote.parity_atol"):
+        if _get(cfg, dotted) <= 0:
+            raise ConfigError(f"{dotted} must be positive, got {_get(cfg, dotted)}")
     return cfg

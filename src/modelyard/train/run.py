@@ -6,6 +6,7 @@ import logging
 import os
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,7 +82,9 @@ def find_resumable_run(experiment_id: str, task: str) -> tuple[str, Config]:
     )
 
 
-def _trainer(cfg: Config, folder: Path, run_id: str) -> tuple[L.Trainer, ModelCheckpoint]:
+def _trainer(
+    cfg: Config, folder: Path, run_id: str, extra: Sequence[L.Callback] = ()
+) -> tuple[L.Trainer, ModelCheckpoint]:
     best = ModelCheckpoint(
         dirpath=folder, filename="best", monitor="val_loss", mode="min", save_last=True
     )
@@ -89,6 +92,7 @@ def _trainer(cfg: Config, folder: Path, run_id: str) -> tuple[L.Trainer, ModelCh
         best,
         EarlyStopping(monitor="val_loss", mode="min", patience=cfg.train.early_stopping_patience),
         MlflowEpochMetrics(run_id),
+        *extra,
     ]
     trainer = L.Trainer(
         max_epochs=cfg.train.max_epochs,
@@ -120,7 +124,13 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
-def _fit(cfg: Config, dataset: Dataset, run_id: str, resume: bool) -> tuple[Classifier, int, int]:
+def _fit(
+    cfg: Config,
+    dataset: Dataset,
+    run_id: str,
+    resume: bool,
+    callbacks: Sequence[L.Callback] = (),
+) -> tuple[Classifier, int, int]:
     """The fitted module (best checkpoint restored), epochs trained and the world size."""
     spec = image_spec(cfg.data)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
@@ -129,7 +139,7 @@ def _fit(cfg: Config, dataset: Dataset, run_id: str, resume: bool) -> tuple[Clas
     module = Classifier(model, cfg.train, augment_fill=(0.0 - spec.mean) / spec.std)
     datamodule = ImageDataModule(dataset, spec, cfg.train.batch_size, cfg.train.num_workers)
     folder = checkpoint_dir(run_id)
-    trainer, best = _trainer(cfg, folder, run_id)
+    trainer, best = _trainer(cfg, folder, run_id, callbacks)
     last = folder / LAST_CHECKPOINT
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
     if trainer.interrupted:
@@ -141,13 +151,23 @@ def _fit(cfg: Config, dataset: Dataset, run_id: str, resume: bool) -> tuple[Clas
     return module, trainer.current_epoch, trainer.world_size
 
 
-def train(cfg: Config, resume: bool = False, dataset: Dataset | None = None) -> TrainResult:
+def train(
+    cfg: Config,
+    resume: bool = False,
+    dataset: Dataset | None = None,
+    *,
+    callbacks: Sequence[L.Callback] = (),
+    parent_run_id: str | None = None,
+    run_name: str | None = None,
+) -> TrainResult:
     """Train, evaluate, bundle and register one model; everything tracked in MLflow.
 
     With ``resume=True`` the newest interrupted run of the task continues from its
     ``last.ckpt`` into the same MLflow run, with the config it started with.
     ``dataset`` replaces loading ``cfg.data`` (the dvc pipeline passes the splits
-    its prepare stage wrote).
+    its prepare stage wrote). ``callbacks`` join the Lightning trainer's own
+    (``modelyard tune`` adds its pruning callback); ``parent_run_id`` makes the run a
+    child of that MLflow run.
     """
     _quiet()
     tracking_uri = tracking.configure(cfg.tracking.uri)
@@ -160,7 +180,12 @@ def train(cfg: Config, resume: bool = False, dataset: Dataset | None = None) -> 
         run_id, cfg = find_resumable_run(experiment_id, cfg.task.name)
     if dataset is None:
         dataset = load_dataset(cfg.data)  # fails fast on bad data, before a run is opened
-    with mlflow.start_run(run_id=run_id, experiment_id=experiment_id) as run:
+    # The parent may belong to another process (a tuning worker elsewhere), so the
+    # child is linked by MLflow's parent tag rather than by nesting active runs.
+    parent = {"mlflow.parentRunId": parent_run_id} if parent_run_id else None
+    with mlflow.start_run(
+        run_id=run_id, experiment_id=experiment_id, run_name=run_name, tags=parent
+    ) as run:
         run_id = run.info.run_id
         run_dir(run_id).mkdir(parents=True, exist_ok=True)
         if not resume:
@@ -175,7 +200,7 @@ def train(cfg: Config, resume: bool = False, dataset: Dataset | None = None) -> 
         os.environ[RUN_ID_ENV] = run_id
         started = time.perf_counter()
         try:
-            module, epochs, world_size = _fit(cfg, dataset, run_id, resume)
+            module, epochs, world_size = _fit(cfg, dataset, run_id, resume, callbacks)
         finally:
             os.environ.pop(RUN_ID_ENV, None)
         fit_seconds = time.perf_counter() - started

@@ -1,0 +1,66 @@
+"""``modelyard promote``: a thin command over :func:`modelyard.promote.run.promote`.
+
+Exit codes: 0 promoted (or already there, or a passed dry run), 1 refused by the
+gate (aliases untouched), 2 a user error (unknown model, version, setting).
+"""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+REFUSED_EXIT = 1
+
+
+def promote(
+    name: str = typer.Argument(..., help="Registered model name, e.g. mnist5k-cnn."),
+    overrides: list[str] = typer.Argument(
+        None, help="Gate settings and data: promote.min_improvement=0.01 promote.split=val"
+    ),
+    to: str = typer.Option(..., "--to", help="Target alias: staging or production."),
+    version: str = typer.Option(None, "--version", help="The challenger version."),
+    from_alias: str = typer.Option(
+        "candidate", "--from", help="Alias naming the challenger when --version is not given."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Move the alias even if the gate refuses (recorded as forced)."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Decide and record the decision, but move no alias."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Gate a challenger against the champion on the same data; move the alias if it passes."""
+    from modelyard.promote.run import promote as run_promote
+
+    result = run_promote(
+        name,
+        to,
+        version=version,
+        from_alias=from_alias,
+        force=force,
+        dry_run=dry_run,
+        overrides=overrides or [],
+    )
+    decision = result.decision
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    elif decision is None:
+        typer.echo(f"{name} version {result.version} already holds @{to}; nothing to do")
+    else:
+        lines = [
+            f"{name} v{result.version} -> @{to} "
+            + (f"against champion v{result.previous}" if result.previous else "(no champion)"),
+            *(f"  {'ok  ' if c.passed else 'FAIL'}  {c.detail}" for c in decision.checks),
+            f"decision: {decision.outcome.upper()}: {decision.reason}",
+        ]
+        if result.moved:
+            lines.append(f"{name}@{to} -> version {result.version}")
+        elif dry_run:
+            lines.append("dry run: no alias moved")
+        else:
+            lines.append(f"{name}@{to} left at version {result.previous or '(none)'}")
+        typer.echo("\n".join(lines))
+    if decision is not None and decision.outcome == "refused":
+        raise typer.Exit(REFUSED_EXIT)

@@ -1,0 +1,102 @@
+"""``modelyard tune``: a thin command over :func:`modelyard.tune.study.tune`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from modelyard.errors import ModelyardError
+
+
+def read_space(path: Path) -> dict[str, Any]:
+    """A search space file: the entries of ``tune.space`` (optionally under ``space:``)."""
+    import yaml
+
+    if not path.is_file():
+        raise ModelyardError(f"search space file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ModelyardError(f"{path} is not valid YAML: {error}") from None
+    if isinstance(data, dict) and set(data) == {"space"}:
+        data = data["space"]
+    if not isinstance(data, dict):
+        raise ModelyardError(
+            f"{path} must map config keys to distributions, e.g. "
+            "'train.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}'"
+        )
+    return data
+
+
+def tune(
+    overrides: list[str] = typer.Argument(
+        None, help="The training overrides every trial starts from: task=digits train=fast"
+    ),
+    trials: int = typer.Option(
+        ..., "--trials", "-n", help="The study's total trials, shared by all its workers."
+    ),
+    storage: str = typer.Option(
+        None,
+        "--storage",
+        help="Optuna storage URL; default sqlite under MODELYARD_HOME. "
+        "postgresql://... lets workers on several machines share one study.",
+    ),
+    study: str = typer.Option(
+        None, "--study", help="Study name; an existing one is joined. Default: <task>-<time>."
+    ),
+    timeout: float = typer.Option(
+        None, "--timeout", help="Start no new trial after this many seconds."
+    ),
+    space: Path = typer.Option(
+        None,
+        "--space",
+        help="YAML file whose entries replace tune.space, e.g. "
+        "'train.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}'.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Search hyperparameters (tune.space) with Optuna; register the best as `candidate`."""
+    try:
+        from modelyard.tune.study import tune as run_tune
+    except ImportError as error:  # a serving-only install has no Lightning
+        raise ModelyardError(
+            f"`modelyard tune` trains models, and {error.name} is not installed: "
+            "pip install 'modelyard[train,tune]'"
+        ) from None
+
+    result = run_tune(
+        overrides or [],
+        trials,
+        storage=storage,
+        study_name=study,
+        timeout=timeout,
+        space=read_space(space) if space else None,
+    )
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    counts = ", ".join(f"{n} {state}" for state, n in result.counts().items())
+    lines = [
+        f"study          {result.study} ({result.storage})",
+        f"trials         {len(result.trials)} of {result.budget}: {counts}; "
+        f"{len(result.ran_here)} ran here",
+        f"mlflow parent  {result.parent_run_id}",
+    ]
+    if result.best is None:
+        lines.append("best           none completed; nothing registered")
+    else:
+        best = result.best
+        params = " ".join(f"{k}={v}" for k, v in best.params.items())
+        lines += [
+            f"best           trial {best.number}: {result.metric} {best.value:.4f}  {params}",
+            f"best run       {best.run_id}",
+        ]
+        if result.model_version:
+            lines.append(
+                f"registered     {result.model_name} version {result.model_version} "
+                f"(alias candidate)"
+            )
+    typer.echo("\n".join(lines))

@@ -1,0 +1,157 @@
+"""``modelyard tune``: trials as nested MLflow runs, pruning, the best registered,
+and two worker processes sharing one study on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+from tests.helpers import run_cli
+from tests.postgres import temporary_database
+
+from modelyard import bundle, tracking
+from modelyard.errors import ConfigError
+from modelyard.tune import tune
+
+pytestmark = pytest.mark.slow
+
+TINY = ["task=digits", "train=fast", "train.max_epochs=2"]
+
+
+def test_study_nests_trials_and_registers_the_best(home: Path) -> None:
+    result = tune(TINY, trials=3, study_name="unit")
+    assert result.storage == f"sqlite:///{home / 'optuna.db'}"
+    assert [t.number for t in result.trials] == [0, 1, 2] and result.ran_here == [0, 1, 2]
+    client = MlflowClient()
+    children = client.search_runs(
+        [client.get_run(result.parent_run_id).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{result.parent_run_id}'",
+    )
+    assert sorted(r.data.tags["modelyard.tune.trial"] for r in children) == ["0", "1", "2"]
+    assert {t.run_id for t in result.trials} == {r.info.run_id for r in children}
+    parent = client.get_run(result.parent_run_id)
+    assert parent.info.status == "FINISHED" and parent.data.tags["modelyard.tune.study"] == "unit"
+
+    completed = [t for t in result.trials if t.state == "complete"]
+    best = min(completed, key=lambda t: t.value)  # val_loss is minimised
+    assert result.best is not None and result.best.number == best.number
+    assert set(best.params) == {
+        "train.lr",
+        "train.batch_size",
+        "train.weight_decay",
+        "model.hidden",
+        "model.dropout",
+    }
+    # The trial's sampled values are what it trained with, and only the best is registered.
+    params = client.get_run(best.run_id).data.params
+    assert float(params["train.lr"]) == pytest.approx(best.params["train.lr"])
+    assert params["model.hidden"] == str(best.params["model.hidden"])
+    assert result.model_version == "1"
+    candidate = bundle.load("digits-cnn@candidate")
+    assert candidate.manifest["run_id"] == best.run_id
+    assert candidate.metrics["best_val_loss"] == pytest.approx(best.value)
+    tags = client.get_model_version("digits-cnn", "1").tags
+    assert tags["modelyard.tune.trial"] == str(best.number)
+
+    # Joining a study whose budget is spent runs nothing and keeps the same best.
+    again = tune(TINY, trials=3, study_name="unit")
+    assert again.ran_here == [] and again.best == result.best
+    assert again.parent_run_id == result.parent_run_id and again.model_version == "1"
+    # A worker with another search space may not join it.
+    other = {"train.lr": {"type": "float", "low": 0.001, "high": 0.01}}
+    with pytest.raises(ConfigError, match="study 'unit' was started with a different space"):
+        tune(TINY, trials=4, study_name="unit", space=other)
+
+
+def test_pruned_trials_stop_early_and_register_nothing(home: Path) -> None:
+    # A pruner that prunes at the first report: every trial stops after epoch 0.
+    result = tune(
+        [*TINY, "train.max_epochs=3"],
+        trials=2,
+        study_name="prune",
+        pruner=optuna.pruners.ThresholdPruner(upper=0.0),
+    )
+    assert [t.state for t in result.trials] == ["pruned", "pruned"]
+    assert result.best is None and result.model_version is None
+    client = MlflowClient()
+    for trial in result.trials:
+        run = client.get_run(trial.run_id)
+        assert run.info.status == "KILLED" and run.data.tags["modelyard.status"] == "pruned"
+        assert [m.step for m in client.get_metric_history(trial.run_id, "pruner_val_loss")] == [0]
+    assert client.search_registered_models() == []
+
+
+def test_cli_errors_are_one_line(home: Path) -> None:
+    bad = run_cli("tune", "task=digits", "train.nope=1", "--trials", "2")
+    assert bad.returncode == 2 and "unknown config key 'train.nope'" in bad.stderr
+    zero = run_cli("tune", "task=digits", "--trials", "0")
+    assert zero.returncode == 2 and "--trials must be at least 1" in zero.stderr
+
+
+def _worker(home: Path, storage: str, tracking_uri: str) -> subprocess.Popen[str]:
+    exe = Path(sys.executable).with_name("modelyard")
+    # Smaller still than TINY: this test is about sharing, not about search quality.
+    tiny = [*TINY, "train.max_epochs=1", "data.limit=200"]
+    args = [str(exe), "tune", *tiny, "--trials", "4", "--storage", storage, "--study", "shared"]
+    env = {
+        # Each worker is its own "machine": its own home; tracking and study are shared.
+        "MODELYARD_HOME": str(home),
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "PATH": str(exe.parent),
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    }
+    return subprocess.Popen(
+        [*args, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+
+
+def test_two_workers_split_one_postgres_study(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    with (
+        temporary_database("modelyard_optuna") as storage,
+        temporary_database("modelyard_mlflow") as tracking_uri,
+    ):
+        # Create the tracking schema and the experiment (with a shared artifact
+        # folder, the S3 of this test) once, before the workers race for them.
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+        tracking.configure()
+        artifacts = (tmp_path / "artifacts").as_uri()
+        MlflowClient().create_experiment("digits", artifact_location=artifacts)
+
+        workers = [_worker(tmp_path / f"machine{i}", storage, tracking_uri) for i in (1, 2)]
+        outputs = []
+        for worker in workers:
+            stdout, stderr = worker.communicate(timeout=240)
+            assert worker.returncode == 0, stderr[-3000:]
+            outputs.append(json.loads(stdout))
+
+        first, second = (set(o["ran_here"]) for o in outputs)
+        assert first and second, "both workers ran trials"
+        assert not first & second, "no trial ran twice"
+        study = optuna.load_study(study_name="shared", storage=storage)
+        numbers = [t.number for t in study.trials]
+        assert len(numbers) == len(set(numbers)) >= 4
+        assert first | second == set(numbers)
+        assert outputs[0]["parent_run_id"] == outputs[1]["parent_run_id"]
+
+        client = MlflowClient()
+        experiment = client.get_experiment_by_name("digits")
+        children = client.search_runs(
+            [experiment.experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{outputs[0]['parent_run_id']}'",
+        )
+        trial_tags = sorted(int(r.data.tags["modelyard.tune.trial"]) for r in children)
+        assert trial_tags == sorted(numbers)
+
+        # The registry's candidate is the study's best, whichever worker registered it.
+        best = study.best_trial
+        version = client.get_model_version_by_alias("digits-cnn", "candidate")
+        assert version.run_id == best.user_attrs["mlflow_run_id"]
+        assert version.tags["modelyard.tune.trial"] == str(best.number)
+        # A worker that finished last saw every trial finished; it reports that best.
+        final = [o for o in outputs if all(t["state"] != "running" for t in o["trials"])]
+        assert final and all(o["best"]["number"] == best.number for o in final)
