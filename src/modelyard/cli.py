@@ -18,9 +18,9 @@ from modelyard.deploy.commands import deploy as deploy_command
 from modelyard.errors import ModelyardError
 from modelyard.export.commands import export_app
 from modelyard.monitor.commands import monitor_app
-from modelyard.ui.commands import ui as ui_command
 from modelyard.promote.commands import promote as promote_command
 from modelyard.tune.commands import tune as tune_command
+from modelyard.ui.commands import ui as ui_command
 
 app = typer.Typer(
     name="modelyard",
