@@ -19,15 +19,19 @@ from mlflow.tracking import MlflowClient
 
 from modelyard import tracking
 from modelyard.config import Config, flatten, from_yaml, to_yaml
-from modelyard.data import Dataset, image_spec, load_dataset
+from modelyard.data import Dataset, TextDataset, image_spec, load_dataset, load_text_dataset
+from modelyard.data.text import class_weights
 from modelyard.errors import ModelyardError
-from modelyard.models import build_model
+from modelyard.features.image import ImageSpec
+from modelyard.features.text import TextSpec
+from modelyard.models import build_model, build_text_model
 from modelyard.paths import checkpoint_dir, run_dir
 from modelyard.train.callbacks import MlflowEpochMetrics
 from modelyard.train.datamodule import ImageDataModule
 from modelyard.train.distributed import RUN_ID_ENV, global_rank
 from modelyard.train.finish import finish
 from modelyard.train.module import Classifier
+from modelyard.train.text_data import TextDataModule, text_spec
 from modelyard.train.tracking_inputs import log_dataset_inputs
 
 CONFIG_FILE = "config.yaml"
@@ -124,24 +128,60 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
+def load_dataset_for(cfg: Config) -> Dataset | TextDataset:
+    """The configured task's dataset, image or text."""
+    return load_text_dataset(cfg.data) if cfg.task.kind == "text" else load_dataset(cfg.data)
+
+
+def input_spec(cfg: Config) -> ImageSpec | TextSpec:
+    """The preprocessing spec of the configured task (image or text)."""
+    return text_spec(cfg) if cfg.task.kind == "text" else image_spec(cfg.data)
+
+
+def _text_setup(
+    cfg: Config, dataset: TextDataset, spec: TextSpec
+) -> tuple[Classifier, L.LightningDataModule]:
+    model = build_text_model(cfg.model, spec.vocab_size, len(dataset.class_names))
+    weights = None
+    if cfg.train.class_balance == "weights":
+        weights = torch.from_numpy(class_weights(dataset.train.labels, len(dataset.class_names)))
+    module = Classifier(model, cfg.train, class_weights=weights, augment=False)
+    datamodule = TextDataModule(
+        dataset, spec, cfg.train.batch_size, cfg.train.num_workers, seed=cfg.train.seed
+    )
+    return module, datamodule
+
+
 def _fit(
     cfg: Config,
-    dataset: Dataset,
+    dataset: Dataset | TextDataset,
     run_id: str,
     resume: bool,
     callbacks: Sequence[L.Callback] = (),
 ) -> tuple[Classifier, int, int]:
     """The fitted module (best checkpoint restored), epochs trained and the world size."""
-    spec = image_spec(cfg.data)
+    spec = input_spec(cfg)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
-    model = build_model(cfg.model, spec.shape, len(dataset.class_names))
-    # Pixels shifted in by augmentation get the background value (0) after normalising.
-    module = Classifier(model, cfg.train, augment_fill=(0.0 - spec.mean) / spec.std)
-    datamodule = ImageDataModule(dataset, spec, cfg.train.batch_size, cfg.train.num_workers)
+    datamodule: L.LightningDataModule
+    if isinstance(dataset, TextDataset):
+        assert isinstance(spec, TextSpec)
+        module, datamodule = _text_setup(cfg, dataset, spec)
+    else:
+        assert isinstance(spec, ImageSpec)
+        model = build_model(cfg.model, spec.shape, len(dataset.class_names))
+        # Pixels shifted in by augmentation get the background value (0) after normalising.
+        module = Classifier(model, cfg.train, augment_fill=(0.0 - spec.mean) / spec.std)
+        datamodule = ImageDataModule(dataset, spec, cfg.train.batch_size, cfg.train.num_workers)
     folder = checkpoint_dir(run_id)
     trainer, best = _trainer(cfg, folder, run_id, callbacks)
     last = folder / LAST_CHECKPOINT
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+    threads = torch.get_num_threads()
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+    finally:
+        torch.set_num_threads(threads)
     if trainer.interrupted:
         raise KeyboardInterrupt
     if best.best_model_path:
@@ -154,7 +194,7 @@ def _fit(
 def train(
     cfg: Config,
     resume: bool = False,
-    dataset: Dataset | None = None,
+    dataset: Dataset | TextDataset | None = None,
     *,
     callbacks: Sequence[L.Callback] = (),
     parent_run_id: str | None = None,
@@ -179,7 +219,8 @@ def train(
     if resume:
         run_id, cfg = find_resumable_run(experiment_id, cfg.task.name)
     if dataset is None:
-        dataset = load_dataset(cfg.data)  # fails fast on bad data, before a run is opened
+        # Fails fast on bad data, before a run is opened.
+        dataset = load_dataset_for(cfg)
     # The parent may belong to another process (a tuning worker elsewhere), so the
     # child is linked by MLflow's parent tag rather than by nesting active runs.
     parent = {"mlflow.parentRunId": parent_run_id} if parent_run_id else None
@@ -207,7 +248,7 @@ def train(
         mlflow.log_metrics(
             {"fit_seconds": fit_seconds, "epochs_trained": epochs, "world_size": world_size}
         )
-        finished = finish(cfg, module.model, dataset, image_spec(cfg.data), run_id)
+        finished = finish(cfg, module.model, dataset, input_spec(cfg), run_id)
         mlflow.set_tag(STATUS_TAG, "complete")
     return TrainResult(
         run_id=run_id,
@@ -226,7 +267,11 @@ def train(
 
 
 def _train_replica(
-    cfg: Config, rank: int, tracking_uri: str, resume: bool, dataset: Dataset | None
+    cfg: Config,
+    rank: int,
+    tracking_uri: str,
+    resume: bool,
+    dataset: Dataset | TextDataset | None,
 ) -> TrainResult:
     """A DDP rank other than 0: fit its shard in lockstep with rank 0, and nothing else.
 
@@ -238,7 +283,7 @@ def _train_replica(
     if resume and config_file.exists():
         cfg = from_yaml(config_file.read_text())  # the config rank 0 resumed with
     if dataset is None:
-        dataset = load_dataset(cfg.data)
+        dataset = load_dataset_for(cfg)
     started = time.perf_counter()
     _, epochs, _ = _fit(cfg, dataset, run_id, resume)
     return TrainResult(
