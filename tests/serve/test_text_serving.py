@@ -178,3 +178,43 @@ def test_real_server_equals_offline_on_real_sentences(
             np.testing.assert_allclose(result.as_numpy("probabilities"), offline, atol=1e-6)
     finally:
         assert server.stop() == 0
+
+
+def test_text_predictions_are_logged_with_text_summaries(
+    trained_text, use_session_home, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from modelyard.monitor.drift import WindowData, run_checks
+    from modelyard.monitor.logstore import create_log_engine, read_window
+    from modelyard.monitor.summaries import text_summaries
+
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    settings = settings_from(
+        [f"prediction_log_url={url}", "log_flush_interval_s=0.05"], model=URI, poll_interval_s=0
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        answer = client.post(PREDICT, json={"texts": TEXTS[:3]}, headers={"x-request-id": "t1"})
+        body, headers = v2.encode_request({"input": _objects(TEXTS[3:5])}, request_id="t2")
+        assert answer.status_code == 200
+        assert client.post(f"/v2/models/{MODEL}/infer", content=body, headers=headers).is_success
+        more = client.post(PREDICT, json={"texts": TEXTS * 4}, headers={"x-request-id": "t3"})
+        assert more.status_code == 200
+    # Leaving the client stopped the server, which flushed the log.
+    engine = create_log_engine(url)
+    try:
+        window = read_window(engine, MODEL)
+    finally:
+        engine.dispose()
+    assert window.request_ids == ["t1"] * 3 + ["t2"] * 2 + ["t3"] * 4 * len(TEXTS)
+    assert window.labels[:3] == [p["label"] for p in answer.json()["predictions"]]
+    expected = text_summaries(TEXTS[:5])
+    for name, values in expected.items():
+        assert np.allclose(window.summaries[name][:5], values), name
+    # The logged summaries are the ones the bundle's reference profile holds, so the
+    # drift checks can compare them.
+    profile = bundle.load(URI).reference_profile
+    assert set(profile["features"]) == set(window.summaries)
+    checks = run_checks(
+        profile,
+        WindowData(window.summaries, window.projection, window.labels, window.confidences),
+    )
+    assert {check.name for check in checks} >= set(expected)

@@ -18,8 +18,10 @@ from prometheus_client import Counter, Gauge
 from modelyard.features.image import ImageSpec
 from modelyard.monitor.drift import MIN_RECORDS, WindowData, run_checks
 from modelyard.monitor.logstore import create_log_engine, read_window
-from modelyard.monitor.observe import observe_images
+from modelyard.monitor.observe import observe_outputs
 from modelyard.monitor.predlog import PredictionLogger
+from modelyard.monitor.profile import image_summaries
+from modelyard.monitor.summaries import text_summaries
 from modelyard.serve.metrics import ServerMetrics
 from modelyard.serve.settings import ServeSettings
 
@@ -109,32 +111,64 @@ class ServingMonitor:
         log = self.log
         if log is None or not log.should_log():
             return
-        request_id = request_id[:128]  # the column's width; ids are client-chosen
         try:
             if images.dtype != np.uint8:
                 images = from_model_input(images, model.bundle.preprocessing)
-            observed = observe_images(
-                model.bundle.reference_profile,
-                model.bundle.labels,
-                images,
-                outputs["probabilities"],
-                outputs.get("embedding"),
-            )
+            summaries = image_summaries(images)
             raw = [image.tobytes() for image in images] if log.store_inputs else None
-            log.record(
-                model.name,
-                model.version,
-                [request_id] * len(images),
-                observed.summaries,
-                observed.projection,
-                observed.labels,
-                observed.confidences,
-                latency_s,
-                kind="image",
-                raw_inputs=raw,
-            )
+            self._record(model, request_id, summaries, outputs, latency_s, "image", raw)
         except Exception:  # monitoring must never fail a request
-            logger.exception("could not log predictions of request %s", request_id)
+            logger.exception("could not log predictions of request %s", request_id[:128])
+
+    def observe_texts(
+        self,
+        model: LoadedModel,
+        request_id: str,
+        texts: list[str],
+        outputs: dict[str, np.ndarray],
+        latency_s: float,
+    ) -> None:
+        """Log one answered text request's predictions (summaries, not the texts)."""
+        log = self.log
+        if log is None or not log.should_log():
+            return
+        try:
+            raw = [text.encode() for text in texts] if log.store_inputs else None
+            self._record(model, request_id, text_summaries(texts), outputs, latency_s, "text", raw)
+        except Exception:  # monitoring must never fail a request
+            logger.exception("could not log predictions of request %s", request_id[:128])
+
+    def _record(
+        self,
+        model: LoadedModel,
+        request_id: str,
+        summaries: dict[str, np.ndarray],
+        outputs: dict[str, np.ndarray],
+        latency_s: float,
+        kind: str,
+        raw: list[bytes] | None,
+    ) -> None:
+        assert self.log is not None
+        observed = observe_outputs(
+            model.bundle.reference_profile,
+            model.bundle.labels,
+            summaries,
+            outputs["probabilities"],
+            outputs.get("embedding"),
+        )
+        rows = len(observed.labels)
+        self.log.record(
+            model.name,
+            model.version,
+            [request_id[:128]] * rows,  # the column's width; ids are client-chosen
+            observed.summaries,
+            observed.projection,
+            observed.labels,
+            observed.confidences,
+            latency_s,
+            kind=kind,
+            raw_inputs=raw,
+        )
 
     def check_drift_once(self, model: LoadedModel) -> bool | None:
         """Test the newest ``drift_window`` records and set the gauges (blocking).

@@ -132,10 +132,11 @@ async def infer(request: Request) -> Response:
         if header is not None and not header.isdigit():
             raise ClientError("Inference-Header-Content-Length must be an integer")
         parsed = v2.decode_request(await request.body(), int(header) if header else None)
+        texts: list[str] | None = None
         if model.bundle.kind == "text":
             from modelyard.serve.text_routes import text_v2_input
 
-            inputs = text_v2_input(parsed, model, request.app.state.settings.max_instances)
+            inputs, texts = text_v2_input(parsed, model, request.app.state.settings.max_instances)
         else:
             inputs = _v2_input(parsed, model, request.app.state.settings.max_instances)
         unknown = [n for n, _ in parsed.outputs or [] if n not in model.output_names]
@@ -146,9 +147,11 @@ async def infer(request: Request) -> Response:
         return error_response(error)
     _count_predictions(request, served, outputs["probabilities"])
     request_id = parsed.id or request.headers.get("x-request-id") or uuid.uuid4().hex
-    request.app.state.monitor.observe_images(
-        served, request_id, inputs, outputs, time.perf_counter() - started
-    )
+    monitor = request.app.state.monitor
+    if texts is not None:
+        monitor.observe_texts(served, request_id, texts, outputs, time.perf_counter() - started)
+    else:
+        monitor.observe_images(served, request_id, inputs, outputs, time.perf_counter() - started)
     body, headers = v2.encode_response(served.name, served.version, outputs, parsed)
     return Response(body, headers=headers)
 
@@ -183,7 +186,7 @@ async def predict(request: Request) -> Response:
         if model.bundle.kind == "text":
             from modelyard.serve.text_routes import predict_text
 
-            return await predict_text(request, model, request_id)
+            return await predict_text(request, model, request_id, started)
         images = await _read_images(request, model)
         served, outputs = await _runtime(request).infer(
             to_model_input(images, model.bundle.preprocessing)

@@ -6,6 +6,8 @@ by :func:`~modelyard.features.text.encode_texts` exactly as offline prediction d
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -33,8 +35,10 @@ def encode_request_texts(texts: list[str], model: LoadedModel) -> EncodedTexts:
     return encoded
 
 
-def text_v2_input(parsed: v2.InferRequest, model: LoadedModel, max_rows: int) -> np.ndarray:
-    """n-gram ids from a v2 request whose one input is a BYTES tensor of texts."""
+def text_v2_input(
+    parsed: v2.InferRequest, model: LoadedModel, max_rows: int
+) -> tuple[np.ndarray, list[str]]:
+    """n-gram ids (and the texts) from a v2 request whose one input is a BYTES tensor."""
     if len(parsed.inputs) != 1:
         raise ClientError(
             f"send exactly one input tensor ('{INPUT_NAME}', BYTES); got {len(parsed.inputs)}"
@@ -45,10 +49,12 @@ def text_v2_input(parsed: v2.InferRequest, model: LoadedModel, max_rows: int) ->
     if tensor.ndim not in (1, 2) or (tensor.ndim == 2 and tensor.shape[1] != 1):
         raise ClientError(f"input '{name}' must have shape [N] or [N, 1]; got {list(tensor.shape)}")
     texts = text_codec.texts_from_tensor(list(tensor.reshape(-1)), f"input '{name}'", max_rows)
-    return encode_request_texts(texts, model).ids
+    return encode_request_texts(texts, model).ids, texts
 
 
-async def predict_text(request: Request, model: LoadedModel, request_id: str) -> Response:
+async def predict_text(
+    request: Request, model: LoadedModel, request_id: str, started: float
+) -> Response:
     """``{"text": ...}`` / ``{"texts": [...]}`` -> label, probabilities, truncated."""
     from modelyard.serve.routes import _count_predictions, _runtime, error_response
 
@@ -68,6 +74,9 @@ async def predict_text(request: Request, model: LoadedModel, request_id: str) ->
         return error_response(error)
     probabilities = outputs["probabilities"]
     _count_predictions(request, served, probabilities)
+    request.app.state.monitor.observe_texts(
+        served, request_id, texts, outputs, time.perf_counter() - started
+    )
     body = text_codec.encode_text_predictions(
         probabilities,
         served.bundle.labels,
