@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 WINDOW = 200
 TRIALS = 40
 """Seeded windows for the false-alarm rate (benchmarks/monitor measures detection on 40 too)."""
-DETECTION_TRIALS = 8
+DETECTION_TRIALS = 5
 
 
 def alarms(

@@ -151,3 +151,28 @@ def test_bad_arguments_are_refused(tmp_path) -> None:  # type: ignore[no-untyped
     never = PredictionLogger(url, sample_rate=0.0)
     assert not any(never.should_log() for _ in range(100))
     assert all(log.should_log() for _ in range(100))
+
+
+def test_non_finite_values_are_stored_as_missing(log_url: str) -> None:
+    log = PredictionLogger(log_url)
+    log.start()
+    log.record(
+        "m",
+        "1",
+        ["a", "b"],
+        {"length_chars": np.array([np.nan, 3.0])},
+        np.array([[np.inf, 0.0], [1.0, 2.0]]),
+        ["x", "y"],
+        np.array([0.5, np.nan]),
+        0.1,
+        kind="text",
+    )
+    log.close()
+    assert log.written == 2 and log.dropped == 0
+    engine = create_log_engine(log_url)
+    window = read_window(engine, "m")
+    engine.dispose()
+    assert (
+        np.isnan(window.summaries["length_chars"][0]) and window.summaries["length_chars"][1] == 3
+    )
+    assert np.isnan(window.projection[0, 0]) and np.isnan(window.confidences[1])

@@ -203,9 +203,10 @@ def run_checks(
             raw.append(ks_check(name, _sample(description), values, config))
     predictions = profile.get("predictions", {})
     if "confidence" in predictions:
-        raw.append(
-            ks_check("confidence", _sample(predictions["confidence"]), window.confidences, config)
-        )
+        confidences = window.confidences[np.isfinite(window.confidences)]
+        if len(confidences) >= MIN_RECORDS:
+            reference = _sample(predictions["confidence"])
+            raw.append(ks_check("confidence", reference, confidences, config))
     if "label_distribution" in predictions:
         raw.append(
             label_check(
@@ -224,7 +225,9 @@ def run_checks(
             )
         # Bonferroni counts this check too; its level is known before it runs.
         level = config.alpha / (len(raw) + 1)
-        raw.append(mmd_check(reference_projection, window.projection, config, stop_above=level))
+        projection = window.projection[np.isfinite(window.projection).all(axis=1)]
+        if len(projection) >= MIN_RECORDS:
+            raw.append(mmd_check(reference_projection, projection, config, stop_above=level))
     if not raw:
         raise ModelyardError("the reference profile and the window share nothing to compare")
     threshold = config.alpha / len(raw)

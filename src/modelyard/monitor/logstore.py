@@ -35,7 +35,7 @@ predictions = sa.Table(
     sa.Column("request_id", sa.String(128), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False, doc="input kind: image, text"),
     sa.Column("label", sa.String(200), nullable=False),
-    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("confidence", sa.Float, nullable=True, doc="None when not finite"),
     sa.Column("latency_s", sa.Float, nullable=False, doc="the whole request's latency"),
     sa.Column("summary", sa.JSON, nullable=False, doc="{feature: value} input summary"),
     sa.Column("projection", sa.JSON, nullable=False, doc="embedding in the profile's PCA basis"),

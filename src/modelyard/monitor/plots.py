@@ -45,6 +45,7 @@ def plot_distributions(
         else:
             reference = profile["features"][check.name]["sample"]
             values = window.summaries[check.name]
+        values = values[np.isfinite(values)]
         both = np.concatenate([np.asarray(reference, dtype=np.float64), values])
         edges = np.histogram_bin_edges(both[np.isfinite(both)], bins=30)
         ax.hist(

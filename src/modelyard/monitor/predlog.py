@@ -54,10 +54,10 @@ class _Batch:
 
     def to_rows(self) -> list[dict[str, Any]]:
         names = list(self.summaries)
-        columns = [np.asarray(self.summaries[n], dtype=np.float64).tolist() for n in names]
-        projection = np.round(np.asarray(self.projection, dtype=np.float64), 6).tolist()
-        confidences = np.asarray(self.confidences, dtype=np.float64).tolist()
-        latencies = self.latencies.tolist()
+        columns = [_json_floats(self.summaries[n]) for n in names]
+        projection = _json_floats(np.round(np.asarray(self.projection, dtype=np.float64), 6))
+        confidences = _json_floats(self.confidences)
+        latencies = _json_floats(self.latencies)
         return [
             {
                 "time": self.time,
@@ -74,6 +74,20 @@ class _Batch:
             }
             for i in range(self.rows)
         ]
+
+
+def _json_floats(values: np.ndarray) -> list[Any]:
+    """Floats as lists, NaN/Inf as None: PostgreSQL's JSON refuses NaN, and one bad
+    value must not get a whole batch of other requests' records refused."""
+    array = np.asarray(values, dtype=np.float64)
+    listed: list[Any] = array.tolist()
+    bad = ~np.isfinite(array)
+    if bad.any():
+        flat = array.ravel().tolist()
+        for index in np.flatnonzero(bad):
+            flat[index] = None
+        listed = np.array(flat, dtype=object).reshape(array.shape).tolist()
+    return listed
 
 
 class PredictionLogger:
