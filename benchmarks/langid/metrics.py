@@ -1,0 +1,61 @@
+"""Scores of one detector on one set of sentences: the figures RESULTS.md reports."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score
+
+from labels import BUCKETS, LABELS, length_bucket
+
+
+def quality(texts: Sequence[str], truth: Sequence[str], predicted: Sequence[str]) -> dict:
+    """Accuracy, macro-F1 over the five labels, per-class F1 and, per length bucket,
+    the number of sentences, accuracy and macro-F1 over the labels present in it."""
+    if not (len(texts) == len(truth) == len(predicted)):
+        raise ValueError(f"{len(texts)} texts, {len(truth)} labels, {len(predicted)} predictions")
+    per_class = f1_score(truth, predicted, labels=list(LABELS), average=None, zero_division=0)
+    buckets = np.array([length_bucket(text) for text in texts])
+    truth_a, pred_a = np.asarray(truth), np.asarray(predicted)
+    by_length = {}
+    for bucket in BUCKETS:
+        mask = buckets == bucket
+        if not mask.any():
+            continue
+        present = [label for label in LABELS if label in set(truth_a[mask])]
+        by_length[bucket] = {
+            "n": int(mask.sum()),
+            "accuracy": float(accuracy_score(truth_a[mask], pred_a[mask])),
+            "macro_f1": float(
+                f1_score(truth_a[mask], pred_a[mask], labels=present, average="macro",
+                         zero_division=0)
+            ),
+        }
+    return {
+        "n": len(truth),
+        "accuracy": float(accuracy_score(truth, predicted)),
+        "macro_f1": float(
+            f1_score(truth, predicted, labels=list(LABELS), average="macro", zero_division=0)
+        ),
+        "f1": {label: float(score) for label, score in zip(LABELS, per_class, strict=True)},
+        "by_length": by_length,
+    }
+
+
+def speed(n: int, seconds: float, latencies_us: Sequence[float] | None = None) -> dict:
+    """Sentences per second over a timed pass, and per-call latency percentiles."""
+    result: dict[str, float] = {"sentences_per_s": n / seconds if seconds > 0 else float("inf")}
+    if latencies_us:
+        p50, p99 = np.percentile(np.asarray(latencies_us), [50, 99])
+        result.update({"latency_p50_us": float(p50), "latency_p99_us": float(p99)})
+    return result
+
+
+def confusions(truth: Sequence[str], predicted: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Counts of truth -> predicted label, for the cross-genre table."""
+    table: dict[str, dict[str, int]] = {}
+    for t, p in zip(truth, predicted, strict=True):
+        table.setdefault(t, {}).setdefault(p, 0)
+        table[t][p] += 1
+    return table
