@@ -52,3 +52,20 @@ def use_session_home(session_home: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     monkeypatch.setenv("MODELYARD_HOME", str(session_home))
     tracking.configure()
     return session_home
+
+
+UD_DIR_ENV = "MODELYARD_UD_DIR"
+"""Set by .ci/run (after checking the folder exists) to ../shared/datasets/ud."""
+
+
+@pytest.fixture(scope="session")
+def ud_dir() -> Path:
+    """The real UD CoNLL-U files. CI sets MODELYARD_UD_DIR, so these tests run there;
+    a checkout without the files skips them with this reason (see `pytest -ra`)."""
+    value = os.environ.get(UD_DIR_ENV)
+    if not value:
+        pytest.skip(f"{UD_DIR_ENV} is not set (real UD files; .ci/run sets it)")
+    folder = Path(value)
+    if not folder.is_dir():  # set but wrong: a broken setup, not a reason to skip
+        pytest.fail(f"{UD_DIR_ENV}={value} is not a folder")
+    return folder

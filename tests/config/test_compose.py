@@ -27,9 +27,9 @@ def test_overrides_and_groups_compose() -> None:
         ("train.max_epochs=abc", "could not be converted to Integer (full_key: train.max_epochs)"),
         (
             "task=nope",
-            "Available options in 'task': digits fashion_mnist image_folder mnist mnist5k",
+            "Available options in 'task': digits fashion_mnist image_folder langid_nordic mnist mnist5k text_table",
         ),
-        ("model=nope", "Available options in 'model': cnn cnn_small"),
+        ("model=nope", "Available options in 'model': cnn cnn_small fasttext"),
         (
             "train.optimizer=sgd",
             "train.optimizer='sgd' is not a valid choice; choose one of adam, adamw",

@@ -21,15 +21,27 @@ class TaskConfig:
     model_name: str = "mnist5k-cnn"
     """Registered model name in the MLflow Model Registry."""
     kind: str = "image"
-    """Input kind the bundle serves: ``image`` (text arrives with the text task)."""
+    """Input kind the bundle serves: ``image`` or ``text``."""
 
 
 @dataclass
 class DataConfig:
     source: str = "mnist5k"
-    """Dataset source: mnist5k, digits, mnist, fashion_mnist or image_folder."""
+    """Dataset source: mnist5k, digits, mnist, fashion_mnist, image_folder (images);
+    conllu or table (text)."""
     path: str | None = None
-    """Folder with one sub-folder per class (image_folder only)."""
+    """image_folder: folder with one sub-folder per class. conllu: folder holding the
+    CoNLL-U files of ``files`` (empty: download them, sha256-verified). table: the
+    CSV/TSV/JSONL/Parquet file."""
+    files: dict[str, str] = field(default_factory=dict)
+    """conllu: CoNLL-U file name -> label; each sentence (``# text =``) is one example."""
+    labels: list[str] = field(default_factory=list)
+    """Text sources: the class names in order; a label outside them is an error. Empty:
+    the labels found, sorted."""
+    text_column: str = "text"
+    """table: the column holding the text."""
+    label_column: str = "label"
+    """table: the column holding the label."""
     image_size: int = 28
     """Images are resized to image_size x image_size pixels."""
     channels: int = 1
@@ -49,9 +61,34 @@ class DataConfig:
 
 
 @dataclass
+class TextConfig:
+    """How raw text becomes model input (text tasks): stored in the bundle as its
+    :class:`modelyard.features.text.TextSpec` and applied identically when serving."""
+
+    nfc: bool = True
+    """Unicode NFC normalisation (composed and decomposed "å" become the same)."""
+    lowercase: bool = True
+    """Case-fold before extracting n-grams."""
+    digits: bool = True
+    """Map every decimal digit to "0" (numbers say little about a language)."""
+    collapse_whitespace: bool = True
+    """Runs of whitespace become one space; leading/trailing whitespace is removed."""
+    word_boundaries: bool = True
+    """Pad each word with a boundary mark so n-grams see word starts and ends."""
+    ngram_min: int = 1
+    """Shortest character n-gram."""
+    ngram_max: int = 5
+    """Longest character n-gram."""
+    buckets: int = 262144
+    """Hash buckets n-grams are mapped to (the embedding table's rows)."""
+    max_chars: int = 512
+    """Texts are cut to this many characters (after normalisation); the server says so."""
+
+
+@dataclass
 class ModelConfig:
     name: str = "cnn"
-    """Architecture name from modelyard.models (cnn)."""
+    """Architecture name from modelyard.models: cnn (images) or fasttext (text)."""
     channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     """Output channels of each convolution block; each block halves the resolution."""
     convs_per_block: int = 2
@@ -60,6 +97,9 @@ class ModelConfig:
     """Width of the fully connected layer before the classifier (the embedding)."""
     dropout: float = 0.25
     """Dropout before the classifier."""
+    embedding_dim: int = 64
+    """fasttext: width of each hashed n-gram's embedding (the mean of them is the text's
+    representation)."""
 
 
 @dataclass
@@ -84,6 +124,9 @@ class TrainConfig:
     """Cross-entropy label smoothing (0 disables); regularises small datasets."""
     augment: bool = True
     """Random small rotations, scalings and shifts of training images."""
+    class_balance: str = "none"
+    """none, or weights: cross-entropy weighted n / (k * count) per class, so rare
+    classes count as much as common ones."""
     precision: str = "32"
     """Numeric precision: 32, bf16-mixed or 16-mixed."""
     accelerator: str = "cpu"
@@ -122,6 +165,7 @@ class ExportConfig:
 class Config:
     task: TaskConfig = field(default_factory=TaskConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    text: TextConfig = field(default_factory=TextConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
@@ -129,10 +173,19 @@ class Config:
 
 
 CHOICES: dict[str, tuple[Any, ...]] = {
-    "task.kind": ("image",),
-    "data.source": ("mnist5k", "digits", "mnist", "fashion_mnist", "image_folder"),
+    "task.kind": ("image", "text"),
+    "data.source": (
+        "mnist5k",
+        "digits",
+        "mnist",
+        "fashion_mnist",
+        "image_folder",
+        "conllu",
+        "table",
+    ),
     "data.channels": (1, 3),
-    "model.name": ("cnn",),
+    "model.name": ("cnn", "fasttext"),
+    "train.class_balance": ("none", "weights"),
     "train.optimizer": ("adam", "adamw"),
     "train.scheduler": ("none", "cosine", "onecycle", "step", "plateau"),
     "train.precision": ("32", "bf16-mixed", "16-mixed"),
@@ -163,6 +216,13 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"{dotted} must be between 0 and 0.5, got {_get(cfg, dotted)}")
     if cfg.data.limit is not None and cfg.data.limit < 1:
         raise ConfigError(f"data.limit must be at least 1 (or null), got {cfg.data.limit}")
+    if cfg.task.kind == "text":
+        return _validate_text(cfg)
+    if cfg.data.source in TEXT_SOURCES or cfg.model.name in TEXT_MODELS:
+        raise ConfigError(
+            f"data.source={cfg.data.source} / model.name={cfg.model.name} need a text task "
+            "(task.kind=text, e.g. task=langid_nordic or task=text_table)"
+        )
     if not cfg.model.channels or min(cfg.model.channels) < 1:
         raise ConfigError("model.channels must be a non-empty list of positive integers")
     if 2 ** len(cfg.model.channels) > cfg.data.image_size:
@@ -174,6 +234,43 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(
             "data.source=image_folder needs data.path=<folder with one sub-folder per class>"
         )
+    if cfg.train.lr <= 0:
+        raise ConfigError(f"train.lr must be positive, got {cfg.train.lr}")
+    if cfg.export.parity_atol <= 0:
+        raise ConfigError("export.parity_atol must be positive")
+    return cfg
+
+
+TEXT_SOURCES = ("conllu", "table")
+TEXT_MODELS = ("fasttext",)
+
+
+def _validate_text(cfg: Config) -> Config:
+    """The checks of a text task (images' size/channel checks do not apply)."""
+    if cfg.data.source not in TEXT_SOURCES:
+        raise ConfigError(
+            f"task.kind=text needs a text data.source ({', '.join(TEXT_SOURCES)}), "
+            f"got {cfg.data.source}"
+        )
+    if cfg.model.name not in TEXT_MODELS:
+        raise ConfigError(
+            f"task.kind=text needs a text model ({', '.join(TEXT_MODELS)}), got {cfg.model.name}"
+        )
+    if cfg.data.source == "table" and not cfg.data.path:
+        raise ConfigError("data.source=table needs data.path=<CSV, TSV, JSONL or Parquet file>")
+    if cfg.data.source == "conllu" and not cfg.data.files:
+        raise ConfigError("data.source=conllu needs data.files (CoNLL-U file name -> label)")
+    text = cfg.text
+    if not 1 <= text.ngram_min <= text.ngram_max <= 8:
+        raise ConfigError(
+            f"need 1 <= text.ngram_min <= text.ngram_max <= 8, got "
+            f"{text.ngram_min}..{text.ngram_max}"
+        )
+    for dotted in ("text.buckets", "text.max_chars", "model.embedding_dim"):
+        if _get(cfg, dotted) < 1:
+            raise ConfigError(f"{dotted} must be at least 1, got {_get(cfg, dotted)}")
+    if cfg.model.hidden < 0 or not 0.0 <= cfg.model.dropout < 1.0:
+        raise ConfigError("model.hidden must be >= 0 (0: no hidden layer), 0 <= model.dropout < 1")
     if cfg.train.lr <= 0:
         raise ConfigError(f"train.lr must be positive, got {cfg.train.lr}")
     if cfg.export.parity_atol <= 0:

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from modelyard.config.schema import DataConfig
 from modelyard.data.dataset import ArraySplit, Dataset, SourceData
 from modelyard.data.split import make_splits
+from modelyard.data.text import TextDataset, TextSource, TextSplit, make_text_splits
 from modelyard.errors import ConfigError
 from modelyard.features.image import ImageSpec, conform_images
 
-__all__ = ["ArraySplit", "Dataset", "SourceData", "image_spec", "load_dataset", "load_source"]
+__all__ = [
+    "ArraySplit",
+    "Dataset",
+    "SourceData",
+    "TextDataset",
+    "TextSource",
+    "TextSplit",
+    "image_spec",
+    "load_dataset",
+    "load_source",
+    "load_text_dataset",
+    "load_text_source",
+]
 
 
 def image_spec(cfg: DataConfig) -> ImageSpec:
@@ -54,3 +69,25 @@ def load_dataset(cfg: DataConfig) -> Dataset:
         test_labels=source.test_labels,
     )
     return make_splits(source, cfg.val_fraction, cfg.test_fraction, cfg.split_seed, cfg.limit)
+
+
+def load_text_source(cfg: DataConfig) -> TextSource:
+    """Load every labelled text of the configured text source (download if needed)."""
+    labels = list(cfg.labels) or None
+    if cfg.source == "conllu":
+        from modelyard.data.ud import load_ud
+
+        return load_ud(dict(cfg.files), labels, cfg.path)
+    if cfg.source == "table":
+        from modelyard.data.table import load_table
+
+        assert cfg.path is not None  # validate() guarantees it
+        return load_table(Path(cfg.path), cfg.text_column, cfg.label_column, labels)
+    raise ConfigError(f"data.source '{cfg.source}' is not a text source; use conllu or table")
+
+
+def load_text_dataset(cfg: DataConfig) -> TextDataset:
+    """Load a text source and split it: seeded, stratified train/val/test."""
+    return make_text_splits(
+        load_text_source(cfg), cfg.val_fraction, cfg.test_fraction, cfg.split_seed, cfg.limit
+    )

@@ -146,7 +146,28 @@ def _fetch_all(
     return paths, mirrors[0]
 
 
-def _fetch_one(name: str, fname: str, mirrors: tuple[str, ...], sha256: str, folder: Path) -> str:
+def fetch_verified(
+    name: str, fname: str, mirrors: tuple[str, ...], sha256: str, folder: Path, hint: str
+) -> Path:
+    """``folder/fname``, fetched from the first mirror that serves it intact unless a copy
+    with the right sha256 is already there. Other datasets (UD treebanks) use this too;
+    ``hint`` ends the error when every mirror fails (what the user can do instead)."""
+    target = folder / fname
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (target.is_file() and pooch.file_hash(str(target)) == sha256):
+        mirrors = tuple(m if m.endswith("/") else m + "/" for m in mirrors)
+        _fetch_one(name, fname, mirrors, sha256, folder, hint)
+    return target
+
+
+def _fetch_one(
+    name: str,
+    fname: str,
+    mirrors: tuple[str, ...],
+    sha256: str,
+    folder: Path,
+    hint: str | None = None,
+) -> str:
     """Fetch ``fname`` from the first mirror that serves it intact; return that mirror."""
     failures: list[str] = []
     corrupt: list[str] = []
@@ -165,10 +186,11 @@ def _fetch_one(name: str, fname: str, mirrors: tuple[str, ...], sha256: str, fol
             f"truncated transfer); the file was discarded, not used. Retry, or delete "
             f"{folder} (or set {DATA_DIR_ENV} to a fresh folder) and try again"
         )
-    raise DataError(
-        f"{name}: could not download {fname}; tried {'; '.join(failures)}. Check the "
-        f"network (or {BASE_URL_ENV}), or place {', '.join(IDX_FILES)} manually in {folder}"
+    hint = hint or (
+        f"Check the network (or {BASE_URL_ENV}), or place {', '.join(IDX_FILES)} "
+        f"manually in {folder}"
     )
+    raise DataError(f"{name}: could not download {fname}; tried {'; '.join(failures)}. {hint}")
 
 
 def _retrieve(url: str, fname: str, sha256: str, folder: Path) -> None:

@@ -9,23 +9,34 @@ from modelyard.data.dataset import ArraySplit, Dataset, SourceData, fingerprint
 from modelyard.errors import DataError
 
 
-def _stratified(
-    images: np.ndarray, labels: np.ndarray, fraction: float, seed: int, what: str
-) -> tuple[ArraySplit, ArraySplit]:
+def stratified_indices(
+    labels: np.ndarray, fraction: float, seed: int, what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept, held out) of a seeded split holding out ``fraction`` per class.
+
+    Works for any kind of example (images, texts): callers index their own arrays.
+    """
     counts = np.bincount(labels)
     present = counts[counts > 0]
     if present.min() < 2:
         raise DataError(
             f"cannot hold out a stratified {what} split: a class has a single example; "
-            "add more images to every class"
+            "add more examples to every class"
         )
     n_hold = max(round(fraction * len(labels)), len(present))
     if n_hold >= len(labels):
         raise DataError(f"too few examples ({len(labels)}) to hold out a {what} split")
-    keep_x, hold_x, keep_y, hold_y = train_test_split(
-        images, labels, test_size=n_hold, random_state=seed, stratify=labels
+    keep, hold = train_test_split(
+        np.arange(len(labels)), test_size=n_hold, random_state=seed, stratify=labels
     )
-    return ArraySplit(keep_x, keep_y), ArraySplit(hold_x, hold_y)
+    return keep, hold
+
+
+def _stratified(
+    images: np.ndarray, labels: np.ndarray, fraction: float, seed: int, what: str
+) -> tuple[ArraySplit, ArraySplit]:
+    keep, hold = stratified_indices(labels, fraction, seed, what)
+    return ArraySplit(images[keep], labels[keep]), ArraySplit(images[hold], labels[hold])
 
 
 def _limit(split: ArraySplit, limit: int | None, seed: int) -> ArraySplit:

@@ -1,0 +1,178 @@
+"""The text dataset contract: texts, labels, class names, a fingerprint, seeded splits.
+
+The text counterpart of :mod:`modelyard.data.dataset`. Every text source (CoNLL-U
+files, a user's CSV/JSONL/Parquet table) yields a :class:`TextSource`; splitting it
+gives a :class:`TextDataset` whose train/val/test are :class:`TextSplit`.
+Texts stay raw here: normalisation belongs to :mod:`modelyard.features.text`, which
+training and serving share.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from modelyard.data.split import stratified_indices
+from modelyard.errors import DataError
+
+
+@dataclass(frozen=True)
+class TextSplit:
+    """One split: ``texts`` (N,) object array of str, ``labels`` int64 (N,) and
+    ``groups`` (N,) object array naming where each text came from (file name, or the
+    table's file), so results can be broken down by source or genre."""
+
+    texts: np.ndarray
+    labels: np.ndarray
+    groups: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def take(self, index: np.ndarray) -> TextSplit:
+        """The examples at ``index`` (integer indices or a boolean mask)."""
+        return TextSplit(self.texts[index], self.labels[index], self.groups[index])
+
+
+@dataclass(frozen=True)
+class TextSource:
+    """What a text source loads: every example, with its label and origin."""
+
+    name: str
+    uri: str
+    """Where the data came from (URL, folder or file), for tracking."""
+    texts: np.ndarray
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+    groups: np.ndarray
+
+    def __post_init__(self) -> None:
+        check_texts(self.texts, self.labels, self.class_names, self.name)
+        if self.groups.shape != self.labels.shape:
+            raise DataError(f"{self.name}: {len(self.groups)} groups for {len(self.labels)} texts")
+
+    @property
+    def all(self) -> TextSplit:
+        return TextSplit(self.texts, self.labels, self.groups)
+
+
+@dataclass(frozen=True)
+class TextDataset:
+    """Train/val/test splits of one text source."""
+
+    name: str
+    uri: str
+    class_names: tuple[str, ...]
+    train: TextSplit
+    val: TextSplit
+    test: TextSplit
+    fingerprint: str
+    """sha256 over every split's texts and labels and the class names."""
+
+    def split(self, name: str) -> TextSplit:
+        if name not in ("train", "val", "test"):
+            raise DataError(f"unknown split '{name}'; choose train, val or test")
+        return getattr(self, name)  # type: ignore[no-any-return]
+
+
+def as_text_array(texts: list[str] | tuple[str, ...] | np.ndarray) -> np.ndarray:
+    """A 1-d object array of Python str (numpy's fixed-width ``<U`` would pad every
+    text to the longest one)."""
+    array = np.empty(len(texts), dtype=object)
+    array[:] = list(texts)
+    return array
+
+
+def check_texts(
+    texts: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], name: str
+) -> None:
+    """Reject data that breaks the contract, naming the source and the problem."""
+    if texts.ndim != 1 or texts.dtype != object:
+        raise DataError(f"{name}: texts must be a 1-d object array of str")
+    if labels.ndim != 1 or labels.shape[0] != texts.shape[0]:
+        raise DataError(f"{name}: {texts.shape[0]} texts but labels of shape {labels.shape}")
+    if texts.shape[0] == 0:
+        raise DataError(f"{name}: the source holds no texts")
+    if labels.min() < 0 or labels.max() >= len(class_names):
+        raise DataError(f"{name}: labels outside 0..{len(class_names) - 1}")
+    if len(set(class_names)) != len(class_names):
+        raise DataError(f"{name}: class names repeat: {list(class_names)}")
+
+
+def text_fingerprint(splits: dict[str, TextSplit], class_names: tuple[str, ...]) -> str:
+    """Content hash of the texts and labels as trained on, wherever they came from."""
+    digest = hashlib.sha256()
+    digest.update("\n".join(class_names).encode())
+    for split_name in sorted(splits):
+        split = splits[split_name]
+        digest.update(f"{split_name}:{len(split)}".encode())
+        for text in split.texts:
+            encoded = text.encode("utf-8")
+            # Length-prefixed, so no choice of texts can collide by concatenation.
+            digest.update(len(encoded).to_bytes(8, "little") + encoded)
+        digest.update(np.ascontiguousarray(split.labels.astype(np.int64)).tobytes())
+    return digest.hexdigest()
+
+
+def first_occurrences(texts: np.ndarray) -> np.ndarray:
+    """Sorted indices of the first occurrence of every distinct text."""
+    seen: dict[str, int] = {}
+    for i, text in enumerate(texts):
+        seen.setdefault(text, i)
+    return np.fromiter(sorted(seen.values()), dtype=np.int64, count=len(seen))
+
+
+def _limit(split: TextSplit, limit: int | None, seed: int) -> TextSplit:
+    """At most ``limit`` examples, stratified, so tiny runs still see every class."""
+    if limit is None or len(split) <= limit:
+        return split
+    limit = max(limit, len(np.unique(split.labels)))
+    keep, _ = stratified_indices(split.labels, 1 - limit / len(split), seed, "limited")
+    return split.take(np.sort(keep))
+
+
+def make_text_splits(
+    source: TextSource,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    limit: int | None = None,
+) -> TextDataset:
+    """Seeded, stratified train/val/test split of a text source (same rule as images).
+
+    A text that occurs more than once is kept once (its first occurrence): short
+    sentences repeat ("ja ."), and a copy in train would make its twin in test easy.
+    """
+    everything = source.all.take(first_occurrences(source.texts))
+    labels = everything.labels.astype(np.int64)
+    pool_index, test_index = stratified_indices(labels, test_fraction, seed, "test")
+    pool = everything.take(pool_index)
+    train_index, val_index = stratified_indices(
+        pool.labels, val_fraction / (1.0 - test_fraction), seed + 1, "validation"
+    )
+    splits = {
+        "train": _limit(pool.take(train_index), limit, seed),
+        "val": _limit(pool.take(val_index), limit, seed),
+        "test": _limit(everything.take(test_index), limit, seed),
+    }
+    return TextDataset(
+        name=source.name,
+        uri=source.uri,
+        class_names=source.class_names,
+        fingerprint=text_fingerprint(splits, source.class_names),
+        **splits,
+    )
+
+
+def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Balanced class weights ``n / (k * count)`` (scikit-learn's "balanced"), float32.
+
+    A class absent from ``labels`` gets weight 0 rather than a division by zero.
+    """
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    present = counts > 0
+    weights = np.zeros(num_classes)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return weights.astype(np.float32)
