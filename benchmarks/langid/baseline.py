@@ -12,12 +12,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from labels import LABELS
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import f1_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.svm import LinearSVC
-
-from labels import LABELS
 
 GRID: tuple[tuple[tuple[int, int], float], ...] = tuple(
     (ngrams, c) for ngrams in ((1, 3), (1, 4), (1, 5)) for c in (0.3, 1.0)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score
-
 from labels import BUCKETS, LABELS, length_bucket
+from sklearn.metrics import accuracy_score, f1_score
 
 
 def quality(texts: Sequence[str], truth: Sequence[str], predicted: Sequence[str]) -> dict:
@@ -28,8 +27,9 @@ def quality(texts: Sequence[str], truth: Sequence[str], predicted: Sequence[str]
             "n": int(mask.sum()),
             "accuracy": float(accuracy_score(truth_a[mask], pred_a[mask])),
             "macro_f1": float(
-                f1_score(truth_a[mask], pred_a[mask], labels=present, average="macro",
-                         zero_division=0)
+                f1_score(
+                    truth_a[mask], pred_a[mask], labels=present, average="macro", zero_division=0
+                )
             ),
         }
     return {

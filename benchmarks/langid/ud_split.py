@@ -56,12 +56,19 @@ def task_overrides(data_dir: Path) -> list[str]:
     return [f"task={TASK}", f"data.path={Path(data_dir).resolve()}"]
 
 
+def drop_files(data: DataConfig, exclude: Collection[str]) -> DataConfig:
+    """``data`` without the files in ``exclude`` (the cross-genre runs)."""
+    unknown = sorted(set(exclude) - set(data.files))
+    if unknown:
+        raise ValueError(
+            f"cannot exclude {unknown}: not among the task's files {sorted(data.files)}"
+        )
+    return replace(data, files={f: lb for f, lb in data.files.items() if f not in exclude})
+
+
 def data_config(data_dir: Path, exclude: Collection[str] = ()) -> DataConfig:
-    """The task's data config, minus the files in ``exclude``."""
-    data = compose_config(task_overrides(data_dir)).data
-    if exclude:
-        data = replace(data, files={f: lb for f, lb in data.files.items() if f not in exclude})
-    return data
+    """The task's data config reading ``data_dir``, minus the files in ``exclude``."""
+    return drop_files(compose_config(task_overrides(data_dir)).data, exclude)
 
 
 def _sentences(split: TextSplit, class_names: tuple[str, ...]) -> Sentences:
