@@ -101,9 +101,9 @@ def main() -> int:
 
     model = Modelyard(args.bundle)
     port = free_port()
+    command = [str(REPO / ".venv" / "bin" / "modelyard"), "serve", args.bundle]
     server = subprocess.Popen(
-        [str(REPO / ".venv" / "bin" / "modelyard"), "serve", args.bundle, "--port", str(port)]
-        + ["intra_op_threads=1"],
+        [*command, "--port", str(port), "intra_op_threads=1"],
         preexec_fn=lambda: os.sched_setaffinity(0, {args.server_cpu}),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
