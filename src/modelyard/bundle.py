@@ -22,6 +22,7 @@ from typing import Any
 
 from modelyard.errors import ModelyardError
 from modelyard.features.image import ImageSpec
+from modelyard.features.text import TextSpec
 
 FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
@@ -57,7 +58,15 @@ class Bundle:
         return tuple(self.manifest["labels"])
 
     @property
-    def preprocessing(self) -> ImageSpec:
+    def kind(self) -> str:
+        """``image`` or ``text``: what the bundle takes as input."""
+        return str(self.manifest.get("kind", "image"))
+
+    @property
+    def preprocessing(self) -> ImageSpec | TextSpec:
+        """The input spec: :class:`ImageSpec` for image bundles, :class:`TextSpec` for text."""
+        if self.kind == "text":
+            return TextSpec.from_dict(self.manifest["preprocessing"])
         return ImageSpec.from_dict(self.manifest["preprocessing"])
 
     @property
@@ -79,7 +88,7 @@ def write_bundle(
     name: str,
     task: str,
     labels: tuple[str, ...],
-    preprocessing: ImageSpec,
+    preprocessing: ImageSpec | TextSpec,
     onnx_file: Path,
     reference_profile: dict[str, Any],
     metrics: dict[str, float],
@@ -94,7 +103,7 @@ def write_bundle(
         "format_version": FORMAT_VERSION,
         "name": name,
         "task": task,
-        "kind": "image",
+        "kind": "text" if isinstance(preprocessing, TextSpec) else "image",
         "labels": list(labels),
         "preprocessing": preprocessing.to_dict(),
         "metrics": metrics,
@@ -134,6 +143,10 @@ def validate(bundle: Bundle) -> None:
         raise ModelyardError(
             f"bundle {bundle.path} has format {bundle.manifest['format_version']}; this "
             f"modelyard reads up to {FORMAT_VERSION}: upgrade modelyard"
+        )
+    if bundle.kind not in ("image", "text"):
+        raise ModelyardError(
+            f"bundle {bundle.path} has kind '{bundle.kind}'; this modelyard serves image and text"
         )
     if len(bundle.labels) < 2:
         raise ModelyardError(f"bundle {bundle.path} must name at least two labels")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,55 @@ class ClassReport:
 
 
 @dataclass(frozen=True)
+class LengthBucket:
+    """Accuracy on the texts whose word count lies in ``min_words..max_words``."""
+
+    name: str
+    """``1-3``, ``4-10`` or ``11+``."""
+    min_words: int
+    max_words: int | None
+    n: int
+    accuracy: float
+
+    @property
+    def key(self) -> str:
+        return "words_" + self.name.replace("-", "_").replace("+", "_plus")
+
+
+LENGTH_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("1-3", 1, 3),
+    ("4-10", 4, 10),
+    ("11+", 11, None),
+)
+"""Short inputs are where language identification is hard; text reports break down by these."""
+
+
+def word_counts(texts: Sequence[str]) -> np.ndarray:
+    """Words per text: whitespace-separated tokens holding a letter or digit (so the
+    tokenised " ." of treebank sentences is not a word)."""
+    return np.fromiter(
+        (sum(any(c.isalnum() for c in token) for token in text.split()) for text in texts),
+        dtype=np.int64,
+        count=len(texts),
+    )
+
+
+def length_buckets(
+    texts: Sequence[str], labels: np.ndarray, predicted: np.ndarray
+) -> tuple[LengthBucket, ...]:
+    """Accuracy per sentence-length bucket (:data:`LENGTH_BUCKETS`)."""
+    # A text with no word at all (only punctuation) counts as the shortest bucket.
+    words = np.maximum(word_counts(texts), 1)
+    buckets = []
+    for name, low, high in LENGTH_BUCKETS:
+        inside = (words >= low) & (words <= (high if high is not None else words.max()))
+        n = int(inside.sum())
+        accuracy = float((labels[inside] == predicted[inside]).mean()) if n else float("nan")
+        buckets.append(LengthBucket(name, low, high, n, accuracy))
+    return tuple(buckets)
+
+
+@dataclass(frozen=True)
 class EvaluationReport:
     """Everything an evaluation says about one model on one split."""
 
@@ -41,6 +91,8 @@ class EvaluationReport:
     confusion: tuple[tuple[int, ...], ...]
     labels: tuple[str, ...]
     text: str
+    by_length: tuple[LengthBucket, ...] = ()
+    """Text models: accuracy by sentence length (words); empty for images."""
 
     def metrics(self, prefix: str = "") -> dict[str, float]:
         """Flat numbers for MLflow (``test_accuracy``, ``test_f1_3`` ...)."""
@@ -52,6 +104,10 @@ class EvaluationReport:
         }
         for row in self.per_class:
             out[f"{p}f1_{row.label}"] = row.f1
+        for bucket in self.by_length:
+            if bucket.n:  # an empty bucket has no accuracy (NaN); only its count is logged
+                out[f"{p}accuracy_{bucket.key}"] = bucket.accuracy
+            out[f"{p}n_{bucket.key}"] = float(bucket.n)
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -64,9 +120,16 @@ class EvaluationReport:
 
 
 def evaluate_probabilities(
-    labels: np.ndarray, probabilities: np.ndarray, label_names: tuple[str, ...], split: str
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    label_names: tuple[str, ...],
+    split: str,
+    texts: Sequence[str] | None = None,
 ) -> EvaluationReport:
-    """Score predicted class probabilities (N, K) against true labels (N,)."""
+    """Score predicted class probabilities (N, K) against true labels (N,).
+
+    With ``texts`` (text models) the report adds accuracy by sentence length.
+    """
     k = len(label_names)
     predicted = probabilities.argmax(axis=1)
     all_classes = list(range(k))
@@ -80,6 +143,19 @@ def evaluate_probabilities(
         for i in all_classes
     )
     clipped = np.clip(probabilities, 1e-12, 1.0)
+    by_length = () if texts is None else length_buckets(texts, labels, predicted)
+    text = classification_report(
+        labels,
+        predicted,
+        labels=all_classes,
+        target_names=list(label_names),
+        digits=4,
+        zero_division=0,
+    )
+    if by_length:
+        text += "\naccuracy by sentence length (words)\n" + "".join(
+            f"{b.name:>12} {b.accuracy:10.4f} {b.n:10d}\n" for b in by_length
+        )
     return EvaluationReport(
         split=split,
         n=int(labels.shape[0]),
@@ -96,14 +172,8 @@ def evaluate_probabilities(
             for row in confusion_matrix(labels, predicted, labels=all_classes)
         ),
         labels=tuple(label_names),
-        text=classification_report(
-            labels,
-            predicted,
-            labels=all_classes,
-            target_names=list(label_names),
-            digits=4,
-            zero_division=0,
-        ),
+        text=text,
+        by_length=by_length,
     )
 
 

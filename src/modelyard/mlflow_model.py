@@ -1,7 +1,8 @@
 """The bundle as an MLflow pyfunc model, so MLflow's own API can load and score it.
 
 ``mlflow.pyfunc.load_model("models:/mnist5k-cnn@candidate").predict(images)`` takes
-uint8 images (N, H, W, C) and returns class probabilities (N, K).
+uint8 images (N, H, W, C) and returns class probabilities (N, K); a text model takes
+a list (or 1-d array, or one-column DataFrame) of strings.
 
 The model is logged "from code" (:mod:`modelyard.mlflow_pyfunc_code`), not as a
 pickled object, so loading it runs no unpickling; modelyard's own
@@ -21,7 +22,7 @@ CODE_FILE = Path(__file__).with_name("mlflow_pyfunc_code.py")
 
 
 class BundlePyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
-    """Scores uint8 images (N, H, W, C) through the bundle's Predictor."""
+    """Scores uint8 images (N, H, W, C), or texts, through the bundle's Predictor."""
 
     def load_context(self, context: Any) -> None:
         from modelyard.bundle import read_bundle
@@ -33,6 +34,10 @@ class BundlePyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
     def predict(
         self, context: Any, model_input: np.ndarray, params: dict[str, Any] | None = None
     ) -> np.ndarray:
+        if self.predictor.bundle.kind == "text":
+            if hasattr(model_input, "iloc"):  # a pandas DataFrame or Series
+                model_input = np.asarray(model_input).reshape(-1)
+            return self.predictor.predict_texts([str(t) for t in model_input]).probabilities
         images = np.asarray(model_input, dtype=np.uint8)
         return self.predictor.predict_images(images).probabilities
 

@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from modelyard.bundle import Bundle
-from modelyard.features.image import decode_image, to_model_input
+from modelyard.errors import DataError
+from modelyard.features.image import ImageSpec, decode_image, to_model_input
+from modelyard.features.text import TextSpec, encode_texts
 
 INPUT_NAME = "input"
 
@@ -25,6 +27,8 @@ class Prediction:
     embedding: np.ndarray
     """(N, D) float32 penultimate activations."""
     labels: tuple[str, ...]
+    truncated: np.ndarray | None = None
+    """Text models: (N,) bool, the text was cut at the spec's max_chars."""
 
     @property
     def predicted(self) -> np.ndarray:
@@ -67,11 +71,57 @@ class Predictor:
             np.concatenate(probabilities), np.concatenate(embeddings), self.bundle.labels
         )
 
+    def _image_spec(self) -> ImageSpec:
+        if not isinstance(self.spec, ImageSpec):
+            raise DataError(f"{self.bundle.name} is a text model; use predict_texts")
+        return self.spec
+
     def predict_images(self, images: np.ndarray) -> Prediction:
         """Predict on uint8 (N, H, W, C) images at the bundle's size."""
-        return self.predict_inputs(to_model_input(images, self.spec))
+        return self.predict_inputs(to_model_input(images, self._image_spec()))
 
     def predict_files(self, files: Sequence[str | Path]) -> Prediction:
         """Decode image files with the bundle's preprocessing and predict."""
-        images = np.stack([decode_image(Path(f), self.spec) for f in files])
+        spec = self._image_spec()
+        images = np.stack([decode_image(Path(f), spec) for f in files])
         return self.predict_images(images)
+
+    def predict_texts(self, texts: Sequence[str]) -> Prediction:
+        """Predict on raw texts with the bundle's :class:`TextSpec` (the server's path).
+
+        Texts are encoded and run in batches of similar length (so padding stays
+        small), then put back in the order given. Empty texts are refused.
+        """
+        spec = self.spec
+        if not isinstance(spec, TextSpec):
+            raise DataError(f"{self.bundle.name} is an image model; use predict_images")
+        if isinstance(texts, str):
+            raise DataError("predict_texts takes a list of texts, not one string")
+        texts = list(texts)
+        if not texts:
+            raise DataError("no texts to predict")
+        order = np.argsort(np.fromiter(map(len, texts), np.int64, len(texts)), kind="stable")
+        probabilities: list[np.ndarray] = []
+        embeddings: list[np.ndarray] = []
+        truncated: list[np.ndarray] = []
+        for start in range(0, len(texts), self.batch_size):
+            chunk = [texts[i] for i in order[start : start + self.batch_size]]
+            encoded = encode_texts(chunk, spec)
+            empty = np.flatnonzero(encoded.lengths == 0)
+            if empty.size:
+                index = int(order[start + empty[0]])
+                raise DataError(f"text {index} is empty (or only whitespace); send some words")
+            probs, embedding = self.session.run(
+                ["probabilities", "embedding"], {INPUT_NAME: encoded.ids}
+            )
+            probabilities.append(probs)
+            embeddings.append(embedding)
+            truncated.append(encoded.truncated)
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        return Prediction(
+            np.concatenate(probabilities)[inverse],
+            np.concatenate(embeddings)[inverse],
+            self.bundle.labels,
+            truncated=np.concatenate(truncated)[inverse],
+        )

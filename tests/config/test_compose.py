@@ -27,7 +27,8 @@ def test_overrides_and_groups_compose() -> None:
         ("train.max_epochs=abc", "could not be converted to Integer (full_key: train.max_epochs)"),
         (
             "task=nope",
-            "Available options in 'task': digits fashion_mnist image_folder langid_nordic mnist mnist5k text_table",
+            "Available options in 'task': digits fashion_mnist image_folder langid_nordic "
+            "mnist mnist5k text_table",
         ),
         ("model=nope", "Available options in 'model': cnn cnn_small fasttext"),
         (

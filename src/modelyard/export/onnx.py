@@ -49,11 +49,24 @@ class ParityReport:
         return asdict(self)
 
 
-def export_onnx(model: nn.Module, example: np.ndarray, path: Path, opset: int = 17) -> Path:
-    """Write ``model`` (in eval mode) as ONNX with a dynamic batch dimension."""
+def export_onnx(
+    model: nn.Module,
+    example: np.ndarray,
+    path: Path,
+    opset: int = 17,
+    input_axes: dict[int, str] | None = None,
+) -> Path:
+    """Write ``model`` (in eval mode) as ONNX with a dynamic batch dimension.
+
+    ``input_axes`` names the input's dynamic axes (default: only the batch); text
+    models add their variable n-gram axis (``{0: "batch", 1: "ngrams"}``).
+    """
     head = _ExportHead(model).eval()
     dummy = torch.from_numpy(example[:2])
-    dynamic = {INPUT_NAME: {0: "batch"}, **{name: {0: "batch"} for name in OUTPUT_NAMES}}
+    dynamic = {
+        INPUT_NAME: input_axes or {0: "batch"},
+        **{name: {0: "batch"} for name in OUTPUT_NAMES},
+    }
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         # The TorchScript exporter: fast, and exact for the conv/linear layers we use.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mlflow
 from torch import nn
@@ -13,13 +14,16 @@ from modelyard import registry
 from modelyard.bundle import Bundle, write_bundle
 from modelyard.config.schema import Config
 from modelyard.data.dataset import Dataset
+from modelyard.data.text import TextDataset, TextSplit
 from modelyard.evaluate import EvaluationReport, evaluate_probabilities, log_report, plot_curves
 from modelyard.export.onnx import ParityReport, check_parity, export_onnx
 from modelyard.features.image import ImageSpec, to_model_input
+from modelyard.features.text import TextSpec, encode_texts
 from modelyard.mlflow_model import log_bundle_model
 from modelyard.monitor.profile import build_reference_profile, sample_indices
+from modelyard.monitor.text_profile import build_text_profile
 from modelyard.paths import bundle_dir
-from modelyard.predictor import Predictor
+from modelyard.predictor import Prediction, Predictor
 
 
 @dataclass(frozen=True)
@@ -39,15 +43,69 @@ def _history(run_id: str) -> dict[str, list[tuple[int, float]]]:
     }
 
 
+def _model_inputs(dataset: Dataset | TextDataset, spec: ImageSpec | TextSpec, n: int) -> Any:
+    """The first ``n`` real test examples as model input (for export and parity)."""
+    if isinstance(dataset, TextDataset):
+        assert isinstance(spec, TextSpec)
+        return encode_texts(list(dataset.test.texts[:n]), spec).ids
+    assert isinstance(spec, ImageSpec)
+    return to_model_input(dataset.test.images[:n], spec)
+
+
+def _predict(predictor: Predictor, dataset: Dataset | TextDataset, split: str) -> Prediction:
+    data = dataset.split(split)
+    if isinstance(data, TextSplit):
+        return predictor.predict_texts(list(data.texts))
+    return predictor.predict_images(data.images)
+
+
+def _evaluate(
+    predictor: Predictor, dataset: Dataset | TextDataset, split: str
+) -> tuple[Prediction, EvaluationReport]:
+    data = dataset.split(split)
+    prediction = _predict(predictor, dataset, split)
+    texts = list(data.texts) if isinstance(data, TextSplit) else None
+    report = evaluate_probabilities(
+        data.labels, prediction.probabilities, dataset.class_names, split, texts=texts
+    )
+    return prediction, report
+
+
+def _profile(predictor: Predictor, dataset: Dataset | TextDataset, seed: int) -> dict[str, Any]:
+    # Only the sampled rows enter the profile, so only they are predicted
+    # (the full MNIST training set would be 54k images for 2k kept).
+    keep = sample_indices(len(dataset.train), seed=seed)
+    train = dataset.train
+    if isinstance(train, TextSplit):
+        texts = list(train.texts[keep])
+        pred = predictor.predict_texts(texts)
+        return build_text_profile(texts, pred.probabilities, pred.embedding, dataset.class_names)
+    sampled = train.images[keep]
+    pred = predictor.predict_images(sampled)
+    return build_reference_profile(
+        sampled, pred.probabilities, pred.embedding, dataset.class_names, seed=seed
+    )
+
+
 def finish(
-    cfg: Config, model: nn.Module, dataset: Dataset, spec: ImageSpec, run_id: str
+    cfg: Config,
+    model: nn.Module,
+    dataset: Dataset | TextDataset,
+    spec: ImageSpec | TextSpec,
+    run_id: str,
 ) -> Finished:
     """Turn a fitted model into a registered, parity-checked bundle, logged in ``run_id``."""
     model = model.float().eval().cpu()
-    test_inputs = to_model_input(dataset.test.images, spec)
+    test_inputs = _model_inputs(dataset, spec, max(cfg.export.parity_samples, 2))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        onnx_path = export_onnx(model, test_inputs, work / "model.onnx", cfg.export.opset)
+        onnx_path = export_onnx(
+            model,
+            test_inputs,
+            work / "model.onnx",
+            cfg.export.opset,
+            input_axes={0: "batch", 1: "ngrams"} if isinstance(spec, TextSpec) else None,
+        )
         parity = check_parity(
             model, onnx_path, test_inputs[: cfg.export.parity_samples], cfg.export.parity_atol
         )
@@ -69,30 +127,14 @@ def finish(
             metrics={},
         )
         predictor = Predictor(provisional)
-        test_pred = predictor.predict_images(dataset.test.images)
-        report = evaluate_probabilities(
-            dataset.test.labels, test_pred.probabilities, dataset.class_names, "test"
-        )
-        val_pred = predictor.predict_images(dataset.val.images)
-        val_report = evaluate_probabilities(
-            dataset.val.labels, val_pred.probabilities, dataset.class_names, "val"
-        )
+        test_pred, report = _evaluate(predictor, dataset, "test")
+        _, val_report = _evaluate(predictor, dataset, "val")
         log_report(report)
         mlflow.log_metrics(val_report.metrics(prefix="best_"))
         curves = plot_curves(_history(run_id), work / "training_curves.png")
         mlflow.log_artifact(str(curves), artifact_path="evaluation")
 
-        # Only the sampled rows enter the profile, so only they are predicted
-        # (the full MNIST training set would be 54k images for 2k kept).
-        sampled = dataset.train.images[sample_indices(len(dataset.train), seed=cfg.train.seed)]
-        train_pred = predictor.predict_images(sampled)
-        profile = build_reference_profile(
-            sampled,
-            train_pred.probabilities,
-            train_pred.embedding,
-            dataset.class_names,
-            seed=cfg.train.seed,
-        )
+        profile = _profile(predictor, dataset, cfg.train.seed)
         metrics = {**report.metrics(), **val_report.metrics(prefix="best_")}
         bundle = write_bundle(
             bundle_dir(run_id),
@@ -112,15 +154,19 @@ def finish(
                 },
                 "onnx": {
                     "input": "input",
+                    "input_kind": "text_ngram_ids" if isinstance(spec, TextSpec) else "image",
                     "outputs": ["logits", "probabilities", "embedding"],
                     "opset": cfg.export.opset,
                     "parity": parity.to_dict(),
                 },
             },
         )
-        model_uri = log_bundle_model(
-            bundle.path, dataset.test.images[:4], test_pred.probabilities[:4]
+        examples = (
+            dataset.test.texts[:4].astype(str)
+            if isinstance(dataset, TextDataset)
+            else dataset.test.images[:4]
         )
+        model_uri = log_bundle_model(bundle.path, examples, test_pred.probabilities[:4])
         version = None
         if cfg.tracking.register:
             version = registry.register(model_uri, cfg.task.model_name)

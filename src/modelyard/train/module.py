@@ -11,28 +11,42 @@ from torch import nn
 
 from modelyard.config.schema import TrainConfig
 from modelyard.train.augment import random_affine
+from modelyard.train.optim import SparseDenseAdam
 
 
 class Classifier(L.LightningModule):
     """Cross-entropy classifier around any ``nn.Module`` that maps inputs to logits."""
 
-    def __init__(self, model: nn.Module, cfg: TrainConfig, augment_fill: float = 0.0):
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg: TrainConfig,
+        augment_fill: float = 0.0,
+        class_weights: torch.Tensor | None = None,
+        augment: bool | None = None,
+    ):
         super().__init__()
         self.model = model
         self.cfg = cfg
         self.augment_fill = augment_fill
+        self.augment = cfg.augment if augment is None else augment
+        """Image augmentation; text models pass False whatever train.augment says."""
+        # A buffer, so the weights move with the module to the training device.
+        self.register_buffer("class_weights", class_weights, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)  # type: ignore[no-any-return]
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         x, y = batch
-        if stage == "train" and self.cfg.augment:
+        if stage == "train" and self.augment:
             x = random_affine(x, fill=self.augment_fill)
         logits = self(x)
         # Smoothing regularises training only; val loss stays the plain cross-entropy.
         smoothing = self.cfg.label_smoothing if stage == "train" else 0.0
-        loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
+        # Class weights balance the training loss only; val loss stays comparable.
+        weight = self.class_weights if stage == "train" else None
+        loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=smoothing)
         acc = (logits.argmax(dim=1) == y).float().mean()
         on_step = False
         self.log(f"{stage}_loss", loss, on_step=on_step, on_epoch=True, prog_bar=True)
@@ -46,10 +60,20 @@ class Classifier(L.LightningModule):
         return self._step(batch, "val")
 
     def configure_optimizers(self) -> Any:
-        optimizer_cls = torch.optim.AdamW if self.cfg.optimizer == "adamw" else torch.optim.Adam
-        optimizer = optimizer_cls(
-            self.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay
-        )
+        sparse = list(getattr(self.model, "sparse_parameters", list)())
+        if sparse:  # hashed n-gram tables: step only the rows a batch touched
+            ids = {id(p) for p in sparse}
+            optimizer: torch.optim.Optimizer = SparseDenseAdam(
+                sparse,
+                [p for p in self.parameters() if id(p) not in ids],
+                lr=self.cfg.lr,
+                weight_decay=self.cfg.weight_decay,
+            )
+        else:
+            optimizer_cls = torch.optim.AdamW if self.cfg.optimizer == "adamw" else torch.optim.Adam
+            optimizer = optimizer_cls(
+                self.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay
+            )
         if self.cfg.scheduler == "none":
             return optimizer
         if self.cfg.scheduler == "onecycle":

@@ -18,14 +18,18 @@ from mlflow.tracking import MlflowClient
 
 from modelyard import tracking
 from modelyard.config import Config, flatten, from_yaml, to_yaml
-from modelyard.data import Dataset, image_spec, load_dataset
+from modelyard.data import Dataset, TextDataset, image_spec, load_dataset, load_text_dataset
+from modelyard.data.text import class_weights
 from modelyard.errors import ModelyardError
-from modelyard.models import build_model
+from modelyard.features.image import ImageSpec
+from modelyard.features.text import TextSpec
+from modelyard.models import build_model, build_text_model
 from modelyard.paths import checkpoint_dir, run_dir
 from modelyard.train.callbacks import MlflowEpochMetrics
 from modelyard.train.datamodule import ImageDataModule
 from modelyard.train.finish import finish
 from modelyard.train.module import Classifier
+from modelyard.train.text_data import TextDataModule, text_spec
 from modelyard.train.tracking_inputs import log_dataset_inputs
 
 CONFIG_FILE = "config.yaml"
@@ -114,17 +118,50 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
-def _fit(cfg: Config, dataset: Dataset, run_id: str, resume: bool) -> tuple[Classifier, int]:
-    spec = image_spec(cfg.data)
+def input_spec(cfg: Config) -> ImageSpec | TextSpec:
+    """The preprocessing spec of the configured task (image or text)."""
+    return text_spec(cfg) if cfg.task.kind == "text" else image_spec(cfg.data)
+
+
+def _text_setup(
+    cfg: Config, dataset: TextDataset, spec: TextSpec
+) -> tuple[Classifier, L.LightningDataModule]:
+    model = build_text_model(cfg.model, spec.vocab_size, len(dataset.class_names))
+    weights = None
+    if cfg.train.class_balance == "weights":
+        weights = torch.from_numpy(class_weights(dataset.train.labels, len(dataset.class_names)))
+    module = Classifier(model, cfg.train, class_weights=weights, augment=False)
+    datamodule = TextDataModule(
+        dataset, spec, cfg.train.batch_size, cfg.train.num_workers, seed=cfg.train.seed
+    )
+    return module, datamodule
+
+
+def _fit(
+    cfg: Config, dataset: Dataset | TextDataset, run_id: str, resume: bool
+) -> tuple[Classifier, int]:
+    spec = input_spec(cfg)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
-    model = build_model(cfg.model, spec.shape, len(dataset.class_names))
-    # Pixels shifted in by augmentation get the background value (0) after normalising.
-    module = Classifier(model, cfg.train, augment_fill=(0.0 - spec.mean) / spec.std)
-    datamodule = ImageDataModule(dataset, spec, cfg.train.batch_size, cfg.train.num_workers)
+    datamodule: L.LightningDataModule
+    if isinstance(dataset, TextDataset):
+        assert isinstance(spec, TextSpec)
+        module, datamodule = _text_setup(cfg, dataset, spec)
+    else:
+        assert isinstance(spec, ImageSpec)
+        model = build_model(cfg.model, spec.shape, len(dataset.class_names))
+        # Pixels shifted in by augmentation get the background value (0) after normalising.
+        module = Classifier(model, cfg.train, augment_fill=(0.0 - spec.mean) / spec.std)
+        datamodule = ImageDataModule(dataset, spec, cfg.train.batch_size, cfg.train.num_workers)
     folder = checkpoint_dir(run_id)
     trainer, best = _trainer(cfg, folder, run_id)
     last = folder / LAST_CHECKPOINT
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+    threads = torch.get_num_threads()
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+    finally:
+        torch.set_num_threads(threads)
     if trainer.interrupted:
         raise KeyboardInterrupt
     if best.best_model_path:
@@ -146,7 +183,8 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
     run_id = None
     if resume:
         run_id, cfg = find_resumable_run(experiment_id, cfg.task.name)
-    dataset = load_dataset(cfg.data)  # fails fast on bad data, before a run is opened
+    # Fails fast on bad data, before a run is opened.
+    dataset = load_text_dataset(cfg.data) if cfg.task.kind == "text" else load_dataset(cfg.data)
     with mlflow.start_run(run_id=run_id, experiment_id=experiment_id) as run:
         run_id = run.info.run_id
         run_dir(run_id).mkdir(parents=True, exist_ok=True)
@@ -162,7 +200,7 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
         module, epochs = _fit(cfg, dataset, run_id, resume)
         fit_seconds = time.perf_counter() - started
         mlflow.log_metrics({"fit_seconds": fit_seconds, "epochs_trained": epochs})
-        finished = finish(cfg, module.model, dataset, image_spec(cfg.data), run_id)
+        finished = finish(cfg, module.model, dataset, input_spec(cfg), run_id)
         mlflow.set_tag(STATUS_TAG, "complete")
     return TrainResult(
         run_id=run_id,

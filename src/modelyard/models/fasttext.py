@@ -1,0 +1,49 @@
+"""A fastText-style text classifier: the mean of hashed character n-gram embeddings,
+then a linear layer (optionally one hidden ReLU layer before it).
+
+Its input is :func:`modelyard.features.text.encode_texts`'s id matrix. The padding
+id's embedding row is zero and never trained, so the sum over a row ignores padding
+and dividing by the count of real ids gives the mean over the text's n-grams.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from modelyard.config.schema import ModelConfig
+
+
+class FastText(nn.Module):
+    """``embed`` gives the text representation (exported as ``embedding``);
+    ``classifier`` maps it to logits, as for the image models."""
+
+    def __init__(self, cfg: ModelConfig, vocab_size: int, num_classes: int):
+        super().__init__()
+        self.pad_id = vocab_size - 1
+        # Sparse gradients: a batch touches a few thousand of the table's rows.
+        self.embeddings = nn.Embedding(
+            vocab_size, cfg.embedding_dim, padding_idx=self.pad_id, sparse=True
+        )
+        nn.init.uniform_(self.embeddings.weight, -0.1, 0.1)
+        with torch.no_grad():
+            self.embeddings.weight[self.pad_id].zero_()
+        width = cfg.embedding_dim
+        self.hidden: nn.Module = nn.Identity()
+        if cfg.hidden > 0:
+            self.hidden = nn.Sequential(nn.Linear(width, cfg.hidden), nn.ReLU())
+            width = cfg.hidden
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.classifier = nn.Linear(width, num_classes)
+
+    def sparse_parameters(self) -> list[nn.Parameter]:
+        """Parameters with sparse gradients (the trainer steps them with SparseAdam)."""
+        return [self.embeddings.weight]
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        summed = self.embeddings(ids).sum(dim=1)
+        count = (ids != self.pad_id).sum(dim=1, keepdim=True).clamp(min=1)
+        return self.hidden(summed / count.to(summed.dtype))  # type: ignore[no-any-return]
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(self.embed(ids)))  # type: ignore[no-any-return]
