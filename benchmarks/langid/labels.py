@@ -40,9 +40,6 @@ DATA_LANGUAGES: dict[str, tuple[str, ...]] = {
     "lingua": ("da", "sv", "nb", "nn", "en", "de", "nl", "fi", "is"),  # lingua has no Faroese
 }
 
-# Sentence-length buckets, in whitespace-separated words.
-BUCKETS: tuple[str, ...] = ("1-3", "4-10", "11+")
-
 
 def to_label(family: str, code: str | None, reliable: bool = True) -> str:
     """The benchmark label for one detector answer.
@@ -55,13 +52,3 @@ def to_label(family: str, code: str | None, reliable: bool = True) -> str:
     if not code or not reliable:
         return OTHER
     return _NORDIC[family].get(code.strip().lower(), OTHER)
-
-
-def length_bucket(text: str) -> str:
-    """The length bucket of a sentence: 1-3, 4-10 or 11+ whitespace-separated words."""
-    words = len(text.split())
-    if words <= 3:
-        return "1-3"
-    if words <= 10:
-        return "4-10"
-    return "11+"

@@ -5,8 +5,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from labels import BUCKETS, LABELS, length_bucket
+from labels import LABELS
 from sklearn.metrics import accuracy_score, f1_score
+
+from modelyard.evaluate import LENGTH_BUCKETS, word_counts
+
+BUCKETS: tuple[str, ...] = tuple(name for name, _, _ in LENGTH_BUCKETS)
+
+
+def length_buckets(texts: Sequence[str]) -> list[str]:
+    """Each sentence's length bucket, counted exactly as modelyard's evaluation counts
+    words (tokens holding a letter or digit; a text with none counts as one word)."""
+    words = np.maximum(word_counts(texts), 1)
+    names = []
+    for count in words:
+        for name, low, high in LENGTH_BUCKETS:
+            if count >= low and (high is None or count <= high):
+                names.append(name)
+                break
+    return names
 
 
 def quality(texts: Sequence[str], truth: Sequence[str], predicted: Sequence[str]) -> dict:
@@ -15,7 +32,7 @@ def quality(texts: Sequence[str], truth: Sequence[str], predicted: Sequence[str]
     if not (len(texts) == len(truth) == len(predicted)):
         raise ValueError(f"{len(texts)} texts, {len(truth)} labels, {len(predicted)} predictions")
     per_class = f1_score(truth, predicted, labels=list(LABELS), average=None, zero_division=0)
-    buckets = np.array([length_bucket(text) for text in texts])
+    buckets = np.array(length_buckets(texts))
     truth_a, pred_a = np.asarray(truth), np.asarray(predicted)
     by_length = {}
     for bucket in BUCKETS:

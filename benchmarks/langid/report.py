@@ -6,7 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from labels import BUCKETS, LABELS
+from labels import LABELS
+from metrics import BUCKETS
 
 # The cross-genre table shows each peer in its default configuration only.
 CROSS_GENRE_COLUMNS = (

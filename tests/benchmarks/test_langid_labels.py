@@ -1,15 +1,13 @@
 """The language-id benchmark's label mapping (benchmarks/langid/labels.py): how each
-detector's answer becomes da/sv/nb/nn/other, and the sentence-length buckets."""
+detector's answer becomes da/sv/nb/nn/other."""
 
 from __future__ import annotations
 
 import pytest
 from benchmarks.langid.labels import (
-    BUCKETS,
     DATA_LANGUAGES,
     DETECTOR_FAMILIES,
     LABELS,
-    length_bucket,
     to_label,
 )
 
@@ -53,19 +51,3 @@ def test_an_unknown_detector_family_is_refused() -> None:
 def test_restricted_language_sets_can_still_answer_every_label(peer: str, family: str) -> None:
     answers = {to_label(family, code) for code in DATA_LANGUAGES[peer]}
     assert answers == set(LABELS)
-
-
-@pytest.mark.parametrize(
-    "text, bucket",
-    [
-        ("Ja", "1-3"),
-        ("Eg   veit\tikkje", "1-3"),
-        ("Jag vet inte .", "4-10"),
-        (" ".join(["ord"] * 10), "4-10"),
-        (" ".join(["ord"] * 11), "11+"),
-        ("det første # det # i femogtjue .\n", "4-10"),
-    ],
-)
-def test_length_bucket_counts_whitespace_separated_words(text: str, bucket: str) -> None:
-    assert length_bucket(text) == bucket
-    assert bucket in BUCKETS
