@@ -69,3 +69,29 @@ def ud_dir() -> Path:
     if not folder.is_dir():  # set but wrong: a broken setup, not a reason to skip
         pytest.fail(f"{UD_DIR_ENV}={value} is not a folder")
     return folder
+
+
+TEXT_FAST = [
+    "task=langid_nordic",
+    "train.max_epochs=8",
+    "train.batch_size=16",
+    "train.lr=0.05",
+    "train.min_epochs=0",
+    "train.progress_bar=false",
+    "text.buckets=4096",
+    "model.embedding_dim=8",
+    "export.parity_samples=64",
+]
+"""A text model trained in seconds on the generated fixture (tests/text_fixtures.py)."""
+
+
+@pytest.fixture(scope="session")
+def trained_text(session_home: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One tiny langid model trained, bundled and registered, shared by read-only tests."""
+    from tests.text_fixtures import write_ud_fixture
+
+    from modelyard.config import compose_config
+    from modelyard.train.run import train
+
+    folder = write_ud_fixture(tmp_path_factory.mktemp("ud-fixture"), copies=4)
+    return train(compose_config([*TEXT_FAST, f"data.path={folder}"]))

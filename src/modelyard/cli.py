@@ -144,14 +144,19 @@ def predict(
     model_uri: str = typer.Argument(
         ..., help="models:/<name>@<alias>, <name>@<alias> or a bundle folder"
     ),
-    inputs: list[Path] = typer.Argument(..., help="Image files, folders of images, or .npy arrays"),
+    inputs: list[Path] = typer.Argument(
+        ...,
+        help="Image files, folders of images or .npy arrays; for text models .txt files "
+        "(one text per line) or CSV/TSV/JSONL/Parquet tables",
+    ),
     out: Path = typer.Option(Path("preds.csv"), "--out", "-o", help="CSV file to write."),
+    text_column: str = typer.Option("text", help="Text models: the tables' text column."),
     as_json: bool = JSON_OUT,
 ) -> None:
-    """Score images in batch and write file, label, confidence and per-class probabilities."""
+    """Score inputs in batch and write label, confidence and per-class probabilities."""
     from modelyard.scoring import predict_to_csv
 
-    rows = predict_to_csv(model_uri, inputs, out)
+    rows = predict_to_csv(model_uri, inputs, out, text_column=text_column)
     _emit({"rows": rows, "out": str(out)}, as_json, [f"wrote {rows} predictions to {out}"])
 
 

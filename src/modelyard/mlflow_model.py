@@ -2,7 +2,7 @@
 
 ``mlflow.pyfunc.load_model("models:/mnist5k-cnn@candidate").predict(images)`` takes
 uint8 images (N, H, W, C) and returns class probabilities (N, K); a text model takes
-a list (or 1-d array, or one-column DataFrame) of strings.
+a 1-d numpy array of strings (its logged signature), or a one-column DataFrame.
 
 The model is logged "from code" (:mod:`modelyard.mlflow_pyfunc_code`), not as a
 pickled object, so loading it runs no unpickling; modelyard's own

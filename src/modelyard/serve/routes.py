@@ -59,6 +59,10 @@ async def model_metadata(request: Request) -> Response:
         model = _model(request)
     except ClientError as error:
         return error_response(error)
+    if model.bundle.kind == "text":
+        from modelyard.serve.text_routes import text_metadata
+
+        return text_metadata(model)
     session = model.session
     outputs = [
         {
@@ -126,7 +130,12 @@ async def infer(request: Request) -> Response:
         if header is not None and not header.isdigit():
             raise ClientError("Inference-Header-Content-Length must be an integer")
         parsed = v2.decode_request(await request.body(), int(header) if header else None)
-        inputs = _v2_input(parsed, model, request.app.state.settings.max_instances)
+        if model.bundle.kind == "text":
+            from modelyard.serve.text_routes import text_v2_input
+
+            inputs = text_v2_input(parsed, model, request.app.state.settings.max_instances)
+        else:
+            inputs = _v2_input(parsed, model, request.app.state.settings.max_instances)
         unknown = [n for n, _ in parsed.outputs or [] if n not in model.output_names]
         if unknown:
             raise ClientError(f"unknown output(s) {unknown}; this model has {model.output_names}")
@@ -164,6 +173,10 @@ async def predict(request: Request) -> Response:
     request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
     try:
         model = _model(request)
+        if model.bundle.kind == "text":
+            from modelyard.serve.text_routes import predict_text
+
+            return await predict_text(request, model, request_id)
         images = await _read_images(request, model)
         served, outputs = await _runtime(request).infer(
             to_model_input(images, model.bundle.preprocessing)

@@ -19,6 +19,7 @@ import numpy as np
 from modelyard import bundle as bundle_io
 from modelyard.bundle import Bundle
 from modelyard.errors import ModelyardError
+from modelyard.features.text import TextSpec, encode_texts
 from modelyard.serve.batcher import BatcherClosed, BatchStats, DynamicBatcher, QueueFull
 from modelyard.serve.errors import Overloaded, Unavailable
 from modelyard.serve.metrics import ServerMetrics
@@ -42,7 +43,8 @@ class LoadedModel:
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return self.bundle.preprocessing.shape
+        """Image models' input (C, H, W); text models take strings, see ``bundle.kind``."""
+        return self.bundle.preprocessing.shape  # type: ignore[union-attr]
 
 
 def _session(bundle: Bundle, threads: int) -> object:
@@ -53,6 +55,14 @@ def _session(bundle: Bundle, threads: int) -> object:
         options.intra_op_num_threads = threads
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(bundle.onnx_path), options, providers=["CPUExecutionProvider"])
+
+
+def _warmup_input(bundle: Bundle, rows: int) -> np.ndarray:
+    """A batch of ``rows`` valid model inputs: blank images, or short texts' n-gram ids."""
+    spec = bundle.preprocessing
+    if isinstance(spec, TextSpec):
+        return encode_texts(["warm up"] * rows, spec).ids
+    return np.zeros((rows, *spec.shape), np.float32)
 
 
 def load_model(
@@ -68,7 +78,7 @@ def load_model(
     # Warm-up at the sizes traffic will use, and a smoke test: a version that cannot
     # produce sane probabilities is never swapped in.
     for rows in sorted({1, settings.max_batch_size}):
-        out = run_batch(np.zeros((rows, *bundle.preprocessing.shape), np.float32))
+        out = run_batch(_warmup_input(bundle, rows))
         probabilities = out.get("probabilities")
         if probabilities is None or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3):
             raise ModelyardError(f"{bundle.name}: smoke prediction failed (no valid probabilities)")

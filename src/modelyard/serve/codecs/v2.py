@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from modelyard.serve.codecs import text as text_codec
 from modelyard.serve.errors import ClientError
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -117,11 +118,27 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferReques
         if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
             raise ClientError(f"inputs[{index}] must be an object with a 'name'")
         where = f"input '{spec['name']}'"
-        dtype = DATATYPES.get(spec.get("datatype"))  # type: ignore[arg-type]
-        if dtype is None:
-            raise ClientError(f"{where}: datatype must be one of {', '.join(DATATYPES)}")
         shape = _shape(spec.get("shape"), where)
         size = (spec.get("parameters") or {}).get("binary_data_size")
+        if spec.get("datatype") == "BYTES":  # texts: an object array of str
+            if size is not None and (not isinstance(size, int) or offset + size > len(binary)):
+                raise ClientError(f"{where}: body holds fewer binary bytes than announced")
+            if size is not None:
+                values: list[Any] = text_codec.decode_bytes_binary(
+                    binary[offset : offset + size], math.prod(shape), where
+                )
+                offset += size
+            elif "data" in spec:
+                values = text_codec.decode_bytes_json(spec["data"], math.prod(shape), where)
+            else:
+                raise ClientError(f"{where}: give 'data' or parameters.binary_data_size")
+            tensor = np.empty(len(values), dtype=object)
+            tensor[:] = values
+            inputs[spec["name"]] = tensor.reshape(shape)
+            continue
+        dtype = DATATYPES.get(spec.get("datatype"))  # type: ignore[arg-type]
+        if dtype is None:
+            raise ClientError(f"{where}: datatype must be one of {', '.join(DATATYPES)}, BYTES")
         if size is not None:
             if not isinstance(size, int) or size != math.prod(shape) * dtype.itemsize:
                 raise ClientError(f"{where}: binary_data_size does not match shape and datatype")
@@ -160,6 +177,21 @@ def _describe(tensors: list[tuple[str, np.ndarray, bool]]) -> tuple[list[dict[st
     described: list[dict[str, Any]] = []
     blobs: list[bytes] = []
     for name, array, binary in tensors:
+        if array.dtype == object:  # BYTES: strings (client side, for texts)
+            texts = [str(t) for t in array.ravel()]
+            entry_bytes: dict[str, Any] = {
+                "name": name,
+                "shape": list(array.shape),
+                "datatype": "BYTES",
+            }
+            if binary:
+                blob = text_codec.encode_bytes_binary(texts)
+                entry_bytes["parameters"] = {"binary_data_size": len(blob)}
+                blobs.append(blob)
+            else:
+                entry_bytes["data"] = texts
+            described.append(entry_bytes)
+            continue
         array = np.ascontiguousarray(array)
         entry: dict[str, Any] = {
             "name": name,

@@ -1,0 +1,105 @@
+"""HTTP handling specific to text models: ``/v1`` predict with JSON texts, v2 BYTES
+input, and the metadata that advertises it. :mod:`modelyard.serve.routes` hands text
+bundles' requests here; the encoding is the bundle's own :class:`TextSpec`, applied
+by :func:`~modelyard.features.text.encode_texts` exactly as offline prediction does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from modelyard.features.text import EncodedTexts, TextSpec, encode_texts
+from modelyard.serve.codecs import text as text_codec
+from modelyard.serve.codecs import v2
+from modelyard.serve.errors import ClientError, UnsupportedMediaType
+from modelyard.serve.runtime import INPUT_NAME, LoadedModel
+
+
+def _spec(model: LoadedModel) -> TextSpec:
+    spec = model.bundle.preprocessing
+    assert isinstance(spec, TextSpec)
+    return spec
+
+
+def encode_request_texts(texts: list[str], model: LoadedModel) -> EncodedTexts:
+    """The model input for checked texts; a text that normalises to nothing (control
+    characters only, say) is refused like an empty one."""
+    encoded = encode_texts(texts, _spec(model))
+    empty = np.flatnonzero(encoded.lengths == 0)
+    if empty.size:
+        raise ClientError(f"text {int(empty[0])} has no characters left after normalisation")
+    return encoded
+
+
+def text_v2_input(parsed: v2.InferRequest, model: LoadedModel, max_rows: int) -> np.ndarray:
+    """n-gram ids from a v2 request whose one input is a BYTES tensor of texts."""
+    if len(parsed.inputs) != 1:
+        raise ClientError(
+            f"send exactly one input tensor ('{INPUT_NAME}', BYTES); got {len(parsed.inputs)}"
+        )
+    name, tensor = next(iter(parsed.inputs.items()))
+    if tensor.dtype != object:
+        raise ClientError(f"input '{name}' must be BYTES (the texts) for text model {model.name}")
+    if tensor.ndim not in (1, 2) or (tensor.ndim == 2 and tensor.shape[1] != 1):
+        raise ClientError(f"input '{name}' must have shape [N] or [N, 1]; got {list(tensor.shape)}")
+    texts = text_codec.texts_from_tensor(list(tensor.reshape(-1)), f"input '{name}'", max_rows)
+    return encode_request_texts(texts, model).ids
+
+
+async def predict_text(request: Request, model: LoadedModel, request_id: str) -> Response:
+    """``{"text": ...}`` / ``{"texts": [...]}`` -> label, probabilities, truncated."""
+    from modelyard.serve.routes import _count_predictions, _runtime, error_response
+
+    try:
+        content_type = request.headers.get("content-type", "")
+        if content_type and not content_type.startswith("application/json"):
+            raise UnsupportedMediaType(
+                f"content type '{content_type}' is not supported for text model {model.name}; "
+                'send application/json {"text": "..."} or {"texts": [...]}'
+            )
+        texts = text_codec.decode_text_request(
+            await request.body(), request.app.state.settings.max_instances
+        )
+        encoded = encode_request_texts(texts, model)
+        served, outputs = await _runtime(request).infer(encoded.ids)
+    except ClientError as error:
+        return error_response(error)
+    probabilities = outputs["probabilities"]
+    _count_predictions(request, served, probabilities)
+    body = text_codec.encode_text_predictions(
+        probabilities,
+        served.bundle.labels,
+        served.name,
+        served.version,
+        request_id,
+        encoded.truncated,
+        _spec(served).max_chars,
+    )
+    return Response(body, media_type="application/json", headers={"x-request-id": request_id})
+
+
+def text_metadata(model: LoadedModel) -> Response:
+    """v2 model metadata: the input is a BYTES tensor of texts, not the graph's ids."""
+    outputs = [
+        {"name": o.name, "datatype": "FP32", "shape": [-1, *o.shape[1:]]}
+        for o in model.session.get_outputs()  # type: ignore[attr-defined]
+    ]
+    spec = _spec(model)
+    return JSONResponse(
+        {
+            "name": model.name,
+            "versions": [model.version],
+            "platform": "onnxruntime_onnx",
+            "inputs": [{"name": INPUT_NAME, "datatype": "BYTES", "shape": [-1]}],
+            "outputs": outputs,
+            "parameters": {
+                "labels": list(model.bundle.labels),
+                "task": model.bundle.task,
+                "kind": "text",
+                "max_chars": spec.max_chars,
+                "preprocessing": spec.to_dict(),
+            },
+        }
+    )
