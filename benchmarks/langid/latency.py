@@ -57,7 +57,8 @@ def wait_ready(port: int, process: subprocess.Popen, timeout: float = 120.0) -> 
 def served_latencies(
     port: int, name: str, texts: list[str]
 ) -> tuple[list[float], list[dict[str, object]]]:
-    """Client-side latency (µs) of one request per sentence, and the answers."""
+    """Client-side latency (µs) of one request per sentence, and the answers
+    ({"predictions": [{"label": ..., "probabilities": ...}], ...} each)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     path = f"/v1/models/{name}:predict"
     headers = {"Content-Type": "application/json"}
@@ -126,15 +127,21 @@ def main() -> int:
             answer = peers.run_peer(run, texts, [], args.server_cpu)
             results[f"{run.title} ({run.note}), in-process"] = summary(answer["latencies_us"])
 
+    served_labels = [answer["predictions"][0]["label"] for answer in answers]  # type: ignore[index]
+    agree = sum(a == b for a, b in zip(served_labels, model.predict(texts), strict=True))
     report = {
         "n": len(texts),
+        "served_equals_in_process": agree,
         "load_average_before": load_before,
         "load_average_after": load_average(),
         "example_answer": answers[0],
         "latency": results,
     }
     args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False))
-    print(f"{len(texts)} sentences, sequential; load average {load_before} -> {load_average()}")
+    print(
+        f"{len(texts)} sentences, sequential; served label == in-process label for {agree}; "
+        f"load average {load_before} -> {load_average()}"
+    )
     print("| path | p50 µs | p90 µs | p99 µs | mean µs |\n| --- | ---: | ---: | ---: | ---: |")
     for path, s in results.items():
         print(
