@@ -28,6 +28,15 @@ def _rate(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
 
 
+def _seconds(system: dict) -> str:
+    """Training time for the trained systems, model load time (in brackets) for peers."""
+    if system.get("train_s") is not None:
+        return f"{system['train_s']:.1f}"
+    if system.get("load_s") is not None:
+        return f"({system['load_s']:.1f})"
+    return ""
+
+
 def main_table(results: dict) -> list[str]:
     lines = [
         _row(
@@ -38,9 +47,10 @@ def main_table(results: dict) -> list[str]:
                 *[f"F1 {lb}" for lb in LABELS],
                 "sentences/s",
                 "p50 µs/sentence",
+                "train (load) s",
             ]
         ),
-        _row(["---"] + ["---:"] * (len(LABELS) + 4)),
+        _row(["---"] + ["---:"] * (len(LABELS) + 5)),
     ]
     ranked = sorted(
         results["systems"].values(), key=lambda s: s["quality"]["macro_f1"], reverse=True
@@ -56,6 +66,7 @@ def main_table(results: dict) -> list[str]:
                     *[f"{q['f1'][lb]:.3f}" for lb in LABELS],
                     _rate(sp["sentences_per_s"]),
                     f"{sp['latency_p50_us']:,.0f}" if "latency_p50_us" in sp else "",
+                    _seconds(system),
                 ]
             )
         )
@@ -100,6 +111,28 @@ def source_table(results: dict) -> list[str]:
     return lines
 
 
+def margin_table(results: dict) -> list[str]:
+    """modelyard's macro-F1 minus each system's, with its 95% bootstrap interval."""
+    margins = results.get("modelyard_minus") or {}
+    if not margins:
+        return ["(modelyard not run)"]
+    lines = [
+        _row(["modelyard minus", "macro-F1 difference", "95% interval (paired bootstrap)"]),
+        _row(["---", "---:", "---:"]),
+    ]
+    for key, margin in margins.items():
+        lines.append(
+            _row(
+                [
+                    results["systems"][key]["title"],
+                    f"{margin['difference']:+.4f}",
+                    f"[{margin['ci95_low']:+.4f}, {margin['ci95_high']:+.4f}]",
+                ]
+            )
+        )
+    return lines
+
+
 def cross_genre_table(results: dict) -> list[str]:
     holdouts = results.get("cross_genre") or {}
     if not holdouts:
@@ -141,6 +174,8 @@ def markdown(results: dict) -> str:
         f"dataset fingerprint {split['fingerprint'][:12]}.",
         "",
         *main_table(results),
+        "",
+        *margin_table(results),
         "",
         *length_table(results),
         "",

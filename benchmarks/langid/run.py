@@ -37,7 +37,7 @@ import peers
 import report
 import ud_split
 from labels import LABELS
-from metrics import confusions, quality, speed
+from metrics import confusions, macro_f1_difference, quality, speed
 
 Predict = Callable[[Sequence[str]], list[str]]
 
@@ -287,6 +287,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("scores on the held-out test split:")
     for system in systems.values():
         system["quality"] = score(system["title"], test.texts, test.labels, system["predicted"])
+    # modelyard's margin over each system, with a paired-bootstrap 95% interval.
+    comparisons = {
+        key: macro_f1_difference(
+            test.labels, systems["modelyard"]["predicted"], system["predicted"]
+        )
+        for key, system in systems.items()
+        if "modelyard" in systems and key != "modelyard"
+    }
     for entry in holdouts.values():
         entry["scores"] = {
             key: {
@@ -312,6 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "test_per_label": {label: test.labels.count(label) for label in LABELS},
         },
         "systems": systems,
+        "modelyard_minus": comparisons,
         "cross_genre": {
             title: {
                 k: v
