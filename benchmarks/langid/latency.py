@@ -29,7 +29,8 @@ sys.path.insert(0, str(HERE))
 import numpy as np
 import peers
 import ud_split
-from run import Modelyard, load_average, time_single
+from modelyard_side import Modelyard
+from timing import load_average, time_single
 
 
 def free_port() -> int:
@@ -87,6 +88,70 @@ def summary(latencies_us: list[float]) -> dict[str, float]:
     return {"p50_us": p50, "p90_us": p90, "p99_us": p99, "mean_us": float(values.mean())}
 
 
+def measure(
+    bundle_ref: str, texts: list[str], server_cpu: int = 1, client_cpu: int = 0
+) -> dict[str, object]:
+    """Sequential single-sentence latency: served over HTTP, modelyard in-process and
+    lingua in-process, on the same sentences; the server and in-process runs on
+    ``server_cpu``, the HTTP client on ``client_cpu``."""
+    affinity = os.sched_getaffinity(0)
+    load_before = load_average()
+    model = Modelyard(bundle_ref)
+    port = free_port()
+    command = [str(REPO / ".venv" / "bin" / "modelyard"), "serve", str(bundle_ref)]
+    server = subprocess.Popen(
+        [*command, "--port", str(port), "intra_op_threads=1"],
+        preexec_fn=lambda: os.sched_setaffinity(0, {server_cpu}),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        os.sched_setaffinity(0, {client_cpu})
+        wait_ready(port, server)
+        served, answers = served_latencies(port, model.bundle.name, texts)
+        os.sched_setaffinity(0, {server_cpu})
+        in_process = time_single(model.predict, texts)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        os.sched_setaffinity(0, affinity)
+    paths: dict[str, dict[str, float]] = {
+        "modelyard serve, HTTP /v1 (client-side)": summary(served),
+        "modelyard Predictor, in-process": summary(in_process),
+    }
+    for run in peers.RUNS:
+        if run.detector == "lingua" and run.variant in ("all", "restricted"):
+            result = peers.run_peer(run, texts, [], server_cpu)
+            paths[f"{run.title} ({run.note}), in-process"] = summary(result["latencies_us"])
+    served_labels = [answer["predictions"][0]["label"] for answer in answers]  # type: ignore[index]
+    agree = sum(a == b for a, b in zip(served_labels, model.predict(texts), strict=True))
+    return {
+        "n": len(texts),
+        "served_equals_in_process": agree,
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+        "example_answer": answers[0],
+        "latency": paths,
+    }
+
+
+def table(report: dict) -> str:
+    lines = [
+        f"{report['n']} sentences, one at a time; served label == in-process label for "
+        f"{report['served_equals_in_process']}; load average {report['load_average_before']} "
+        f"-> {report['load_average_after']}",
+        "",
+        "| path | p50 µs | p90 µs | p99 µs | mean µs |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for path, s in report["latency"].items():
+        lines.append(
+            f"| {path} | {s['p50_us']:,.0f} | {s['p90_us']:,.0f} | {s['p99_us']:,.0f} "
+            f"| {s['mean_us']:,.0f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", required=True, help="a langid_nordic bundle folder")
@@ -97,57 +162,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE / "latency.json")
     args = parser.parse_args()
     texts = ud_split.load(args.data_dir).test.texts[: args.n]
-    load_before = load_average()
-    os.sched_setaffinity(0, {args.client_cpu})
-
-    model = Modelyard(args.bundle)
-    port = free_port()
-    command = [str(REPO / ".venv" / "bin" / "modelyard"), "serve", args.bundle]
-    server = subprocess.Popen(
-        [*command, "--port", str(port), "intra_op_threads=1"],
-        preexec_fn=lambda: os.sched_setaffinity(0, {args.server_cpu}),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_ready(port, server)
-        served, answers = served_latencies(port, model.bundle.name, texts)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-    os.sched_setaffinity(0, {args.server_cpu})
-    in_process = time_single(model.predict, texts)
-    results: dict[str, dict[str, float]] = {
-        "modelyard serve, HTTP /v1 (client-side)": summary(served),
-        "modelyard Predictor, in-process": summary(in_process),
-    }
-    for run in peers.RUNS:
-        if run.detector == "lingua" and run.variant in ("all", "restricted"):
-            answer = peers.run_peer(run, texts, [], args.server_cpu)
-            results[f"{run.title} ({run.note}), in-process"] = summary(answer["latencies_us"])
-
-    served_labels = [answer["predictions"][0]["label"] for answer in answers]  # type: ignore[index]
-    agree = sum(a == b for a, b in zip(served_labels, model.predict(texts), strict=True))
-    report = {
-        "n": len(texts),
-        "served_equals_in_process": agree,
-        "load_average_before": load_before,
-        "load_average_after": load_average(),
-        "example_answer": answers[0],
-        "latency": results,
-    }
+    report = measure(args.bundle, texts, args.server_cpu, args.client_cpu)
     args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False))
-    print(
-        f"{len(texts)} sentences, sequential; served label == in-process label for {agree}; "
-        f"load average {load_before} -> {load_average()}"
-    )
-    print("| path | p50 µs | p90 µs | p99 µs | mean µs |\n| --- | ---: | ---: | ---: | ---: |")
-    for path, s in results.items():
-        print(
-            f"| {path} | {s['p50_us']:,.0f} | {s['p90_us']:,.0f} | {s['p99_us']:,.0f} "
-            f"| {s['mean_us']:,.0f} |"
-        )
+    print(table(report))
     return 0
 
 

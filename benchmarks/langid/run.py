@@ -19,12 +19,9 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -33,56 +30,16 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
 import baseline
+import latency
 import peers
 import report
 import ud_split
 from labels import LABELS
 from metrics import confusions, macro_f1_difference, quality, speed
-
-Predict = Callable[[Sequence[str]], list[str]]
-
-
-# --- one core, and how fast ------------------------------------------------------------
-
-
-@contextmanager
-def one_core(cpu: int) -> Iterator[None]:
-    """Pin this process to one CPU for a timed section."""
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {cpu})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, before)
-
-
-def time_batched(predict: Predict, texts: Sequence[str], min_seconds: float = 1.0) -> float:
-    """Median seconds for one batched pass over ``texts`` (repeated for >= min_seconds,
-    3 to 9 passes), so a pass disturbed by another job on the machine does not decide."""
-    predict(texts[:64])  # warm up
-    passes: list[float] = []
-    while len(passes) < 3 or (sum(passes) < min_seconds and len(passes) < 9):
-        started = time.perf_counter()
-        predict(texts)
-        passes.append(time.perf_counter() - started)
-    return statistics.median(passes)
-
-
-def time_single(predict: Predict, texts: Sequence[str]) -> list[float]:
-    """Per-call latency (microseconds) predicting one sentence at a time."""
-    latencies = []
-    for text in texts:
-        started = time.perf_counter_ns()
-        predict([text])
-        latencies.append((time.perf_counter_ns() - started) / 1000)
-    return latencies
-
+from modelyard_side import Modelyard, find_fingerprint, train_modelyard
+from timing import load_average, one_core, time_batched, time_single
 
 # --- the environment the figures were measured in --------------------------------------
-
-
-def load_average() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def cpu_model() -> str:
@@ -109,54 +66,6 @@ def environment() -> dict[str, object]:
             text=True,
         ).stdout.strip(),
     }
-
-
-# --- modelyard -------------------------------------------------------------------------
-
-
-def train_modelyard(data_dir: Path, exclude: Sequence[str], home: Path) -> dict:
-    """Train in a subprocess (torch stays out of this one) with its own MODELYARD_HOME."""
-    home.mkdir(parents=True, exist_ok=True)
-    output = home / "train_result.json"
-    command = [
-        sys.executable,
-        str(HERE / "train_modelyard.py"),
-        f"--data-dir={data_dir}",
-        f"--output={output}",
-    ]
-    if exclude:
-        command += ["--exclude", *exclude]
-    started = time.perf_counter()
-    subprocess.run(command, check=True, env={**os.environ, "MODELYARD_HOME": str(home)})
-    result: dict = json.loads(output.read_text())
-    result["wall_seconds"] = time.perf_counter() - started
-    return result
-
-
-def find_fingerprint(manifest: object) -> str | None:
-    """The dataset fingerprint recorded anywhere in a bundle manifest."""
-    if isinstance(manifest, dict):
-        for key, value in manifest.items():
-            if "fingerprint" in key and isinstance(value, str):
-                return value
-            found = find_fingerprint(value)
-            if found:
-                return found
-    return None
-
-
-class Modelyard:
-    """modelyard's bundle through its own Predictor (ONNX Runtime, one thread)."""
-
-    def __init__(self, bundle_ref: str) -> None:
-        from modelyard.bundle import load
-        from modelyard.predictor import Predictor
-
-        self.bundle = load(bundle_ref)
-        self.predictor = Predictor(self.bundle, intra_op_threads=1)
-
-    def predict(self, texts: Sequence[str]) -> list[str]:
-        return list(self.predictor.predict_texts(list(texts)).predicted_labels)
 
 
 # --- the run ---------------------------------------------------------------------------
@@ -202,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-modelyard", action="store_true", help="peers and baseline only")
     parser.add_argument("--no-cross-genre", action="store_true")
+    parser.add_argument("--no-latency", action="store_true", help="skip the served latency")
     parser.add_argument("--peers", nargs="*", help="detector names (default: all)")
     parser.add_argument("--cpu", type=int, default=1, help="the CPU timed sections run on")
     parser.add_argument("--work-dir", type=Path, default=HERE / ".work")
@@ -260,6 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "speed": speed(len(test), seconds, single),
             "train_s": trained.get("fit_seconds"),
         }
+
+    served = None
+    if not args.no_modelyard and not args.no_latency:
+        print("single-sentence latency: modelyard serve vs lingua in-process ...", flush=True)
+        others = sorted(os.sched_getaffinity(0) - {args.cpu}) or [args.cpu]
+        served = latency.measure(bundle_ref, test.texts[:1000], args.cpu, others[0])
 
     holdouts = {} if args.no_cross_genre else run_holdouts(args, base, split)
     extra = [text for entry in holdouts.values() for text in entry["texts"]]
@@ -321,6 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "systems": systems,
         "modelyard_minus": comparisons,
+        "served_latency": served,
         "cross_genre": {
             title: {
                 k: v
@@ -336,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, ensure_ascii=False, separators=(",", ":")))
     print(report.markdown(results))
+    if served:
+        print("\n" + latency.table(served))
     print(f"wrote {args.out}")
     return 0
 
