@@ -32,3 +32,20 @@ def test_plots_are_pngs(tmp_path: Path) -> None:
         ),
     ):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_accuracy_by_sentence_length() -> None:
+    from modelyard.evaluate import word_counts
+
+    texts = ["ja .", "Det er to grunner til det .", "a b c d e f g h i j k l m", "Hei !"]
+    assert word_counts(texts).tolist() == [1, 6, 13, 1]
+    labels = np.array([0, 1, 1, 0])
+    probabilities = np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.2, 0.8]])
+    report = evaluate_probabilities(labels, probabilities, ("x", "y"), "test", texts=texts)
+    buckets = {b.name: (b.n, b.accuracy) for b in report.by_length}
+    assert buckets == {"1-3": (2, 0.5), "4-10": (1, 0.0), "11+": (1, 1.0)}
+    metrics = report.metrics()
+    assert metrics["test_accuracy_words_1_3"] == 0.5 and metrics["test_n_words_11_plus"] == 1
+    assert "accuracy by sentence length" in report.text
+    images = evaluate_probabilities(labels, probabilities, ("x", "y"), "test")
+    assert images.by_length == () and not any("words" in k for k in images.metrics())

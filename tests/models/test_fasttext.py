@@ -34,3 +34,15 @@ def test_padding_row_stays_zero_and_gradients_are_sparse() -> None:
     assert grad is not None and grad.is_sparse
     assert set(grad.coalesce().indices()[0].tolist()) <= {1, 2, 3}
     assert model.embeddings.weight[10].abs().sum() == 0
+
+
+def test_ngram_dropout_only_while_training() -> None:
+    torch.manual_seed(0)
+    cfg = ModelConfig(name="fasttext", embedding_dim=8, hidden=0, dropout=0.0, ngram_dropout=0.5)
+    model = build_text_model(cfg, 1001, 3)
+    ids = torch.randint(0, 1000, (4, 50))
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids), model(ids))  # deterministic when evaluating
+        model.train()
+        assert not torch.allclose(model(ids), model(ids))  # a different half dropped each time

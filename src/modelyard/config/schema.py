@@ -100,6 +100,9 @@ class ModelConfig:
     embedding_dim: int = 64
     """fasttext: width of each hashed n-gram's embedding (the mean of them is the text's
     representation)."""
+    ngram_dropout: float = 0.0
+    """fasttext: share of a text's n-grams dropped at random while training, so the
+    model cannot lean on a few of them (helps on genres it has not seen)."""
 
 
 @dataclass
@@ -272,6 +275,8 @@ def _validate_text(cfg: Config) -> Config:
     for dotted in ("text.buckets", "text.max_chars", "model.embedding_dim"):
         if _get(cfg, dotted) < 1:
             raise ConfigError(f"{dotted} must be at least 1, got {_get(cfg, dotted)}")
+    if not 0.0 <= cfg.model.ngram_dropout < 1.0:
+        raise ConfigError(f"model.ngram_dropout must be in [0, 1), got {cfg.model.ngram_dropout}")
     if cfg.model.hidden < 0 or not 0.0 <= cfg.model.dropout < 1.0:
         raise ConfigError("model.hidden must be >= 0 (0: no hidden layer), 0 <= model.dropout < 1")
     if cfg.train.lr <= 0:

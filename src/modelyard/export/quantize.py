@@ -233,6 +233,12 @@ def quantize_model(
     from modelyard.config import compose_config
 
     original = bundle_io.load(model_uri)
+    if original.kind != "image":
+        raise ModelyardError(
+            f"{original.name} is a {original.kind} model; INT8 quantization is measured "
+            "for image models only (a text model's cost is its embedding gather, which INT8 "
+            "does not speed up)"
+        )
     overrides = list(overrides)
     if not any(o.startswith("task=") for o in overrides):
         overrides.insert(0, f"task={original.task}")

@@ -142,7 +142,12 @@ def model_config(
         )
     if kind not in KINDS:
         raise ModelyardError(f"instance kind '{kind}' is not one of {', '.join(KINDS)}")
-    expected = bundle.preprocessing.shape
+    if bundle.kind != "image":
+        raise ModelyardError(
+            f"{bundle.name} is a {bundle.kind} model: Triton would receive n-gram ids, not "
+            "texts, and cannot apply the text preprocessing; serve it with `modelyard serve`"
+        )
+    expected = bundle.preprocessing.shape  # type: ignore[union-attr]
     inputs = {t.name: t for t in signature.inputs}
     if "input" not in inputs or len(inputs) != 1:
         raise ModelyardError(f"{bundle.onnx_path} must have exactly one input named 'input'")

@@ -180,10 +180,3 @@ def encode_texts(texts: Sequence[str], spec: TextSpec) -> EncodedTexts:
         lengths=full,
         truncated=full > spec.max_chars,
     )
-
-
-def check_not_empty(texts: Sequence[str], spec: TextSpec) -> None:
-    """Raise :class:`DataError` naming the first text that is empty once normalised."""
-    for index, text in enumerate(normalise_texts(list(texts), spec)):
-        if not text:
-            raise DataError(f"text {index} is empty (or only whitespace); send some words")

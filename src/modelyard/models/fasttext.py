@@ -21,6 +21,7 @@ class FastText(nn.Module):
     def __init__(self, cfg: ModelConfig, vocab_size: int, num_classes: int):
         super().__init__()
         self.pad_id = vocab_size - 1
+        self.ngram_dropout = cfg.ngram_dropout
         # Sparse gradients: a batch touches a few thousand of the table's rows.
         self.embeddings = nn.Embedding(
             vocab_size, cfg.embedding_dim, padding_idx=self.pad_id, sparse=True
@@ -41,6 +42,9 @@ class FastText(nn.Module):
         return [self.embeddings.weight]
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.training and self.ngram_dropout > 0:  # never traced: export runs in eval
+            dropped = torch.rand(ids.shape, device=ids.device) < self.ngram_dropout
+            ids = ids.masked_fill(dropped, self.pad_id)
         summed = self.embeddings(ids).sum(dim=1)
         count = (ids != self.pad_id).sum(dim=1, keepdim=True).clamp(min=1)
         return self.hidden(summed / count.to(summed.dtype))  # type: ignore[no-any-return]
