@@ -46,11 +46,12 @@ def main_table(results: dict) -> list[str]:
                 "macro-F1",
                 *[f"F1 {lb}" for lb in LABELS],
                 "sentences/s",
+                "sentences/CPU-s",
                 "p50 µs/sentence",
                 "train (load) s",
             ]
         ),
-        _row(["---"] + ["---:"] * (len(LABELS) + 5)),
+        _row(["---"] + ["---:"] * (len(LABELS) + 6)),
     ]
     ranked = sorted(
         results["systems"].values(), key=lambda s: s["quality"]["macro_f1"], reverse=True
@@ -65,6 +66,7 @@ def main_table(results: dict) -> list[str]:
                     f"**{q['macro_f1']:.4f}**",
                     *[f"{q['f1'][lb]:.3f}" for lb in LABELS],
                     _rate(sp["sentences_per_s"]),
+                    _rate(sp["sentences_per_cpu_s"]) if "sentences_per_cpu_s" in sp else "",
                     f"{sp['latency_p50_us']:,.0f}" if "latency_p50_us" in sp else "",
                     _seconds(system),
                 ]

@@ -134,13 +134,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The baseline: grid on val, then timed batched prediction on one core.
     base = baseline.fit(split.train.texts, split.train.labels, split.val.texts, split.val.labels)
     with one_core(args.cpu):
-        seconds = time_batched(base.predict, test.texts)
+        seconds, cpu_seconds = time_batched(base.predict, test.texts)
         single = time_single(base.predict, test.texts[:500])
     systems["sklearn"] = {
         "title": "scikit-learn TF-IDF + LinearSVC",
         "note": f"{base.description}; chosen on val (macro-F1 {base.val_macro_f1:.4f})",
         "predicted": base.predict(test.texts),
-        "speed": speed(len(test), seconds, single),
+        "speed": speed(len(test), seconds, cpu_seconds, single),
         "train_s": base.fit_s,
     }
 
@@ -161,14 +161,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{' '.join(split.overrides)}` or omit --bundle"
             )
         with one_core(args.cpu):
-            seconds = time_batched(model.predict, test.texts)
+            seconds, cpu_seconds = time_batched(model.predict, test.texts)
             single = time_single(model.predict, test.texts[:500])
         systems["modelyard"] = {
             "title": f"modelyard ({model.bundle.name})",
             "note": f"bundle {bundle_ref}",
             "predicted": model.predict(test.texts),
-            "speed": speed(len(test), seconds, single),
+            "speed": speed(len(test), seconds, cpu_seconds, single),
             "train_s": trained.get("fit_seconds"),
+            "train_wall_s": trained.get("wall_seconds"),
         }
 
     served = None
@@ -190,7 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "title": run.title,
             "note": f"{answer['library']}; {run.note}",
             "predicted": answer["labels"][: len(test)],
-            "speed": speed(answer["timed_n"], answer["timed_s"], answer["latencies_us"]),
+            "speed": speed(
+                answer["timed_n"], answer["timed_s"], answer["timed_cpu_s"], answer["latencies_us"]
+            ),
             "load_s": answer["load_s"],
             # What the detector said, per true label (its raw codes, before mapping).
             "code_counts": confusions(test.labels, [str(c) for c in answer["codes"][: len(test)]]),
