@@ -165,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             single = time_single(model.predict, test.texts[:500])
         systems["modelyard"] = {
             "title": f"modelyard ({model.bundle.name})",
-            "note": f"bundle {bundle_ref}",
+            "note": f"bundle {_relative(bundle_ref)}",
             "predicted": model.predict(test.texts),
             "speed": speed(len(test), seconds, cpu_seconds, single),
             "train_s": trained.get("fit_seconds"),
@@ -260,6 +260,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n" + latency.table(served))
     print(f"wrote {args.out}")
     return 0
+
+
+def _relative(path: str) -> str:
+    """A bundle path relative to the repository when it is inside it (for RESULTS.md)."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO))
+    except ValueError:
+        return path
 
 
 if __name__ == "__main__":
