@@ -1,4 +1,7 @@
-"""Markdown tables from a results.json written by run.py (python3 report.py results.json)."""
+"""Markdown tables from a results.json written by run.py.
+
+.venv/bin/python benchmarks/langid/report.py benchmarks/langid/results.json
+"""
 
 from __future__ import annotations
 
