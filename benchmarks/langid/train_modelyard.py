@@ -1,0 +1,51 @@
+"""Train modelyard's langid_nordic model on the UD files, optionally without some.
+
+    .venv/bin/python benchmarks/langid/train_modelyard.py --data-dir DIR \
+        [--exclude FILE ...] [--override key=value ...] --output result.json
+
+The same `train()` that `modelyard train task=langid_nordic data.path=DIR` calls,
+with ``data.files`` minus the excluded files (the cross-genre runs). Run it with
+MODELYARD_HOME pointing at a scratch folder to keep its runs out of yours.
+Writes {"bundle": path, "fit_seconds": ..., "epochs": ..., "fingerprint": ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ud_split import drop_files, task_overrides
+
+from modelyard.config.compose import compose_config
+from modelyard.train.run import train
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True, type=Path)
+    parser.add_argument("--exclude", nargs="*", default=[])
+    parser.add_argument("--override", nargs="*", default=[])
+    parser.add_argument("--output", required=True, type=Path)
+    args = parser.parse_args()
+    cfg = compose_config([*task_overrides(args.data_dir), *args.override])
+    cfg = replace(cfg, data=drop_files(cfg.data, args.exclude))
+    result = train(cfg)
+    args.output.write_text(
+        json.dumps(
+            {
+                "bundle": str(result.bundle_path),
+                "fit_seconds": result.fit_seconds,
+                "epochs": result.epochs,
+                "metrics": result.metrics,
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,106 @@
+"""The benchmark's sentences, read and split by modelyard itself.
+
+The held-out split is modelyard's own (`task=langid_nordic`: its CoNLL-U reader,
+file -> label table, de-duplication and seeded stratified split), so every
+detector is scored on exactly the sentences modelyard's model never saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from modelyard.config.compose import compose_config
+from modelyard.config.schema import DataConfig
+from modelyard.data import load_text_dataset
+from modelyard.data.text import TextSplit
+
+TASK = "langid_nordic"
+
+# Cross-genre sets: train without these files, test on every sentence in them.
+HOLDOUTS: dict[str, tuple[str, ...]] = {
+    "spoken Nynorsk (NynorskLIA)": (
+        "no_nynorsklia-ud-train.conllu",
+        "no_nynorsklia-ud-dev.conllu",
+    ),
+    "written Nynorsk (Nynorsk)": ("no_nynorsk-ud-dev.conllu",),
+    "Faroese, unseen (FarPaHC)": ("fo_farpahc-ud-train.conllu", "fo_farpahc-ud-dev.conllu"),
+    "Icelandic, unseen (Modern)": ("is_modern-ud-dev.conllu",),
+}
+
+
+@dataclass(frozen=True)
+class Sentences:
+    texts: list[str]
+    labels: list[str]
+    groups: list[str]
+    """The file each sentence came from."""
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass(frozen=True)
+class Split:
+    train: Sentences
+    val: Sentences
+    test: Sentences
+    fingerprint: str
+    """modelyard's dataset fingerprint: equal to the bundle's iff trained on this split."""
+    overrides: tuple[str, ...]
+
+
+def task_overrides(data_dir: Path) -> list[str]:
+    """The `modelyard train` overrides that read the UD files from ``data_dir``."""
+    return [f"task={TASK}", f"data.path={Path(data_dir).resolve()}"]
+
+
+def drop_files(data: DataConfig, exclude: Collection[str]) -> DataConfig:
+    """``data`` without the files in ``exclude`` (the cross-genre runs)."""
+    unknown = sorted(set(exclude) - set(data.files))
+    if unknown:
+        raise ValueError(
+            f"cannot exclude {unknown}: not among the task's files {sorted(data.files)}"
+        )
+    return replace(data, files={f: lb for f, lb in data.files.items() if f not in exclude})
+
+
+def data_config(data_dir: Path, exclude: Collection[str] = ()) -> DataConfig:
+    """The task's data config reading ``data_dir``, minus the files in ``exclude``."""
+    return drop_files(compose_config(task_overrides(data_dir)).data, exclude)
+
+
+def _sentences(split: TextSplit, class_names: tuple[str, ...]) -> Sentences:
+    return Sentences(
+        texts=[str(t) for t in split.texts],
+        labels=[class_names[i] for i in split.labels],
+        groups=[str(g) for g in split.groups],
+    )
+
+
+def load(data_dir: Path, exclude: Collection[str] = ()) -> Split:
+    """modelyard's train/val/test split of the UD sentences (without ``exclude``)."""
+    dataset = load_text_dataset(data_config(data_dir, exclude))
+    names = dataset.class_names
+    return Split(
+        train=_sentences(dataset.train, names),
+        val=_sentences(dataset.val, names),
+        test=_sentences(dataset.test, names),
+        fingerprint=dataset.fingerprint,
+        overrides=tuple(task_overrides(data_dir)),
+    )
+
+
+def held_out(everything: Split, files: Collection[str], seen: Collection[str]) -> Sentences:
+    """Every sentence from ``files`` (all three splits) whose text is not in ``seen``
+    (the training data of the model under test), so none was trained on."""
+    seen_set = set(seen)
+    texts, labels, groups = [], [], []
+    for part in (everything.train, everything.val, everything.test):
+        for text, label, group in zip(part.texts, part.labels, part.groups, strict=True):
+            if group in files and text not in seen_set:
+                texts.append(text)
+                labels.append(label)
+                groups.append(group)
+    return Sentences(texts, labels, groups)
