@@ -125,7 +125,7 @@ async def infer(request: Request) -> Response:
     try:
         model = _model(request)
         header = request.headers.get(v2.HEADER_LENGTH)
-        if header is not None and not header.isdigit():
+        if header is not None and not (header.isascii() and header.isdigit()):
             raise ClientError("Inference-Header-Content-Length must be an integer")
         parsed = v2.decode_request(await request.body(), int(header) if header else None)
         inputs = _v2_input(parsed, model, request.app.state.settings.max_instances)
