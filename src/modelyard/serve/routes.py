@@ -210,6 +210,9 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 
 async def method_not_allowed(request: Request, exc: Exception) -> Response:
+    # Starlette's 405 carries the Allow header (RFC 9110 requires it); keep it.
     return JSONResponse(
-        {"error": f"{request.method} is not allowed on {request.url.path}"}, status_code=405
+        {"error": f"{request.method} is not allowed on {request.url.path}"},
+        status_code=405,
+        headers=getattr(exc, "headers", None),
     )
