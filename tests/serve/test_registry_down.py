@@ -1,0 +1,83 @@
+"""The MLflow tracking server is down: a starting server fails fast with one clear
+line; a running server keeps serving and its alias poll backs off."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+
+import pytest
+from tests.helpers import free_port, run_cli
+
+from modelyard.serve.metrics import ServerMetrics
+from modelyard.serve.runtime import ModelRuntime
+from modelyard.serve.settings import settings_from
+
+
+@pytest.mark.slow
+def test_a_starting_server_fails_fast_naming_the_tracking_uri(home) -> None:  # type: ignore[no-untyped-def]
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    started = time.monotonic()
+    result = run_cli(
+        "serve",
+        "digits-cnn@candidate",
+        "--port",
+        str(free_port()),
+        f"tracking_uri={uri}",
+        timeout=60,
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode != 0
+    output = (result.stdout + result.stderr).strip()
+    assert f"cannot reach the MLflow tracking server at {uri}" in output
+    assert "start it" in output and "Traceback" not in output
+    assert len(output.splitlines()) == 1, output
+    assert elapsed < 30  # MLflow alone would retry for minutes
+
+
+def test_the_alias_poll_backs_off_while_the_registry_is_unreachable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelyard.serve import runtime as runtime_module
+
+    settings = settings_from(model="digits-cnn@candidate", poll_interval_s=0.01)
+    runtime = ModelRuntime(settings, ServerMetrics())
+    attempts: list[float] = []
+    reachable = False
+
+    def resolve(uri: str, settings: object) -> str | None:
+        attempts.append(time.monotonic())
+        if not reachable:
+            raise ConnectionError("registry unreachable")
+        return None
+
+    class _Bundle:
+        version = "1"
+        name = "digits-cnn"
+
+    class _Model:
+        bundle = _Bundle()
+        version = "1"
+        name = "digits-cnn"
+
+    monkeypatch.setattr(runtime_module, "_resolve", resolve)
+    runtime.current = _Model()  # type: ignore[assignment]
+
+    async def scenario() -> None:
+        nonlocal reachable
+        poller = asyncio.create_task(runtime._poll_forever())
+        await asyncio.sleep(1.0)
+        failing = len(attempts)
+        gaps = [b - a for a, b in itertools.pairwise(attempts)]
+        # Doubling from 10 ms, capped at ten intervals (100 ms): few attempts, growing gaps.
+        assert 4 <= failing <= 16, attempts
+        assert max(gaps) >= 0.08 and gaps[1] > gaps[0]
+        assert "alias check failed" in (runtime.last_reload_error or "")
+        reachable = True
+        await asyncio.sleep(0.5)
+        # Back to the normal interval once the registry answers again.
+        assert len(attempts) - failing > 10
+        poller.cancel()
+
+    asyncio.run(scenario())
