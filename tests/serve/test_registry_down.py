@@ -81,3 +81,17 @@ def test_the_alias_poll_backs_off_while_the_registry_is_unreachable(
         poller.cancel()
 
     asyncio.run(scenario())
+
+
+def test_mlflow_retry_limits_parse_and_user_values_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlflow import environment_variables as mlflow_env
+
+    from modelyard.serve.registry_check import MLFLOW_CLIENT_DEFAULTS, limit_mlflow_retries
+
+    for name in MLFLOW_CLIENT_DEFAULTS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "33")
+    limit_mlflow_retries()
+    assert mlflow_env.MLFLOW_HTTP_REQUEST_MAX_RETRIES.get() == 2
+    assert mlflow_env.MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR.get() == 1
+    assert mlflow_env.MLFLOW_HTTP_REQUEST_TIMEOUT.get() == 33

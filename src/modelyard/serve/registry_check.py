@@ -20,7 +20,7 @@ from modelyard.serve.settings import ServeSettings
 # a server answering probes; a user's own values win.
 MLFLOW_CLIENT_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0.5",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # MLflow parses it as an int
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
 }
 PROBE_TIMEOUT_S = 3.0
