@@ -61,6 +61,7 @@ def _schemathesis(server: Server, config: Path, seed: int) -> int:
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=config.parent,  # its crash cache goes there, not into the checkout
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     match = re.search(r"(\d+) generated", result.stdout)
