@@ -59,3 +59,33 @@ def test_uri_forms(trained, use_session_home) -> None:  # type: ignore[no-untype
         bundle.load("models:/digits-cnn/999")
     with pytest.raises(ModelyardError, match="neither a bundle folder nor a model URI"):
         bundle.load("some/where/else")
+
+
+@pytest.mark.parametrize("file", ["model.onnx", "reference_profile.json", "bundle.json"])
+def test_a_bundle_file_linking_outside_is_refused(
+    bundle_copy: Path, tmp_path: Path, file: str
+) -> None:
+    outside = tmp_path / "outside" / file
+    outside.parent.mkdir()
+    shutil.move(bundle_copy / file, outside)
+    (bundle_copy / file).symlink_to(outside)
+    with pytest.raises(ModelyardError, match="path traversal"):
+        bundle.load(bundle_copy)
+
+
+@pytest.mark.parametrize("name", ["..", "."])
+def test_a_model_name_cannot_climb_out_of_the_cache(home: Path, name: str) -> None:
+    with pytest.raises(RegistryError, match="path traversal"):
+        bundle.load(f"models:/{name}/1")
+
+
+def test_a_download_with_links_out_is_refused(tmp_path: Path) -> None:
+    from modelyard.registry import _require_contained
+
+    folder = tmp_path / "download"
+    (folder / "artifacts").mkdir(parents=True)
+    (folder / "artifacts" / "model.onnx").write_bytes(b"onnx")
+    _require_contained(folder)  # a plain tree passes
+    (folder / "artifacts" / "bundle.json").symlink_to("/etc/passwd")
+    with pytest.raises(RegistryError, match="path traversal"):
+        _require_contained(folder)

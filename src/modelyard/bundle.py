@@ -153,7 +153,22 @@ def validate(bundle: Bundle) -> None:
     for file in (ONNX_FILE, PROFILE_FILE):
         if not (bundle.path / file).is_file():
             raise ModelyardError(f"bundle {bundle.path} is missing {file}")
+    for file in (MANIFEST, ONNX_FILE, PROFILE_FILE):
+        require_inside(bundle.path / file, bundle.path)
     bundle.preprocessing  # noqa: B018 -- raises KeyError early if the spec is malformed
+
+
+def require_inside(path: Path, root: Path) -> None:
+    """Refuse a path that resolves outside ``root`` (``..`` parts or a symlink out).
+
+    A bundle downloaded from a registry is untrusted: a symlinked model.onnx must not
+    make the server read an arbitrary file of the host.
+    """
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise ModelyardError(
+            f"{path} points outside {root}; refusing it (path traversal). "
+            "Re-export the bundle without links or '..' paths"
+        )
 
 
 def parse_model_uri(uri: str) -> str:

@@ -67,11 +67,13 @@ def download_model(uri: str, tracking_uri: str | None = None) -> tuple[Path, str
         except (MlflowException, OSError) as error:
             raise RegistryError(f"cannot download {uri}: {error}") from None
     name = match["name"]
-    version = resolve_version(name, match["alias"], match["version"])
     # Versions are immutable, so a cached copy stays valid; key by store too, since
     # two tracking servers can both have "mnist5k-cnn" version 1.
     store = hashlib.sha256(mlflow.get_tracking_uri().encode()).hexdigest()[:12]
-    cache = home_dir() / "cache" / "models" / store / name / version
+    root = home_dir() / "cache" / "models" / store
+    _require_safe_name(name, root)
+    version = resolve_version(name, match["alias"], match["version"])
+    cache = root / name / version
     if not (cache / "MLmodel").exists():
         cache.parent.mkdir(parents=True, exist_ok=True)
         # Download beside the cache and rename, so a crash never leaves half a model.
@@ -80,11 +82,33 @@ def download_model(uri: str, tracking_uri: str | None = None) -> tuple[Path, str
             mlflow.artifacts.download_artifacts(
                 artifact_uri=f"models:/{name}/{version}", dst_path=str(staging)
             )
+            _require_contained(staging)
             shutil.rmtree(cache, ignore_errors=True)
             staging.rename(cache)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return cache, version
+
+
+def _require_safe_name(name: str, root: Path) -> None:
+    """The model name becomes a cache folder: it must not climb out of the cache."""
+    folder = (root / name).resolve()
+    if name in (".", "..") or "\\" in name or folder.parent != root.resolve():
+        raise RegistryError(
+            f"model name '{name}' cannot be a cache folder (path traversal); "
+            "use a name of letters, digits, '-', '_' and '.'"
+        )
+
+
+def _require_contained(folder: Path) -> None:
+    """Every downloaded file must stay inside ``folder``: no links out, no ``..``."""
+    root = folder.resolve()
+    for path in folder.rglob("*"):
+        if path.is_symlink() or not path.resolve().is_relative_to(root):
+            raise RegistryError(
+                f"the registry sent {path.relative_to(folder)}, a link or path outside the "
+                "model folder; refusing the download (path traversal)"
+            )
 
 
 def register(model_uri: str, name: str, alias: str = CANDIDATE) -> str:

@@ -8,6 +8,8 @@ Numpy and Pillow only: the serving install has no torch.
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,8 @@ from PIL import Image, UnidentifiedImageError
 
 from modelyard.errors import DataError
 
-# Decompression bombs: refuse images with more pixels than this (Pillow raises).
+# Decompression bombs: refuse images with more pixels than this. Pillow itself only
+# warns between this and twice this, so decode_image checks the declared size too.
 Image.MAX_IMAGE_PIXELS = 40_000_000
 
 
@@ -57,6 +60,35 @@ def _to_array(image: Image.Image, spec: ImageSpec) -> np.ndarray:
     return array[..., None] if array.ndim == 2 else array
 
 
+# What Pillow raises for bytes that are not a complete image: besides OSError it
+# lets parser errors escape (a corrupt PNG chunk raises SyntaxError, found by fuzzing).
+_UNREADABLE = (
+    UnidentifiedImageError,
+    OSError,
+    ValueError,
+    SyntaxError,
+    EOFError,
+    struct.error,
+    zlib.error,
+    Image.DecompressionBombError,
+)
+
+
+def _refuse_bombs(image: Image.Image) -> None:
+    """Refuse, from the header alone, an image declaring more pixels than the limit.
+
+    A PNG of a few hundred bytes can declare 50 million pixels; decoding it would
+    cost hundreds of MB and seconds of CPU for one request.
+    """
+    pixels = image.width * image.height
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and pixels > limit:
+        raise Image.DecompressionBombError(
+            f"image size ({image.width}x{image.height} = {pixels} pixels) exceeds the "
+            f"limit of {limit} pixels"
+        )
+
+
 def decode_image(source: bytes | str | Path, spec: ImageSpec) -> np.ndarray:
     """Decode a PNG/JPEG/... file or bytes into uint8 (H, W, C) at the spec's size."""
     name = "uploaded bytes" if isinstance(source, bytes) else str(source)
@@ -66,9 +98,10 @@ def decode_image(source: bytes | str | Path, spec: ImageSpec) -> np.ndarray:
         raise DataError(f"cannot read image {name}: {error.strerror}") from error
     try:
         with handle, Image.open(handle) as image:
+            _refuse_bombs(image)
             image.load()
             return _to_array(image, spec)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
+    except _UNREADABLE as error:
         raise DataError(
             f"{name} is not a readable image ({error}); send a PNG or JPEG file"
         ) from error

@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
-from scipy.spatial.distance import cdist
 
 from modelyard.errors import ModelyardError
 from modelyard.monitor.report import Check
@@ -92,6 +90,8 @@ def _psi_from_counts(reference: np.ndarray, window: np.ndarray) -> float:
 def ks_check(
     name: str, reference: np.ndarray, window: np.ndarray, config: DriftConfig
 ) -> dict[str, Any]:
+    from scipy import stats  # lazily: the server imports this module at startup
+
     result = stats.ks_2samp(reference, window)
     return {
         "name": name,
@@ -118,6 +118,8 @@ def label_check(
     if table.shape[1] < 2:  # a single class everywhere: nothing to compare
         statistic, p_value = 0.0, 1.0
     else:
+        from scipy import stats
+
         result = stats.chi2_contingency(table, correction=False)
         statistic, p_value = float(result.statistic), float(result.pvalue)
     return {
@@ -147,6 +149,8 @@ def mmd_check(
     if len(window) > config.max_window:
         window = window[rng.choice(len(window), config.max_window, replace=False)]
     pooled = np.vstack([reference, window]).astype(np.float64)
+    from scipy.spatial.distance import cdist
+
     distances = cdist(pooled, pooled, "sqeuclidean")
     bandwidth = np.median(distances[np.triu_indices(len(pooled), k=1)])
     kernel = np.exp(-distances / max(bandwidth, 1e-12))

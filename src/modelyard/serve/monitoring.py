@@ -16,7 +16,6 @@ import numpy as np
 from prometheus_client import Counter, Gauge
 
 from modelyard.features.image import ImageSpec
-from modelyard.monitor.drift import MIN_RECORDS, WindowData, run_checks
 from modelyard.monitor.logstore import create_log_engine, read_window
 from modelyard.monitor.observe import observe_outputs
 from modelyard.monitor.predlog import PredictionLogger
@@ -175,6 +174,10 @@ class ServingMonitor:
 
         Returns the verdict, or None when too few records were logged yet.
         """
+        # Imported here: scipy.stats costs ~0.7 s at startup, and a server restarted
+        # after a crash should be ready in well under two seconds.
+        from modelyard.monitor.drift import MIN_RECORDS, WindowData, run_checks
+
         engine = create_log_engine(self.settings.prediction_log_url)
         try:
             window = read_window(

@@ -129,7 +129,7 @@ async def infer(request: Request) -> Response:
     try:
         model = _model(request)
         header = request.headers.get(v2.HEADER_LENGTH)
-        if header is not None and not header.isdigit():
+        if header is not None and not (header.isascii() and header.isdigit()):
             raise ClientError("Inference-Header-Content-Length must be an integer")
         parsed = v2.decode_request(await request.body(), int(header) if header else None)
         texts: list[str] | None = None
@@ -229,6 +229,9 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 
 async def method_not_allowed(request: Request, exc: Exception) -> Response:
+    # Starlette's 405 carries the Allow header (RFC 9110 requires it); keep it.
     return JSONResponse(
-        {"error": f"{request.method} is not allowed on {request.url.path}"}, status_code=405
+        {"error": f"{request.method} is not allowed on {request.url.path}"},
+        status_code=405,
+        headers=getattr(exc, "headers", None),
     )

@@ -163,6 +163,11 @@ class ModelRuntime:
             self.last_reload_error = f"alias check failed: {error}"
             logger.warning("%s", self.last_reload_error)
             return False
+        if self.last_reload_error is not None and "alias check failed" in self.last_reload_error:
+            # The registry answers again: poll at the normal interval (found by
+            # tests/serve/test_registry_down.py; it stayed backed off until a swap).
+            logger.info("alias check works again")
+            self.last_reload_error = None
         if target is None or target in (current.version, self._rejected_version):
             return False
         try:

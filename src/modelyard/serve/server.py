@@ -30,6 +30,10 @@ def run_server(settings: ServeSettings) -> None:
     """
     import uvicorn
 
+    from modelyard.serve.registry_check import check_registry_reachable, limit_mlflow_retries
+
+    limit_mlflow_retries()
+    check_registry_reachable(settings)
     os.environ[SETTINGS_ENV] = settings.to_env()
     # Uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal
     # with the handler it found installed; make that handler a clean exit, so a

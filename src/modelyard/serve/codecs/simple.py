@@ -37,7 +37,7 @@ def _instance(value: Any, index: int, spec: ImageSpec) -> np.ndarray:
             raise ClientError(f"instances[{index}]: {error}") from None
     try:
         array = np.asarray(value, dtype=np.float64)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError, RecursionError):
         raise ClientError(
             f"instances[{index}] must be a pixel array (H x W or H x W x C, 0..255) "
             'or {"b64": <base64 PNG/JPEG>}'

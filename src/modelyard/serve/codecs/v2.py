@@ -58,15 +58,31 @@ def _shape(value: Any, where: str) -> tuple[int, ...]:
 
 
 def _flatten(data: Any) -> list[Any]:
-    """Nested JSON lists -> one flat list (the protocol allows both layouts)."""
+    """Nested JSON lists -> one flat list (the protocol allows both layouts).
+
+    Iterative, so a body nested a thousand levels deep is refused by the shape
+    check rather than overflowing the stack.
+    """
     if not isinstance(data, list):
         return [data]
-    if data and isinstance(data[0], list):
-        flat: list[Any] = []
-        for item in data:
-            flat.extend(_flatten(item))
-        return flat
-    return data
+    flat: list[Any] = []
+    pending: list[Any] = [data]
+    while pending:
+        item = pending.pop()
+        if not isinstance(item, list):
+            flat.append(item)
+        elif item and isinstance(item[0], list):
+            pending.extend(reversed(item))
+        else:
+            flat.extend(item)
+    return flat
+
+
+def _parameters(spec: dict[str, Any], where: str) -> dict[str, Any]:
+    parameters = spec.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise ClientError(f"{where}: 'parameters' must be an object")
+    return parameters
 
 
 def _json_tensor(data: Any, dtype: np.dtype[Any], shape: tuple[int, ...], where: str) -> np.ndarray:
@@ -119,8 +135,9 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferReques
             raise ClientError(f"inputs[{index}] must be an object with a 'name'")
         where = f"input '{spec['name']}'"
         shape = _shape(spec.get("shape"), where)
-        size = (spec.get("parameters") or {}).get("binary_data_size")
-        if spec.get("datatype") == "BYTES":  # texts: an object array of str
+        size = _parameters(spec, where).get("binary_data_size")
+        datatype = spec.get("datatype")
+        if datatype == "BYTES":  # texts: an object array of str
             if size is not None and (not isinstance(size, int) or offset + size > len(binary)):
                 raise ClientError(f"{where}: body holds fewer binary bytes than announced")
             if size is not None:
@@ -136,7 +153,7 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferReques
             tensor[:] = values
             inputs[spec["name"]] = tensor.reshape(shape)
             continue
-        dtype = DATATYPES.get(spec.get("datatype"))  # type: ignore[arg-type]
+        dtype = DATATYPES.get(datatype) if isinstance(datatype, str) else None
         if dtype is None:
             raise ClientError(f"{where}: datatype must be one of {', '.join(DATATYPES)}, BYTES")
         if size is not None:
@@ -160,7 +177,8 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferReques
         for spec in payload["outputs"]:
             if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
                 raise ClientError("each requested output needs a 'name'")
-            binary_flag = bool((spec.get("parameters") or {}).get("binary_data", False))
+            where = f"output '{spec['name']}'"
+            binary_flag = bool(_parameters(spec, where).get("binary_data", False))
             outputs.append((spec["name"], binary_flag))
     request_id = payload.get("id")
     return InferRequest(
