@@ -62,13 +62,6 @@ def test_hashing_is_stable_across_processes() -> None:
     # " ok ": unigrams " ", "o", "k", " " (the two spaces share an id), bigrams " o",
     # "ok", "k ".
     assert _bag(encode_texts(["ok"], spec).ids[0], spec) == [14, 22, 58, 137, 137, 647, 954]
-    # Words "ok" and "ja" and the pair "ok ja" add 16, 579 and 745 to the 1-grams.
-    chars = TextSpec(ngram_min=1, ngram_max=1, buckets=1000)
-    words = TextSpec(ngram_min=1, ngram_max=1, buckets=1000, word_ngrams=2)
-    assert _bag(encode_texts(["ok ja"], chars).ids[0], chars) == [58, 137, 137, 137, 803, 923, 954]
-    assert _bag(encode_texts(["ok ja"], words).ids[0], words) == sorted(
-        [58, 137, 137, 137, 803, 923, 954, 16, 579, 745]
-    )
 
 
 def test_truncation_is_reported() -> None:
@@ -92,50 +85,3 @@ def test_spec_round_trip_and_checks() -> None:
     assert SPEC.pad_id == SPEC.buckets and SPEC.vocab_size == SPEC.buckets + 1
     with pytest.raises(DataError, match="n-gram range"):
         TextSpec(ngram_min=3, ngram_max=2)
-
-
-WORDS = TextSpec(ngram_min=1, ngram_max=3, buckets=1 << 16, max_chars=64, word_ngrams=2)
-
-
-def _word_part(ids: np.ndarray, spec: TextSpec, width: int) -> np.ndarray:
-    """The word columns of an encoded row: everything after the character n-grams."""
-    return ids[spec.orders * width :]
-
-
-def test_word_features_are_words_and_pairs_of_the_text() -> None:
-    encoded = encode_texts(["Ikkje, sant!", "ikkje sant", "sant ikkje", "ja"], WORDS)
-    width = (encoded.ids.shape[1] - 2 * 2) // WORDS.orders  # two words at most, two kinds
-    first, second, swapped, short = (_word_part(r, WORDS, width) for r in encoded.ids)
-    # Punctuation and case do not make a different word, nor a different pair.
-    np.testing.assert_array_equal(first, second)
-    unigrams, pairs = second[:2], second[2:]
-    assert sorted(swapped[:2]) == sorted(unigrams)  # same words ...
-    assert swapped[2] != pairs[0]  # ... in the other order: another pair
-    assert pairs[1] == WORDS.pad_id  # two words make one pair
-    assert short[1] == short[2] == short[3] == WORDS.pad_id  # one word, no pair
-    # A word's id does not depend on where it stands, nor on the character ids.
-    assert unigrams[0] == swapped[1] and unigrams[1] == swapped[0]
-    chars = set(_bag(encoded.ids[1][: WORDS.orders * width], WORDS))
-    assert not chars & set(unigrams.tolist())
-
-
-def test_word_features_default_off_and_older_specs_load() -> None:
-    old = SPEC.to_dict()
-    del old["word_ngrams"]  # a bundle written before word features existed
-    assert TextSpec.from_dict(old).word_ngrams == 0
-    assert (
-        encode_texts(["hej"], SPEC).ids.shape
-        == encode_texts(["hej"], TextSpec.from_dict(old)).ids.shape
-    )
-    unigrams = TextSpec(buckets=1000, word_ngrams=1)
-    assert (
-        len(_bag(encode_texts(["en to tre"], unigrams).ids[0], unigrams))
-        == len(
-            _bag(encode_texts(["en to tre"], TextSpec(buckets=1000)).ids[0], TextSpec(buckets=1000))
-        )
-        + 3
-    )
-    with pytest.raises(DataError, match="word_ngrams"):
-        TextSpec(word_ngrams=3)
-    empty = encode_texts(["", "   ", "..."], WORDS)
-    assert empty.ids.shape[0] == 3

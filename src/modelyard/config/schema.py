@@ -83,9 +83,6 @@ class TextConfig:
     """Hash buckets n-grams are mapped to (the embedding table's rows)."""
     max_chars: int = 512
     """Texts are cut to this many characters (after normalisation); the server says so."""
-    word_ngrams: int = 0
-    """Also hash whole words (1) and adjacent word pairs (2) beside the character
-    n-grams, like fastText's wordNgrams; 0 uses characters only."""
 
 
 @dataclass
@@ -357,8 +354,6 @@ def _validate_text(cfg: Config) -> Config:
             f"need 1 <= text.ngram_min <= text.ngram_max <= 8, got "
             f"{text.ngram_min}..{text.ngram_max}"
         )
-    if text.word_ngrams not in (0, 1, 2):
-        raise ConfigError(f"text.word_ngrams must be 0, 1 or 2, got {text.word_ngrams}")
     for dotted in ("text.buckets", "text.max_chars", "model.embedding_dim"):
         if _get(cfg, dotted) < 1:
             raise ConfigError(f"{dotted} must be at least 1, got {_get(cfg, dotted)}")

@@ -33,23 +33,6 @@ _PRIME = np.uint64(0x100000001B3)
 _SEED = np.uint64(0xCBF29CE484222325)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
-# Characters that end a word for the word features (besides whitespace and padding):
-# ASCII punctuation and the quotes and dashes common in Nordic text, so "ikkje," and
-# "ikkje" are one word.
-_WORD_BREAKS = np.array(
-    sorted(
-        {ord(c) for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"}
-        # guillemets, curly and low quotes, en and em dash, ellipsis, middle dot
-        | {
-            ord(c)
-            for c in "\u00ab\u00bb\u201c\u201d\u201e\u2018\u2019\u201a\u2013\u2014\u2026\u00b7"
-        }
-    ),
-    dtype=np.uint64,
-)
-_WORD_TAG = 64
-"""Added to the n-gram length mixed into a word feature's hash (word unigrams use
-65, pairs 66), so the word "i" and the character 1-gram "i" get different buckets."""
 MIN_WIDTH = 16
 """Fewest padded character positions; widths are rounded up to a power of two so
 requests of similar length share a shape (the server's batcher merges equal shapes)."""
@@ -68,17 +51,12 @@ class TextSpec:
     ngram_max: int = 5
     buckets: int = 262144
     max_chars: int = 512
-    word_ngrams: int = 0
-    """Also hash whole words (1), and word pairs (2), into the same buckets; 0 (the
-    default, and what bundles from before this field hold) adds no word features."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.ngram_min <= self.ngram_max:
             raise DataError(f"bad n-gram range {self.ngram_min}..{self.ngram_max}")
         if self.buckets < 1 or self.max_chars < 1:
             raise DataError("buckets and max_chars must be at least 1")
-        if not 0 <= self.word_ngrams <= 2:
-            raise DataError(f"word_ngrams must be 0, 1 or 2, got {self.word_ngrams}")
 
     @property
     def pad_id(self) -> int:
@@ -166,55 +144,13 @@ def _codepoints(texts: list[str], spec: TextSpec) -> tuple[np.ndarray, np.ndarra
     return matrix, used, full
 
 
-def _finish_raw(h: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: every input bit affects every output bit."""
-    h = (h ^ (h >> np.uint64(30))) * _MIX1
-    h = (h ^ (h >> np.uint64(27))) * _MIX2
-    return h ^ (h >> np.uint64(31))  # type: ignore[no-any-return]
-
-
 def _finish(hashes: np.ndarray, n: int, buckets: int) -> np.ndarray:
     """Mix a rolling hash (and the n-gram length) into a bucket id."""
-    with np.errstate(over="ignore"):
-        h = _finish_raw(hashes ^ np.uint64(n))
+    h = hashes ^ np.uint64(n)
+    h = (h ^ (h >> np.uint64(30))) * _MIX1
+    h = (h ^ (h >> np.uint64(27))) * _MIX2
+    h ^= h >> np.uint64(31)
     return (h % np.uint64(buckets)).astype(np.int64)
-
-
-def _word_ids(matrix: np.ndarray, spec: TextSpec) -> np.ndarray:
-    """Hashed words (and, for ``word_ngrams=2``, adjacent word pairs) of every row:
-    int64 [N, word_ngrams * W] for ``W`` the most words in a row, padded with pad_id.
-
-    A word is a maximal run of characters that are neither whitespace, padding nor
-    punctuation. Its hash is the wrapping sum of a mix of (character, position in the
-    word) over its characters, so a cumulative sum along the row gives every word's
-    hash at once: the sum at its end minus the sum before its start.
-    """
-    n_texts, width = matrix.shape
-    breaks = (matrix <= 32) | np.isin(matrix, _WORD_BREAKS)
-    column = np.arange(width)
-    # Column of the latest break at or before each position (-1: none yet).
-    last_break = np.maximum.accumulate(np.where(breaks, column, -1), axis=1)
-    offset = (column - last_break).astype(np.uint64)  # 1 for a word's first character
-    with np.errstate(over="ignore"):
-        mixed = _finish_raw((matrix ^ _SEED) * _PRIME ^ (offset * _MIX1))
-        mixed[breaks] = 0
-        total = np.cumsum(mixed, axis=1, dtype=np.uint64)
-        ends = ~breaks & np.concatenate([breaks[:, 1:], np.ones((n_texts, 1), bool)], axis=1)
-        rows, cols = np.nonzero(ends)  # row-major: each row's words in order
-        starts = cols - offset[rows, cols].astype(np.int64)  # column before the word
-        before = np.where(starts >= 0, total[rows, np.maximum(starts, 0)], np.uint64(0))
-        words = total[rows, cols] - before
-    per_row = np.bincount(rows, minlength=n_texts)
-    most = max(int(per_row.max()) if n_texts else 0, 1)
-    rank = np.arange(len(rows)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
-    ids = np.full((n_texts, spec.word_ngrams, most), spec.pad_id, dtype=np.int64)
-    ids[rows, 0, rank] = _finish(words, _WORD_TAG + 1, spec.buckets)
-    if spec.word_ngrams >= 2:
-        pair = rows[1:] == rows[:-1]  # this word and the next are in the same text
-        with np.errstate(over="ignore"):
-            pairs = (words[:-1][pair] ^ _SEED) * _PRIME ^ words[1:][pair]
-        ids[rows[:-1][pair], 1, rank[:-1][pair]] = _finish(pairs, _WORD_TAG + 2, spec.buckets)
-    return ids.reshape(n_texts, spec.word_ngrams * most)
 
 
 def encode_texts(texts: Sequence[str], spec: TextSpec) -> EncodedTexts:
@@ -239,11 +175,8 @@ def encode_texts(texts: Sequence[str], spec: TextSpec) -> EncodedTexts:
             valid = positions[:span][None, :] + n <= used[:, None]
             slot = ids[:, n - spec.ngram_min, :span]
             slot[valid] = _finish(rolling[valid], n, spec.buckets)
-    flat = ids.reshape(n_texts, spec.orders * width)
-    if spec.word_ngrams:
-        flat = np.concatenate([flat, _word_ids(matrix, spec)], axis=1)
     return EncodedTexts(
-        ids=flat,
+        ids=ids.reshape(n_texts, spec.orders * width),
         lengths=full,
         truncated=full > spec.max_chars,
     )

@@ -32,7 +32,6 @@ def text_spec(cfg: Config) -> TextSpec:
         ngram_max=t.ngram_max,
         buckets=t.buckets,
         max_chars=t.max_chars,
-        word_ngrams=t.word_ngrams,
     )
 
 
