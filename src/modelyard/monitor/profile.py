@@ -79,15 +79,29 @@ def build_reference_profile(
 ) -> dict[str, Any]:
     """Summarise (a seeded sample of) the training inputs and the model's outputs."""
     keep = sample_indices(images.shape[0], max_samples, seed)
-    images, probabilities, embeddings = images[keep], probabilities[keep], embeddings[keep]
+    return build_profile(
+        image_summaries(images[keep]), probabilities[keep], embeddings[keep], label_names
+    )
+
+
+def build_profile(
+    summaries: dict[str, np.ndarray],
+    probabilities: np.ndarray,
+    embeddings: np.ndarray,
+    label_names: tuple[str, ...],
+    kind: str | None = None,
+) -> dict[str, Any]:
+    """The profile layout every input kind shares: input summaries, the predicted-label
+    mix and confidence, and a PCA projection of the embedding."""
     predicted = probabilities.argmax(axis=1)
     projection = fit_projection(embeddings)
     projected = project(embeddings, projection)
     counts = np.bincount(predicted, minlength=len(label_names))
     return {
         "version": PROFILE_VERSION,
-        "samples": len(keep),
-        "features": {name: _describe(v) for name, v in image_summaries(images).items()},
+        **({"kind": kind} if kind else {}),
+        "samples": len(probabilities),
+        "features": {name: _describe(v) for name, v in summaries.items()},
         "predictions": {
             "label_distribution": {
                 label: float(c / counts.sum()) for label, c in zip(label_names, counts, strict=True)

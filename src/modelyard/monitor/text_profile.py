@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from modelyard.monitor.profile import PROFILE_VERSION, _describe, fit_projection, project
+from modelyard.monitor.profile import build_profile
 from modelyard.monitor.summaries import text_summaries
 
 
@@ -24,23 +24,5 @@ def build_text_profile(
     label_names: tuple[str, ...],
 ) -> dict[str, Any]:
     """Summarise texts (already sampled) and the model's outputs on them."""
-    predicted = probabilities.argmax(axis=1)
-    projection = fit_projection(embeddings)
-    projected = project(embeddings, projection)
-    counts = np.bincount(predicted, minlength=len(label_names))
-    return {
-        "version": PROFILE_VERSION,
-        "kind": "text",
-        "samples": len(texts),
-        "features": {name: _describe(v) for name, v in text_summaries(list(texts)).items()},
-        "predictions": {
-            "label_distribution": {
-                label: float(c / counts.sum()) for label, c in zip(label_names, counts, strict=True)
-            },
-            "confidence": _describe(probabilities.max(axis=1)),
-        },
-        "embedding": {
-            "projection": projection,
-            "projected_sample": np.round(projected, 6).tolist(),
-        },
-    }
+    summaries = text_summaries(list(texts))
+    return build_profile(summaries, probabilities, embeddings, label_names, kind="text")
