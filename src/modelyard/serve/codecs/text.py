@@ -91,7 +91,9 @@ def encode_text_predictions(
 def decode_bytes_json(data: Any, count: int, where: str) -> list[Any]:
     """The ``data`` of a JSON BYTES tensor: strings (nested lists allowed)."""
     values = data
-    while isinstance(values, list) and values and isinstance(values[0], list):
+    # Flatten nested rows only while every element is a row: a ragged mix is left
+    # as it is and refused below (or by the per-text checks), never iterated.
+    while isinstance(values, list) and values and all(isinstance(v, list) for v in values):
         values = [v for row in values for v in row]
     if not isinstance(values, list) or len(values) != count:
         raise ClientError(f"{where}: shape needs {count} strings in 'data'")
