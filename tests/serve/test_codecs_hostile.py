@@ -23,7 +23,14 @@ from modelyard.serve.codecs import simple, v2
 from modelyard.serve.errors import ClientError
 
 SPEC = ImageSpec(height=8, width=8, channels=1, mean=0.5, std=0.25)
-FUZZ = settings(max_examples=400, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+# Derandomized: CI explores the same cases every run, so a new finding shows up in a
+# developer's run (or a seed sweep), not as a random red CI.
+FUZZ = settings(
+    max_examples=400,
+    deadline=2000,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 numbers = st.one_of(
     st.integers(-(2**70), 2**70),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from tests.serve.test_codecs_hostile import FUZZ, _dumps, _refuses_cleanly, json_values
@@ -102,3 +103,13 @@ def test_binary_bytes_with_invalid_utf8_are_4xx(elements: list[bytes]) -> None:
     decoded = _refuses_cleanly(lambda: _decode_bytes(head + blob, len(head)))
     if decoded is not None:
         _encodes(decoded)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("datatype", ["BYTES", "FP32"])
+@pytest.mark.parametrize("shape", [[False], [True], [1, True]])
+def test_booleans_are_not_dimensions(datatype: str, shape: list[Any]) -> None:
+    """JSON true/false are ints to Python; as a shape they once reached numpy (a 500)."""
+    body = orjson.dumps(
+        {"inputs": [{"name": "input", "datatype": datatype, "shape": shape, "data": []}]}
+    )
+    assert _refuses_cleanly(lambda: v2.decode_request(body)) is None

@@ -52,7 +52,10 @@ class InferRequest:
 
 
 def _shape(value: Any, where: str) -> tuple[int, ...]:
-    if not isinstance(value, list) or not all(isinstance(d, int) and d >= 0 for d in value):
+    # bool is an int in Python; JSON's true/false are not dimensions.
+    if not isinstance(value, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value
+    ):
         raise ClientError(f"{where}: 'shape' must be a list of non-negative integers")
     return tuple(value)
 
