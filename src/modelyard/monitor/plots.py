@@ -23,6 +23,14 @@ def _pyplot() -> Any:
     return plt
 
 
+def _save(plt: Any, fig: Any, folder: Path, name: str) -> str:
+    """Write one figure as a PNG beside the verdict and free it; the file's name."""
+    fig.tight_layout()
+    fig.savefig(folder / name, dpi=90)
+    plt.close(fig)
+    return name
+
+
 def _title(check: Check) -> tuple[str, str]:
     psi = "" if check.psi is None else f", PSI {check.psi:.3f}"
     colour = _DRIFT if check.drift else "black"
@@ -55,10 +63,7 @@ def plot_distributions(
         title, colour = _title(check)
         ax.set_title(title, fontsize=9, color=colour)
     axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(folder / "distributions.png", dpi=90)
-    plt.close(fig)
-    return "distributions.png"
+    return _save(plt, fig, folder, "distributions.png")
 
 
 def plot_labels(
@@ -84,10 +89,7 @@ def plot_labels(
     title, colour = _title(check)
     ax.set_title(title.replace("\n", "  "), fontsize=9, color=colour)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(folder / "labels.png", dpi=90)
-    plt.close(fig)
-    return "labels.png"
+    return _save(plt, fig, folder, "labels.png")
 
 
 def plot_embedding(
@@ -115,10 +117,7 @@ def plot_embedding(
     title, colour = _title(check)
     ax.set_title(title.replace("\n", "  "), fontsize=9, color=colour)
     ax.legend(fontsize=8, markerscale=2)
-    fig.tight_layout()
-    fig.savefig(folder / "embedding.png", dpi=90)
-    plt.close(fig)
-    return "embedding.png"
+    return _save(plt, fig, folder, "embedding.png")
 
 
 def write_plots(
