@@ -13,8 +13,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def train_modelyard(data_dir: Path, exclude: Sequence[str], home: Path) -> dict:
-    """Train in a subprocess (torch stays out of this one) with its own MODELYARD_HOME."""
+def train_modelyard(
+    data_dir: Path, exclude: Sequence[str], home: Path, overrides: Sequence[str] = ()
+) -> dict:
+    """Train in a subprocess (torch stays out of this one) with its own MODELYARD_HOME;
+    ``overrides`` are `modelyard train` key=value settings (e.g. another split seed)."""
     home.mkdir(parents=True, exist_ok=True)
     output = home / "train_result.json"
     command = [
@@ -25,6 +28,8 @@ def train_modelyard(data_dir: Path, exclude: Sequence[str], home: Path) -> dict:
     ]
     if exclude:
         command += ["--exclude", *exclude]
+    if overrides:
+        command += ["--override", *overrides]
     started = time.perf_counter()
     subprocess.run(command, check=True, env={**os.environ, "MODELYARD_HOME": str(home)})
     result: dict = json.loads(output.read_text())

@@ -66,9 +66,13 @@ def drop_files(data: DataConfig, exclude: Collection[str]) -> DataConfig:
     return replace(data, files={f: lb for f, lb in data.files.items() if f not in exclude})
 
 
-def data_config(data_dir: Path, exclude: Collection[str] = ()) -> DataConfig:
-    """The task's data config reading ``data_dir``, minus the files in ``exclude``."""
-    return drop_files(compose_config(task_overrides(data_dir)).data, exclude)
+def data_config(
+    data_dir: Path, exclude: Collection[str] = (), split_seed: int | None = None
+) -> DataConfig:
+    """The task's data config reading ``data_dir``, minus the files in ``exclude``
+    (and with another split seed than the task's, when given)."""
+    data = drop_files(compose_config(task_overrides(data_dir)).data, exclude)
+    return data if split_seed is None else replace(data, split_seed=split_seed)
 
 
 def _sentences(split: TextSplit, class_names: tuple[str, ...]) -> Sentences:
@@ -79,9 +83,9 @@ def _sentences(split: TextSplit, class_names: tuple[str, ...]) -> Sentences:
     )
 
 
-def load(data_dir: Path, exclude: Collection[str] = ()) -> Split:
+def load(data_dir: Path, exclude: Collection[str] = (), split_seed: int | None = None) -> Split:
     """modelyard's train/val/test split of the UD sentences (without ``exclude``)."""
-    dataset = load_text_dataset(data_config(data_dir, exclude))
+    dataset = load_text_dataset(data_config(data_dir, exclude, split_seed))
     names = dataset.class_names
     return Split(
         train=_sentences(dataset.train, names),
