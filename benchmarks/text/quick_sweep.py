@@ -19,7 +19,8 @@ Ideas it can switch on, none of them in modelyard:
 - ``--strip-punct``: punctuation removed everywhere, training and prediction;
 - ``--pool sqrt|log``: sum of n-gram embeddings over sqrt(count), or the mean times
   log(1 + count), instead of the mean (long texts carry more evidence);
-- ``--ensemble K``: average the probabilities of K models trained with other seeds.
+- ``--ensemble K``: average the probabilities of K models trained with other seeds;
+- ``--init-scale S``: the n-gram table drawn from U(-S, S) (0: unseen n-grams add nothing).
 ``--holdout S`` drops every file whose name holds S from training and scores on all
 of its sentences (cross-genre); ``--sklearn`` scores the TF-IDF + LinearSVC baseline
 (grid chosen on validation) on the same split instead.
@@ -68,6 +69,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--punct-dropout", type=float, default=0.0)
     p.add_argument("--strip-punct", action="store_true")
     p.add_argument("--pool", choices=["mean", "sqrt", "log"], default="mean")
+    p.add_argument("--init-scale", type=float, default=0.1)
     p.add_argument("--holdout", default="")
     p.add_argument("--sklearn", action="store_true")
     p.add_argument("--jsonl", type=Path)
@@ -145,6 +147,9 @@ class Experiment:
         rng = np.random.default_rng(seed)
         config = ModelConfig(name="fasttext", embedding_dim=a.dim, hidden=0, dropout=0.1)
         model = pooled(FastText(config, self.spec.vocab_size, len(LABELS)), a.pool)
+        if a.init_scale != 0.1:  # FastText draws the table from U(-0.1, 0.1)
+            with torch.no_grad():
+                model.embeddings.weight.mul_(a.init_scale / 0.1)
         dense = [p for n, p in model.named_parameters() if not n.startswith("embeddings")]
         optimiser = SparseDenseAdam(model.sparse_parameters(), dense, lr=a.lr, weight_decay=1e-4)
         steps = a.epochs * -(-len(self.train) // a.batch_size)
