@@ -91,6 +91,9 @@ def test_cli_errors_are_one_line(home: Path) -> None:
     assert bad.returncode == 2 and "unknown config key 'train.nope'" in bad.stderr
     zero = run_cli("tune", "task=digits", "--trials", "0")
     assert zero.returncode == 2 and "--trials must be at least 1" in zero.stderr
+    ddp = run_cli("tune", "task=digits", "train.strategy=ddp", "--trials", "2")
+    assert ddp.returncode == 2 and "several 'modelyard tune' workers" in ddp.stderr
+    assert len(ddp.stderr.strip().splitlines()) == 1
 
 
 def _worker(home: Path, storage: str, tracking_uri: str) -> subprocess.Popen[str]:

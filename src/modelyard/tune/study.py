@@ -211,6 +211,15 @@ def tune(
     cfg = compose_config(overrides)
     if space is not None:
         cfg.tune.space = dict(space)
+    if cfg.train.strategy != "auto":
+        # Lightning's DDP launcher re-runs this command for each extra rank, which would
+        # join the study as a worker of its own instead of fitting a shard of the trial.
+        raise ConfigError(
+            f"modelyard tune trains each trial in one process; train.strategy="
+            f"{cfg.train.strategy} is for single training runs. To use more cores or "
+            "machines, start several 'modelyard tune' workers on the same --storage and "
+            "--study."
+        )
     params = check_space(overrides, cfg)
     tracking.configure(cfg.tracking.uri)
     experiment_id = tracking.ensure_experiment(cfg.tracking.experiment or cfg.task.name)
