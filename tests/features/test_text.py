@@ -85,3 +85,19 @@ def test_spec_round_trip_and_checks() -> None:
     assert SPEC.pad_id == SPEC.buckets and SPEC.vocab_size == SPEC.buckets + 1
     with pytest.raises(DataError, match="n-gram range"):
         TextSpec(ngram_min=3, ngram_max=2)
+
+
+def test_strip_punctuation_keeps_words_and_never_empties_a_text() -> None:
+    from modelyard.features.text import strip_punctuation
+
+    texts = ["Hvad så, Allan?", "har du vore med på det med ?", "***", "?!", "e-post_adresse"]
+    assert strip_punctuation(texts) == [
+        "Hvad så  Allan ",
+        "har du vore med på det med  ",
+        "***",  # nothing but punctuation: kept whole, so it still has n-grams
+        "?!",
+        "e post adresse",
+    ]
+    spec = TextSpec()
+    # After whitespace collapsing only the punctuation's n-grams differ.
+    assert normalise_texts(strip_punctuation(["Ja, takk."]), spec) == ["ja takk"]

@@ -127,6 +127,11 @@ class TrainConfig:
     """Cross-entropy label smoothing (0 disables); regularises small datasets."""
     augment: bool = True
     """Random small rotations, scalings and shifts of training images."""
+    punctuation_dropout: float = 0.0
+    """Text models: share of training texts whose punctuation is removed, drawn anew
+    each epoch (prediction always keeps it). A corpus's punctuation habits (spoken
+    transcripts writing " ." apart, say) otherwise stand in for its label and fail on
+    other genres."""
     class_balance: str = "none"
     """none, or weights: cross-entropy weighted n / (k * count) per class, so rare
     classes count as much as common ones."""
@@ -357,6 +362,10 @@ def _validate_text(cfg: Config) -> Config:
     for dotted in ("text.buckets", "text.max_chars", "model.embedding_dim"):
         if _get(cfg, dotted) < 1:
             raise ConfigError(f"{dotted} must be at least 1, got {_get(cfg, dotted)}")
+    if not 0.0 <= cfg.train.punctuation_dropout <= 1.0:
+        raise ConfigError(
+            f"train.punctuation_dropout must be in [0, 1], got {cfg.train.punctuation_dropout}"
+        )
     if not 0.0 <= cfg.model.ngram_dropout < 1.0:
         raise ConfigError(f"model.ngram_dropout must be in [0, 1), got {cfg.model.ngram_dropout}")
     if cfg.model.hidden < 0 or not 0.0 <= cfg.model.dropout < 1.0:

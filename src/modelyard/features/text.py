@@ -27,6 +27,7 @@ from modelyard.errors import DataError
 
 _SEPARATOR = "\x00"
 _DIGIT = re.compile(r"\d")
+_PUNCTUATION = re.compile(r"[^\w\s]|_")
 _SPACE = re.compile(r"\s+")
 # Multiply-xor hashing constants (64-bit, odd): FNV-1a's prime and splitmix64's mixers.
 _PRIME = np.uint64(0x100000001B3)
@@ -116,6 +117,16 @@ def normalise_texts(texts: Sequence[str], spec: TextSpec) -> list[str]:
     if spec.collapse_whitespace:
         parts = [p.strip(" ") for p in parts]
     return parts
+
+
+def strip_punctuation(texts: Sequence[str]) -> list[str]:
+    """Each text with its punctuation and symbols turned into spaces; a text with
+    nothing else (``"***"``, ``"?!"``) is kept whole, so it never becomes empty."""
+    out = []
+    for text in texts:
+        stripped = _PUNCTUATION.sub(" ", text)
+        out.append(stripped if stripped.strip() else text)
+    return out
 
 
 def _round_width(width: int) -> int:

@@ -147,7 +147,12 @@ def _text_setup(
         weights = torch.from_numpy(class_weights(dataset.train.labels, len(dataset.class_names)))
     module = Classifier(model, cfg.train, class_weights=weights, augment=False)
     datamodule = TextDataModule(
-        dataset, spec, cfg.train.batch_size, cfg.train.num_workers, seed=cfg.train.seed
+        dataset,
+        spec,
+        cfg.train.batch_size,
+        cfg.train.num_workers,
+        seed=cfg.train.seed,
+        punctuation_dropout=cfg.train.punctuation_dropout,
     )
     return module, datamodule
 

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Sampler, get_worker_info
 
 from modelyard.config.schema import Config
 from modelyard.data.text import TextDataset, TextSplit
-from modelyard.features.text import TextSpec, encode_texts
+from modelyard.features.text import TextSpec, encode_texts, strip_punctuation
 
 
 def text_spec(cfg: Config) -> TextSpec:
@@ -36,15 +36,37 @@ def text_spec(cfg: Config) -> TextSpec:
 
 
 class _Collate:
-    """Indices -> (ids, labels) for one batch; a class so worker processes can pickle it."""
+    """Indices -> (ids, labels) for one batch; a class so worker processes can pickle it.
 
-    def __init__(self, split: TextSplit, spec: TextSpec):
+    With ``punctuation_dropout`` > 0 (training batches only) that share of the batch's
+    texts, drawn at random per batch, lose their punctuation before encoding.
+    """
+
+    def __init__(
+        self, split: TextSplit, spec: TextSpec, punctuation_dropout: float = 0.0, seed: int = 0
+    ):
         self.split = split
         self.spec = spec
+        self.punctuation_dropout = punctuation_dropout
+        self.seed = seed
+        self._rng: np.random.Generator | None = None
+
+    def _generator(self) -> np.random.Generator:
+        if self._rng is None:  # created in the process that draws: each worker its own
+            worker = get_worker_info()
+            self._rng = np.random.default_rng((self.seed, worker.id + 1 if worker else 0))
+        return self._rng
 
     def __call__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         index = np.asarray(indices)
-        ids = encode_texts(list(self.split.texts[index]), self.spec).ids
+        texts = [str(t) for t in self.split.texts[index]]
+        if self.punctuation_dropout > 0:
+            chosen = np.flatnonzero(self._generator().random(len(texts)) < self.punctuation_dropout)
+            for i, stripped in zip(
+                chosen, strip_punctuation([texts[i] for i in chosen]), strict=True
+            ):
+                texts[i] = stripped
+        ids = encode_texts(texts, self.spec).ids
         return torch.from_numpy(ids), torch.from_numpy(self.split.labels[index].astype(np.int64))
 
 
@@ -90,6 +112,7 @@ class TextDataModule(L.LightningDataModule):
         batch_size: int,
         num_workers: int,
         seed: int = 0,
+        punctuation_dropout: float = 0.0,
     ):
         super().__init__()
         self.dataset = dataset
@@ -97,6 +120,7 @@ class TextDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed
+        self.punctuation_dropout = punctuation_dropout
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
         split = self.dataset.split(name)
@@ -112,7 +136,9 @@ class TextDataModule(L.LightningDataModule):
         return DataLoader(
             range(len(split)),  # type: ignore[arg-type]
             batch_sampler=batches,
-            collate_fn=_Collate(split, self.spec),
+            collate_fn=_Collate(
+                split, self.spec, self.punctuation_dropout if shuffle else 0.0, self.seed
+            ),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
