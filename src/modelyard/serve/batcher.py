@@ -146,8 +146,15 @@ class DynamicBatcher:
             raise RuntimeError("the batcher is already started")
         self._runner = asyncio.get_running_loop().create_task(self._run())
 
-    async def submit(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+    async def submit(
+        self, inputs: np.ndarray, timeout: float | None = None
+    ) -> dict[str, np.ndarray]:
         """Queue ``inputs`` (``n`` rows) and return every output sliced to those ``n`` rows.
+
+        With ``timeout`` (seconds) a request not answered in time raises
+        :class:`asyncio.TimeoutError`; if it is still queued its rows never reach the
+        model (as if the caller had been cancelled), if it is computing its result is
+        dropped.
 
         Raises :class:`BatcherClosed` once closing has begun and :class:`QueueFull` when
         the queue holds too many rows; a request is admitted into an empty queue even
@@ -171,6 +178,9 @@ class DynamicBatcher:
         self._queue.append(request)
         self._queued_rows += rows
         self._wakeup.set()
+        timer = None
+        if timeout is not None:
+            timer = asyncio.get_running_loop().call_later(timeout, self._expire, request)
         try:
             return await request.future
         except asyncio.CancelledError:
@@ -179,6 +189,16 @@ class DynamicBatcher:
             self._dequeue(request)
             self._wakeup.set()  # the oldest request, and so the deadline, may change
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _expire(self, request: _Request) -> None:
+        if request.future.done():
+            return
+        self._dequeue(request)
+        request.future.set_exception(asyncio.TimeoutError())
+        self._wakeup.set()
 
     async def close(self, drain: bool = True) -> None:
         """Stop taking requests, then finish queued work (``drain``) or fail it.

@@ -145,7 +145,6 @@ async def infer(request: Request) -> Response:
         served, outputs = await _runtime(request).infer(inputs)
     except ClientError as error:
         return error_response(error)
-    _count_predictions(request, served, outputs["probabilities"])
     request_id = parsed.id or request.headers.get("x-request-id") or uuid.uuid4().hex
     monitor = request.app.state.monitor
     if texts is not None:
@@ -194,7 +193,6 @@ async def predict(request: Request) -> Response:
     except ClientError as error:
         return error_response(error)
     probabilities = outputs["probabilities"]
-    _count_predictions(request, served, probabilities)
     request.app.state.monitor.observe_images(
         served, request_id, images, outputs, time.perf_counter() - started
     )
@@ -202,18 +200,6 @@ async def predict(request: Request) -> Response:
         probabilities, served.bundle.labels, served.name, served.version, request_id
     )
     return Response(body, media_type="application/json", headers={"x-request-id": request_id})
-
-
-def _count_predictions(request: Request, model: LoadedModel, probabilities: np.ndarray) -> None:
-    counter = request.app.state.metrics.predicted
-    labels = model.bundle.labels
-    confidence = request.app.state.metrics.confidence.labels(model.name)
-    for value in probabilities.max(axis=1):
-        confidence.observe(float(value))
-    for index, count in zip(
-        *np.unique(probabilities.argmax(axis=1), return_counts=True), strict=True
-    ):
-        counter.labels(model.name, labels[int(index)]).inc(int(count))
 
 
 async def metrics(request: Request) -> Response:
