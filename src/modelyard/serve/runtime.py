@@ -47,12 +47,14 @@ class LoadedModel:
         return self.bundle.preprocessing.shape  # type: ignore[union-attr]
 
 
-def _session(bundle: Bundle, threads: int) -> object:
+def _session(bundle: Bundle, threads: int, spinning: bool = True) -> object:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(bundle.onnx_path), options, providers=["CPUExecutionProvider"])
 
@@ -76,7 +78,7 @@ def load_model(
     ``on_outputs`` sees every served batch's outputs on the batcher's thread (the
     prediction metrics count there, once per batch); warm-up runs are not shown.
     """
-    session = _session(bundle, settings.intra_op_threads)
+    session = _session(bundle, settings.intra_op_threads, settings.ort_spinning)
     output_names = [o.name for o in session.get_outputs()]  # type: ignore[attr-defined]
 
     def run_batch(inputs: np.ndarray) -> dict[str, np.ndarray]:
@@ -105,6 +107,7 @@ def load_model(
         max_delay=settings.max_delay_ms / 1000.0,
         max_queue_rows=settings.max_queue_rows,
         on_batch=on_batch,
+        workers=settings.batch_workers,
     )
     return LoadedModel(bundle, bundle.version or "local", session, output_names, batcher)
 
