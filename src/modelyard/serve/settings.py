@@ -102,13 +102,10 @@ def settings_from(overrides: Sequence[str] = (), **values: object) -> ServeSetti
     assert isinstance(settings, ServeSettings)
     if not settings.model:
         raise ConfigError("nothing to serve: pass <name>@<alias> or a bundle folder")
-    if (
-        min(settings.max_batch_size, settings.max_instances, settings.workers) < 1
-        or settings.batch_workers < 1
-    ):
-        raise ConfigError(
-            "max_batch_size, max_instances, workers and batch_workers must be at least 1"
-        )
+    if settings.max_batch_size < 1 or settings.max_instances < 1 or settings.workers < 1:
+        raise ConfigError("max_batch_size, max_instances and workers must be at least 1")
+    if settings.batch_workers < 1:
+        raise ConfigError(f"batch_workers must be at least 1, got {settings.batch_workers}")
     if not 0.0 <= settings.log_sample_rate <= 1.0:
         raise ConfigError(f"log_sample_rate must be within 0..1, got {settings.log_sample_rate}")
     if settings.log_flush_interval_s <= 0 or settings.log_stop_timeout_s < 0:
