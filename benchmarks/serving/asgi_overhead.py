@@ -1,6 +1,6 @@
 """Event-loop CPU per request of the modelyard app, in process, without HTTP or sockets.
 
-    .venv/bin/python benchmarks/serving/asgi_overhead.py BUNDLE_DIR [-c 32] [-n 20000] [--set k=v ...]
+    .venv/bin/python benchmarks/serving/asgi_overhead.py BUNDLE_DIR [-c 32] [-n 20000] [--set k=v ...] [--src DIR]
 
 ``concurrency`` coroutines each send ``requests / concurrency`` v2 JSON infer requests
 straight to the ASGI app (the same body `modelyard bench --shape 1,28,28` sends) and
@@ -21,11 +21,6 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1] / "src"))
-
-from modelyard.bench.payloads import tensor_payload
-from modelyard.serve.app import create_app
-from modelyard.serve.settings import settings_from
 
 
 async def _drive(app, path: str, body: bytes, concurrency: int, total: int) -> tuple[int, dict]:  # type: ignore[no-untyped-def]
@@ -77,9 +72,13 @@ async def _drive(app, path: str, body: bytes, concurrency: int, total: int) -> t
 
 
 async def main_async(args: argparse.Namespace) -> None:
+    sys.path.insert(0, args.src)
+    from modelyard.bench.payloads import tensor_payload
+    from modelyard.serve.app import create_app
+    from modelyard.serve.settings import settings_from
+
     settings = settings_from(args.settings, model=args.bundle, poll_interval_s=0)
     app = create_app(settings)
-    name = app.state.runtime  # filled at startup
     body = tensor_payload("v2", (1, 28, 28)).body
     messages = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
     ready, stopping = asyncio.Event(), asyncio.Event()
@@ -124,6 +123,9 @@ def main() -> None:
     parser.add_argument("-c", "--concurrency", type=int, default=32)
     parser.add_argument("-n", "--requests", type=int, default=20000)
     parser.add_argument("--path", default="/v2/models/{name}/infer")
+    parser.add_argument(
+        "--src", default=str(HERE.parents[1] / "src"), help="the modelyard source tree to load"
+    )
     args = parser.parse_args()
     asyncio.run(main_async(args))
 

@@ -120,11 +120,18 @@ def main() -> None:
     parser.add_argument("--duration", default="10s")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--bench-extra", default="", help="extra `modelyard bench` arguments")
+    parser.add_argument(
+        "--src",
+        help="modelyard: serve from this source tree instead (a baseline commit, "
+        "e.g. `git archive COMMIT src | tar -x -C /tmp/baseline`, then /tmp/baseline/src)",
+    )
     parser.add_argument("--out", help="write the JSON here too")
     args = parser.parse_args()
     args.modelyard_settings = args.settings
     port = free_port()
     command, env, cwd, name, path = prepare(args.peer, args, port)
+    if args.src:
+        env["PYTHONPATH"] = f"{args.src}:{env['PYTHONPATH']}"
     url = f"http://127.0.0.1:{port}"
     body = mlflow_body() if args.peer == "mlflow" else v2_body()
     process = subprocess.Popen(
@@ -136,7 +143,7 @@ def main() -> None:
         start_new_session=True,
     )
     extra = args.bench_extra.split()
-    report: dict = {"peer": args.peer, "command": " ".join(command), "runs": []}
+    report: dict = {"peer": args.peer, "src": args.src, "command": " ".join(command), "runs": []}
     try:
         deadline = time.time() + 60
         while not post_ok(url + path, body):
