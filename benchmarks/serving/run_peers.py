@@ -50,7 +50,8 @@ ORDER = [
     "starlette_ort",
 ]
 NOTES = {
-    "modelyard": "modelyard serve, 1 worker, defaults (max_batch_size 32, max_delay_ms 2)",
+    "modelyard": "modelyard serve, 1 worker, defaults (max_batch_size 32, max_delay_ms 0, "
+    "ORT threads not spinning, prediction log on)",
     "mlserver": "MLServer 1.7 custom ORT runtime, parallel_workers 0, "
     "adaptive batching max_batch_size 32 / max_batch_time 2 ms",
     "bentoml": "BentoML service, workers 1, batchable API max_batch_size 32, max_latency_ms 1000",

@@ -399,3 +399,46 @@ def test_stress_many_concurrent_requests() -> None:
 def test_serving_path_does_not_import_torch() -> None:
     code = "import sys, modelyard.serve.batcher; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_submit_timeout_drops_queued_rows_and_computing_results() -> None:
+    model = FakeModel(delay=0.2)
+    first, expired, later = rows(0, 1), rows(1, 2), rows(2, 1)
+
+    async def main() -> None:
+        batcher = DynamicBatcher(model, max_batch_size=8, max_delay=0.0)
+        await batcher.start()
+        busy = asyncio.ensure_future(batcher.submit(first, timeout=0.05))
+        await asyncio.sleep(0.02)  # `first` computes for 0.2 s: it will time out there
+        waiting = asyncio.ensure_future(batcher.submit(later))
+        with pytest.raises(asyncio.TimeoutError):
+            await batcher.submit(expired, timeout=0.02)  # times out while queued
+        assert batcher.pending_rows == 1
+        with pytest.raises(asyncio.TimeoutError):
+            await busy
+        check(later, await waiting)
+        await batcher.close()
+
+    run(main)  # fails on any InvalidStateError from delivering to an expired request
+    assert model.sizes == [1, 1]
+    assert not model.saw(expired)
+
+
+def test_two_workers_compute_two_batches_at_once() -> None:
+    model = FakeModel(delay=0.2)
+
+    async def main() -> float:
+        batcher = DynamicBatcher(model, max_batch_size=1, max_delay=0.0, workers=2)
+        await batcher.start()
+        started = time.perf_counter()
+        results = await asyncio.gather(*(batcher.submit(rows(i, 1)) for i in range(2)))
+        elapsed = time.perf_counter() - started
+        for i, result in enumerate(results):
+            check(rows(i, 1), result)
+        await batcher.close()
+        return elapsed
+
+    assert run(main) < 0.35  # serialised it would take 0.4 s
+    assert len(model.threads) == 2
+    with pytest.raises(ValueError, match="workers"):
+        DynamicBatcher(model, workers=0)

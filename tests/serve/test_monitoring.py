@@ -127,3 +127,20 @@ def test_a_dead_log_database_neither_fails_nor_slows_requests(
     text = client.get("/metrics").text
     dropped = re.search(r"^modelyard_prediction_log_dropped_total (\S+)", text, re.M)
     assert dropped is not None and float(dropped.group(1)) >= 10  # 20 records, room for 10
+
+
+def test_requests_queued_for_the_log_beyond_its_capacity_are_dropped_and_counted(
+    make_client, digits_test_images: np.ndarray, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    # A long flush interval: the requests stay queued for the log thread meanwhile.
+    client = make_client(
+        f"prediction_log_url={url}", "log_buffer_records=3", "log_flush_interval_s=30"
+    )
+    payload = {"instances": digits_test_images[:2, ..., 0].tolist()}
+    for _ in range(2):
+        assert client.post(PREDICT, json=payload).status_code == 200
+    assert "modelyard_prediction_log_dropped_total 2.0" in client.get("/metrics").text
+    client.app.state.monitor.flush_queued()
+    client.app.state.monitor.log._write_buffered()
+    assert len(_wait_for_rows(url, 2)) == 2

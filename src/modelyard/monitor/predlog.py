@@ -103,6 +103,7 @@ class PredictionLogger:
         store_inputs: bool = False,
         close_timeout_s: float = 10.0,
         on_dropped: Callable[[int], None] | None = None,
+        collect: Callable[[], None] | None = None,
     ) -> None:
         if flush_interval_s <= 0:
             raise ValueError(f"flush_interval_s must be > 0, got {flush_interval_s}")
@@ -117,6 +118,9 @@ class PredictionLogger:
         self.store_inputs = store_inputs
         self.close_timeout_s = close_timeout_s
         self._on_dropped = on_dropped
+        # Called on the log thread before each write: the server hands over the
+        # predictions it queued cheaply on the request path, summarised here in bulk.
+        self._collect = collect
         self._buffer: deque[_Batch] = deque()
         self._buffered = 0
         self._lock = threading.Lock()
@@ -235,12 +239,21 @@ class PredictionLogger:
         while not self._closing:
             self._wake.wait(self.flush_interval_s)
             self._wake.clear()
+            self._collect_deferred()
             self._write_buffered()
         deadline = time.monotonic() + self.close_timeout_s
         # Graceful stop: keep trying while the database is briefly unreachable.
         while self._buffered and time.monotonic() < deadline:
             if not self._write_buffered():
                 time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
+    def _collect_deferred(self) -> None:
+        if self._collect is None:
+            return
+        try:
+            self._collect()
+        except Exception:  # the log thread must survive a bad hand-over
+            logger.exception("prediction log: collecting deferred records failed")
 
     def _write_buffered(self) -> bool:
         """Write a snapshot of the buffer; on failure keep it for the next attempt."""

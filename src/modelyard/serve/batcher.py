@@ -93,8 +93,8 @@ class DynamicBatcher:
 
     ``run_batch`` receives the concatenated rows and must return arrays whose first
     axis has one entry per input row; each caller gets views of exactly its own rows.
-    The default executor is a private single-thread pool, so model calls are
-    serialised; with a caller's ``ThreadPoolExecutor`` up to its worker count of
+    The default executor is a private pool of ``workers`` threads (one: model calls
+    are serialised); with a caller's ``ThreadPoolExecutor`` up to its worker count of
     batches run at once.
     """
 
@@ -107,11 +107,14 @@ class DynamicBatcher:
         max_queue_rows: int = 4096,
         on_batch: Callable[[BatchStats], None] | None = None,
         executor: concurrent.futures.Executor | None = None,
+        workers: int = 1,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
         if max_delay < 0:
             raise ValueError(f"max_delay must be >= 0 seconds, got {max_delay}")
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
         if max_queue_rows < 1:
             raise ValueError(f"max_queue_rows must be at least 1, got {max_queue_rows}")
         self._run_batch = run_batch
@@ -121,7 +124,7 @@ class DynamicBatcher:
         self._on_batch = on_batch
         self._owns_executor = executor is None
         self._executor = executor or concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="modelyard-batcher"
+            max_workers=workers, thread_name_prefix="modelyard-batcher"
         )
         # Executor has no public size; ThreadPoolExecutor's has been stable forever.
         self._max_inflight = max(1, int(getattr(self._executor, "_max_workers", 1)))
@@ -146,8 +149,15 @@ class DynamicBatcher:
             raise RuntimeError("the batcher is already started")
         self._runner = asyncio.get_running_loop().create_task(self._run())
 
-    async def submit(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+    async def submit(
+        self, inputs: np.ndarray, timeout: float | None = None
+    ) -> dict[str, np.ndarray]:
         """Queue ``inputs`` (``n`` rows) and return every output sliced to those ``n`` rows.
+
+        With ``timeout`` (seconds) a request not answered in time raises
+        :class:`asyncio.TimeoutError`; if it is still queued its rows never reach the
+        model (as if the caller had been cancelled), if it is computing its result is
+        dropped.
 
         Raises :class:`BatcherClosed` once closing has begun and :class:`QueueFull` when
         the queue holds too many rows; a request is admitted into an empty queue even
@@ -171,6 +181,9 @@ class DynamicBatcher:
         self._queue.append(request)
         self._queued_rows += rows
         self._wakeup.set()
+        timer = None
+        if timeout is not None:
+            timer = asyncio.get_running_loop().call_later(timeout, self._expire, request)
         try:
             return await request.future
         except asyncio.CancelledError:
@@ -179,6 +192,16 @@ class DynamicBatcher:
             self._dequeue(request)
             self._wakeup.set()  # the oldest request, and so the deadline, may change
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _expire(self, request: _Request) -> None:
+        if request.future.done():
+            return
+        self._dequeue(request)
+        request.future.set_exception(asyncio.TimeoutError())
+        self._wakeup.set()
 
     async def close(self, drain: bool = True) -> None:
         """Stop taking requests, then finish queued work (``drain``) or fail it.

@@ -124,8 +124,9 @@ class ServingMiddleware:
         finally:
             self.metrics.in_flight.dec()
             label = route_label(scope)
-            self.metrics.requests.labels(label, str(status_holder["status"])).inc()
-            self.metrics.latency.labels(label).observe(time.perf_counter() - started)
+            metrics = self.metrics
+            metrics.child(metrics.requests, label, str(status_holder["status"])).inc()
+            metrics.child(metrics.latency, label).observe(time.perf_counter() - started)
 
 
 class _TooLarge(Exception):

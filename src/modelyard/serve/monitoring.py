@@ -1,15 +1,21 @@
 """The server's side of monitoring: log predictions, and check drift periodically.
 
-Routes call :meth:`ServingMonitor.observe_images` after inference; it computes the
-input summaries and the embedding projection (numpy, microseconds for a batch)
-and hands them to the :class:`PredictionLogger`, whose thread does the I/O. A
-failure here is logged and never reaches the client.
+Routes call :meth:`ServingMonitor.observe_images` after inference. On the event
+loop that only queues references to the request's input and outputs; the
+:class:`PredictionLogger`'s thread, before each write, summarises everything queued
+since the last one in a few vectorised numpy calls (input summaries, embedding
+projection, labels) and does the I/O. Summarising per request on the loop cost
+~45% of the server's event-loop time at c=32 (2026-11-24); in bulk it is a few
+microseconds per row, off the loop. A failure here is logged and never reaches the
+client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -34,6 +40,38 @@ def from_model_input(inputs: np.ndarray, spec: ImageSpec) -> np.ndarray:
     """Normalised float32 (N, C, H, W) back to uint8 (N, H, W, C) pixels, for summaries."""
     pixels = (inputs.transpose(0, 2, 3, 1) * spec.std + spec.mean) * 255.0
     return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class _Queued:
+    """One answered image request, waiting for the log thread to summarise it."""
+
+    model: LoadedModel
+    request_id: str
+    images: np.ndarray
+    probabilities: np.ndarray
+    embedding: np.ndarray | None
+    latency_s: float
+
+    def same_group(self, other: _Queued) -> bool:
+        """Whether the two can be summarised in one concatenated batch."""
+        return (
+            self.model is other.model
+            and self.images.dtype == other.images.dtype
+            and self.images.shape[1:] == other.images.shape[1:]
+            and (self.embedding is None) == (other.embedding is None)
+        )
+
+
+def _runs(queued: list[_Queued]) -> list[list[_Queued]]:
+    """Consecutive groups that concatenate, so the log keeps the order of the answers."""
+    runs: list[list[_Queued]] = []
+    for item in queued:
+        if runs and runs[-1][0].same_group(item):
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs
 
 
 class ServingMonitor:
@@ -79,7 +117,13 @@ class ServingMonitor:
                 store_inputs=settings.log_raw_inputs,
                 close_timeout_s=settings.log_stop_timeout_s,
                 on_dropped=self.dropped.inc,
+                collect=self.flush_queued,
             )
+        self._queued: list[_Queued] = []
+        self._queued_rows = 0
+        self._queue_lock = threading.Lock()
+        # Held for a whole hand-over, so close() cannot overtake one in progress.
+        self._flush_lock = threading.Lock()
         self._drift_task: asyncio.Task[None] | None = None
 
     async def start(self, runtime: ModelRuntime) -> None:
@@ -96,7 +140,9 @@ class ServingMonitor:
         if self._drift_task is not None:
             self._drift_task.cancel()
         if self.log is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.log.close)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, self.flush_queued)
+            await loop.run_in_executor(None, self.log.close)
 
     def observe_images(
         self,
@@ -106,18 +152,64 @@ class ServingMonitor:
         outputs: dict[str, np.ndarray],
         latency_s: float,
     ) -> None:
-        """Log one answered request's predictions (uint8 images, or normalised floats)."""
+        """Queue one answered request for the log (uint8 images, or normalised floats).
+
+        Cheap on purpose (the event loop calls it per request): the arrays are only
+        referenced; :meth:`flush_queued` summarises them on the log thread. Beyond the
+        log's capacity queued rows are dropped and counted, like a full log buffer.
+        """
         log = self.log
         if log is None or not log.should_log():
             return
-        try:
-            if images.dtype != np.uint8:
-                images = from_model_input(images, model.bundle.preprocessing)
-            summaries = image_summaries(images)
-            raw = [image.tobytes() for image in images] if log.store_inputs else None
-            self._record(model, request_id, summaries, outputs, latency_s, "image", raw)
-        except Exception:  # monitoring must never fail a request
-            logger.exception("could not log predictions of request %s", request_id[:128])
+        rows = len(images)
+        item = _Queued(
+            model, request_id, images, outputs["probabilities"], outputs.get("embedding"), latency_s
+        )
+        with self._queue_lock:
+            full = log.buffered + self._queued_rows + rows > log.capacity
+            if not full:
+                self._queued.append(item)
+                self._queued_rows += rows
+        if full:
+            log.dropped += rows
+            self.dropped.inc(rows)
+
+    def flush_queued(self) -> None:
+        """Summarise every queued request and hand the rows to the log (blocking).
+
+        Runs on the log thread before each write, and once more when the server stops.
+        """
+        with self._flush_lock:
+            with self._queue_lock:
+                queued, self._queued, self._queued_rows = self._queued, [], 0
+            for run in _runs(queued):
+                try:
+                    self._record_images(run)
+                except Exception:  # monitoring must never fail a request
+                    rows = sum(len(item.images) for item in run)
+                    logger.exception("could not log %d predictions", rows)
+                    if self.log is not None:
+                        self.log.dropped += rows
+                    self.dropped.inc(rows)
+
+    def _record_images(self, run: list[_Queued]) -> None:
+        assert self.log is not None
+        first = run[0]
+        images = np.concatenate([item.images for item in run])
+        if images.dtype != np.uint8:
+            images = from_model_input(images, first.model.bundle.preprocessing)
+        counts = [len(item.images) for item in run]
+        outputs = {"probabilities": np.concatenate([item.probabilities for item in run])}
+        if first.embedding is not None:
+            outputs["embedding"] = np.concatenate([item.embedding for item in run])  # type: ignore[misc]
+        request_ids = [
+            item.request_id[:128] for item, n in zip(run, counts, strict=True) for _ in range(n)
+        ]
+        latencies = np.repeat([item.latency_s for item in run], counts)
+        raw = [image.tobytes() for image in images] if self.log.store_inputs else None
+        self._record(
+            first.model, request_ids, image_summaries(images), outputs, latencies, "image", raw
+        )
 
     def observe_texts(
         self,
@@ -133,17 +225,18 @@ class ServingMonitor:
             return
         try:
             raw = [text.encode() for text in texts] if log.store_inputs else None
-            self._record(model, request_id, text_summaries(texts), outputs, latency_s, "text", raw)
+            ids = [request_id[:128]] * len(texts)
+            self._record(model, ids, text_summaries(texts), outputs, latency_s, "text", raw)
         except Exception:  # monitoring must never fail a request
             logger.exception("could not log predictions of request %s", request_id[:128])
 
     def _record(
         self,
         model: LoadedModel,
-        request_id: str,
+        request_ids: list[str],
         summaries: dict[str, np.ndarray],
         outputs: dict[str, np.ndarray],
-        latency_s: float,
+        latency_s: float | np.ndarray,
         kind: str,
         raw: list[bytes] | None,
     ) -> None:
@@ -155,11 +248,10 @@ class ServingMonitor:
             outputs["probabilities"],
             outputs.get("embedding"),
         )
-        rows = len(observed.labels)
         self.log.record(
             model.name,
             model.version,
-            [request_id[:128]] * rows,  # the column's width; ids are client-chosen
+            request_ids,  # cut to the column's width (128); ids are client-chosen
             observed.summaries,
             observed.projection,
             observed.labels,

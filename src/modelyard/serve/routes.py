@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 
 import numpy as np
-from starlette.datastructures import UploadFile
+from starlette.datastructures import State, UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -28,13 +29,17 @@ def error_response(error: ClientError) -> Response:
 
 def _model(request: Request) -> LoadedModel:
     """The loaded model the path names (404 for any other name or version)."""
-    model = _runtime(request).current
-    name = request.path_params["name"]
+    return _named_model(_runtime(request), request.path_params)
+
+
+def _named_model(runtime: ModelRuntime, path_params: Mapping[str, str]) -> LoadedModel:
+    model = runtime.current
+    name = path_params["name"]
     if model is None:
         raise ClientError("the model is not loaded yet; retry shortly", 503)
     if name != model.name:
         raise NotFound(f"model '{name}' is not served here; this server serves '{model.name}'")
-    version = request.path_params.get("version")
+    version = path_params.get("version")
     if version is not None and version != model.version:
         raise NotFound(f"version {version} of '{name}' is not loaded; loaded: {model.version}")
     return model
@@ -125,35 +130,51 @@ def _v2_input(request_data: v2.InferRequest, model: LoadedModel, max_rows: int) 
 
 
 async def infer(request: Request) -> Response:
-    started = time.perf_counter()
     try:
-        model = _model(request)
-        header = request.headers.get(v2.HEADER_LENGTH)
-        if header is not None and not (header.isascii() and header.isdigit()):
-            raise ClientError("Inference-Header-Content-Length must be an integer")
-        parsed = v2.decode_request(await request.body(), int(header) if header else None)
-        texts: list[str] | None = None
-        if model.bundle.kind == "text":
-            from modelyard.serve.text_routes import text_v2_input
-
-            inputs, texts = text_v2_input(parsed, model, request.app.state.settings.max_instances)
-        else:
-            inputs = _v2_input(parsed, model, request.app.state.settings.max_instances)
-        unknown = [n for n, _ in parsed.outputs or [] if n not in model.output_names]
-        if unknown:
-            raise ClientError(f"unknown output(s) {unknown}; this model has {model.output_names}")
-        served, outputs = await _runtime(request).infer(inputs)
+        body, headers = await answer_v2(
+            request.app.state, request.path_params, request.headers, await request.body()
+        )
     except ClientError as error:
         return error_response(error)
-    _count_predictions(request, served, outputs["probabilities"])
-    request_id = parsed.id or request.headers.get("x-request-id") or uuid.uuid4().hex
-    monitor = request.app.state.monitor
-    if texts is not None:
-        monitor.observe_texts(served, request_id, texts, outputs, time.perf_counter() - started)
-    else:
-        monitor.observe_images(served, request_id, inputs, outputs, time.perf_counter() - started)
-    body, headers = v2.encode_response(served.name, served.version, outputs, parsed)
     return Response(body, headers=headers)
+
+
+async def answer_v2(
+    state: State, path_params: Mapping[str, str], headers: Mapping[str, str], body: bytes
+) -> tuple[bytes, dict[str, str]]:
+    """A v2 infer request -> the response body and headers; ClientError for a 4xx.
+
+    Shared by the Starlette route and the raw-ASGI fast path (``fastpath.py``), so
+    both answer with the same bytes. ``headers`` is looked up with lower-case names.
+    """
+    started = time.perf_counter()
+    runtime: ModelRuntime = state.runtime
+    model = _named_model(runtime, path_params)
+    header = headers.get(v2.HEADER_LENGTH)
+    if header is not None and not (header.isascii() and header.isdigit()):
+        raise ClientError("Inference-Header-Content-Length must be an integer")
+    parsed = v2.decode_request(body, int(header) if header else None)
+    texts: list[str] | None = None
+    if model.bundle.kind == "text":
+        from modelyard.serve.text_routes import text_v2_input
+
+        inputs, texts = text_v2_input(parsed, model, state.settings.max_instances)
+    else:
+        inputs = _v2_input(parsed, model, state.settings.max_instances)
+    unknown = [n for n, _ in parsed.outputs or [] if n not in model.output_names]
+    if unknown:
+        raise ClientError(f"unknown output(s) {unknown}; this model has {model.output_names}")
+    served, outputs = await runtime.infer(inputs)
+    monitor = state.monitor
+    if monitor.log is not None:  # the id only matters to the prediction log
+        request_id = parsed.id or headers.get("x-request-id") or uuid.uuid4().hex
+        if texts is not None:
+            monitor.observe_texts(served, request_id, texts, outputs, time.perf_counter() - started)
+        else:
+            monitor.observe_images(
+                served, request_id, inputs, outputs, time.perf_counter() - started
+            )
+    return v2.encode_response(served.name, served.version, outputs, parsed)
 
 
 async def _read_images(request: Request, model: LoadedModel) -> np.ndarray:
@@ -194,7 +215,6 @@ async def predict(request: Request) -> Response:
     except ClientError as error:
         return error_response(error)
     probabilities = outputs["probabilities"]
-    _count_predictions(request, served, probabilities)
     request.app.state.monitor.observe_images(
         served, request_id, images, outputs, time.perf_counter() - started
     )
@@ -202,18 +222,6 @@ async def predict(request: Request) -> Response:
         probabilities, served.bundle.labels, served.name, served.version, request_id
     )
     return Response(body, media_type="application/json", headers={"x-request-id": request_id})
-
-
-def _count_predictions(request: Request, model: LoadedModel, probabilities: np.ndarray) -> None:
-    counter = request.app.state.metrics.predicted
-    labels = model.bundle.labels
-    confidence = request.app.state.metrics.confidence.labels(model.name)
-    for value in probabilities.max(axis=1):
-        confidence.observe(float(value))
-    for index, count in zip(
-        *np.unique(probabilities.argmax(axis=1), return_counts=True), strict=True
-    ):
-        counter.labels(model.name, labels[int(index)]).inc(int(count))
 
 
 async def metrics(request: Request) -> Response:

@@ -56,7 +56,7 @@ async def predict_text(
     request: Request, model: LoadedModel, request_id: str, started: float
 ) -> Response:
     """``{"text": ...}`` / ``{"texts": [...]}`` -> label, probabilities, truncated."""
-    from modelyard.serve.routes import _count_predictions, _runtime, error_response
+    from modelyard.serve.routes import _runtime, error_response
 
     try:
         content_type = request.headers.get("content-type", "")
@@ -73,7 +73,6 @@ async def predict_text(
     except ClientError as error:
         return error_response(error)
     probabilities = outputs["probabilities"]
-    _count_predictions(request, served, probabilities)
     request.app.state.monitor.observe_texts(
         served, request_id, texts, outputs, time.perf_counter() - started
     )
