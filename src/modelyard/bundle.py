@@ -62,9 +62,10 @@ class Bundle:
         """``image`` or ``text``: what the bundle takes as input."""
         return str(self.manifest.get("kind", "image"))
 
-    @property
+    @cached_property
     def preprocessing(self) -> ImageSpec | TextSpec:
-        """The input spec: :class:`ImageSpec` for image bundles, :class:`TextSpec` for text."""
+        """The input spec: :class:`ImageSpec` for image bundles, :class:`TextSpec` for text
+        (parsed once: the server asks for it on every request; specs are frozen)."""
         if self.kind == "text":
             return TextSpec.from_dict(self.manifest["preprocessing"])
         return ImageSpec.from_dict(self.manifest["preprocessing"])

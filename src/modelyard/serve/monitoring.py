@@ -1,7 +1,8 @@
 """The server's side of monitoring: log predictions, and check drift periodically.
 
-Routes call :meth:`ServingMonitor.observe_images` after inference. On the event
-loop that only queues references to the request's input and outputs; the
+Routes call :meth:`ServingMonitor.observe_images` / :meth:`~ServingMonitor.observe_texts`
+after inference. On the event loop that only queues references to the request's
+input and outputs; the
 :class:`PredictionLogger`'s thread, before each write, summarises everything queued
 since the last one in a few vectorised numpy calls (input summaries, embedding
 projection, labels) and does the I/O. Summarising per request on the loop cost
@@ -44,23 +45,24 @@ def from_model_input(inputs: np.ndarray, spec: ImageSpec) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Queued:
-    """One answered image request, waiting for the log thread to summarise it."""
+    """One answered request, waiting for the log thread to summarise it: ``inputs``
+    is the image array, or the list of texts for a text model."""
 
     model: LoadedModel
     request_id: str
-    images: np.ndarray
+    inputs: np.ndarray | list[str]
     probabilities: np.ndarray
     embedding: np.ndarray | None
     latency_s: float
 
     def same_group(self, other: _Queued) -> bool:
         """Whether the two can be summarised in one concatenated batch."""
-        return (
-            self.model is other.model
-            and self.images.dtype == other.images.dtype
-            and self.images.shape[1:] == other.images.shape[1:]
-            and (self.embedding is None) == (other.embedding is None)
-        )
+        if self.model is not other.model or (self.embedding is None) != (other.embedding is None):
+            return False
+        mine, theirs = self.inputs, other.inputs
+        if isinstance(mine, list) or isinstance(theirs, list):
+            return isinstance(mine, list) and isinstance(theirs, list)
+        return mine.dtype == theirs.dtype and mine.shape[1:] == theirs.shape[1:]
 
 
 def _runs(queued: list[_Queued]) -> list[list[_Queued]]:
@@ -72,6 +74,18 @@ def _runs(queued: list[_Queued]) -> list[list[_Queued]]:
         else:
             runs.append([item])
     return runs
+
+
+def _concatenated(run: list[_Queued]) -> tuple[list[str], dict[str, np.ndarray], np.ndarray]:
+    """Per-row request ids, outputs and latencies of a run of queued requests."""
+    counts = [len(item.inputs) for item in run]
+    outputs = {"probabilities": np.concatenate([item.probabilities for item in run])}
+    if run[0].embedding is not None:
+        outputs["embedding"] = np.concatenate([item.embedding for item in run])  # type: ignore[misc]
+    request_ids = [
+        item.request_id[:128] for item, n in zip(run, counts, strict=True) for _ in range(n)
+    ]
+    return request_ids, outputs, np.repeat([item.latency_s for item in run], counts)
 
 
 class ServingMonitor:
@@ -158,12 +172,22 @@ class ServingMonitor:
         referenced; :meth:`flush_queued` summarises them on the log thread. Beyond the
         log's capacity queued rows are dropped and counted, like a full log buffer.
         """
+        self._queue(model, request_id, images, outputs, latency_s)
+
+    def _queue(
+        self,
+        model: LoadedModel,
+        request_id: str,
+        inputs: np.ndarray | list[str],
+        outputs: dict[str, np.ndarray],
+        latency_s: float,
+    ) -> None:
         log = self.log
         if log is None or not log.should_log():
             return
-        rows = len(images)
+        rows = len(inputs)
         item = _Queued(
-            model, request_id, images, outputs["probabilities"], outputs.get("embedding"), latency_s
+            model, request_id, inputs, outputs["probabilities"], outputs.get("embedding"), latency_s
         )
         with self._queue_lock:
             full = log.buffered + self._queued_rows + rows > log.capacity
@@ -184,9 +208,12 @@ class ServingMonitor:
                 queued, self._queued, self._queued_rows = self._queued, [], 0
             for run in _runs(queued):
                 try:
-                    self._record_images(run)
+                    if isinstance(run[0].inputs, list):
+                        self._record_texts(run)
+                    else:
+                        self._record_images(run)
                 except Exception:  # monitoring must never fail a request
-                    rows = sum(len(item.images) for item in run)
+                    rows = sum(len(item.inputs) for item in run)
                     logger.exception("could not log %d predictions", rows)
                     if self.log is not None:
                         self.log.dropped += rows
@@ -195,20 +222,22 @@ class ServingMonitor:
     def _record_images(self, run: list[_Queued]) -> None:
         assert self.log is not None
         first = run[0]
-        images = np.concatenate([item.images for item in run])
+        images = np.concatenate([item.inputs for item in run])
         if images.dtype != np.uint8:
             images = from_model_input(images, first.model.bundle.preprocessing)
-        counts = [len(item.images) for item in run]
-        outputs = {"probabilities": np.concatenate([item.probabilities for item in run])}
-        if first.embedding is not None:
-            outputs["embedding"] = np.concatenate([item.embedding for item in run])  # type: ignore[misc]
-        request_ids = [
-            item.request_id[:128] for item, n in zip(run, counts, strict=True) for _ in range(n)
-        ]
-        latencies = np.repeat([item.latency_s for item in run], counts)
+        request_ids, outputs, latencies = _concatenated(run)
         raw = [image.tobytes() for image in images] if self.log.store_inputs else None
         self._record(
             first.model, request_ids, image_summaries(images), outputs, latencies, "image", raw
+        )
+
+    def _record_texts(self, run: list[_Queued]) -> None:
+        assert self.log is not None
+        texts = [text for item in run for text in item.inputs]
+        request_ids, outputs, latencies = _concatenated(run)
+        raw = [text.encode() for text in texts] if self.log.store_inputs else None
+        self._record(
+            run[0].model, request_ids, text_summaries(texts), outputs, latencies, "text", raw
         )
 
     def observe_texts(
@@ -219,16 +248,9 @@ class ServingMonitor:
         outputs: dict[str, np.ndarray],
         latency_s: float,
     ) -> None:
-        """Log one answered text request's predictions (summaries, not the texts)."""
-        log = self.log
-        if log is None or not log.should_log():
-            return
-        try:
-            raw = [text.encode() for text in texts] if log.store_inputs else None
-            ids = [request_id[:128]] * len(texts)
-            self._record(model, ids, text_summaries(texts), outputs, latency_s, "text", raw)
-        except Exception:  # monitoring must never fail a request
-            logger.exception("could not log predictions of request %s", request_id[:128])
+        """Queue one answered text request for the log, like :meth:`observe_images`
+        (the log keeps summaries of the texts, and the texts only with log_raw_inputs)."""
+        self._queue(model, request_id, texts, outputs, latency_s)
 
     def _record(
         self,
