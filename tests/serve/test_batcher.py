@@ -442,3 +442,67 @@ def test_two_workers_compute_two_batches_at_once() -> None:
     assert len(model.threads) == 2
     with pytest.raises(ValueError, match="workers"):
         DynamicBatcher(model, workers=0)
+
+
+def test_a_lone_request_on_an_idle_batcher_runs_inline_on_the_loop() -> None:
+    model, stats = FakeModel(), []
+    company = {"others": False}
+
+    async def main() -> None:
+        batcher = DynamicBatcher(
+            model,
+            max_delay=0.0,
+            on_batch=stats.append,
+            inline=True,
+            alone=lambda: not company["others"],
+        )
+        await batcher.start()
+        lone = rows(0, 2)
+        check(lone, await batcher.submit(lone))
+        assert model.threads == {threading.current_thread().name}  # the loop's thread
+        company["others"] = True  # another request is in the server: batch as usual
+        check(rows(1, 1), await batcher.submit(rows(1, 1)))
+        company["others"] = False
+        bad = rows(2, 1) * -1  # a failing model call reaches the caller, inline too
+        with pytest.raises(ValueError, match="boom"):
+            await batcher.submit(bad)
+        await batcher.close()
+
+    run(main)
+    assert [s.trigger for s in stats] == ["inline", "timeout", "inline"]
+    assert stats[0].size == 2 and stats[0].queue_seconds == [0.0]
+    assert len(model.threads) == 2  # the second request went to the batcher's thread
+
+
+def test_concurrent_requests_are_batched_not_inlined() -> None:
+    model, stats = FakeModel(delay=0.01), []
+    active = {"requests": 0}  # what the server's middleware counts
+
+    async def main() -> None:
+        batcher = DynamicBatcher(
+            model,
+            max_delay=0.0,
+            on_batch=stats.append,
+            inline=True,
+            alone=lambda: active["requests"] <= 1,
+        )
+        await batcher.start()
+
+        async def request(inputs: np.ndarray) -> dict[str, np.ndarray]:
+            active["requests"] += 1
+            try:
+                await asyncio.sleep(0)  # parsing: every request is in before any submits
+                return await batcher.submit(inputs)
+            finally:
+                active["requests"] -= 1
+
+        requests = [rows(i, 1) for i in range(6)]
+        results = await asyncio.gather(*(request(r) for r in requests))
+        for inputs, result in zip(requests, results, strict=True):
+            check(inputs, result)
+        check(rows(9, 1), await request(rows(9, 1)))  # alone again: inline
+        await batcher.close()
+
+    run(main)
+    assert [s.trigger for s in stats[:-1]] == ["timeout"] * (len(stats) - 1)
+    assert max(s.size for s in stats) > 1 and stats[-1].trigger == "inline"

@@ -17,6 +17,10 @@ Batch formation, in order of precedence:
   ``max_batch_size`` runs alone (the server enforces its own per-request limit).
 * A batch fires when it cannot grow any more ("full"), when its oldest request has
   waited ``max_delay`` ("timeout"), or at once while closing ("drain").
+* A request that finds the batcher idle (nothing queued or computing, no delay
+  configured) and that ``alone()`` says has no company in the server runs at once
+  on the event loop, when ``inline`` is on ("inline"): no batch could form, and two
+  thread hand-offs cost more than a cheap model call.
 * A batch is only formed when the executor has a free worker. While one batch
   computes, requests keep queueing and the next batch is cut from everything that
   arrived meanwhile, so batches grow with load instead of piling up small ones.
@@ -50,7 +54,8 @@ class BatchStats:
     requests: int
     """Requests merged into it."""
     trigger: str
-    """``"full"``, ``"timeout"`` or ``"drain"`` (fired early because the batcher is closing)."""
+    """``"full"``, ``"timeout"``, ``"drain"`` (fired early because the batcher is closing)
+    or ``"inline"`` (a lone request computed on the event loop)."""
     queue_seconds: list[float]
     """Per request, in batch order: time from ``submit`` to the batch being formed."""
     compute_seconds: float
@@ -108,6 +113,8 @@ class DynamicBatcher:
         on_batch: Callable[[BatchStats], None] | None = None,
         executor: concurrent.futures.Executor | None = None,
         workers: int = 1,
+        inline: bool = False,
+        alone: Callable[[], bool] | None = None,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
@@ -118,6 +125,9 @@ class DynamicBatcher:
         if max_queue_rows < 1:
             raise ValueError(f"max_queue_rows must be at least 1, got {max_queue_rows}")
         self._run_batch = run_batch
+        self.inline = inline
+        """Whether a lone request on an idle batcher computes on the event loop."""
+        self._alone = alone
         self.max_batch_size = max_batch_size
         self.max_delay = max_delay
         self.max_queue_rows = max_queue_rows
@@ -172,6 +182,13 @@ class DynamicBatcher:
         if inputs.ndim == 0 or inputs.shape[0] == 0:
             raise ValueError(f"inputs need a leading batch axis with rows, got {inputs.shape}")
         rows = int(inputs.shape[0])
+        if self._can_inline():
+            # Let requests that arrived with this one reach the server first: the
+            # handler may not have yielded since its bytes arrived, so "alone" is only
+            # believable after one turn of the loop.
+            await asyncio.sleep(0)
+            if self._can_inline():
+                return self._compute_inline(inputs)
         if self._queue and self._queued_rows + rows > self.max_queue_rows:
             raise QueueFull(
                 f"{self._queued_rows} rows already queued (limit {self.max_queue_rows}); "
@@ -195,6 +212,28 @@ class DynamicBatcher:
         finally:
             if timer is not None:
                 timer.cancel()
+
+    def _can_inline(self) -> bool:
+        return (
+            self.inline
+            and self.max_delay == 0
+            and not self._queue
+            and self._inflight == 0
+            and (self._alone is None or self._alone())
+        )
+
+    def _compute_inline(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        """Run a lone request's rows now, on the calling (event-loop) thread."""
+        outcome = self._compute([inputs])
+        if self._on_batch is not None:
+            stats = BatchStats(len(inputs), 1, "inline", [0.0], outcome.seconds)
+            try:
+                self._on_batch(stats)
+            except Exception:
+                logger.exception("on_batch callback failed; batching continues")
+        if outcome.outputs is None:
+            raise outcome.error or RuntimeError("run_batch failed")
+        return outcome.outputs
 
     def _expire(self, request: _Request) -> None:
         if request.future.done():

@@ -101,6 +101,9 @@ class ServerMetrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.active_requests = 0
+        """Requests this process is handling (the gauge above, readable cheaply; only
+        the event loop changes it)."""
         self.batch_size = Histogram(
             "modelyard_batch_size",
             "Rows per ONNX Runtime call",
@@ -110,7 +113,8 @@ class ServerMetrics:
         )
         self.batch_trigger = Counter(
             "modelyard_batch_trigger",
-            "Why each batch fired: full, timeout or drain",
+            "Why each batch fired: full, timeout, drain, or inline (a lone request computed "
+            "on the event loop)",
             ["model", "trigger"],
             registry=r,
         )

@@ -89,6 +89,7 @@ class ServingMiddleware:
             return message
 
         self.metrics.in_flight.inc()
+        self.metrics.active_requests += 1
         try:
             declared = dict(scope["headers"]).get(b"content-length")
             if not self._authorised(scope):
@@ -123,6 +124,7 @@ class ServingMiddleware:
                         )
         finally:
             self.metrics.in_flight.dec()
+            self.metrics.active_requests -= 1
             label = route_label(scope)
             metrics = self.metrics
             metrics.child(metrics.requests, label, str(status_holder["status"])).inc()

@@ -67,11 +67,22 @@ def _warmup_input(bundle: Bundle, rows: int) -> np.ndarray:
     return np.zeros((rows, *spec.shape), np.float32)
 
 
+def _one_row_seconds(run_batch: Callable[[np.ndarray], object], row: np.ndarray) -> float:
+    """The fastest of a few one-row model calls: whether lone requests may run inline."""
+    times = []
+    for _ in range(5):
+        begin = time.perf_counter()
+        run_batch(row)
+        times.append(time.perf_counter() - begin)
+    return min(times)
+
+
 def load_model(
     bundle: Bundle,
     settings: ServeSettings,
     on_batch: Callable[[BatchStats], None],
     on_outputs: Callable[[Bundle, dict[str, np.ndarray]], None] | None = None,
+    alone: Callable[[], bool] | None = None,
 ) -> LoadedModel:
     """Open an ONNX Runtime session, warm it up and smoke-test it (blocking).
 
@@ -92,6 +103,8 @@ def load_model(
         if probabilities is None or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3):
             raise ModelyardError(f"{bundle.name}: smoke prediction failed (no valid probabilities)")
 
+    single = _one_row_seconds(run_batch, _warmup_input(bundle, 1))
+
     def run_and_count(inputs: np.ndarray) -> dict[str, np.ndarray]:
         outputs = run_batch(inputs)
         if on_outputs is not None:
@@ -108,6 +121,8 @@ def load_model(
         max_queue_rows=settings.max_queue_rows,
         on_batch=on_batch,
         workers=settings.batch_workers,
+        inline=single * 1000.0 <= settings.inline_max_ms,
+        alone=alone,
     )
     return LoadedModel(bundle, bundle.version or "local", session, output_names, batcher)
 
@@ -124,6 +139,10 @@ class ModelRuntime:
         # alias target is.
         self._rejected_version: str | None = None
 
+    def _alone(self) -> bool:
+        """Whether the request asking is the only one this process is handling."""
+        return self.metrics.active_requests <= 1
+
     def _on_batch(self, stats: BatchStats) -> None:
         if self.current is not None:
             self.metrics.observe_batch(self.current.name, stats)
@@ -136,7 +155,7 @@ class ModelRuntime:
     async def _load(self, uri: str) -> LoadedModel:
         def blocking() -> LoadedModel:
             loaded = bundle_io.load(uri, self.settings.tracking_uri)
-            return load_model(loaded, self.settings, self._on_batch, self._on_outputs)
+            return load_model(loaded, self.settings, self._on_batch, self._on_outputs, self._alone)
 
         model = await asyncio.get_running_loop().run_in_executor(None, blocking)
         await model.batcher.start()

@@ -49,6 +49,12 @@ class ServeSettings:
     default). Off here: spinning threads take the CPU the event loop needs; on 2
     cores at c=32 they doubled the server's CPU per request (1,140 vs 660 us,
     2026-11-24) and cut req/s by a third."""
+    inline_max_ms: float = 1.0
+    """A request that finds the server otherwise idle (no other request in flight,
+    nothing queued or computing) runs its model call right on the event loop when one
+    row takes at most this long (timed at warm-up): nothing could join its batch, and
+    the two thread hand-offs cost more than such a call. 0 always uses the batcher's
+    thread. Only with ``max_delay_ms=0``."""
     batch_workers: int = 1
     """Batches computed at once, each by its own thread. With ``intra_op_threads=1``
     and 2 workers, two single-threaded model calls use two cores without the
@@ -104,6 +110,8 @@ def settings_from(overrides: Sequence[str] = (), **values: object) -> ServeSetti
         raise ConfigError("nothing to serve: pass <name>@<alias> or a bundle folder")
     if settings.max_batch_size < 1 or settings.max_instances < 1 or settings.workers < 1:
         raise ConfigError("max_batch_size, max_instances and workers must be at least 1")
+    if settings.inline_max_ms < 0:
+        raise ConfigError(f"inline_max_ms must be >= 0, got {settings.inline_max_ms}")
     if settings.batch_workers < 1:
         raise ConfigError(f"batch_workers must be at least 1, got {settings.batch_workers}")
     if not 0.0 <= settings.log_sample_rate <= 1.0:
