@@ -48,6 +48,9 @@ from modelyard.features.text import TextSpec, encode_texts
 from modelyard.models.fasttext import FastText
 from modelyard.train.optim import SparseDenseAdam
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from val_sweep import per_class_f1
+
 PUNCTUATION = re.compile(r"[^\w\s]|_")
 LABELS = ["da", "sv", "nb", "nn", "other"]
 
@@ -77,14 +80,7 @@ def parse() -> argparse.Namespace:
 
 
 def f1_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for c, label in enumerate(LABELS):
-        tp = int(((predicted == c) & (truth == c)).sum())
-        wrong = int(((predicted == c) != (truth == c)).sum())
-        out[label] = round(2 * tp / max(2 * tp + wrong, 1), 4)
-    out["macro"] = round(float(np.mean([out[label] for label in LABELS])), 4)
-    out["accuracy"] = round(float((predicted == truth).mean()), 4)
-    return out
+    return per_class_f1(truth, predicted, LABELS)
 
 
 def without_punctuation(text: str) -> str:

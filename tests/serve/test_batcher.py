@@ -506,3 +506,19 @@ def test_concurrent_requests_are_batched_not_inlined() -> None:
     run(main)
     assert [s.trigger for s in stats[:-1]] == ["timeout"] * (len(stats) - 1)
     assert max(s.size for s in stats) > 1 and stats[-1].trigger == "inline"
+
+
+def test_a_request_that_yields_while_the_batcher_closes_is_refused_not_stranded() -> None:
+    model = FakeModel()
+
+    async def main() -> None:
+        batcher = DynamicBatcher(model, max_delay=0.0, inline=True, alone=lambda: True)
+        await batcher.start()
+        pending = asyncio.create_task(batcher.submit(rows(0, 1)))
+        await asyncio.sleep(0)  # the request is now yielding before it runs inline
+        await batcher.close()
+        with pytest.raises(BatcherClosed):
+            await asyncio.wait_for(pending, 5)
+
+    run(main)
+    assert model.batches == []

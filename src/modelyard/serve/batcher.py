@@ -187,6 +187,8 @@ class DynamicBatcher:
             # handler may not have yielded since its bytes arrived, so "alone" is only
             # believable after one turn of the loop.
             await asyncio.sleep(0)
+            if self._closed:  # closing began meanwhile: the runner may be gone
+                raise BatcherClosed("the server is shutting down; retry on another replica")
             if self._can_inline():
                 return self._compute_inline(inputs)
         if self._queue and self._queued_rows + rows > self.max_queue_rows:
