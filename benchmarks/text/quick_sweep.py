@@ -29,7 +29,6 @@ of its sentences (cross-genre); ``--sklearn`` scores the TF-IDF + LinearSVC base
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import time
@@ -49,7 +48,7 @@ from modelyard.models.fasttext import FastText
 from modelyard.train.optim import SparseDenseAdam
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from val_sweep import per_class_f1
+from val_sweep import emit, per_class_f1
 
 PUNCTUATION = re.compile(r"[^\w\s]|_")
 LABELS = ["da", "sv", "nb", "nn", "other"]
@@ -77,10 +76,6 @@ def parse() -> argparse.Namespace:
     p.add_argument("--sklearn", action="store_true")
     p.add_argument("--jsonl", type=Path)
     return p.parse_args()
-
-
-def f1_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    return per_class_f1(truth, predicted, LABELS)
 
 
 def without_punctuation(text: str) -> str:
@@ -224,17 +219,14 @@ def main() -> None:
         models = [experiment.fit(a.seed + 1000 * i) for i in range(a.ensemble)]
         line["fit_s"] = round(time.perf_counter() - started, 1)
         predict = lambda texts: experiment.predict(models, [str(t) for t in texts])  # noqa: E731
-    line["val"] = f1_scores(val.labels, predict(val.texts))
+    line["val"] = per_class_f1(val.labels, predict(val.texts), LABELS)
     predicted = predict(test.texts)
-    line["test"] = f1_scores(test.labels, predicted)
+    line["test"] = per_class_f1(test.labels, predicted, LABELS)
     line["test_short_accuracy"] = short_accuracy(test.texts, test.labels, predicted)
     if held is not None:
         line["holdout_accuracy"] = round(float((predict(held.texts) == held.labels).mean()), 4)
         line["holdout_n"] = len(held)
-    print(json.dumps(line), flush=True)
-    if a.jsonl:
-        with a.jsonl.open("a") as out:
-            out.write(json.dumps(line) + "\n")
+    emit(line, a.jsonl)
 
 
 if __name__ == "__main__":

@@ -68,9 +68,14 @@ def main() -> None:
         split = dataset.split(name)
         predicted = predictor.predict_texts(list(split.texts)).predicted
         line[name] = per_class_f1(split.labels, predicted, list(cfg.data.labels))
+    emit(line, args.jsonl)
+
+
+def emit(line: dict[str, object], jsonl: Path | None) -> None:
+    """Print one result line, and append it to ``jsonl`` when given."""
     print(json.dumps(line), flush=True)
-    if args.jsonl:
-        with args.jsonl.open("a") as out:
+    if jsonl:
+        with jsonl.open("a") as out:
             out.write(json.dumps(line) + "\n")
 
 

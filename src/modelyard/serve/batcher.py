@@ -125,8 +125,9 @@ class DynamicBatcher:
         if max_queue_rows < 1:
             raise ValueError(f"max_queue_rows must be at least 1, got {max_queue_rows}")
         self._run_batch = run_batch
-        self.inline = inline
-        """Whether a lone request on an idle batcher computes on the event loop."""
+        self.inline = inline and max_delay == 0
+        """Whether a lone request on an idle batcher computes on the event loop (never
+        with a ``max_delay``: the caller asked requests to wait for company)."""
         self._alone = alone
         self.max_batch_size = max_batch_size
         self.max_delay = max_delay
@@ -218,7 +219,6 @@ class DynamicBatcher:
     def _can_inline(self) -> bool:
         return (
             self.inline
-            and self.max_delay == 0
             and not self._queue
             and self._inflight == 0
             and (self._alone is None or self._alone())
@@ -227,12 +227,7 @@ class DynamicBatcher:
     def _compute_inline(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
         """Run a lone request's rows now, on the calling (event-loop) thread."""
         outcome = self._compute([inputs])
-        if self._on_batch is not None:
-            stats = BatchStats(len(inputs), 1, "inline", [0.0], outcome.seconds)
-            try:
-                self._on_batch(stats)
-            except Exception:
-                logger.exception("on_batch callback failed; batching continues")
+        self._report(BatchStats(len(inputs), 1, "inline", [0.0], outcome.seconds))
         if outcome.outputs is None:
             raise outcome.error or RuntimeError("run_batch failed")
         return outcome.outputs
@@ -348,12 +343,15 @@ class DynamicBatcher:
                     {name: array[start:stop] for name, array in outcome.outputs.items()}
                 )
             start = stop
-        if self._on_batch is not None:
-            stats = BatchStats(start, len(requests), trigger, queue_seconds, outcome.seconds)
-            try:
-                self._on_batch(stats)
-            except Exception:
-                logger.exception("on_batch callback failed; batching continues")
+        self._report(BatchStats(start, len(requests), trigger, queue_seconds, outcome.seconds))
+
+    def _report(self, stats: BatchStats) -> None:
+        if self._on_batch is None:
+            return
+        try:
+            self._on_batch(stats)
+        except Exception:
+            logger.exception("on_batch callback failed; batching continues")
 
     def _compute(self, parts: list[np.ndarray]) -> _Outcome:
         """Runs on the executor thread: concatenating there keeps big copies off the loop."""
