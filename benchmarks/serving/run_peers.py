@@ -577,12 +577,12 @@ def main() -> int:
             ]
         print(f"   {summary}", flush=True)
     results = [
-        json.loads((RESULTS / f"{p}.json").read_text())
+        json.loads((RESULTS / f"{p}{args.tag}.json").read_text())
         for p in ORDER
-        if (RESULTS / f"{p}.json").exists()
+        if (RESULTS / f"{p}{args.tag}.json").exists()
     ]
     text = table(results, ceiling)
-    (RESULTS / "table.md").write_text(text + "\n")
+    (RESULTS / f"table{args.tag}.md").write_text(text + "\n")
     print(text)
     return 0
 

@@ -47,12 +47,19 @@ def test_ngram_counts_and_ranges() -> None:
     assert len(_bag(encode_texts(["abc"], no_marks).ids[0], no_marks)) == 3
 
 
-def test_ids_do_not_depend_on_the_batch() -> None:
-    texts = ["Kort.", "En noget længere sætning om ingenting i særdeleshed.", "ja"]
-    together = encode_texts(texts, SPEC).ids
-    for row, text in zip(together, texts, strict=True):
-        alone = encode_texts([text], SPEC).ids[0]
-        assert _bag(row, SPEC) == _bag(alone, SPEC)
+@pytest.mark.parametrize(
+    "spec", [SPEC, TextSpec(ngram_min=2, ngram_max=4, buckets=997, word_boundaries=False)]
+)
+def test_ids_do_not_depend_on_the_batch(spec: TextSpec) -> None:
+    # A lone text takes its own (sliced, not masked) path: it must hash the same.
+    texts = ["Kort.", "En noget længere sætning om ingenting i særdeleshed.", "ja", "x" * 90]
+    texts += ["   ", "\ud800 lone surrogate", "ø"]
+    together = encode_texts(texts, spec)
+    for index, text in enumerate(texts):
+        alone = encode_texts([text], spec)
+        assert _bag(together.ids[index], spec) == _bag(alone.ids[0], spec)
+        assert alone.lengths[0] == together.lengths[index]
+        assert alone.truncated[0] == together.truncated[index]
 
 
 def test_hashing_is_stable_across_processes() -> None:

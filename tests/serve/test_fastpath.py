@@ -1,20 +1,31 @@
-"""The raw-ASGI fast path for v2 infer answers exactly like the Starlette route."""
+"""The raw-ASGI fast path (v2 infer, JSON /v1 predict) answers exactly like the
+Starlette routes."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
+import orjson
 import pytest
+from PIL import Image
 from starlette.testclient import TestClient
 
 from modelyard import bundle
 from modelyard.features.image import to_model_input
 from modelyard.predictor import Predictor
 from modelyard.serve.codecs import v2
-from modelyard.serve.fastpath import v2_infer_name
+from modelyard.serve.fastpath import v1_predict_name, v2_infer_name
 from modelyard.serve.metrics import ServerMetrics, observe_many
 
 pytestmark = pytest.mark.slow
 INFER = "/v2/models/digits-cnn/infer"
+PREDICT = "/v1/models/digits-cnn:predict"
+
+
+def routed_client(client: TestClient) -> TestClient:
+    """The same app behind a root path, which the fast path leaves to Starlette's router."""
+    return TestClient(client.app, root_path="/api", raise_server_exceptions=False)
 
 
 def _versioned(client: TestClient) -> str:
@@ -81,6 +92,48 @@ def test_fast_path_keeps_api_key_and_body_limit(
     assert client.post(INFER, content=big, headers=big_headers).status_code == 413
 
 
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (b'{"instances": [[[0, 255, 3, 9, 0, 0, 0, 1]]]}', {"content-type": "application/json"}),
+        (b'{"instances": [[[1, 2]]]}', {}),  # wrong shape: the same 400
+        (b"not json", {"content-type": "application/json"}),
+        (b"<x/>", {"content-type": "application/xml"}),  # the same 415
+    ],
+)
+def test_v1_fast_path_and_starlette_route_send_the_same_bytes(
+    client: TestClient, body: bytes, headers: dict[str, str]
+) -> None:
+    headers = {**headers, "x-request-id": "same"}
+    images = np.zeros((2, 8, 8), dtype=np.uint8)
+    images[1, 2:6, 3] = 255
+    if body.startswith(b'{"instances": [[[0'):
+        body = orjson.dumps({"instances": images.tolist()})
+    fast = client.post(PREDICT, content=body, headers=headers)
+    routed = routed_client(client).post(f"/api{PREDICT}", content=body, headers=headers)
+    assert fast.status_code == routed.status_code
+    assert fast.content == routed.content
+    assert fast.headers.items() == routed.headers.items()
+    if fast.status_code == 200:
+        loaded = bundle.load("digits-cnn@candidate")
+        expected = Predictor(loaded).predict_images(images).probabilities
+        served = [
+            [p["probabilities"][k] for k in loaded.labels] for p in fast.json()["predictions"]
+        ]
+        assert np.allclose(served, expected, atol=1e-6)
+        assert fast.headers["x-request-id"] == "same"
+
+
+def test_v1_multipart_upload_is_left_to_starlette(client: TestClient) -> None:
+    png = io.BytesIO()
+    Image.fromarray(np.full((30, 20), 200, dtype=np.uint8)).save(png, format="PNG")
+    response = client.post(PREDICT, files={"file": ("digit.png", png.getvalue(), "image/png")})
+    assert response.status_code == 200, response.text
+    assert len(response.json()["predictions"]) == 1
+    metrics = client.get("/metrics").text
+    assert 'modelyard_requests_total{route="/v1/models/{name}:predict",status="200"} 1.0' in metrics
+
+
 def test_only_post_to_the_unversioned_infer_path_takes_the_fast_path() -> None:
     def scope(path: str, method: str = "POST", root: str = "") -> dict:  # type: ignore[type-arg]
         return {"type": "http", "method": method, "path": path, "root_path": root}
@@ -90,10 +143,16 @@ def test_only_post_to_the_unversioned_infer_path_takes_the_fast_path() -> None:
     assert v2_infer_name(scope("/v2/models/m/versions/3/infer")) is None
     assert v2_infer_name(scope("/v2/models//infer")) is None
     assert v2_infer_name(scope("/v2/models/m/infer", root="/api")) is None
+    assert v1_predict_name(scope("/v1/models/m-1:predict")) == "m-1"
+    assert v1_predict_name(scope("/v1/models/a:b:predict")) == "a:b"  # as Starlette's {name}
+    assert v1_predict_name(scope("/v1/models/m:predict", method="GET")) is None
+    assert v1_predict_name(scope("/v1/models/:predict")) is None
+    assert v1_predict_name(scope("/v1/models/x/y:predict")) is None
 
 
-def test_observe_many_matches_observe_per_value() -> None:
-    values = np.array([0.1, 0.2, 0.25, 0.5, 0.99, 1.0, 0.95, 0.3, 0.0])
+@pytest.mark.parametrize("count", [1, 4, 9])  # a few values loop, more are counted in bulk
+def test_observe_many_matches_observe_per_value(count: int) -> None:
+    values = np.array([0.1, 0.2, 0.25, 0.5, 0.99, 1.0, 0.95, 0.3, 0.0])[:count]
     one, bulk = ServerMetrics(), ServerMetrics()
     for value in values:
         one.confidence.labels("m").observe(float(value))

@@ -45,6 +45,17 @@ def _objects(texts: list[str]) -> np.ndarray:
     return array
 
 
+def test_v1_fast_path_answers_like_the_starlette_route(text_client: TestClient) -> None:
+    routed = TestClient(text_client.app, root_path="/api", raise_server_exceptions=False)
+    for payload in ({"texts": TEXTS}, {"text": "  "}, {"texts": "no list"}):
+        headers = {"x-request-id": "same"}
+        fast = text_client.post(PREDICT, json=payload, headers=headers)
+        slow = routed.post(f"/api{PREDICT}", json=payload, headers=headers)
+        assert fast.status_code == slow.status_code
+        assert fast.content == slow.content
+        assert fast.headers.items() == slow.headers.items()
+
+
 def test_v1_predict_equals_offline(text_client: TestClient) -> None:
     response = text_client.post(PREDICT, json={"texts": TEXTS})
     assert response.status_code == 200, response.text

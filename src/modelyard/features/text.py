@@ -140,6 +140,8 @@ def _codepoints(texts: list[str], spec: TextSpec) -> tuple[np.ndarray, np.ndarra
     if (full > spec.max_chars).any():
         texts = [t[: spec.max_chars] for t in texts]
     border = 1 if spec.word_boundaries else 0
+    if len(texts) == 1:  # one text (a served request): no row bookkeeping
+        return _one_codepoints(texts[0][: spec.max_chars], border, full)
     used = kept + 2 * border
     width = _round_width(int(used.max()) if len(used) else 1)
     # surrogatepass: a lone surrogate (JSON allows one) is a codepoint like any other.
@@ -153,6 +155,19 @@ def _codepoints(texts: list[str], spec: TextSpec) -> tuple[np.ndarray, np.ndarra
     cols = np.arange(flat.shape[0]) - np.repeat(starts, kept) + border
     matrix[rows, cols] = flat
     return matrix, used, full
+
+
+def _one_codepoints(
+    text: str, border: int, full: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_codepoints`` for a single (already cut) text."""
+    used = len(text) + 2 * border
+    matrix = np.zeros((1, _round_width(used)), dtype=np.uint64)
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    matrix[0, border : border + len(codes)] = codes
+    if border:
+        matrix[0, 0] = matrix[0, used - 1] = 32
+    return matrix, np.array([used], dtype=np.int64), full
 
 
 def _finish(hashes: np.ndarray, n: int, buckets: int) -> np.ndarray:
@@ -183,6 +198,10 @@ def encode_texts(texts: Sequence[str], spec: TextSpec) -> EncodedTexts:
             if n < spec.ngram_min:
                 continue
             span = width - n + 1
+            if n_texts == 1:  # one text (a served request): a slice, not a mask
+                count = max(int(used[0]) - n + 1, 0)
+                ids[0, n - spec.ngram_min, :count] = _finish(rolling[0, :count], n, spec.buckets)
+                continue
             valid = positions[:span][None, :] + n <= used[:, None]
             slot = ids[:, n - spec.ngram_min, :span]
             slot[valid] = _finish(rolling[valid], n, spec.buckets)

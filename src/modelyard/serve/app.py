@@ -12,7 +12,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from modelyard.serve import routes
-from modelyard.serve.fastpath import InferFastPath
+from modelyard.serve.fastpath import FastPath
 from modelyard.serve.metrics import ServerMetrics
 from modelyard.serve.middleware import ServingMiddleware
 from modelyard.serve.monitoring import ServingMonitor
@@ -96,9 +96,14 @@ def create_app(settings: ServeSettings) -> Starlette:
     app.state.metrics = metrics
     app.state.monitor = monitor
     app.state.settings = settings
-    infer_route = next(r for r in app.routes if getattr(r, "path", "") == "/v2/models/{name}/infer")
+    by_path = {getattr(r, "path", ""): r for r in app.routes}
     # Inside ServingMiddleware (added last, so outermost): auth, limits, metrics apply.
-    app.add_middleware(InferFastPath, state=app.state, route=infer_route)
+    app.add_middleware(
+        FastPath,
+        state=app.state,
+        infer_route=by_path["/v2/models/{name}/infer"],
+        predict_route=by_path["/v1/models/{name}:predict"],
+    )
     app.add_middleware(
         ServingMiddleware,
         metrics=metrics,

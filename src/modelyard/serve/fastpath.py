@@ -1,4 +1,5 @@
-"""A raw-ASGI fast path for the hottest route, ``POST /v2/models/{name}/infer``.
+"""A raw-ASGI fast path for the hot routes: ``POST /v2/models/{name}/infer`` and
+JSON ``POST /v1/models/{name}:predict``.
 
 Starlette's router tries every route's regex in turn, then builds a ``Request``,
 wraps the handler for exception handling and renders a ``Response``: tens of
@@ -6,11 +7,14 @@ microseconds per request on the single event-loop thread, which is what limits a
 one-worker server on a small machine. This middleware sits *inside*
 ``ServingMiddleware`` (API key, body limit, request metrics, error JSON all still
 apply), recognises the path with two string tests, and calls the same
-``routes.answer_v2`` the Starlette route calls, so both answer with the same bytes.
-Everything else (other routes, other methods, a ``root_path``) goes to Starlette.
+``routes.answer_v2`` / ``routes.answer_predict`` the Starlette routes call, so both
+answer with the same bytes. Everything else (other routes, other methods, multipart
+uploads, a ``root_path``) goes to Starlette.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.datastructures import State
 from starlette.requests import ClientDisconnect
@@ -20,18 +24,31 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from modelyard.serve import routes
 from modelyard.serve.errors import ClientError
 
-_PREFIX, _SUFFIX = "/v2/models/", "/infer"
+Answer = Callable[
+    [State, Mapping[str, str], Mapping[str, str], bytes], Awaitable[tuple[bytes, dict[str, str]]]
+]
+_V2 = ("/v2/models/", "/infer")
+_V1 = ("/v1/models/", ":predict")
+
+
+def _name(scope: Scope, prefix: str, suffix: str) -> str | None:
+    if scope["type"] != "http" or scope["method"] != "POST" or scope.get("root_path"):
+        return None
+    path: str = scope["path"]
+    if not (path.startswith(prefix) and path.endswith(suffix)):
+        return None
+    name = path[len(prefix) : -len(suffix)]
+    return name if name and "/" not in name else None
 
 
 def v2_infer_name(scope: Scope) -> str | None:
     """The model name when ``scope`` is ``POST /v2/models/{name}/infer``, else None."""
-    if scope["type"] != "http" or scope["method"] != "POST" or scope.get("root_path"):
-        return None
-    path: str = scope["path"]
-    if not (path.startswith(_PREFIX) and path.endswith(_SUFFIX)):
-        return None
-    name = path[len(_PREFIX) : -len(_SUFFIX)]
-    return name if name and "/" not in name else None
+    return _name(scope, *_V2)
+
+
+def v1_predict_name(scope: Scope) -> str | None:
+    """The model name when ``scope`` is ``POST /v1/models/{name}:predict``, else None."""
+    return _name(scope, *_V1)
 
 
 async def read_body(receive: Receive) -> bytes:
@@ -46,24 +63,39 @@ async def read_body(receive: Receive) -> bytes:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-class InferFastPath:
-    def __init__(self, app: ASGIApp, state: State, route: BaseRoute) -> None:
+class FastPath:
+    def __init__(
+        self, app: ASGIApp, state: State, infer_route: BaseRoute, predict_route: BaseRoute
+    ) -> None:
         self.app = app
         self.state = state
-        self.route = route
-        """The Starlette route it stands in for: its path template labels the metrics."""
+        # The Starlette routes it stands in for: their path templates label the metrics.
+        self.infer_route = infer_route
+        self.predict_route = predict_route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route, answer = self.infer_route, routes.answer_v2
         name = v2_infer_name(scope)
+        if name is None:
+            route, answer = self.predict_route, routes.answer_predict
+            name = v1_predict_name(scope)
         if name is None:
             await self.app(scope, receive, send)
             return
-        scope["route"] = self.route
-        scope["path_params"] = {"name": name}
         # Starlette's Headers: latin-1, and the first of repeated headers wins.
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(scope["headers"])}
+        if answer is routes.answer_predict and routes.is_upload(headers.get("content-type", "")):
+            await self.app(scope, receive, send)  # multipart: Starlette parses the form
+            return
+        scope["route"] = route
+        scope["path_params"] = {"name": name}
+        await self._answer(answer, headers, scope, receive, send)
+
+    async def _answer(
+        self, answer: Answer, headers: dict[str, str], scope: Scope, receive: Receive, send: Send
+    ) -> None:
         try:
-            body, answer_headers = await routes.answer_v2(
+            body, answer_headers = await answer(
                 self.state, scope["path_params"], headers, await read_body(receive)
             )
         except ClientError as error:

@@ -49,6 +49,11 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROCESS_ENV) or None
 
 
+_FEW = 4
+"""Up to this many values, ``observe`` per value is cheaper than numpy's bucket count
+(one request's row on an idle server: ~5 us against ~25 us)."""
+
+
 def observe_many(histogram: Any, values: np.ndarray) -> None:
     """``histogram.observe(v)`` for every value, with one increment per touched bucket.
 
@@ -62,7 +67,13 @@ def observe_many(histogram: Any, values: np.ndarray) -> None:
     buckets = getattr(histogram, "_buckets", None)
     bounds = getattr(histogram, "_upper_bounds", None)
     total = getattr(histogram, "_sum", None)
-    if buckets is None or bounds is None or total is None or len(buckets) != len(bounds):
+    if (
+        values.size <= _FEW
+        or buckets is None
+        or bounds is None
+        or total is None
+        or len(buckets) != len(bounds)
+    ):
         for value in values:
             histogram.observe(float(value))
         return

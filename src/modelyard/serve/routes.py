@@ -177,51 +177,79 @@ async def answer_v2(
     return v2.encode_response(served.name, served.version, outputs, parsed)
 
 
-async def _read_images(request: Request, model: LoadedModel) -> np.ndarray:
-    content_type = request.headers.get("content-type", "")
+async def _read_upload(request: Request, model: LoadedModel) -> np.ndarray:
+    """The images of a multipart upload, decoded with the bundle's preprocessing."""
     max_rows = request.app.state.settings.max_instances
-    if content_type.startswith("multipart/form-data"):
-        try:
-            form = await request.form(max_files=max_rows, max_fields=max_rows)
-        except Exception as error:  # malformed multipart, too many parts
-            raise ClientError(f"could not read the multipart upload: {error}") from None
-        files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
-        if not files:
-            raise ClientError("the multipart upload holds no files; send the image as a file field")
-        data = [await f.read() for f in files]
-        await form.close()
-        return simple.decode_files(data, model.bundle.preprocessing)
-    if content_type.startswith("application/json") or not content_type:
-        return simple.decode_instances(await request.body(), model.bundle.preprocessing, max_rows)
-    raise UnsupportedMediaType(
-        f"content type '{content_type}' is not supported; upload images as "
-        "multipart/form-data or send JSON instances"
+    try:
+        form = await request.form(max_files=max_rows, max_fields=max_rows)
+    except Exception as error:  # malformed multipart, too many parts
+        raise ClientError(f"could not read the multipart upload: {error}") from None
+    files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+    if not files:
+        raise ClientError("the multipart upload holds no files; send the image as a file field")
+    data = [await f.read() for f in files]
+    await form.close()
+    return simple.decode_files(data, model.bundle.preprocessing)
+
+
+def is_upload(content_type: str) -> bool:
+    return content_type.startswith("multipart/form-data")
+
+
+async def answer_predict(
+    state: State, path_params: Mapping[str, str], headers: Mapping[str, str], body: bytes
+) -> tuple[bytes, dict[str, str]]:
+    """A JSON ``/v1`` predict request (image instances, or texts) -> the response body
+    and headers; ClientError for a 4xx.
+
+    Shared by the Starlette route (which alone reads multipart uploads) and the
+    raw-ASGI fast path, so both answer with the same bytes. ``headers`` is looked up
+    with lower-case names.
+    """
+    started = time.perf_counter()
+    request_id = headers.get("x-request-id") or uuid.uuid4().hex
+    model = _named_model(state.runtime, path_params)
+    content_type = headers.get("content-type", "")
+    if model.bundle.kind == "text":
+        from modelyard.serve.text_routes import answer_text
+
+        return await answer_text(state, model, content_type, body, request_id, started)
+    if content_type and not content_type.startswith("application/json"):
+        raise UnsupportedMediaType(
+            f"content type '{content_type}' is not supported; upload images as "
+            "multipart/form-data or send JSON instances"
+        )
+    images = simple.decode_instances(body, model.bundle.preprocessing, state.settings.max_instances)
+    return await _answer_images(state, model, images, request_id, started)
+
+
+async def _answer_images(
+    state: State, model: LoadedModel, images: np.ndarray, request_id: str, started: float
+) -> tuple[bytes, dict[str, str]]:
+    served, outputs = await state.runtime.infer(to_model_input(images, model.bundle.preprocessing))
+    state.monitor.observe_images(served, request_id, images, outputs, time.perf_counter() - started)
+    body = simple.encode_predictions(
+        outputs["probabilities"], served.bundle.labels, served.name, served.version, request_id
     )
+    return body, {"content-type": "application/json", "x-request-id": request_id}
 
 
 async def predict(request: Request) -> Response:
     started = time.perf_counter()
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    state = request.app.state
     try:
         model = _model(request)
-        if model.bundle.kind == "text":
-            from modelyard.serve.text_routes import predict_text
-
-            return await predict_text(request, model, request_id, started)
-        images = await _read_images(request, model)
-        served, outputs = await _runtime(request).infer(
-            to_model_input(images, model.bundle.preprocessing)
-        )
+        if is_upload(request.headers.get("content-type", "")) and model.bundle.kind != "text":
+            request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+            images = await _read_upload(request, model)
+            body, headers = await _answer_images(state, model, images, request_id, started)
+        else:
+            body, headers = await answer_predict(
+                state, request.path_params, request.headers, await request.body()
+            )
     except ClientError as error:
         return error_response(error)
-    probabilities = outputs["probabilities"]
-    request.app.state.monitor.observe_images(
-        served, request_id, images, outputs, time.perf_counter() - started
-    )
-    body = simple.encode_predictions(
-        probabilities, served.bundle.labels, served.name, served.version, request_id
-    )
-    return Response(body, media_type="application/json", headers={"x-request-id": request_id})
+    return Response(body, headers=headers)
 
 
 async def metrics(request: Request) -> Response:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from starlette.requests import Request
+from starlette.datastructures import State
 from starlette.responses import JSONResponse, Response
 
 from modelyard.features.text import EncodedTexts, TextSpec, encode_texts
@@ -52,32 +52,26 @@ def text_v2_input(
     return encode_request_texts(texts, model).ids, texts
 
 
-async def predict_text(
-    request: Request, model: LoadedModel, request_id: str, started: float
-) -> Response:
+async def answer_text(
+    state: State,
+    model: LoadedModel,
+    content_type: str,
+    body: bytes,
+    request_id: str,
+    started: float,
+) -> tuple[bytes, dict[str, str]]:
     """``{"text": ...}`` / ``{"texts": [...]}`` -> label, probabilities, truncated."""
-    from modelyard.serve.routes import _runtime, error_response
-
-    try:
-        content_type = request.headers.get("content-type", "")
-        if content_type and not content_type.startswith("application/json"):
-            raise UnsupportedMediaType(
-                f"content type '{content_type}' is not supported for text model {model.name}; "
-                'send application/json {"text": "..."} or {"texts": [...]}'
-            )
-        texts = text_codec.decode_text_request(
-            await request.body(), request.app.state.settings.max_instances
+    if content_type and not content_type.startswith("application/json"):
+        raise UnsupportedMediaType(
+            f"content type '{content_type}' is not supported for text model {model.name}; "
+            'send application/json {"text": "..."} or {"texts": [...]}'
         )
-        encoded = encode_request_texts(texts, model)
-        served, outputs = await _runtime(request).infer(encoded.ids)
-    except ClientError as error:
-        return error_response(error)
-    probabilities = outputs["probabilities"]
-    request.app.state.monitor.observe_texts(
-        served, request_id, texts, outputs, time.perf_counter() - started
-    )
-    body = text_codec.encode_text_predictions(
-        probabilities,
+    texts = text_codec.decode_text_request(body, state.settings.max_instances)
+    encoded = encode_request_texts(texts, model)
+    served, outputs = await state.runtime.infer(encoded.ids)
+    state.monitor.observe_texts(served, request_id, texts, outputs, time.perf_counter() - started)
+    answer = text_codec.encode_text_predictions(
+        outputs["probabilities"],
         served.bundle.labels,
         served.name,
         served.version,
@@ -85,7 +79,7 @@ async def predict_text(
         encoded.truncated,
         _spec(served).max_chars,
     )
-    return Response(body, media_type="application/json", headers={"x-request-id": request_id})
+    return answer, {"content-type": "application/json", "x-request-id": request_id}
 
 
 def text_metadata(model: LoadedModel) -> Response:
