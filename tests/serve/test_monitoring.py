@@ -12,10 +12,11 @@ from starlette.testclient import TestClient
 from tests.helpers import free_port
 
 from modelyard import bundle
-from modelyard.features.image import to_model_input
+from modelyard.features.image import ImageSpec, to_model_input
 from modelyard.monitor.logstore import LogWindow, create_log_engine, read_window
 from modelyard.monitor.profile import image_summaries
 from modelyard.serve.codecs import v2
+from modelyard.serve.monitoring import from_model_input
 
 pytestmark = pytest.mark.slow
 
@@ -144,3 +145,17 @@ def test_requests_queued_for_the_log_beyond_its_capacity_are_dropped_and_counted
     client.app.state.monitor.flush_queued()
     client.app.state.monitor.log._write_buffered()
     assert len(_wait_for_rows(url, 2)) == 2
+
+
+@pytest.mark.parametrize(("mean", "std"), [(0.1307, 0.3081), (0.5, 0.5), (0.0, 1.0)])
+def test_model_input_maps_back_to_the_exact_pixels(mean: float, std: float) -> None:
+    # The log summarises v2 FP32 requests from these pixels: they must be the client's.
+    pixels = np.random.default_rng(0).integers(0, 256, (64, 9, 7, 1), dtype=np.uint8)
+    pixels[0] = 0
+    pixels[1] = 255
+    spec = ImageSpec(height=9, width=7, channels=1, mean=mean, std=std)
+    inputs = to_model_input(pixels, spec)
+    before = inputs.copy()
+    assert np.array_equal(from_model_input(inputs, spec), pixels)
+    assert np.array_equal(inputs, before)  # the request's array is left as it was
+    assert from_model_input(inputs[:0], spec).shape == (0, 9, 7, 1)

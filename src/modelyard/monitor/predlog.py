@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.exc import DataError, IntegrityError
 
-from modelyard.monitor.logstore import create_log_engine, ensure_schema, write_rows
+from modelyard.monitor.logstore import create_log_engine, encode_json, ensure_schema, write_rows
 
 logger = logging.getLogger("modelyard.monitor")
 
@@ -52,26 +52,28 @@ class _Batch:
     def rows(self) -> int:
         return len(self.labels)
 
-    def to_rows(self) -> list[dict[str, Any]]:
+    def to_rows(self) -> list[tuple[Any, ...]]:
+        """One tuple per prediction, in :data:`ROW_COLUMNS` order, JSON encoded."""
         names = list(self.summaries)
         columns = [_json_floats(self.summaries[n]) for n in names]
         projection = _json_floats(np.round(np.asarray(self.projection, dtype=np.float64), 6))
         confidences = _json_floats(self.confidences)
         latencies = _json_floats(self.latencies)
+        raw = self.raw_inputs
         return [
-            {
-                "time": self.time,
-                "model": self.model,
-                "version": self.version,
-                "request_id": self.request_ids[i],
-                "kind": self.kind,
-                "label": self.labels[i],
-                "confidence": confidences[i],
-                "latency_s": latencies[i],
-                "summary": {n: column[i] for n, column in zip(names, columns, strict=True)},
-                "projection": projection[i],
-                "raw_input": self.raw_inputs[i] if self.raw_inputs is not None else None,
-            }
+            (
+                self.time,
+                self.model,
+                self.version,
+                self.request_ids[i],
+                self.kind,
+                self.labels[i],
+                confidences[i],
+                latencies[i],
+                encode_json({n: column[i] for n, column in zip(names, columns, strict=True)}),
+                encode_json(projection[i]),
+                raw[i] if raw is not None else None,
+            )
             for i in range(self.rows)
         ]
 
