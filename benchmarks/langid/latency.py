@@ -5,7 +5,8 @@
 Starts `modelyard serve BUNDLE intra_op_threads=1` pinned to one CPU, sends the
 test split's sentences one at a time (`POST /v1/models/{name}:predict {"text": ...}`,
 sequential, one keep-alive connection, client pinned to the other CPU) and times
-each request at the client. Then lingua classifies the same sentences one call at a
+each request at the client, and the same connection's `GET /v2/health/live` as the
+HTTP floor. Then lingua classifies the same sentences one call at a
 time in its own venv on the server's CPU (all 75 languages, and restricted), and
 modelyard's Predictor does the same in-process. Prints a table, writes JSON.
 """
@@ -82,6 +83,21 @@ def served_latencies(
     return latencies, answers
 
 
+def floor_latencies(port: int, count: int) -> list[float]:
+    """Client-side latency (µs) of ``GET /v2/health/live`` on the same kind of
+    connection: what any request to this server costs before it does any work."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    latencies = []
+    for index in range(count + 50):
+        started = time.perf_counter_ns()
+        connection.request("GET", "/v2/health/live")
+        response = connection.getresponse()
+        response.read()
+        if index >= 50:  # the first 50 warm the connection up
+            latencies.append((time.perf_counter_ns() - started) / 1000)
+    return latencies
+
+
 def summary(latencies_us: list[float]) -> dict[str, float]:
     values = np.asarray(latencies_us)
     p50, p90, p99 = np.percentile(values, [50, 90, 99])
@@ -109,6 +125,7 @@ def measure(
         os.sched_setaffinity(0, {client_cpu})
         wait_ready(port, server)
         served, answers = served_latencies(port, model.bundle.name, texts)
+        floor = floor_latencies(port, len(texts))
         os.sched_setaffinity(0, {server_cpu})
         in_process = time_single(model.predict, texts)
     finally:
@@ -117,6 +134,7 @@ def measure(
         os.sched_setaffinity(0, affinity)
     paths: dict[str, dict[str, float]] = {
         "modelyard serve, HTTP /v1 (client-side)": summary(served),
+        "the same server's GET /v2/health/live (HTTP floor, client-side)": summary(floor),
         "modelyard Predictor, in-process": summary(in_process),
     }
     for run in peers.RUNS:

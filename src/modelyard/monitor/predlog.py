@@ -212,6 +212,11 @@ class PredictionLogger:
             return 0
         return rows
 
+    def wake(self) -> None:
+        """Write now rather than at the next interval (the buffer's owner has enough
+        rows for one write; waiting longer only grows memory and the write's GIL hold)."""
+        self._wake.set()
+
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Ask for a write now and wait until the buffer is empty; False on timeout."""
         deadline = time.monotonic() + timeout_s

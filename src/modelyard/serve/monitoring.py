@@ -36,6 +36,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("modelyard.serve")
 
+WRITE_EVERY_ROWS = 512
+"""Queued rows that start a write before the flush interval is up. At thousands of
+requests per second, a write per second meant one long GIL hold on the log thread
+(the p99 tail) and a second's inputs held in memory; 512 rows is a few ms of work."""
+
 
 def from_model_input(inputs: np.ndarray, spec: ImageSpec) -> np.ndarray:
     """Normalised float32 (N, C, H, W) back to uint8 (N, H, W, C) pixels, for summaries.
@@ -199,13 +204,16 @@ class ServingMonitor:
             model, request_id, inputs, outputs["probabilities"], outputs.get("embedding"), latency_s
         )
         with self._queue_lock:
-            full = log.buffered + self._queued_rows + rows > log.capacity
+            before = self._queued_rows
+            full = log.buffered + before + rows > log.capacity
             if not full:
                 self._queued.append(item)
                 self._queued_rows += rows
         if full:
             log.dropped += rows
             self.dropped.inc(rows)
+        elif before < WRITE_EVERY_ROWS <= before + rows:
+            log.wake()
 
     def flush_queued(self) -> None:
         """Summarise every queued request and hand the rows to the log (blocking).
