@@ -217,7 +217,8 @@ def prepare(
                     "http_port": port,
                     "grpc_port": free_port(),
                     "metrics_port": free_port(),
-                    "parallel_workers": 0,
+                    # PEER_WORKERS: inference processes beside the HTTP one
+                    "parallel_workers": int(os.environ.get("PEER_WORKERS", "0")),
                     "debug": False,
                 }
             )

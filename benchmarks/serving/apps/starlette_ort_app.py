@@ -28,11 +28,12 @@ async def infer(request: Request) -> Response:
 app = Starlette(routes=[Route("/v2/models/mnist/infer", infer, methods=["POST"])])
 
 if __name__ == "__main__":
+    workers = int(os.environ.get("PEER_WORKERS", "1"))  # processes (uvicorn --workers)
     uvicorn.run(
-        app,
+        "starlette_ort_app:app" if workers > 1 else app,
         host="127.0.0.1",
         port=int(sys.argv[1]),
-        workers=1,
+        workers=workers,
         log_level="warning",
         access_log=False,
     )

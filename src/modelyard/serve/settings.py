@@ -71,7 +71,8 @@ class ServeSettings:
     log_sample_rate: float = 1.0
     """Share of requests whose predictions are logged (0..1)."""
     log_flush_interval_s: float = 1.0
-    """How often buffered records are written; a killed server loses at most this much."""
+    """How often buffered records are written; a killed server loses at most this much.
+    Under load a write also starts every 512 queued rows, before the interval is up."""
     log_buffer_records: int = 10_000
     """Records held while the database is slow or down; beyond this new records are
     dropped and counted in ``modelyard_prediction_log_dropped_total``."""
