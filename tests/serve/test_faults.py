@@ -144,7 +144,12 @@ def test_sigterm_under_load_answers_in_flight_and_flushes_the_log(
     log_url = f"sqlite:///{tmp_path / 'log.db'}"
     monkeypatch.setenv("MODELYARD_PREDICTION_LOG", log_url)
     # Nothing is written before the stop: only the graceful shutdown flushes.
-    server = Server(str(trained.bundle_path), "poll_interval_s=0", "log_flush_interval_s=600")
+    server = Server(
+        str(trained.bundle_path),
+        "poll_interval_s=0",
+        "log_flush_interval_s=600",
+        "log_write_rows=0",
+    )
     with _Load(server.url, threads=6) as load:
         time.sleep(2)
         assert _logged(log_url) == []

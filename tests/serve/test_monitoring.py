@@ -16,7 +16,7 @@ from modelyard.features.image import ImageSpec, to_model_input
 from modelyard.monitor.logstore import LogWindow, create_log_engine, read_window
 from modelyard.monitor.profile import image_summaries
 from modelyard.serve.codecs import v2
-from modelyard.serve.monitoring import WRITE_EVERY_ROWS, from_model_input
+from modelyard.serve.monitoring import from_model_input
 
 pytestmark = pytest.mark.slow
 
@@ -153,14 +153,15 @@ def test_a_full_chunk_of_queued_rows_is_written_before_the_interval(
     url = f"sqlite:///{tmp_path / 'log.db'}"
     client = make_client(f"prediction_log_url={url}", "log_flush_interval_s=60")
     rows = digits_test_images[:8, ..., 0].tolist()
-    below = WRITE_EVERY_ROWS - len(rows)
+    chunk = client.app.state.settings.log_write_rows
+    below = chunk - len(rows)
     for _ in range(below // len(rows)):
         assert client.post(PREDICT, json={"instances": rows}).status_code == 200
     time.sleep(0.3)
     assert len(_wait_for_rows(url, 1, timeout=0.1)) == 0  # not yet a chunk: it waits
-    for _ in range(2):  # crosses WRITE_EVERY_ROWS: written now, not in a minute
+    for _ in range(2):  # crosses log_write_rows: written now, not in a minute
         assert client.post(PREDICT, json={"instances": rows}).status_code == 200
-    assert len(_wait_for_rows(url, WRITE_EVERY_ROWS, timeout=10)) >= WRITE_EVERY_ROWS
+    assert len(_wait_for_rows(url, chunk, timeout=10)) >= chunk
 
 
 @pytest.mark.parametrize(("mean", "std"), [(0.1307, 0.3081), (0.5, 0.5), (0.0, 1.0)])

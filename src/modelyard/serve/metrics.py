@@ -51,7 +51,7 @@ def multiprocess_dir() -> str | None:
 
 _FEW = 4
 """Up to this many values, ``observe`` per value is cheaper than numpy's bucket count
-(one request's row on an idle server: ~5 us against ~25 us)."""
+(one request's row on an idle server: ~2 us against ~6.5 us)."""
 
 
 def observe_many(histogram: Any, values: np.ndarray) -> None:

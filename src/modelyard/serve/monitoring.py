@@ -36,11 +36,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("modelyard.serve")
 
-WRITE_EVERY_ROWS = 512
-"""Queued rows that start a write before the flush interval is up. At thousands of
-requests per second, a write per second meant one long GIL hold on the log thread
-(the p99 tail) and a second's inputs held in memory; 512 rows is a few ms of work."""
-
 
 def from_model_input(inputs: np.ndarray, spec: ImageSpec) -> np.ndarray:
     """Normalised float32 (N, C, H, W) back to uint8 (N, H, W, C) pixels, for summaries.
@@ -212,7 +207,7 @@ class ServingMonitor:
         if full:
             log.dropped += rows
             self.dropped.inc(rows)
-        elif before < WRITE_EVERY_ROWS <= before + rows:
+        elif before < self.settings.log_write_rows <= before + rows:  # 0: never
             log.wake()
 
     def flush_queued(self) -> None:

@@ -71,8 +71,11 @@ class ServeSettings:
     log_sample_rate: float = 1.0
     """Share of requests whose predictions are logged (0..1)."""
     log_flush_interval_s: float = 1.0
-    """How often buffered records are written; a killed server loses at most this much.
-    Under load a write also starts every 512 queued rows, before the interval is up."""
+    """How often buffered records are written; a killed server loses at most this much."""
+    log_write_rows: int = 512
+    """Queued rows that start a write before the interval is up (0: only the interval).
+    At thousands of requests per second, one write per second meant one long GIL hold
+    on the log thread (the p99 tail) and a second's inputs held in memory."""
     log_buffer_records: int = 10_000
     """Records held while the database is slow or down; beyond this new records are
     dropped and counted in ``modelyard_prediction_log_dropped_total``."""
@@ -119,6 +122,8 @@ def settings_from(overrides: Sequence[str] = (), **values: object) -> ServeSetti
         raise ConfigError(f"log_sample_rate must be within 0..1, got {settings.log_sample_rate}")
     if settings.log_flush_interval_s <= 0 or settings.log_stop_timeout_s < 0:
         raise ConfigError("log_flush_interval_s must be > 0 and log_stop_timeout_s >= 0")
+    if settings.log_write_rows < 0:
+        raise ConfigError(f"log_write_rows must be >= 0, got {settings.log_write_rows}")
     if settings.log_buffer_records < 1:
         raise ConfigError("log_buffer_records must be at least 1")
     if settings.drift_interval_s < 0 or settings.drift_window < 30:
