@@ -8,15 +8,19 @@ mode under ``MODELYARD_HOME`` by default, PostgreSQL (psycopg) by URL.
 from __future__ import annotations
 
 import functools
-import importlib.util
+import json
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+try:
+    import orjson
+except ImportError:  # the monitor extra alone: the standard library encodes
+    orjson = None  # type: ignore[assignment]
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -57,29 +61,18 @@ def _normalise(url: str) -> str:
     return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
 
 
-def _json_encoder() -> Callable[[Any], str]:
-    """orjson when installed (the serve extra has it), else the standard library.
+def encode_json(value: Any) -> str:
+    """The JSON text of a value, as stored in the log's JSON columns.
 
-    The server's log thread encodes two JSON columns per prediction; with the
-    standard encoder that was ~15% of the thread's time, all of it holding the GIL
-    the event loop needs (py-spy, c=32, 2026-11-24). orjson writes NaN as null.
+    orjson when installed (the serve extra has it), else the standard library: the
+    server's log thread encodes two JSON columns per prediction, and with the standard
+    encoder that was ~15% of the thread's time, all of it holding the GIL the event
+    loop needs (py-spy, c=32, 2026-11-24). orjson writes NaN as null. A plain module
+    function: psycopg warns that closures given to it as serializers may leak.
     """
-    if importlib.util.find_spec("orjson") is None:
-        import json
-
-        return json.dumps
-    return _orjson_text
-
-
-def _orjson_text(value: Any) -> str:
-    # Module level, not a closure: psycopg warns that closures given to it may leak.
-    import orjson
-
+    if orjson is None:
+        return json.dumps(value)
     return orjson.dumps(value).decode()
-
-
-encode_json = _json_encoder()
-"""The JSON text of a value, as stored in the log's JSON columns."""
 
 
 def create_log_engine(url: str | None = None) -> Engine:
