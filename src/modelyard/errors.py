@@ -1,10 +1,31 @@
-"""Errors a user can cause. The CLI prints them as one line, without a traceback."""
+"""Errors a user can cause, and the exit codes every command follows.
+
+The CLI prints a :class:`ModelyardError` as one line (``error: ...``), without a
+traceback, and exits with the error's :attr:`~ModelyardError.exit_code`:
+
+====  ==========================================================================
+0     done (also: a dry run whose decision passed, nothing to do)
+1     refused or found wanting: a gate refused, drift detected, some inputs failed
+2     usage: a bad option, config key, value, path, model URI; fix the command
+130   interrupted (Ctrl-C / SIGINT); the message says how to resume, where one can
+====  ==========================================================================
+"""
 
 from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_REFUSED = 1
+"""A gate refused, drift was found, or part of the work failed (the output says what)."""
+EXIT_USAGE = 2
+"""The command, its options, config or inputs were wrong; the message says what to do."""
+EXIT_INTERRUPTED = 130
+"""Interrupted by Ctrl-C (128 + SIGINT), the shell convention."""
 
 
 class ModelyardError(Exception):
     """Something the user can fix: the message says what was wrong and what to do."""
+
+    exit_code: int = EXIT_USAGE
 
 
 class ConfigError(ModelyardError):
@@ -21,3 +42,10 @@ class RegistryError(ModelyardError):
 
 class ExportError(ModelyardError):
     """The exported ONNX graph does not reproduce the trained model."""
+
+
+class Refused(ModelyardError):
+    """A check ran and said no (a promotion gate, a deploy's gate): nothing was moved.
+    Not a usage error, so scripts can tell "fix the command" from "the model failed"."""
+
+    exit_code = EXIT_REFUSED

@@ -1,25 +1,33 @@
-"""Score a registered or local bundle: re-evaluate on a dataset split, or predict files."""
+"""Score a registered or local bundle on a split of its dataset: re-evaluation, the
+promotion gate and the INT8 comparison all start here, for image and text models alike.
+
+A bundle records the data configuration it was trained on, so scoring it needs no
+data overrides: :func:`config_for` composes the bundle's task and data, and the
+user's explicit overrides win over both.
+"""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from modelyard import bundle as bundle_io
 from modelyard import tracking
 from modelyard.bundle import Bundle
-from modelyard.config.schema import Config
-from modelyard.data.dataset import ArraySplit, Dataset
-from modelyard.data.image_folder import IMAGE_SUFFIXES
-from modelyard.data.text import TextDataset, TextSplit
-from modelyard.errors import DataError, ModelyardError
+from modelyard.config.schema import Config, DataConfig, validate
+from modelyard.data.dataset import ArraySplit
+from modelyard.errors import ModelyardError
 from modelyard.evaluate import EvaluationReport, evaluate_probabilities, log_report
-from modelyard.features.image import conform_images
+from modelyard.features.image import ImageSpec, conform_images, to_model_input
+from modelyard.features.text import TextSpec, encode_texts
 from modelyard.predictor import Prediction, Predictor
+
+DATA_CONFIG_KEY = "config"
+"""Where ``bundle.json`` keeps the training data settings: ``manifest["dataset"]["config"]``."""
 
 
 @dataclass(frozen=True)
@@ -30,60 +38,158 @@ class Evaluation:
     run_id: str | None
 
 
-def split_for(model: Bundle, cfg: Config, split: str) -> tuple[Dataset, ArraySplit]:
-    """A split of the configured dataset, checked against the model's labels and
-    converted to its input size: what every offline scoring of a bundle starts from."""
-    from modelyard.data import load_dataset
+@dataclass(frozen=True)
+class LabelledSplit:
+    """One split of a model's dataset as the model's raw examples.
 
-    dataset = load_dataset(cfg.data)
-    if tuple(dataset.class_names) != model.labels:
+    ``examples`` are uint8 images (N, H, W, C) at the dataset's configured size, or an
+    (N,) array of str for text models; :func:`predict_examples` and
+    :func:`model_inputs` bring them to any bundle's own input.
+    """
+
+    kind: str
+    examples: np.ndarray
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+    dataset_name: str
+    fingerprint: str
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def recorded_data_config(model: Bundle) -> dict[str, Any] | None:
+    """The ``data`` settings the bundle was trained with (None for older bundles)."""
+    recorded = (model.manifest.get("dataset") or {}).get(DATA_CONFIG_KEY)
+    return dict(recorded) if isinstance(recorded, dict) else None
+
+
+def _explicit_keys(overrides: Sequence[str], section: str) -> set[str]:
+    keys = (o.split("=", 1)[0].lstrip("+~") for o in overrides)
+    return {k.split(".", 1)[1] for k in keys if k.startswith(section + ".")}
+
+
+def config_for(model: Bundle, overrides: Sequence[str] = ()) -> Config:
+    """The config that scores ``model``: its own task and training data settings,
+    with ``overrides`` on top.
+
+    ``task=...`` in ``overrides`` picks another task's data, and then the bundle's
+    recorded data settings are not used; ``data.<key>=...`` replaces that one key.
+    """
+    from modelyard.config import compose_config
+
+    overrides = list(overrides)
+    own_task = not any(o.split("=", 1)[0] == "task" for o in overrides)
+    if own_task:
+        overrides.insert(0, f"task={model.task}")
+    recorded = recorded_data_config(model) if own_task else None
+    if not recorded:
+        return compose_config(overrides)
+    # The task's own defaults may be incomplete (text_table has no data.path), so
+    # validate only once the recorded settings are in.
+    cfg = compose_config(overrides, validated=False)
+    explicit = _explicit_keys(overrides, "data")
+    known = {f.name for f in fields(DataConfig)}
+    for key, value in recorded.items():
+        if key in known and key not in explicit:
+            setattr(cfg.data, key, value)
+    return validate(cfg)
+
+
+def record_data_config(data: DataConfig) -> dict[str, Any]:
+    """The training data settings as stored in ``bundle.json``, with ``path`` absolute
+    so a later ``evaluate`` or ``promote`` from another folder finds the same data."""
+    recorded = {f.name: getattr(data, f.name) for f in fields(DataConfig)}
+    if data.path:
+        recorded["path"] = str(Path(data.path).expanduser().resolve())
+    recorded["files"] = dict(data.files)
+    recorded["labels"] = list(data.labels)
+    return recorded
+
+
+def labelled_split(model: Bundle, cfg: Config, split: str) -> LabelledSplit:
+    """``split`` of the configured dataset, checked against the model's kind and labels."""
+    if (cfg.task.kind == "text") != (model.kind == "text"):
         raise ModelyardError(
-            f"dataset '{dataset.name}' has classes {list(dataset.class_names)} but model "
-            f"'{model.name}' predicts {list(model.labels)}; pass the model's task "
-            f"(task={model.task})"
+            f"model '{model.name}' is a {model.kind} model but task '{cfg.task.name}' has "
+            f"{cfg.task.kind} data; pass the model's task (task={model.task})"
         )
-    data = dataset.split(split)
-    return dataset, ArraySplit(conform_images(data.images, model.preprocessing), data.labels)
+    if model.kind == "text":
+        from modelyard.data import load_text_dataset
 
+        texts = load_text_dataset(cfg.data)
+        part = texts.split(split)
+        found = LabelledSplit(
+            "text", part.texts, part.labels, texts.class_names, texts.name, texts.fingerprint
+        )
+    else:
+        from modelyard.data import load_dataset
 
-def _text_split(model: Bundle, cfg: Config, split: str) -> tuple[TextDataset, TextSplit]:
-    """A split of the configured text dataset, checked against the model's labels."""
-    from modelyard.data import load_text_dataset
-
-    if cfg.task.kind != "text":
+        images = load_dataset(cfg.data)
+        data = images.split(split)
+        found = LabelledSplit(
+            "image", data.images, data.labels, images.class_names, images.name, images.fingerprint
+        )
+    if found.class_names != model.labels:
         raise ModelyardError(
-            f"model '{model.name}' is a text model; pass a text task (task={model.task})"
+            f"dataset '{found.dataset_name}' has classes {', '.join(found.class_names)} but "
+            f"model '{model.name}' predicts {', '.join(model.labels)}; pass the model's task "
+            f"(task={model.task}) and the data it was trained on"
         )
-    dataset = load_text_dataset(cfg.data)
-    if tuple(dataset.class_names) != model.labels:
-        raise ModelyardError(
-            f"dataset '{dataset.name}' has classes {list(dataset.class_names)} but model "
-            f"'{model.name}' predicts {list(model.labels)}; pass the model's task "
-            f"(task={model.task})"
-        )
-    return dataset, dataset.split(split)
+    return found
+
+
+def predict_examples(predictor: Predictor, examples: np.ndarray) -> Prediction:
+    """Predict raw examples (images at any size, or texts) with the predictor's bundle."""
+    spec = predictor.spec
+    if isinstance(spec, TextSpec):
+        return predictor.predict_texts([str(text) for text in examples])
+    return predictor.predict_images(conform_images(examples, spec))
+
+
+def model_inputs(spec: ImageSpec | TextSpec, examples: np.ndarray) -> np.ndarray:
+    """Raw examples as one ONNX input batch: normalised float32 images, or the text
+    n-gram ids (padded to the batch's longest text)."""
+    if isinstance(spec, TextSpec):
+        return encode_texts([str(text) for text in examples], spec).ids
+    return to_model_input(conform_images(examples, spec), spec)
+
+
+def split_for(model: Bundle, cfg: Config, split: str) -> ArraySplit:
+    """An image model's split at its input size (the INT8 comparison's data)."""
+    if not isinstance(model.preprocessing, ImageSpec):
+        raise ModelyardError(f"{model.name} is a {model.kind} model, not an image model")
+    data = labelled_split(model, cfg, split)
+    return ArraySplit(conform_images(data.examples, model.preprocessing), data.labels)
+
+
+def tracking_uri_in(overrides: Sequence[str]) -> str | None:
+    """The ``tracking.uri=...`` among ``overrides``: a bundle must be fetched from the
+    registry before its own task's config can be composed."""
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key.lstrip("+") == "tracking.uri" and value not in ("", "null"):
+            return value
+    return None
 
 
 def evaluate_model(
-    model_uri: str, cfg: Config, split: str = "test", log: bool = True
+    model_uri: str, overrides: Sequence[str] = (), split: str = "test", log: bool = True
 ) -> Evaluation:
-    """Re-evaluate a bundle through ONNX Runtime on a split of the configured dataset.
+    """Re-evaluate a bundle through ONNX Runtime on a split of its dataset.
 
-    With ``log`` the report goes into a new MLflow run of the task's experiment,
-    tagged with the model it evaluated.
+    The data is the model's own (its task and recorded data settings) unless
+    ``overrides`` say otherwise. With ``log`` the report goes into a new MLflow run
+    of the task's experiment, tagged with the model it evaluated.
     """
-    loaded = bundle_io.load(model_uri, cfg.tracking.uri)
-    dataset: Dataset | TextDataset
-    if loaded.kind == "text":
-        dataset, texts = _text_split(loaded, cfg, split)
-        prediction = Predictor(loaded).predict_texts(list(texts.texts))
-        report = evaluate_probabilities(
-            texts.labels, prediction.probabilities, loaded.labels, split, list(texts.texts)
-        )
-    else:
-        dataset, data = split_for(loaded, cfg, split)
-        prediction = Predictor(loaded).predict_images(data.images)
-        report = evaluate_probabilities(data.labels, prediction.probabilities, loaded.labels, split)
+    loaded = bundle_io.load(model_uri, tracking_uri_in(overrides))
+    cfg = config_for(loaded, overrides)
+    data = labelled_split(loaded, cfg, split)
+    prediction = predict_examples(Predictor(loaded), data.examples)
+    texts = [str(t) for t in data.examples] if data.kind == "text" else None
+    report = evaluate_probabilities(
+        data.labels, prediction.probabilities, loaded.labels, split, texts
+    )
     run_id = None
     if log:
         import mlflow
@@ -99,124 +205,9 @@ def evaluate_model(
                     "modelyard.model": loaded.name,
                     "modelyard.model_version": loaded.version or "local",
                     "modelyard.model_uri": str(model_uri),
-                    "modelyard.dataset_fingerprint": dataset.fingerprint,
+                    "modelyard.dataset_fingerprint": data.fingerprint,
                 }
             )
             log_report(report)
             run_id = run.info.run_id
     return Evaluation(report=report, model=loaded.name, version=loaded.version, run_id=run_id)
-
-
-def collect_inputs(paths: Sequence[str | Path]) -> list[Path]:
-    """Expand folders (recursively) into their image files; keep files and .npy as given."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            images = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not images:
-                raise DataError(f"folder {path} holds no images (PNG/JPEG)")
-            found.extend(images)
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise DataError(f"{path} does not exist; pass image files, folders or a .npy file")
-    return found
-
-
-def _load_npy(path: Path, predictor: Predictor) -> np.ndarray:
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise DataError(f"{path} is not a readable .npy array: {error}") from error
-    if array.ndim == 3:
-        array = array[..., None]
-    if array.ndim != 4 or array.dtype != np.uint8:
-        raise DataError(
-            f"{path} holds {array.dtype} {array.shape}; expected uint8 images (N, H, W[, C])"
-        )
-    return conform_images(array, predictor.spec)
-
-
-def read_texts(paths: Sequence[str | Path], text_column: str = "text") -> list[tuple[str, str]]:
-    """(where, text) pairs: one text per non-empty line of a .txt file, or the
-    ``text_column`` of a CSV/TSV/JSONL/Parquet table, row by row."""
-    from modelyard.data.table import TABLE_SUFFIXES, read_rows
-
-    found: list[tuple[str, str]] = []
-    for raw in paths:
-        path = Path(raw)
-        if not path.is_file():
-            raise DataError(f"{path} does not exist; pass .txt files (one text per line) or tables")
-        if path.suffix.lower() in TABLE_SUFFIXES:
-            columns, rows = read_rows(path)
-            if text_column not in columns:
-                raise DataError(
-                    f"{path} has no column '{text_column}'; its columns are "
-                    f"{', '.join(columns) or '(none)'}; pass --text-column"
-                )
-            found += [(f"{path}:{i}", str(row[text_column] or "")) for i, row in enumerate(rows)]
-            continue
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError as error:
-            raise DataError(f"{path} is not UTF-8 (byte {error.start})") from None
-        found += [(f"{path}:{i + 1}", line) for i, line in enumerate(lines) if line.strip()]
-    if not found:
-        raise DataError("no texts found in the given files")
-    return found
-
-
-def _texts_to_csv(loaded: Bundle, texts: list[tuple[str, str]], out: Path) -> int:
-    prediction = Predictor(loaded).predict_texts([text for _, text in texts])
-    assert prediction.truncated is not None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(
-            ["source", "text", "label", "confidence", "truncated"]
-            + [f"p_{label}" for label in loaded.labels]
-        )
-        for (where, text), probs, cut in zip(
-            texts, prediction.probabilities, prediction.truncated, strict=True
-        ):
-            writer.writerow(
-                [where, text, loaded.labels[int(probs.argmax())], f"{probs.max():.6f}", cut]
-                + [f"{p:.6f}" for p in probs]
-            )
-    return len(texts)
-
-
-def predict_to_csv(
-    model_uri: str, inputs: Sequence[str | Path], out: Path, text_column: str = "text"
-) -> int:
-    """Score images (files, folders, .npy) or, for a text model, texts (.txt lines or a
-    table's ``text_column``), and write one CSV row per input; return rows."""
-    loaded = bundle_io.load(model_uri)
-    if loaded.kind == "text":
-        return _texts_to_csv(loaded, read_texts(inputs, text_column), out)
-    predictor = Predictor(loaded)
-    rows: list[tuple[str, Prediction, int]] = []
-    files = collect_inputs(inputs)
-    image_files = [f for f in files if f.suffix.lower() != ".npy"]
-    if image_files:
-        prediction = predictor.predict_files(image_files)
-        rows += [(str(f), prediction, i) for i, f in enumerate(image_files)]
-    for npy in (f for f in files if f.suffix.lower() == ".npy"):
-        prediction = predictor.predict_images(_load_npy(npy, predictor))
-        rows += [(f"{npy}[{i}]", prediction, i) for i in range(len(prediction.probabilities))]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["file", "label", "confidence", *(f"p_{label}" for label in loaded.labels)])
-        for name, prediction, i in rows:
-            probs = prediction.probabilities[i]
-            writer.writerow(
-                [
-                    name,
-                    loaded.labels[int(probs.argmax())],
-                    f"{probs.max():.6f}",
-                    *(f"{p:.6f}" for p in probs),
-                ]
-            )
-    return len(rows)

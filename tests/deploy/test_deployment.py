@@ -16,7 +16,7 @@ from tests.helpers import Server, run_cli
 
 from modelyard import registry, tracking
 from modelyard.deploy import deploy
-from modelyard.errors import RegistryError
+from modelyard.errors import Refused
 from modelyard.mlflow_model import log_bundle_model
 from modelyard.promote import promote
 
@@ -61,10 +61,10 @@ def alias(name: str) -> str:
 
 def test_only_gated_versions_deploy(trained, home: Path, spec: Path) -> None:  # type: ignore[no-untyped-def]
     register_copies(trained.bundle_path, 3)
-    with pytest.raises(RegistryError, match="no version of digits-cnn has passed the promotion"):
+    with pytest.raises(Refused, match="no version of digits-cnn has passed the promotion"):
         deploy(spec, "staging")
     assert promote(NAME, "staging", version="1", dry_run=True, overrides=LENIENT).moved is False
-    with pytest.raises(RegistryError, match="version 2 has not been through the promotion gate"):
+    with pytest.raises(Refused, match="version 2 has not been through the promotion gate"):
         deploy(spec, "staging", version="2")
 
     done = deploy(spec, "staging")  # the newest version that passed: 1
@@ -77,14 +77,15 @@ def test_only_gated_versions_deploy(trained, home: Path, spec: Path) -> None:  #
 
     refused = promote(NAME, "production", version="2", overrides=["promote.min_score=1.01"])
     assert refused.decision is not None and refused.decision.outcome == "refused"
-    with pytest.raises(RegistryError, match="version 2 was refused by the promotion gate for pro"):
+    with pytest.raises(Refused, match="version 2 was refused by the promotion gate for pro"):
         deploy(spec, "production", version="2")
     # Gated for staging is not gated for production.
-    with pytest.raises(RegistryError, match="version 1 has not been through the promotion gate"):
+    with pytest.raises(Refused, match="version 1 has not been through the promotion gate"):
         deploy(spec, "production", version="1")
 
     cli = run_cli("deploy", str(spec), "--env", "staging", "--version", "3")
-    assert cli.returncode == 2 and "has not been through the promotion gate" in cli.stderr
+    # A gate that says no is a refusal (exit 1), not a usage error (exit 2).
+    assert cli.returncode == 1 and "has not been through the promotion gate" in cli.stderr
     assert cli.stderr.count("\n") == 1 and alias("staging") == "1"
     unknown = run_cli("deploy", str(spec), "--env", "qa")
     assert unknown.returncode == 2 and "has no environment 'qa'" in unknown.stderr

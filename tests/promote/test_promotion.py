@@ -93,4 +93,4 @@ def test_user_errors(models: TwoModels) -> None:
     with pytest.raises(ModelyardError, match="registered model 'nope' not found"):
         promote("nope", "staging")
     wrong = run_cli("promote", NAME, "--to", "prod")
-    assert wrong.returncode == 2 and "use one of ('staging', 'production')" in wrong.stderr
+    assert wrong.returncode == 2 and "use one of staging, production" in wrong.stderr

@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from modelyard import tracking
 from modelyard.deploy.spec import DeploySpec, load_spec
-from modelyard.errors import RegistryError
+from modelyard.errors import Refused
 from modelyard.promote.gate import FORCED, PASSED
 from modelyard.promote.run import gate_tag
 from modelyard.registry import resolve_version
@@ -75,12 +75,12 @@ def _check_gate(client: MlflowClient, name: str, version: str, env: str) -> str:
     if outcome in DEPLOYABLE:
         return str(outcome)
     if outcome is None:
-        raise RegistryError(
+        raise Refused(
             f"{name} version {version} has not been through the promotion gate for {env}; "
             f"run `modelyard promote {name} --to {env} --version {version}` first"
         )
     reason = tags.get(gate_tag(env, "reason"), "no reason recorded")
-    raise RegistryError(
+    raise Refused(
         f"{name} version {version} was {outcome} by the promotion gate for {env}: {reason}"
     )
 
@@ -103,7 +103,7 @@ def deploy(
         resolve_version(name, None, None)  # a clear error if the model does not exist
         gated = _gated_versions(client, name, env)
         if not gated:
-            raise RegistryError(
+            raise Refused(
                 f"no version of {name} has passed the promotion gate for {env}; "
                 f"run `modelyard promote {name} --to {env}` first"
             )

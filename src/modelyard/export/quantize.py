@@ -193,7 +193,7 @@ def compare_quantized(
     """Score both bundles through :class:`Predictor` on a split of the configured dataset."""
     from modelyard.scoring import split_for
 
-    _, data = split_for(original, cfg, split)
+    data = split_for(original, cfg, split)
     if quantized.labels != original.labels:
         raise ModelyardError("the quantized bundle's labels differ from the original's")
     inputs = to_model_input(data.images, original.preprocessing)
@@ -230,7 +230,7 @@ def quantize_model(
     (``task=...``). The INT8 bundle's ``metrics`` hold its measured accuracy and its
     manifest the whole comparison, so the numbers travel with the file.
     """
-    from modelyard.config import compose_config
+    from modelyard.scoring import config_for
 
     original = bundle_io.load(model_uri)
     if original.kind != "image":
@@ -239,10 +239,7 @@ def quantize_model(
             "for image models only (a text model's cost is its embedding gather, which INT8 "
             "does not speed up)"
         )
-    overrides = list(overrides)
-    if not any(o.startswith("task=") for o in overrides):
-        overrides.insert(0, f"task={original.task}")
-    cfg = compose_config(overrides)
+    cfg = config_for(original, overrides)
     quantized = quantize_bundle(original, out, op_types=op_types, overwrite=overwrite)
     report = compare_quantized(original, quantized, cfg, split)
     manifest = dict(quantized.manifest)

@@ -190,8 +190,8 @@ def model_config(
 def _check_target(target: Path, overwrite: bool) -> None:
     if target.exists() and (not target.is_dir() or any(target.iterdir())) and not overwrite:
         raise ModelyardError(
-            f"{target} already exists and is not empty; pass --overwrite (overwrite=True) "
-            "to replace it, or choose another --out"
+            f"{target} already exists and is not empty; pass --overwrite to "
+            "replace it, or choose another --out"
         )
 
 

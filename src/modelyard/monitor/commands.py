@@ -7,12 +7,14 @@ from pathlib import Path
 
 import typer
 
+from modelyard.errors import EXIT_REFUSED
+
 monitor_app = typer.Typer(
     help="Watch a served model: drift of its traffic against the training reference.",
     no_args_is_help=True,
 )
 
-EXIT_DRIFT = 1
+EXIT_DRIFT = EXIT_REFUSED
 """Exit status when drift is found (0: none; 2: a user error, as for every command)."""
 
 

@@ -1,7 +1,8 @@
 """``modelyard promote``: a thin command over :func:`modelyard.promote.run.promote`.
 
-Exit codes: 0 promoted (or already there, or a passed dry run), 1 refused by the
-gate (aliases untouched), 2 a user error (unknown model, version, setting).
+Exit codes (:mod:`modelyard.errors`): 0 promoted (or already there, or a dry run
+that passed), 1 refused by the gate (aliases untouched; a refused dry run too), 2 a
+usage error (unknown model, version, setting).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 
 import typer
 
-REFUSED_EXIT = 1
+from modelyard.errors import EXIT_REFUSED
 
 
 def promote(
@@ -63,4 +64,4 @@ def promote(
             lines.append(f"{name}@{to} left at version {result.previous or '(none)'}")
         typer.echo("\n".join(lines))
     if decision is not None and decision.outcome == "refused":
-        raise typer.Exit(REFUSED_EXIT)
+        raise typer.Exit(EXIT_REFUSED)

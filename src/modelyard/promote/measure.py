@@ -1,5 +1,7 @@
 """Figures the gate compares: scores on the evaluation split through ONNX Runtime,
-per-class recall, latency per batch, size on disk and the recorded ONNX parity."""
+per-class recall, latency per batch, size on disk and the recorded ONNX parity.
+Image and text models are measured alike: raw examples in, each bundle's own
+preprocessing applied (:mod:`modelyard.scoring`)."""
 
 from __future__ import annotations
 
@@ -10,17 +12,19 @@ import numpy as np
 from modelyard.bundle import Bundle
 from modelyard.config.schema import PromoteConfig
 from modelyard.evaluate import evaluate_probabilities
-from modelyard.features.image import to_model_input
 from modelyard.predictor import INPUT_NAME, Predictor
 from modelyard.promote.gate import ModelFigures
+from modelyard.scoring import model_inputs, predict_examples
 
 
-def latency_ms(predictor: Predictor, inputs: np.ndarray, rows: int, repeats: int) -> float:
-    """Median wall time of one ONNX Runtime call on ``rows`` preprocessed inputs.
+def latency_ms(predictor: Predictor, examples: np.ndarray, rows: int, repeats: int) -> float:
+    """Median wall time of one ONNX Runtime call on ``rows`` raw examples, preprocessed
+    with the predictor's bundle (preprocessing itself is not timed).
 
-    Inputs are tiled when the split is smaller than a batch; three untimed calls
+    Examples are tiled when the split is smaller than a batch; three untimed calls
     warm the session first (the first call allocates)."""
-    batch = np.resize(inputs, (rows, *inputs.shape[1:])).astype(np.float32)
+    tiled = np.resize(np.arange(len(examples)), rows)
+    batch = model_inputs(predictor.spec, examples[tiled])
     for _ in range(3):
         predictor.session.run(["probabilities"], {INPUT_NAME: batch})
     times = []
@@ -39,12 +43,12 @@ def _parity(model: Bundle) -> float | None:
 
 def measure(
     model: Bundle,
-    images: np.ndarray,
+    examples: np.ndarray,
     labels: np.ndarray,
     cfg: PromoteConfig,
     reference_labels: tuple[str, ...] | None = None,
 ) -> ModelFigures:
-    """Evaluate ``model`` on uint8 ``images`` (already at its input size) and time it.
+    """Evaluate ``model`` on raw ``examples`` (uint8 images or texts) and time it.
 
     A model whose labels differ from ``reference_labels`` is not scored: its
     figures say so (``labels_match=False``) and the gate refuses the comparison.
@@ -53,8 +57,7 @@ def measure(
         nan = float("nan")
         return ModelFigures(model.version or "local", nan, nan, nan, {}, nan, nan, None, False)
     predictor = Predictor(model)
-    inputs = to_model_input(images, model.preprocessing)
-    probabilities = predictor.predict_inputs(inputs).probabilities
+    probabilities = predict_examples(predictor, examples).probabilities
     report = evaluate_probabilities(labels, probabilities, model.labels, "gate")
     scores = {"accuracy": report.accuracy, "macro_f1": report.macro_f1}
     return ModelFigures(
@@ -63,7 +66,7 @@ def measure(
         accuracy=report.accuracy,
         macro_f1=report.macro_f1,
         recalls={row.label: row.recall for row in report.per_class},
-        latency_ms=latency_ms(predictor, inputs, cfg.latency_batch_size, cfg.latency_repeats),
+        latency_ms=latency_ms(predictor, examples, cfg.latency_batch_size, cfg.latency_repeats),
         size_mb=model.onnx_path.stat().st_size / 1e6,
         parity_max_abs_diff=_parity(model),
         labels_match=reference_labels is None or model.labels == reference_labels,

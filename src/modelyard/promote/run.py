@@ -18,13 +18,11 @@ from mlflow.tracking import MlflowClient
 
 from modelyard import bundle as bundle_io
 from modelyard import tracking
-from modelyard.config import compose_config
 from modelyard.errors import ConfigError
-from modelyard.features.image import conform_images
 from modelyard.promote.gate import FORCED, PASSED, Decision, decide
 from modelyard.promote.measure import measure
 from modelyard.registry import CANDIDATE, resolve_version
-from modelyard.scoring import split_for
+from modelyard.scoring import config_for, labelled_split, tracking_uri_in
 
 TARGETS = ("staging", "production")
 TAG_PREFIX = "modelyard.gate"
@@ -101,27 +99,27 @@ def promote(
     settings (``promote.min_improvement=0.01``) and the evaluation data.
     """
     if target not in TARGETS:
-        raise ConfigError(f"--to {target!r} is not a promotion target; use one of {TARGETS}")
-    base = compose_config(overrides)
-    tracking.configure(base.tracking.uri)
+        raise ConfigError(
+            f"--to {target} is not a promotion target; use one of {', '.join(TARGETS)}"
+        )
+    tracking_uri = tracking_uri_in(overrides)
+    tracking.configure(tracking_uri)
     client = MlflowClient()
     challenger_version = resolve_version(name, None if version else from_alias, version)
     champion_version = _alias_version(client, name, target)
     if champion_version == challenger_version:
         return Promotion(None, name, target, challenger_version, champion_version, False, dry_run)
-    challenger = bundle_io.load(f"models:/{name}/{challenger_version}", base.tracking.uri)
-    # The challenger's own task supplies the evaluation data unless overridden.
-    if not any(o.startswith("task=") for o in overrides):
-        overrides = [f"task={challenger.task}", *overrides]
-    cfg = compose_config(overrides)
-    dataset, data = split_for(challenger, cfg, cfg.promote.split)
-    challenger_figures = measure(challenger, data.images, data.labels, cfg.promote)
+    challenger = bundle_io.load(f"models:/{name}/{challenger_version}", tracking_uri)
+    # The challenger's own task and training data, unless overridden; the champion is
+    # scored on the very same examples.
+    cfg = config_for(challenger, overrides)
+    data = labelled_split(challenger, cfg, cfg.promote.split)
+    challenger_figures = measure(challenger, data.examples, data.labels, cfg.promote)
     champion_figures = None
     if champion_version is not None:
-        champion = bundle_io.load(f"models:/{name}/{champion_version}", cfg.tracking.uri)
-        images = conform_images(dataset.split(cfg.promote.split).images, champion.preprocessing)
+        champion = bundle_io.load(f"models:/{name}/{champion_version}", tracking_uri)
         champion_figures = measure(
-            champion, images, data.labels, cfg.promote, reference_labels=challenger.labels
+            champion, data.examples, data.labels, cfg.promote, reference_labels=challenger.labels
         )
     decision = decide(name, target, challenger_figures, champion_figures, cfg.promote, force)
     _record(client, decision, challenger_version)

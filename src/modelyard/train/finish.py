@@ -24,6 +24,7 @@ from modelyard.monitor.profile import build_reference_profile, sample_indices
 from modelyard.monitor.text_profile import build_text_profile
 from modelyard.paths import bundle_dir
 from modelyard.predictor import Prediction, Predictor
+from modelyard.scoring import DATA_CONFIG_KEY, record_data_config
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,8 @@ def finish(
                     "name": dataset.name,
                     "uri": dataset.uri,
                     "fingerprint": dataset.fingerprint,
+                    # evaluate/promote score the bundle on this data without overrides
+                    DATA_CONFIG_KEY: record_data_config(cfg.data),
                 },
                 "onnx": {
                     "input": "input",
