@@ -93,14 +93,17 @@ def test_resume_continues_the_same_run(home: Path) -> None:
     handler = signal.getsignal(signal.SIGINT)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(train_run, "MlflowEpochMetrics", _InterruptAtEpoch2)
-        with pytest.raises(SystemExit):  # Lightning exits after a graceful Ctrl-C
+        # Lightning answers Ctrl-C with sys.exit(1); train() turns that back into one.
+        with pytest.raises(train_run.TrainingInterrupted, match="task=digits --resume"):
             train(compose_config(overrides))
-    signal.signal(signal.SIGINT, handler)  # Lightning ignores further Ctrl-C after one
+    # Lightning ignores further Ctrl-C after one; train() gives the handler back.
+    assert signal.getsignal(signal.SIGINT) is handler
     client = MlflowClient()
     interrupted = client.search_runs(
         [reference.experiment_id], order_by=["attributes.start_time DESC"]
     )[0]
-    assert interrupted.info.status == "FAILED"
+    assert interrupted.info.status == "KILLED"
+    assert interrupted.data.tags["modelyard.status"] == "interrupted"
     resumed = train(compose_config(["task=digits"]), resume=True)
     assert resumed.resumed and resumed.run_id == interrupted.info.run_id
     steps = [m.step for m in client.get_metric_history(resumed.run_id, "val_loss")]

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shlex
+import signal
+import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import lightning as L
 import mlflow
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-from mlflow.entities import RunStatus
+from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
 
 from modelyard import tracking
-from modelyard.config import Config, flatten, from_yaml, to_yaml
+from modelyard.config import Config, compose_config, flatten, from_yaml, to_yaml
 from modelyard.data import Dataset, TextDataset, image_spec, load_dataset, load_text_dataset
 from modelyard.data.text import class_weights
-from modelyard.errors import ModelyardError
+from modelyard.errors import ConfigError, ModelyardError
 from modelyard.features.image import ImageSpec
 from modelyard.features.text import TextSpec
 from modelyard.models import build_model, build_text_model
@@ -38,6 +43,26 @@ CONFIG_FILE = "config.yaml"
 LAST_CHECKPOINT = "last.ckpt"
 TASK_TAG = "modelyard.task"
 STATUS_TAG = "modelyard.status"
+PARENT_TAG = "mlflow.parentRunId"
+"""Set on tune trials: such a run belongs to its study, never to ``train --resume``."""
+RESUME_SAFE_KEYS = frozenset({"train.progress_bar", "train.threads", "tracking.uri"})
+"""Overrides ``--resume`` accepts with a value other than the stored one: they change
+how the run is shown or where it is found, not what it trains."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped training. The MLflow run was ended ``KILLED``; the
+    message is one line with the command that resumes it (or says why none can).
+
+    A :class:`KeyboardInterrupt`, so that code which stops on Ctrl-C (Optuna, the
+    CLI) still does; the CLI prints the message and exits 130.
+    """
+
+    def __init__(self, message: str, run_id: str | None = None, command: str | None = None):
+        super().__init__(message)
+        self.run_id = run_id
+        self.command = command
+        """The shell command that resumes the run; None when there is nothing to resume."""
 
 
 @dataclass(frozen=True)
@@ -67,23 +92,156 @@ class TrainResult:
         return f"models:/{self.model_name}/{self.model_version}" if self.model_version else None
 
 
-def find_resumable_run(experiment_id: str, task: str) -> tuple[str, Config]:
-    """The newest unfinished run of ``task`` that left a ``last.ckpt`` behind."""
-    runs = MlflowClient().search_runs(
-        [experiment_id],
-        filter_string=f"tags.`{TASK_TAG}` = '{task}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=20,
+@dataclass(frozen=True)
+class ResumableRun:
+    """An interrupted training run that ``--resume`` can continue."""
+
+    run_id: str
+    experiment_id: str
+    cfg: Config
+    """The config the run started with (``config.yaml`` in its run folder)."""
+
+
+def _resumable_runs(task: str | None) -> Iterator[ResumableRun]:
+    """Unfinished training runs with a ``last.ckpt``, newest first, across all experiments.
+
+    Tune trials (runs with a parent) are skipped: they belong to their study, and
+    resuming one would train its sampled hyper-parameters outside the study.
+    """
+    client = MlflowClient()
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return
+    task_filter = f" and tags.`{TASK_TAG}` = '{task}'" if task else ""
+    token: str | None = None
+    while True:
+        page = client.search_runs(
+            experiments,
+            filter_string=f"attributes.status != 'FINISHED'{task_filter}",
+            order_by=["attributes.start_time DESC"],
+            max_results=200,
+            page_token=token,
+        )
+        for run in page:
+            resumable = _as_resumable(run)
+            if resumable is not None:
+                yield resumable
+        token = page.token
+        if not token:
+            return
+
+
+def _as_resumable(run: Run) -> ResumableRun | None:
+    tags = run.data.tags
+    if TASK_TAG not in tags or PARENT_TAG in tags:
+        return None
+    config_file = run_dir(run.info.run_id) / CONFIG_FILE
+    if not (checkpoint_dir(run.info.run_id) / LAST_CHECKPOINT).exists():
+        return None
+    if not config_file.exists():
+        return None
+    return ResumableRun(run.info.run_id, run.info.experiment_id, from_yaml(config_file.read_text()))
+
+
+def resume_command(cfg: Config) -> str:
+    """The shell command that resumes the newest interrupted run of ``cfg``'s task."""
+    shipped = (resources.files("modelyard.config") / "task" / f"{cfg.task.name}.yaml").is_file()
+    # A task.name given on top of a shipped task (image_folder) is not a task= choice.
+    selector = "task" if shipped else "task.name"
+    words = ["modelyard", "train", f"{selector}={cfg.task.name}"]
+    if cfg.tracking.uri:
+        words.append(f"tracking.uri={cfg.tracking.uri}")
+    return shlex.join([*words, "--resume"])
+
+
+def find_resumable_run(task: str | None = None) -> ResumableRun:
+    """The newest unfinished run of ``task`` (of any task when None) that left a
+    ``last.ckpt`` behind; the error names the tasks that do have one."""
+    found = next(_resumable_runs(task), None)
+    if found is not None:
+        return found
+    if task is None:
+        raise ModelyardError(
+            "no interrupted training run with a checkpoint to resume; "
+            "start a new run without --resume"
+        )
+    others: dict[str, str] = {}
+    for run in _resumable_runs(None):
+        others.setdefault(run.cfg.task.name, resume_command(run.cfg))
+    hint = (
+        "interrupted runs exist for: " + ", ".join(f"{t} (`{c}`)" for t, c in others.items())
+        if others
+        else "start a new run without --resume"
     )
-    for run in runs:
-        if run.info.status == RunStatus.to_string(RunStatus.FINISHED):
-            continue
-        config_file = run_dir(run.info.run_id) / CONFIG_FILE
-        if (checkpoint_dir(run.info.run_id) / LAST_CHECKPOINT).exists() and config_file.exists():
-            return run.info.run_id, from_yaml(config_file.read_text())
-    raise ModelyardError(
-        f"no interrupted '{task}' run with a checkpoint to resume; start a new run without --resume"
-    )
+    raise ModelyardError(f"no interrupted '{task}' run with a checkpoint to resume; {hint}")
+
+
+def _touched_keys(override: str, cfg: Config) -> list[str]:
+    """The ``section.key`` names an override sets; ``task=``/``task.name=`` select the run."""
+    key = override.split("=", 1)[0].lstrip("+~")
+    if key in ("task", "task.name"):
+        return []
+    flat = flatten(cfg)
+    if "." in key:
+        return [key]
+    return [name for name in flat if name.startswith(f"{key}.")]  # a group: train=fast
+
+
+def resume_config(overrides: Sequence[str] = ()) -> tuple[str, Config]:
+    """The run ``modelyard train [overrides] --resume`` continues, and its config.
+
+    ``task=`` in ``overrides`` picks that task's newest interrupted run; without it,
+    the newest of any task. Every other override must agree with the stored config,
+    except :data:`RESUME_SAFE_KEYS`, which are applied; a conflicting one is refused
+    by name rather than ignored, because the run continues with its own config.
+    """
+    replica_run = os.environ.get(RUN_ID_ENV)
+    if replica_run:  # a DDP rank launched by rank 0: the run rank 0 resumed
+        return replica_run, from_yaml((run_dir(replica_run) / CONFIG_FILE).read_text())
+    wanted = compose_config(overrides)
+    keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides]
+    task_given = "task" in keys or "task.name" in keys
+    tracking.configure(wanted.tracking.uri)
+    found = find_resumable_run(wanted.task.name if task_given else None)
+    stored = found.cfg
+    if not task_given and overrides:
+        # Compare with what the overrides give on top of the run's own task, so that
+        # a task's own settings (e.g. langid's train.punctuation_dropout) agree.
+        # Not a shipped task name (task.name=...): keep the plain composition.
+        with contextlib.suppress(ConfigError):
+            wanted = compose_config([f"task={stored.task.name}", *overrides])
+    wanted_flat, stored_flat = flatten(wanted), flatten(stored)
+    conflicts: list[str] = []
+    cfg = from_yaml(to_yaml(stored))
+    for override in overrides:
+        for key in _touched_keys(override, stored):
+            if wanted_flat.get(key) == stored_flat.get(key):
+                continue
+            if key in RESUME_SAFE_KEYS:
+                section, name = key.split(".", 1)
+                setattr(getattr(cfg, section), name, getattr(getattr(wanted, section), name))
+            elif key not in (c.split("=", 1)[0] for c in conflicts):
+                conflicts.append(f"{key}={stored_flat.get(key)} (override: {wanted_flat.get(key)})")
+    if conflicts:
+        raise ConfigError(
+            f"--resume continues run {found.run_id} with the config it started with, "
+            f"which conflicts with: {', '.join(conflicts)}; drop the override, or start a "
+            "new run without --resume"
+        )
+    return found.run_id, cfg
+
+
+class _InterruptWatch(L.Callback):
+    """Remembers the exception that stopped ``fit``, so a ``SystemExit`` from
+    Lightning can be told apart as its answer to Ctrl-C."""
+
+    def __init__(self) -> None:
+        self.exception: BaseException | None = None
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        self.exception = exception
 
 
 def _trainer(
@@ -178,17 +336,30 @@ def _fit(
         module = Classifier(model, cfg.train, augment_fill=(0.0 - spec.mean) / spec.std)
         datamodule = ImageDataModule(dataset, spec, cfg.train.batch_size, cfg.train.num_workers)
     folder = checkpoint_dir(run_id)
-    trainer, best = _trainer(cfg, folder, run_id, callbacks)
+    watch = _InterruptWatch()
+    trainer, best = _trainer(cfg, folder, run_id, [*callbacks, watch])
     last = folder / LAST_CHECKPOINT
     threads = torch.get_num_threads()
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
+    main_thread = threading.current_thread() is threading.main_thread()
+    sigint = signal.getsignal(signal.SIGINT) if main_thread else None
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+    except SystemExit:
+        # Lightning answers Ctrl-C with its on_exception hooks, then sys.exit(1): an
+        # exit, not an exception, which would skip every handler above (the MLflow run
+        # would end FAILED and the CLI would print nothing).
+        if isinstance(watch.exception, KeyboardInterrupt):
+            raise TrainingInterrupted("interrupted") from watch.exception
+        raise
     finally:
         torch.set_num_threads(threads)
-    if trainer.interrupted:
-        raise KeyboardInterrupt
+        if sigint is not None:
+            # Lightning ignores SIGINT from the first Ctrl-C on; give it back.
+            signal.signal(signal.SIGINT, sigint)
+    if trainer.interrupted:  # Lightning versions that return instead of exiting
+        raise TrainingInterrupted("interrupted")
     if best.best_model_path:
         # Best-checkpoint restore: the bundle is the epoch with the lowest val loss.
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
@@ -198,7 +369,7 @@ def _fit(
 
 def train(
     cfg: Config,
-    resume: bool = False,
+    resume: bool | str = False,
     dataset: Dataset | TextDataset | None = None,
     *,
     callbacks: Sequence[L.Callback] = (),
@@ -208,7 +379,10 @@ def train(
     """Train, evaluate, bundle and register one model; everything tracked in MLflow.
 
     With ``resume=True`` the newest interrupted run of the task continues from its
-    ``last.ckpt`` into the same MLflow run, with the config it started with.
+    ``last.ckpt`` into the same MLflow run, with the config it started with; with
+    ``resume=<run id>`` that run continues with ``cfg`` (:func:`resume_config` gives
+    the run and its stored config). Ctrl-C ends the MLflow run ``KILLED`` and raises
+    :class:`TrainingInterrupted`, whose message names the command that resumes it.
     ``dataset`` replaces loading ``cfg.data`` (the dvc pipeline passes the splits
     its prepare stage wrote). ``callbacks`` join the Lightning trainer's own
     (``modelyard tune`` adds its pruning callback); ``parent_run_id`` makes the run a
@@ -218,11 +392,17 @@ def train(
     tracking_uri = tracking.configure(cfg.tracking.uri)
     rank = global_rank(cfg.train.devices)
     if rank != 0:
-        return _train_replica(cfg, rank, tracking_uri, resume, dataset)
-    experiment_id = tracking.ensure_experiment(cfg.tracking.experiment or cfg.task.name)
+        return _train_replica(cfg, rank, tracking_uri, bool(resume), dataset)
     run_id = None
-    if resume:
-        run_id, cfg = find_resumable_run(experiment_id, cfg.task.name)
+    if isinstance(resume, str):
+        run_id = resume
+        experiment_id = MlflowClient().get_run(run_id).info.experiment_id
+    elif resume:
+        found = find_resumable_run(cfg.task.name)
+        run_id, experiment_id, cfg = found.run_id, found.experiment_id, found.cfg
+    else:
+        experiment_id = tracking.ensure_experiment(cfg.tracking.experiment or cfg.task.name)
+    resumed = run_id is not None
     if dataset is None:
         # Fails fast on bad data, before a run is opened.
         dataset = load_dataset_for(cfg)
@@ -233,28 +413,33 @@ def train(
         run_id=run_id, experiment_id=experiment_id, run_name=run_name, tags=parent
     ) as run:
         run_id = run.info.run_id
-        run_dir(run_id).mkdir(parents=True, exist_ok=True)
-        if not resume:
-            (run_dir(run_id) / CONFIG_FILE).write_text(to_yaml(cfg))
-            mlflow.log_params(flatten(cfg))
-            mlflow.set_tags(
-                {**tracking.git_info(), TASK_TAG: cfg.task.name, STATUS_TAG: "training"}
-            )
-            mlflow.log_text(to_yaml(cfg), "config.yaml")
-            log_dataset_inputs(dataset)
-        # Ranks that Lightning launches inherit this environment: same run, same folder.
-        os.environ[RUN_ID_ENV] = run_id
-        started = time.perf_counter()
         try:
-            module, epochs, world_size = _fit(cfg, dataset, run_id, resume, callbacks)
-        finally:
-            os.environ.pop(RUN_ID_ENV, None)
-        fit_seconds = time.perf_counter() - started
-        mlflow.log_metrics(
-            {"fit_seconds": fit_seconds, "epochs_trained": epochs, "world_size": world_size}
-        )
-        finished = finish(cfg, module.model, dataset, input_spec(cfg), run_id)
-        mlflow.set_tag(STATUS_TAG, "complete")
+            run_dir(run_id).mkdir(parents=True, exist_ok=True)
+            if not resumed:
+                (run_dir(run_id) / CONFIG_FILE).write_text(to_yaml(cfg))
+                mlflow.log_params(flatten(cfg))
+                mlflow.set_tags(
+                    {**tracking.git_info(), TASK_TAG: cfg.task.name, STATUS_TAG: "training"}
+                )
+                mlflow.log_text(to_yaml(cfg), "config.yaml")
+                log_dataset_inputs(dataset)
+            else:
+                mlflow.set_tag(STATUS_TAG, "training")
+            # Ranks that Lightning launches inherit this environment: same run, same folder.
+            os.environ[RUN_ID_ENV] = run_id
+            started = time.perf_counter()
+            try:
+                module, epochs, world_size = _fit(cfg, dataset, run_id, resumed, callbacks)
+            finally:
+                os.environ.pop(RUN_ID_ENV, None)
+            fit_seconds = time.perf_counter() - started
+            mlflow.log_metrics(
+                {"fit_seconds": fit_seconds, "epochs_trained": epochs, "world_size": world_size}
+            )
+            finished = finish(cfg, module.model, dataset, input_spec(cfg), run_id)
+            mlflow.set_tag(STATUS_TAG, "complete")
+        except KeyboardInterrupt as interrupt:
+            raise _end_interrupted(cfg, run_id, parent_run_id) from interrupt
     return TrainResult(
         run_id=run_id,
         experiment_id=experiment_id,
@@ -265,10 +450,28 @@ def train(
         bundle_path=finished.bundle.path,
         checkpoint_path=checkpoint_dir(run_id),
         metrics=finished.report.metrics(),
-        resumed=resume,
+        resumed=resumed,
         fit_seconds=fit_seconds,
         epochs=epochs,
     )
+
+
+def _end_interrupted(cfg: Config, run_id: str, parent_run_id: str | None) -> TrainingInterrupted:
+    """End the active run ``KILLED`` (resumable, unlike ``FAILED``) and say what next."""
+    mlflow.set_tag(STATUS_TAG, "interrupted")
+    mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+    where = f"MLflow run {run_id} ended KILLED"
+    if parent_run_id:
+        # A tune trial: its study, not `train --resume`, decides what runs next.
+        return TrainingInterrupted(f"interrupted; {where}", run_id)
+    if not (checkpoint_dir(run_id) / LAST_CHECKPOINT).exists():
+        return TrainingInterrupted(
+            f"interrupted before the first checkpoint; {where}, nothing to resume: "
+            "run the same command again",
+            run_id,
+        )
+    command = resume_command(cfg)
+    return TrainingInterrupted(f"interrupted; {where}; resume it with: {command}", run_id, command)
 
 
 def _train_replica(
