@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -78,8 +81,21 @@ def git_info(cwd: Path | None = None) -> dict[str, str]:
     }
 
 
+def mlflow_executable() -> str:
+    """``mlflow`` if the one on PATH is this environment's, else the full path of the
+    one installed beside this Python (a venv that is not activated is not on PATH)."""
+    beside = Path(sys.executable).with_name("mlflow")
+    on_path = shutil.which("mlflow")
+    if on_path is not None and (not beside.exists() or Path(on_path).samefile(beside)):
+        return "mlflow"
+    return str(beside) if beside.exists() else "mlflow"
+
+
 def ui_command(uri: str) -> str:
     """The command a user runs to look at the runs and registered models."""
     if uri.startswith("sqlite:"):
-        return f"mlflow ui --backend-store-uri {uri} --default-artifact-root {artifact_root()}"
+        return (
+            f"{shlex.quote(mlflow_executable())} ui --backend-store-uri {shlex.quote(uri)} "
+            f"--default-artifact-root {shlex.quote(str(artifact_root()))}"
+        )
     return f"open {uri}"
