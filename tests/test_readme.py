@@ -33,3 +33,9 @@ def test_python_example_runs(home: Path, tmp_path: Path, monkeypatch: pytest.Mon
     exec(compile(block.group(1), "README.md", "exec"), namespace)  # the documented example
     probabilities = namespace["probabilities"]
     assert probabilities.shape == (1, 10)  # type: ignore[attr-defined]
+
+    # The MLflow snippet loads the model the first example registered, as documented.
+    mlflow_block = re.search(r"```python\n(import mlflow.*?)```", README, re.S)
+    assert mlflow_block is not None
+    exec(compile(mlflow_block.group(1), "README.md", "exec"), namespace)
+    assert namespace["pyfunc"].predict(namespace["images"]).shape == (2, 10)  # type: ignore[attr-defined]
