@@ -3,27 +3,110 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, get_origin, get_type_hints
 
 from hydra import compose, initialize_config_module
 from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from modelyard.config.schema import Config, validate
+from modelyard.config.schema import PATH_KEYS, Config, check_paths, expand_paths, validate
 from modelyard.errors import ConfigError
 
 _SCHEMA_NAME = "schema"
 ConfigStore.instance().store(name=_SCHEMA_NAME, node=Config)
+_PARSER = OverridesParser.create()
 
 
 def _section_fields() -> dict[str, list[str]]:
+    """Each section of :class:`Config` with its keys, in declaration order."""
     return {
-        f.name: [g.name for g in dataclasses.fields(f.default_factory())]  # type: ignore[misc]
-        for f in dataclasses.fields(Config)
+        section: [f.name for f in dataclasses.fields(cls)]
+        for section, cls in get_type_hints(Config).items()
     }
+
+
+def _mapping_fields() -> set[str]:
+    """``section.key`` of the fields that are mappings (``data.files``, ``tune.space``)."""
+    return {
+        f"{section}.{name}"
+        for section, cls in get_type_hints(Config).items()
+        for name, hint in get_type_hints(cls).items()
+        if get_origin(hint) is dict
+    }
+
+
+def _groups() -> list[str]:
+    """The config groups (``task=...``, ``model=...``): the YAML folders of this package."""
+    return sorted(p.name for p in Path(__file__).parent.iterdir() if any(p.glob("*.yaml")))
+
+
+def _unknown_key(key: str, override: str) -> str | None:
+    """The one-line complaint about ``key`` when the schema has no such key, else None."""
+    sections = _section_fields()
+    section, _, name = key.partition(".")
+    if not name and (section in sections or section in _groups()):
+        return None  # a group (task=digits) or a whole section
+    if not name or section not in sections:
+        return f"unknown config section '{section}' in '{override}'; valid: " + ", ".join(sections)
+    field, _, below = name.partition(".")
+    if field not in sections[section] or (below and f"{section}.{field}" not in _mapping_fields()):
+        return f"unknown config key '{key}'; valid keys in '{section}': " + ", ".join(
+            sections[section]
+        )
+    return None
+
+
+def _quoting_hint(key: str, value: str) -> str:
+    """How to quote a value Hydra's grammar cannot read bare, for Hydra and the shell."""
+    shown = value if '"' not in value and "'" not in value else "..."
+    return f"quote the value: '{key}=\"{shown}\"' (single quotes for the shell, double for Hydra)"
+
+
+def _prepare(override: str) -> str:
+    """Check one ``key=value`` override and rewrite it into the form Hydra should read.
+
+    * A leading ``~`` in a path value is expanded (``data.path=~/pets``): Hydra's
+      grammar has no ``~`` in values, and the shell does not expand it after ``=``.
+    * ``+key=value`` is Hydra's "add a new key". Every key of the schema already
+      exists, so ``+`` on one means the plain override; on a key the schema lacks,
+      Hydra would add it and ``OmegaConf.to_object`` drop it without a word, so it is
+      refused. Keys below a mapping field (``+data.files.x=da``) keep their ``+``.
+    * A value the grammar rejects is reported with the override and how to quote it.
+    """
+    if "=" not in override:
+        raise ConfigError(
+            f"'{override}' is not an override; write key=value (e.g. train.max_epochs=5)"
+        )
+    key, value = override.split("=", 1)
+    bare = key.lstrip("+")
+    if bare != key:
+        problem = _unknown_key(bare, override)
+        if problem:
+            raise ConfigError(problem)
+        if bare.count(".") <= 1:
+            key = bare
+    if bare in PATH_KEYS and value.startswith("~"):
+        value = os.path.expanduser(value)
+    prepared = f"{key}={value}"
+    try:
+        parsed = _PARSER.parse_override(prepared)
+    except HydraException as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
+        raise ConfigError(
+            f"cannot read '{override}' ({reason}); {_quoting_hint(bare, value)}"
+        ) from None
+    if parsed.is_sweep_override():
+        raise ConfigError(
+            f"'{override}' has a comma, which Hydra reads as several values; for a list "
+            f"write {bare}=[a,b], for one value {_quoting_hint(bare, value)}"
+        )
+    return prepared
 
 
 def _explain(error: Exception, overrides: Sequence[str]) -> str:
@@ -32,20 +115,14 @@ def _explain(error: Exception, overrides: Sequence[str]) -> str:
     while error.__cause__ is not None:
         error = error.__cause__  # type: ignore[assignment]
     text = str(error).strip()
-    sections = _section_fields()
     for override in overrides:
-        key = override.split("=", 1)[0].lstrip("+~")
-        if "." not in key:
-            continue
-        section, _, name = key.partition(".")
-        if section not in sections:
-            return f"unknown config section '{section}' in '{override}'; valid: " + ", ".join(
-                sections
-            )
-        if name not in sections[section]:
-            return f"unknown config key '{key}'; valid keys in '{section}': " + ", ".join(
-                sections[section]
-            )
+        key = override.split("=", 1)[0]
+        problem = _unknown_key(key.lstrip("+~"), override)
+        if problem:
+            return problem
+        if key.count(".") > 1 and not key.startswith("+"):
+            mapping = ".".join(key.split(".")[:2])
+            return f"'{key}' adds a key to the mapping {mapping}: write +{override}"
     first_line = text.splitlines()[0] if text else type(error).__name__
     if "Could not find" in text or "Could not load" in text:
         lines = [ln.strip() for ln in text.splitlines()[1:] if ln.strip()]
@@ -55,25 +132,23 @@ def _explain(error: Exception, overrides: Sequence[str]) -> str:
     return first_line + (f" ({full_key.strip()})" if full_key else "")
 
 
-def compose_config(overrides: Sequence[str] = ()) -> Config:
+def compose_config(overrides: Sequence[str] = (), *, paths: bool = True) -> Config:
     """Compose ``config.yaml`` with Hydra-style ``key=value`` overrides and validate it.
 
     Raises :class:`ConfigError` naming the bad key, value or group option before any
-    work starts.
+    work starts. With ``paths`` (the default) ``data.path`` must also exist, so a
+    mistyped path fails here rather than after the training stack has loaded.
     """
-    for override in overrides:
-        if "=" not in override:
-            raise ConfigError(
-                f"'{override}' is not an override; write key=value (e.g. train.max_epochs=5)"
-            )
+    prepared = [_prepare(override) for override in overrides]
     try:
         with initialize_config_module(config_module="modelyard.config", version_base=None):
-            raw = compose(config_name="config", overrides=list(overrides))
+            raw = compose(config_name="config", overrides=prepared)
         cfg = OmegaConf.to_object(raw)
     except (HydraException, OmegaConfBaseException, ValueError) as error:
         raise ConfigError(_explain(error, overrides)) from error
     assert isinstance(cfg, Config)
-    return validate(cfg)
+    cfg = validate(expand_paths(cfg))
+    return check_paths(cfg) if paths else cfg
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:

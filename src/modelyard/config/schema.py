@@ -8,7 +8,9 @@ checked by :func:`validate` against :data:`CHOICES`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from modelyard.errors import ConfigError
@@ -336,6 +338,50 @@ def validate(cfg: Config) -> Config:
 
 TEXT_SOURCES = ("conllu", "table")
 TEXT_MODELS = ("fasttext",)
+
+PATH_KEYS = ("data.path",)
+"""Keys holding a local path: ``~`` and ``~user`` at their start mean a home folder."""
+
+
+def expand_paths(cfg: Config) -> Config:
+    """Expand a leading ``~`` in :data:`PATH_KEYS`, so the config (and MLflow's params)
+    hold the folder actually read."""
+    if cfg.data.path:
+        cfg.data.path = os.path.expanduser(cfg.data.path)
+    return cfg
+
+
+_PATH_KINDS: dict[str, tuple[str, str]] = {
+    "image_folder": ("image folder", "a folder with one sub-folder per class"),
+    "conllu": (
+        "data folder",
+        "the folder holding the CoNLL-U files of data.files (or null to download them)",
+    ),
+    "table": ("data file", "a CSV, TSV, JSONL or Parquet file"),
+}
+
+
+def check_paths(cfg: Config) -> Config:
+    """Check that ``data.path`` exists and is a folder or file as the source needs.
+
+    Cheap and torch-free: the CLI calls it (through ``compose_config``) before the
+    training stack loads, so a mistyped path fails in a second, not after the imports.
+    """
+    kind = _PATH_KINDS.get(cfg.data.source)
+    if kind is None or not cfg.data.path:
+        return cfg  # built-in sources ignore data.path; validate() asks for a needed one
+    what, wanted = kind
+    path = Path(cfg.data.path)
+    wants_folder = cfg.data.source != "table"
+    if not path.exists():
+        problem = "does not exist"
+    elif wants_folder and not path.is_dir():
+        problem = "is a file, not a folder"
+    elif not wants_folder and not path.is_file():
+        problem = "is a folder, not a file"
+    else:
+        return cfg
+    raise ConfigError(f"{what} {path} {problem}; set data.path to {wanted}")
 
 
 def _validate_text(cfg: Config) -> Config:
