@@ -158,18 +158,47 @@ def predict(
     ),
     inputs: list[Path] = typer.Argument(
         ...,
-        help="Image files, folders of images or .npy arrays; for text models .txt files "
-        "(one text per line) or CSV/TSV/JSONL/Parquet tables",
+        help="Image files, folders of images or .npy arrays (uint8, or floats in [0, 1] or "
+        "[0, 255]); for text models .txt files (one text per line) or CSV/TSV/JSONL/Parquet "
+        "tables",
     ),
     out: Path = typer.Option(Path("preds.csv"), "--out", "-o", help="CSV file to write."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the --out file if it already exists."
+    ),
     text_column: str = typer.Option("text", help="Text models: the tables' text column."),
+    id_column: str | None = typer.Option(
+        None,
+        "--id-column",
+        help="Text models: a table column copied to the output to join on "
+        "(default: 'id' when the table has one).",
+    ),
     as_json: bool = JSON_OUT,
 ) -> None:
-    """Score inputs in batch and write label, confidence and per-class probabilities."""
-    from modelyard.scoring import predict_to_csv
+    """Score inputs in batch and write label, confidence and per-class probabilities.
 
-    rows = predict_to_csv(model_uri, inputs, out, text_column=text_column)
-    _emit({"rows": rows, "out": str(out)}, as_json, [f"wrote {rows} predictions to {out}"])
+    Each row names its input: an image's path; `file.npy[i]` for array index i
+    (0-based, as numpy counts); `file.txt:N` for line N and `table.csv:N` for data
+    row N (both 1-based: line 1 is the first line, row 1 the first row after the
+    header). Unreadable inputs are skipped and listed on stderr, the rest is
+    written, and the exit code is 1.
+    """
+    from modelyard.batch_predict import predict_to_csv
+    from modelyard.errors import EXIT_REFUSED
+
+    result = predict_to_csv(
+        model_uri, inputs, out, text_column=text_column, id_column=id_column, overwrite=overwrite
+    )
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    for skipped in result.skipped:
+        typer.echo(f"skipped: {skipped.reason}", err=True)
+    summary = f"wrote {result.rows} predictions to {out}"
+    if result.skipped:
+        summary += f"; skipped {len(result.skipped)} input(s), listed on stderr"
+    _emit(result.to_dict(), as_json, [summary])
+    if result.skipped:
+        raise typer.Exit(EXIT_REFUSED)
 
 
 @app.command()
