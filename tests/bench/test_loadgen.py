@@ -370,7 +370,8 @@ def test_cli_self_test_and_bad_input() -> None:
     assert json.loads(result.stdout)["levels"][0]["throughput"] > 0
     for args, message in [
         (["http://127.0.0.1:1", "--model", "m", "--duration", "10x"], "not a positive duration"),
-        (["http://127.0.0.1:1"], "--model NAME"),
+        ([], "pass the server URL"),
+        (["http://127.0.0.1:1"], "cannot reach"),  # asked which model it serves
         (["http://127.0.0.1:1", "--model", "m", "--protocol", "v3"], "not one of v2, v1"),
         (["http://127.0.0.1:1", "--model", "m"], "cannot reach"),
     ]:

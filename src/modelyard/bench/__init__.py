@@ -3,15 +3,38 @@
 >>> from modelyard.bench import bench
 >>> report = bench("http://127.0.0.1:8000", "digits-cnn", [1, 8, 32], duration_s=5)
 >>> print(report.table())
+
+The names below load on first use, so the ``modelyard`` command (which imports
+:mod:`modelyard.bench.commands`) does not pay for asyncio, urllib and the engine
+unless it benchmarks.
 """
 
 from __future__ import annotations
 
-from modelyard.bench.ceiling import ceiling, trivial_endpoint
-from modelyard.bench.loadgen import run_load
-from modelyard.bench.payloads import Payload, build_payload
-from modelyard.bench.report import BenchReport, bench, self_test
-from modelyard.bench.stats import LevelResult, parse_duration, parse_levels, percentile
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modelyard.bench.ceiling import ceiling, trivial_endpoint
+    from modelyard.bench.loadgen import run_load
+    from modelyard.bench.payloads import Payload, build_payload
+    from modelyard.bench.report import BenchReport, bench, self_test
+    from modelyard.bench.stats import LevelResult, parse_duration, parse_levels, percentile
+
+_HOMES = {
+    "BenchReport": "report",
+    "LevelResult": "stats",
+    "Payload": "payloads",
+    "bench": "report",
+    "build_payload": "payloads",
+    "ceiling": "ceiling",
+    "parse_duration": "stats",
+    "parse_levels": "stats",
+    "percentile": "stats",
+    "run_load": "loadgen",
+    "self_test": "report",
+    "trivial_endpoint": "ceiling",
+}
 
 __all__ = [
     "BenchReport",
@@ -27,3 +50,11 @@ __all__ = [
     "self_test",
     "trivial_endpoint",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value

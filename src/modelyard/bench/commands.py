@@ -12,6 +12,8 @@ from pathlib import Path
 
 import typer
 
+from modelyard.bench.stats import SELF_TEST_DURATION_S, SELF_TEST_WARMUP_S
+from modelyard.cli_options import DEBUG, JSON_OUT
 from modelyard.errors import ModelyardError
 
 
@@ -33,19 +35,38 @@ def _shape(text: str | None) -> tuple[int, ...] | None:
 
 def bench(
     url: str | None = typer.Argument(
-        None, help="Server base URL, e.g. http://127.0.0.1:8000 (not needed with --self-test)."
+        None,
+        help="Server base URL, e.g. http://127.0.0.1:8000 or 127.0.0.1:8000 "
+        "(not needed with --self-test).",
     ),
-    model: str | None = typer.Option(None, "--model", "-m", help="Model name on the server."),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Model name on the server [default: the one it serves]."
+    ),
     concurrency: str = typer.Option(
         "1,8,32,64", "--concurrency", "-c", help="Concurrency levels, comma-separated."
     ),
-    duration: str = typer.Option("10s", help="Measured time per level: 10s, 500ms, 2m."),
-    warmup: str = typer.Option("1s", help="Unmeasured warm-up before each level."),
+    duration: str | None = typer.Option(
+        None,
+        help="Measured time per level: 10s, 500ms, 2m "
+        f"[default: 10s; {SELF_TEST_DURATION_S:g}s with --self-test].",
+        show_default=False,
+    ),
+    warmup: str | None = typer.Option(
+        None,
+        help=f"Unmeasured warm-up before each level [default: 1s; {SELF_TEST_WARMUP_S:g}s "
+        "with --self-test].",
+        show_default=False,
+    ),
     protocol: str = typer.Option("v2", help="v2 (Open Inference Protocol) or v1 (simple API)."),
     binary: bool = typer.Option(False, "--binary", help="v2: send tensors as binary data."),
     batch: int = typer.Option(1, "--batch", help="Rows (instances) per request."),
     image: Path | None = typer.Option(None, "--image", help="v1: upload this image file."),
-    text: str | None = typer.Option(None, "--text", help="Send this text (text models)."),
+    text: str | None = typer.Option(
+        None,
+        "--text",
+        help="Send this text (text models; the metadata tells a text model, which gets a "
+        "sample sentence without it).",
+    ),
     shape: str | None = typer.Option(
         None, "--shape", help="Input shape without batch (C,H,W) instead of the model metadata."
     ),
@@ -60,7 +81,8 @@ def bench(
     self_test: bool = typer.Option(
         False, "--self-test", help="Only measure the generator against a trivial endpoint."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    as_json: bool = JSON_OUT,
+    debug: bool = DEBUG,
 ) -> None:
     """Load-test a served model (perf_analyzer style): req/s, p50-p99 latency, errors."""
     from modelyard.bench import report
@@ -69,20 +91,24 @@ def bench(
     levels = parse_levels(concurrency)
     if self_test:
         result = report.self_test(
-            levels, parse_duration(duration), processes=processes, progress=_progress
+            levels,
+            parse_duration(duration) if duration else SELF_TEST_DURATION_S,
+            warmup_s=parse_duration(warmup, allow_zero=True) if warmup else SELF_TEST_WARMUP_S,
+            processes=processes,
+            progress=_progress,
         )
     else:
-        if url is None or model is None:
-            raise ModelyardError("pass the server URL and --model NAME (or --self-test)")
+        if url is None:
+            raise ModelyardError("pass the server URL, e.g. http://127.0.0.1:8000 (or --self-test)")
         if protocol not in ("v2", "v1"):
             raise ModelyardError(f"--protocol '{protocol}' is not one of v2, v1")
         result = report.bench(
             url,
             model,
             levels,
-            parse_duration(duration),
+            parse_duration(duration or "10s"),
             protocol,  # type: ignore[arg-type]  # checked above
-            warmup_s=parse_duration(warmup, allow_zero=True),
+            warmup_s=parse_duration(warmup or "1s", allow_zero=True),
             batch=batch,
             binary=binary,
             image=image,

@@ -37,14 +37,28 @@ class Endpoint:
 
     @classmethod
     def parse(cls, url: str) -> Endpoint:
+        """Split ``url``; ``localhost:8000`` (no scheme) means ``http://localhost:8000``."""
+        url = url.strip()
         parts = urlsplit(url if "://" in url else f"http://{url}")
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ModelyardError(f"'{url}' is not an http(s) URL; pass e.g. http://127.0.0.1:8000")
+        if parts.scheme.lower() not in ("http", "https"):
+            raise ModelyardError(
+                f"'{url}' is not an http(s) URL ({parts.scheme}:// is not spoken here); "
+                "pass e.g. http://127.0.0.1:8000 or 127.0.0.1:8000"
+            )
+        if not parts.hostname:
+            raise ModelyardError(f"'{url}' names no host; pass e.g. http://127.0.0.1:8000")
         try:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
-            raise ModelyardError(f"'{url}' has an invalid port") from None
-        return cls(parts.hostname, port, parts.scheme == "https", parts.path.rstrip("/"))
+            raise ModelyardError(
+                f"'{url}' has an invalid port; pass e.g. http://127.0.0.1:8000"
+            ) from None
+        return cls(parts.hostname, port, parts.scheme.lower() == "https", parts.path.rstrip("/"))
+
+    @property
+    def url(self) -> str:
+        """The base URL, scheme included: what requests outside the engine are sent to."""
+        return f"{'https' if self.tls else 'http'}://{self.authority}{self.prefix}"
 
     @property
     def authority(self) -> str:

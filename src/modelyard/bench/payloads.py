@@ -5,12 +5,19 @@ benchmarks any model without the user spelling out its input. Before any load,
 one real request with the exact body is sent: a payload the server refuses (404
 unknown model, 401 API key, 400 shape) fails the command with the server's own
 message instead of producing a table full of errors.
+
+The metadata also says what kind of input the model takes: a ``BYTES`` input is a
+text model, so it gets text (a sample sentence unless ``--text`` gives one), not
+pixels. Without ``--model``, the model is the one the server serves
+(:func:`served_models`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mimetypes
+import re
 import urllib.error
 import urllib.request
 import uuid
@@ -23,6 +30,10 @@ from modelyard.bench.loadgen import Protocol, infer_path
 from modelyard.errors import ModelyardError
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # as the engine: no proxy
+SAMPLE_TEXT = "The committee will meet again on Thursday to discuss the new budget."
+"""Sent to a text model when ``--text`` is not given: one ordinary sentence."""
+_MODEL_INFO = re.compile(r"^modelyard_model_info\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)", re.M)
+_MODEL_LABEL = re.compile(r'(?:^|,)model="(?P<name>(?:[^"\\]|\\.)*)"')
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,8 @@ def http_request(
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise ModelyardError(f"cannot reach {url}: {reason}; is the server running?") from None
+    except ValueError as error:  # urllib's "unknown url type"
+        raise ModelyardError(f"cannot request {url}: {error}; pass e.g. http://host:8000") from None
 
 
 def fetch_metadata(url: str, model: str, headers: dict[str, str]) -> dict[str, Any]:
@@ -81,6 +94,70 @@ def fetch_metadata(url: str, model: str, headers: dict[str, str]) -> dict[str, A
     except (ValueError, KeyError, IndexError, TypeError):
         raise ModelyardError(f"{where} did not return v2 model metadata; pass --shape") from None
     return metadata  # type: ignore[no-any-return]
+
+
+def _names(document: Any) -> list[str]:
+    """Model names from a model list: ``{"models": [{"name": ...}]}``, ``[{"name": ...}]``
+    (the v2 repository index) or a list of names."""
+    if isinstance(document, dict):
+        document = document.get("models")
+    if not isinstance(document, list):
+        return []
+    names = [item.get("name") if isinstance(item, dict) else item for item in document]
+    return list(dict.fromkeys(n for n in names if isinstance(n, str) and n))
+
+
+def _names_in_metrics(text: str) -> list[str]:
+    """The model a modelyard server serves now: ``modelyard_model_info{model=...} 1``."""
+    names = []
+    for match in _MODEL_INFO.finditer(text):
+        label = _MODEL_LABEL.search(match["labels"])
+        with contextlib.suppress(ValueError):
+            if label and float(match["value"]) == 1:
+                names.append(label["name"])
+    return list(dict.fromkeys(names))
+
+
+def served_models(url: str, headers: dict[str, str]) -> list[str]:
+    """The names of the models the server at ``url`` serves, or [] if it does not say.
+
+    Asked in turn: ``GET /v2/models`` (a model list), ``POST /v2/repository/index``
+    (Triton's and MLServer's repository extension), then ``GET /metrics``
+    (``modelyard_model_info``, where a modelyard server names its current model).
+    """
+    base = url.rstrip("/")
+    status, body = http_request(f"{base}/v2/models", None, headers)
+    with contextlib.suppress(ValueError):
+        if status == 200 and (names := _names(json.loads(body))):
+            return names
+    index_headers = {**headers, "Content-Type": "application/json"}
+    status, body = http_request(f"{base}/v2/repository/index", b"{}", index_headers)
+    with contextlib.suppress(ValueError):
+        if status == 200 and (names := _names(json.loads(body))):
+            return names
+    status, body = http_request(f"{base}/metrics", None, headers)
+    if status == 200:
+        return _names_in_metrics(body.decode("utf-8", "replace"))
+    return []
+
+
+def resolve_model(url: str, model: str | None, headers: dict[str, str]) -> str:
+    """``model``, or the one model the server serves; several or none is an error."""
+    if model:
+        return model
+    names = served_models(url, headers)
+    if len(names) == 1:
+        return names[0]
+    if names:
+        raise ModelyardError(
+            f"{url} serves {len(names)} models ({', '.join(names)}); pass --model with one"
+        )
+    raise ModelyardError(f"{url} does not list the models it serves; pass --model NAME")
+
+
+def is_text_model(metadata: dict[str, Any]) -> bool:
+    """A model whose (first) input is a BYTES tensor takes text."""
+    return str(metadata["inputs"][0].get("datatype", "")).upper() == "BYTES"
 
 
 def input_spec(metadata: dict[str, Any]) -> tuple[str, tuple[int, ...]]:
@@ -204,14 +281,23 @@ def build_payload(
         if protocol != "v1":
             raise ModelyardError("--image uploads a file to /v1; add --protocol v1")
         return image_payload(image, batch=batch)
-    # v2 text needs the input's name; a tensor needs the shape unless --shape gave it.
-    needs_metadata = (text is None and shape is None) or (text is not None and protocol == "v2")
-    name, found = input_spec(fetch_metadata(url, model, headers)) if needs_metadata else ("", ())
-    if text is not None:
-        return text_payload(protocol, text, batch=batch, input_name=name or "text")
-    return tensor_payload(
-        protocol, shape or found, batch=batch, binary=binary, input_name=name or "input"
-    )
+    # The metadata says whether the model takes text, and the input's name and shape;
+    # only --text with v1 (no name needed) or --shape (the user says pixels) skip it.
+    if (text is not None and protocol == "v1") or (text is None and shape is not None):
+        metadata = None
+    else:
+        metadata = fetch_metadata(url, model, headers)
+    sample = text is None and metadata is not None and is_text_model(metadata)
+    if text is not None or sample:
+        name = str(metadata["inputs"][0]["name"]) if metadata else "text"
+        payload = text_payload(protocol, text or SAMPLE_TEXT, batch=batch, input_name=name)
+        if not sample:
+            return payload
+        # A text model: pixels would only earn 400s, so it gets a sample sentence.
+        described = f"{payload.description}, a sample sentence (--text to choose)"
+        return Payload(payload.body, payload.headers, described)
+    name, found = input_spec(metadata) if metadata else ("input", ())
+    return tensor_payload(protocol, shape or found, batch=batch, binary=binary, input_name=name)
 
 
 def preflight(

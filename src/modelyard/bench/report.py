@@ -17,9 +17,16 @@ from typing import Any
 
 from modelyard import __version__
 from modelyard.bench.ceiling import Progress, ceiling
+from modelyard.bench.connection import Endpoint
 from modelyard.bench.loadgen import Protocol, run_load, uses_uvloop
-from modelyard.bench.payloads import auth_headers, build_payload, preflight, tensor_payload
-from modelyard.bench.stats import LevelResult
+from modelyard.bench.payloads import (
+    auth_headers,
+    build_payload,
+    preflight,
+    resolve_model,
+    tensor_payload,
+)
+from modelyard.bench.stats import SELF_TEST_DURATION_S, SELF_TEST_WARMUP_S, LevelResult
 from modelyard.errors import ModelyardError
 
 NEAR_CEILING = 0.5
@@ -124,7 +131,7 @@ def _machine(before: list[float] | None) -> dict[str, Any]:
 
 def bench(
     url: str,
-    model: str,
+    model: str | None,
     concurrency_levels: Sequence[int],
     duration_s: float,
     protocol: Protocol = "v2",
@@ -143,15 +150,22 @@ def bench(
 ) -> BenchReport:
     """Benchmark ``model`` at ``url`` at each concurrency level, closed loop.
 
-    The payload is an image file (``image``), text (``text``) or, by default, a
-    random tensor shaped from the server's model metadata (``shape`` overrides).
+    ``url`` may omit ``http://``. ``model`` None means the one model the server
+    serves. The payload is an image file (``image``), text (``text``) or, by
+    default, what the server's model metadata asks for: a sample sentence for a
+    text model, else a random tensor of the input's shape (``shape`` overrides).
     """
     if protocol not in ("v2", "v1"):
         raise ModelyardError(f"protocol '{protocol}' is not one of v2, v1")
     if not concurrency_levels or min(concurrency_levels) < 1 or processes < 1:
         raise ModelyardError("concurrency levels and --processes must be at least 1")
+    url = Endpoint.parse(url).url
     load_before = _load_average()
     headers = auth_headers(api_key)
+    if model is None:
+        model = resolve_model(url, None, headers)
+        if progress:
+            progress(f"model {model}: the one {url} serves")
     payload = build_payload(
         url,
         model,
@@ -208,9 +222,9 @@ def bench(
 
 def self_test(
     concurrency_levels: Sequence[int] = (1, 8, 32, 64),
-    duration_s: float = 2.0,
+    duration_s: float = SELF_TEST_DURATION_S,
     *,
-    warmup_s: float = 0.5,
+    warmup_s: float = SELF_TEST_WARMUP_S,
     processes: int = 1,
     progress: Progress | None = None,
 ) -> BenchReport:

@@ -17,6 +17,13 @@ from typing import Any
 
 from modelyard.errors import ModelyardError
 
+SELF_TEST_DURATION_S = 1.0
+"""Measured time per level of a self-test. Against a trivial endpoint one second is
+thousands of requests per level (a stable rate and p99), so the default four levels
+take about five seconds, not a benchmark's ten seconds per level."""
+SELF_TEST_WARMUP_S = 0.25
+"""Unmeasured warm-up per self-test level: connecting and the first requests."""
+
 PERCENTILES = (50, 90, 95, 99)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
