@@ -121,14 +121,17 @@ def images_from_array(array: np.ndarray, where: str) -> tuple[np.ndarray, str | 
         raise DataError(
             f"{where} holds NaN or infinite values; expected floats in [0, 1] or [0, 255]"
         )
-    low, high = float(array.min()), float(array.max())
-    if low < 0 or high > 255:
+    lowest, highest = float(array.min()), float(array.max())
+    if lowest < 0 or highest > 255:
         raise DataError(
-            f"{where} holds floats in [{low:g}, {high:g}]; expected [0, 1] or [0, 255]: rescale it"
+            f"{where} holds floats in [{lowest:g}, {highest:g}]; expected [0, 1] or [0, 255]: "
+            "rescale it"
         )
-    scale, assumed = (255.0, "[0, 1] (multiplied by 255)") if high <= 1 else (1.0, "[0, 255]")
+    scale, assumed = (255.0, "[0, 1] (multiplied by 255)") if highest <= 1 else (1.0, "[0, 255]")
     pixels = np.rint(array.astype(np.float64) * scale).astype(np.uint8)
-    note = f"{where}: {array.dtype} values in [{low:g}, {high:g}]; assumed the scale {assumed}"
+    note = (
+        f"{where}: {array.dtype} values in [{lowest:g}, {highest:g}]; assumed the scale {assumed}"
+    )
     return pixels, note
 
 
@@ -290,7 +293,8 @@ def _texts_to_csv(
     texts, skipped, any_id = read_texts(inputs, text_column, id_column)
     _check_out(out, overwrite)
     prediction = Predictor(loaded).predict_texts([row.text for row in texts])
-    assert prediction.truncated is not None
+    truncated = prediction.truncated
+    assert truncated is not None
     probabilities = [f"p_{label}" for label in loaded.labels]
     own = ["source", "text", "label", "confidence", "truncated", *probabilities]
     id_header: list[str] = []
@@ -300,9 +304,7 @@ def _texts_to_csv(
     header = ["source", *id_header, "text", "label", "confidence", "truncated", *probabilities]
 
     def rows() -> Iterable[list[Any]]:
-        for row, probs, cut in zip(
-            texts, prediction.probabilities, prediction.truncated, strict=True
-        ):
+        for row, probs, cut in zip(texts, prediction.probabilities, truncated, strict=True):
             label, confidence, *each = _probabilities(loaded.labels, probs)
             ids = [row.row_id or ""] if any_id else []
             yield [row.source, *ids, row.text, label, confidence, bool(cut), *each]
