@@ -177,7 +177,7 @@ def predict(
 ) -> None:
     """Score inputs in batch and write label, confidence and per-class probabilities.
 
-    Each row names its input: an image's path; `file.npy[i]` for array index i
+    Each row names its input: an image's path; `file.npy\\[i]` for array index i
     (0-based, as numpy counts); `file.txt:N` for line N and `table.csv:N` for data
     row N (both 1-based: line 1 is the first line, row 1 the first row after the
     header). Unreadable inputs are skipped and listed on stderr, the rest is
