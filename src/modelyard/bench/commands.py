@@ -40,7 +40,7 @@ def bench(
         "(not needed with --self-test).",
     ),
     model: str | None = typer.Option(
-        None, "--model", "-m", help="Model name on the server [default: the one it serves]."
+        None, "--model", "-m", help="Model name on the server (default: the one it serves)."
     ),
     concurrency: str = typer.Option(
         "1,8,32,64", "--concurrency", "-c", help="Concurrency levels, comma-separated."
@@ -48,13 +48,13 @@ def bench(
     duration: str | None = typer.Option(
         None,
         help="Measured time per level: 10s, 500ms, 2m "
-        f"[default: 10s; {SELF_TEST_DURATION_S:g}s with --self-test].",
+        f"(default: 10s; {SELF_TEST_DURATION_S:g}s with --self-test).",
         show_default=False,
     ),
     warmup: str | None = typer.Option(
         None,
-        help=f"Unmeasured warm-up before each level [default: 1s; {SELF_TEST_WARMUP_S:g}s "
-        "with --self-test].",
+        help=f"Unmeasured warm-up before each level (default: 1s; {SELF_TEST_WARMUP_S:g}s "
+        "with --self-test).",
         show_default=False,
     ),
     protocol: str = typer.Option("v2", help="v2 (Open Inference Protocol) or v1 (simple API)."),
