@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import typer
 from tests.helpers import run_cli, write_image
+from typer.testing import CliRunner
+
+from modelyard.cli import app
 
 
 def test_config_show_prints_the_resolved_config() -> None:
@@ -40,9 +48,119 @@ def test_user_errors_are_one_line_without_traceback(
     assert result.stderr.strip().count("\n") == 0, result.stderr
 
 
-def test_debug_shows_the_traceback(home: Path) -> None:
-    result = run_cli("--debug", "evaluate", "nosuchmodel@candidate")
-    assert result.returncode != 0 and "Traceback" in result.stderr
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--debug", "evaluate", "nosuchmodel@candidate"],
+        ["evaluate", "nosuchmodel@candidate", "--debug"],
+        ["predict", "nosuchmodel@candidate", "x.png", "--debug"],
+        ["export", "onnx", "nosuchmodel@candidate", "--debug", "--out", "x.onnx"],
+    ],
+)
+def test_debug_shows_the_traceback_wherever_it_is_written(args: list[str], home: Path) -> None:
+    result = run_cli(*args)
+    assert result.returncode != 0 and "Traceback" in result.stderr, result.stderr
+    assert "No such option" not in result.stderr
+
+
+# (command words, prints a result) for every command and sub-command.
+COMMANDS = [
+    (["train"], True),
+    (["config", "show"], True),
+    (["evaluate"], True),
+    (["predict"], True),
+    (["serve"], False),
+    (["bench"], True),
+    (["ui"], False),
+    (["tune"], True),
+    (["promote"], True),
+    (["deploy"], True),
+    (["export", "triton"], True),
+    (["export", "onnx"], True),
+    (["export", "quantize"], True),
+    (["monitor", "drift"], True),
+]
+
+
+def _leaf_commands(group: Any, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    found: set[tuple[str, ...]] = set()
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):  # a sub-app (export, monitor, config)
+            found |= _leaf_commands(command, (*prefix, name))
+        else:
+            found.add((*prefix, name))
+    return found
+
+
+def test_the_option_table_covers_every_command() -> None:
+    assert _leaf_commands(typer.main.get_command(app)) == {tuple(w) for w, _ in COMMANDS}
+
+
+@pytest.mark.parametrize(("words", "prints"), COMMANDS, ids=[" ".join(w) for w, _ in COMMANDS])
+def test_every_command_takes_debug_and_json_where_it_prints(words: list[str], prints: bool) -> None:
+    command: Any = typer.main.get_command(app)
+    for word in words:
+        command = command.commands[word]
+    options = {opt for param in command.params for opt in param.opts}
+    assert "--debug" in options
+    assert ("--json" in options) == prints
+    result = CliRunner().invoke(app, [*words, "--help"])
+    assert result.exit_code == 0 and "--debug" in result.output
+
+
+def test_missing_data_path_fails_before_the_training_stack_loads(tmp_path: Path) -> None:
+    # Run the command in a fresh interpreter and report what it imported: a mistyped
+    # path must be refused before torch, Lightning or MLflow load (issue 20, item 12).
+    probe = (
+        "import json, sys\n"
+        "from typer.testing import CliRunner\n"
+        "from modelyard.cli import app\n"
+        "result = CliRunner().invoke(app, sys.argv[1:])\n"
+        "heavy = sorted(m for m in ('torch', 'lightning', 'mlflow') if m in sys.modules)\n"
+        "print(json.dumps({'error': str(result.exception), 'heavy': heavy}))\n"
+    )
+    for overrides, message in [
+        (["task=image_folder", f"data.path={tmp_path / 'nope'}"], "image folder"),
+        (["task=text_table", f"data.path={tmp_path / 'nope.csv'}"], "data file"),
+    ]:
+        done = subprocess.run(
+            [sys.executable, "-c", probe, "train", *overrides],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "MODELYARD_HOME": str(tmp_path / "home")},
+        )
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+        assert f"{message} {tmp_path / 'nope'}" in report["error"]
+        assert "does not exist; set data.path" in report["error"]
+        assert report["heavy"] == []
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("+data.foo=1", "unknown config key 'data.foo'; valid keys in 'data'"),
+        ("data.path=/x/y(1)", "quote the value: 'data.path=\"/x/y(1)\"'"),
+    ],
+)
+def test_config_mistakes_are_one_line_errors(override: str, message: str, home: Path) -> None:
+    result = run_cli("config", "show", override)
+    assert result.returncode == 2 and message in result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+
+
+def test_tilde_path_from_the_readme_is_the_home_folder(tmp_path: Path, home: Path) -> None:
+    (tmp_path / "pets").mkdir()
+    result = run_cli(
+        "config",
+        "show",
+        "task=image_folder",
+        "data.path=~/pets",
+        "--json",
+        env={"HOME": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["data"]["path"] == str(tmp_path / "pets")
 
 
 @pytest.mark.slow

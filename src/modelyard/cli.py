@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from modelyard.bench.commands import bench as bench_command
+from modelyard.cli_options import DEBUG, JSON_OUT, debug_requested
 from modelyard.deploy.commands import deploy as deploy_command
 from modelyard.errors import ModelyardError
 from modelyard.export.commands import export_app
@@ -40,13 +41,11 @@ app.command("promote")(promote_command)
 app.command("deploy")(deploy_command)
 
 OVERRIDES = typer.Argument(None, help="Hydra-style overrides: task=mnist5k train.max_epochs=5")
-JSON_OUT = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 
 @app.callback()
-def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks.")) -> None:
-    if debug:
-        os.environ["MODELYARD_DEBUG"] = "1"
+def _main(debug: bool = DEBUG) -> None:
+    """--debug before the command name (every command also takes it after)."""
 
 
 def _emit(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
@@ -60,6 +59,7 @@ def train(
         False, "--resume", help="Continue the newest interrupted run from its last checkpoint."
     ),
     as_json: bool = JSON_OUT,
+    debug: bool = DEBUG,
 ) -> None:
     """Train a model, evaluate it, write its bundle and register it as `candidate`."""
     from modelyard.config import compose_config
@@ -106,11 +106,13 @@ def train(
 
 
 @config_app.command("show")
-def config_show(overrides: list[str] = OVERRIDES, as_json: bool = JSON_OUT) -> None:
+def config_show(
+    overrides: list[str] = OVERRIDES, as_json: bool = JSON_OUT, debug: bool = DEBUG
+) -> None:
     """Print the resolved configuration after applying overrides."""
     from modelyard.config import compose_config, to_dict, to_yaml
 
-    cfg = compose_config(overrides or [])
+    cfg = compose_config(overrides or [], paths=False)  # shows; reads no data
     typer.echo(json.dumps(to_dict(cfg), indent=2) if as_json else to_yaml(cfg).rstrip())
 
 
@@ -123,6 +125,7 @@ def evaluate(
     split: str = typer.Option("test", help="Dataset split: train, val or test."),
     log: bool = typer.Option(True, "--log/--no-log", help="Log the report as an MLflow run."),
     as_json: bool = JSON_OUT,
+    debug: bool = DEBUG,
 ) -> None:
     """Re-evaluate a model through ONNX Runtime on a dataset split."""
     from modelyard import bundle as bundle_io
@@ -174,6 +177,7 @@ def predict(
         "(default: 'id' when the table has one).",
     ),
     as_json: bool = JSON_OUT,
+    debug: bool = DEBUG,
 ) -> None:
     """Score inputs in batch and write label, confidence and per-class probabilities.
 
@@ -212,6 +216,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind (0.0.0.0 for all)."),
     port: int = typer.Option(8000, help="TCP port."),
     workers: int = typer.Option(1, help="Server processes."),
+    debug: bool = DEBUG,
 ) -> None:
     """Serve a model over HTTP: Open Inference Protocol v2, /v1 predict, /metrics."""
     from modelyard.serve.server import run_server
@@ -223,7 +228,7 @@ def serve(
 
 def main() -> None:
     """Console entry point: user errors become one line and a non-zero exit code."""
-    debug = "--debug" in sys.argv[1:] or bool(os.environ.get("MODELYARD_DEBUG"))
+    debug = debug_requested(sys.argv[1:])
     if not debug:
         # Library chatter (deprecations, MLflow's DB migrations) is for developers;
         # --debug shows it.

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from modelyard.cli_options import DEBUG, JSON_OUT
+
 
 def deploy(
     spec: Path = typer.Argument(..., help="Deployment spec, e.g. deploy/models/mnist5k-cnn.yaml"),
@@ -17,7 +19,8 @@ def deploy(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Validate the spec and check the gate; move nothing."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    as_json: bool = JSON_OUT,
+    debug: bool = DEBUG,
 ) -> None:
     """Validate a deploy spec and move the environment's alias to a gated version."""
     from modelyard.deploy.run import deploy as run_deploy

@@ -9,6 +9,8 @@ from typing import Any
 
 import typer
 
+from modelyard.cli_options import DEBUG, JSON_OUT
+
 export_app = typer.Typer(
     help="Export a model: Triton model repository, bare ONNX, INT8 bundle.",
     no_args_is_help=True,
@@ -16,7 +18,6 @@ export_app = typer.Typer(
 
 MODEL_URI = typer.Argument(..., help="models:/<name>@<alias>, <name>@<alias> or a bundle folder")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace what is already at --out.")
-JSON_OUT = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 
 def _emit(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
@@ -32,6 +33,7 @@ def triton(
     kind: str = typer.Option("KIND_CPU", help="Instance kind: KIND_CPU, KIND_GPU or KIND_AUTO."),
     overwrite: bool = OVERWRITE,
     as_json: bool = JSON_OUT,
+    debug: bool = DEBUG,
 ) -> None:
     """Write a Triton model repository entry: config.pbtxt, labels and <version>/model.onnx."""
     from modelyard import bundle as bundle_io
@@ -64,6 +66,7 @@ def onnx(
     out: Path = typer.Option(..., "--out", "-o", help="The .onnx file to write."),
     overwrite: bool = OVERWRITE,
     as_json: bool = JSON_OUT,
+    debug: bool = DEBUG,
 ) -> None:
     """Copy the ONNX graph out, with a .json beside it (labels, preprocessing, shapes)."""
     from modelyard import bundle as bundle_io
@@ -97,6 +100,7 @@ def quantize(
     ),
     overwrite: bool = OVERWRITE,
     as_json: bool = JSON_OUT,
+    debug: bool = DEBUG,
 ) -> None:
     """Write an INT8 (dynamic-quantized) bundle and compare it with the float32 one."""
     from modelyard.export.quantize import MATMUL_ONLY, quantize_model

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from modelyard.cli_options import DEBUG, JSON_OUT
 from modelyard.errors import EXIT_REFUSED
 
 monitor_app = typer.Typer(
@@ -45,7 +46,8 @@ def drift(
         0.01, help="Family-wise false-alarm rate (Bonferroni over the checks)."
     ),
     min_psi: float = typer.Option(0.1, "--min-psi", help="Smallest PSI that counts as drift."),
-    as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON."),
+    as_json: bool = JSON_OUT,
+    debug: bool = DEBUG,
 ) -> None:
     """Test the logged traffic against the bundle's reference profile; exit 1 on drift."""
     from modelyard.errors import ModelyardError

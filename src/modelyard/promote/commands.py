@@ -11,6 +11,7 @@ import json
 
 import typer
 
+from modelyard.cli_options import DEBUG, JSON_OUT
 from modelyard.errors import EXIT_REFUSED
 
 
@@ -30,7 +31,8 @@ def promote(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Decide and record the decision, but move no alias."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    as_json: bool = JSON_OUT,
+    debug: bool = DEBUG,
 ) -> None:
     """Gate a challenger against the champion on the same data; move the alias if it passes."""
     from modelyard.promote.run import promote as run_promote

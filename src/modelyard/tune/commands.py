@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from modelyard.cli_options import DEBUG, JSON_OUT
 from modelyard.errors import ModelyardError
 
 
@@ -56,7 +57,8 @@ def tune(
         help="YAML file whose entries replace tune.space, e.g. "
         "'train.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}'.",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    as_json: bool = JSON_OUT,
+    debug: bool = DEBUG,
 ) -> None:
     """Search hyperparameters (tune.space) with Optuna; register the best as `candidate`."""
     try:

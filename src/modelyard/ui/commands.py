@@ -6,6 +6,7 @@ import signal
 
 import typer
 
+from modelyard.cli_options import DEBUG
 from modelyard.ui.launch import start_ui
 from modelyard.ui.settings import UISettings
 
@@ -22,6 +23,7 @@ def ui(
     ),
     host: str = typer.Option("127.0.0.1", help="Interface for the UI (0.0.0.0 for all)."),
     port: int = typer.Option(8501, help="TCP port of the UI."),
+    debug: bool = DEBUG,
 ) -> None:
     """Open a web UI on a running server: draw, upload or type; see label, probabilities, drift."""
     settings = UISettings(server=server, staging_server=staging_server, model=model)

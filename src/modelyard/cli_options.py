@@ -1,0 +1,41 @@
+"""The options every ``modelyard`` command shares, declared once.
+
+``--debug`` is accepted by every command (and before the command name); ``--json``
+by every command that prints a result. Declare them as parameters::
+
+    def drift(..., as_json: bool = JSON_OUT, debug: bool = DEBUG) -> None:
+
+``main()`` in :mod:`modelyard.cli` looks for ``--debug`` in ``sys.argv`` before
+parsing, to silence library warnings unless asked; the option's callback also sets
+``MODELYARD_DEBUG`` so the traceback decision holds when a command runs through
+Typer directly (tests, ``CliRunner``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+DEBUG_ENV = "MODELYARD_DEBUG"
+
+
+def _enable_debug(value: bool) -> bool:
+    if value:
+        os.environ[DEBUG_ENV] = "1"
+    return value
+
+
+def debug_requested(argv: list[str]) -> bool:
+    """``--debug`` anywhere on the command line (before a ``--``), or MODELYARD_DEBUG set."""
+    options = argv[: argv.index("--")] if "--" in argv else argv
+    return "--debug" in options or bool(os.environ.get(DEBUG_ENV))
+
+
+JSON_OUT: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")
+DEBUG: bool = typer.Option(
+    False,
+    "--debug",
+    help="Show tracebacks and library warnings.",
+    callback=_enable_debug,
+)
