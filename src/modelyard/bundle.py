@@ -2,7 +2,8 @@
 
 On disk a bundle is a folder::
 
-    bundle.json             manifest: name, task, labels, preprocessing, metrics, parity
+    bundle.json             manifest: name, task, labels, preprocessing, metrics, parity,
+                            and the sha256 of each file below (``files``)
     model.onnx              the graph (input ``input``; outputs logits/probabilities/embedding)
     reference_profile.json  training inputs and outputs, for drift monitoring
 
@@ -12,10 +13,11 @@ monitoring read it (:func:`load`). Only JSON and ONNX are read: no pickle.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,15 @@ ONNX_FILE = "model.onnx"
 PROFILE_FILE = "reference_profile.json"
 # Inside an MLflow model folder the bundle sits under the pyfunc artifacts.
 MLFLOW_SUBDIR = Path("artifacts") / "bundle"
+FILES_KEY = "files"
+"""``manifest["files"]``: ``{file name: {"sha256": hex, "bytes": n}}`` for every file
+but the manifest itself, written at training time and checked when a bundle is
+fetched from a registry or read back from the cache."""
+MANIFEST_SHA_TAG = "modelyard.bundle_sha256"
+"""Model version tag holding bundle.json's sha256, set when the version is registered,
+so a fetched manifest is checked against the registry's record too."""
+CHECKED_FILES = (ONNX_FILE, PROFILE_FILE)
+BUNDLE_FILES = (MANIFEST, *CHECKED_FILES)
 
 _SHORT_URI = re.compile(r"^(?P<name>[A-Za-z0-9_.\-]+)@(?P<alias>[A-Za-z0-9_\-]+)$")
 
@@ -43,7 +54,8 @@ class Bundle:
     version: str | None = None
     """Registry version when loaded through the registry, else None."""
     source_uri: str = ""
-    _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    from_cache_note: str | None = None
+    """Set when the registry was unreachable and this copy came from the local cache."""
 
     @property
     def name(self) -> str:
@@ -100,6 +112,10 @@ def write_bundle(
     if onnx_file.resolve() != (folder / ONNX_FILE).resolve():
         shutil.copyfile(onnx_file, folder / ONNX_FILE)
     (folder / PROFILE_FILE).write_text(json.dumps(reference_profile))
+    files = {
+        name: {"sha256": file_sha256(folder / name), "bytes": (folder / name).stat().st_size}
+        for name in CHECKED_FILES
+    }
     manifest = {
         "format_version": FORMAT_VERSION,
         "name": name,
@@ -109,12 +125,18 @@ def write_bundle(
         "preprocessing": preprocessing.to_dict(),
         "metrics": metrics,
         **(extra or {}),
+        FILES_KEY: files,
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return read_bundle(folder)
 
 
-def read_bundle(folder: Path, version: str | None = None, source_uri: str = "") -> Bundle:
+def read_bundle(
+    folder: Path,
+    version: str | None = None,
+    source_uri: str = "",
+    from_cache_note: str | None = None,
+) -> Bundle:
     """Read and validate a bundle folder (or an MLflow model folder holding one)."""
     folder = Path(folder)
     if not (folder / MANIFEST).exists() and (folder / MLFLOW_SUBDIR / MANIFEST).exists():
@@ -129,7 +151,7 @@ def read_bundle(folder: Path, version: str | None = None, source_uri: str = "") 
         manifest = json.loads(manifest_path.read_text())
     except json.JSONDecodeError as error:
         raise ModelyardError(f"{manifest_path} is not valid JSON: {error}") from error
-    bundle = Bundle(folder, manifest, version, source_uri or str(folder))
+    bundle = Bundle(folder, manifest, version, source_uri or str(folder), from_cache_note)
     validate(bundle)
     return bundle
 
@@ -159,6 +181,35 @@ def validate(bundle: Bundle) -> None:
     bundle.preprocessing  # noqa: B018 -- raises KeyError early if the spec is malformed
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_files(folder: Path, manifest: dict[str, Any]) -> list[str]:
+    """Check each file against the sha256 ``manifest`` records; return the names checked.
+
+    Raises :class:`ModelyardError` naming the first file that is missing or differs. A
+    bundle written before checksums were recorded has nothing to check (empty list).
+    """
+    recorded = manifest.get(FILES_KEY) or {}
+    for name, expected in sorted(recorded.items()):
+        if name not in CHECKED_FILES:
+            raise ModelyardError(f"bundle {folder} lists an unexpected file '{name}'")
+        path = folder / name
+        if not path.is_file():
+            raise ModelyardError(f"bundle {folder} is missing {name}")
+        if file_sha256(path) != expected.get("sha256"):
+            raise ModelyardError(
+                f"bundle {folder}: {name} does not match the sha256 its manifest records "
+                "(corrupt or tampered); fetch the model again"
+            )
+    return sorted(recorded)
+
+
 def require_inside(path: Path, root: Path) -> None:
     """Refuse a path that resolves outside ``root`` (``..`` parts or a symlink out).
 
@@ -183,8 +234,9 @@ def parse_model_uri(uri: str) -> str:
 def load(uri: str | Path, tracking_uri: str | None = None) -> Bundle:
     """Load a bundle from a folder, ``models:/name@alias``, ``models:/name/3`` or ``name@alias``.
 
-    Registry models are downloaded once into ``.modelyard/cache/models/<name>/<version>``.
-    Needs no torch.
+    Registry models come through :mod:`modelyard.registry_client` (no MLflow import;
+    verified copies cached under ``.modelyard/cache/bundles/``), or through MLflow's
+    client for stores that module cannot read. Needs no torch.
     """
     text = str(uri)
     if Path(text).exists():
@@ -195,6 +247,11 @@ def load(uri: str | Path, tracking_uri: str | None = None) -> Bundle:
             f"'{uri}' is neither a bundle folder nor a model URI; use a folder, "
             "models:/<name>@<alias>, models:/<name>/<version> or <name>@<alias>"
         )
+    from modelyard.registry_client import fetch_bundle
+
+    fetched = fetch_bundle(text, tracking_uri)
+    if fetched is not None:
+        return read_bundle(fetched.folder, fetched.version, text, fetched.from_cache_note)
     from modelyard.registry import download_model
 
     folder, version = download_model(text, tracking_uri)

@@ -42,3 +42,13 @@ def bundle_dir(run_id: str) -> Path:
     looks for it.
     """
     return run_dir(run_id) / "bundle"
+
+
+def default_tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else a SQLite file in the modelyard home."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    home = home_dir()
+    home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{home / 'mlflow.db'}"

@@ -13,8 +13,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from modelyard import tracking
+from modelyard.bundle import MANIFEST, MANIFEST_SHA_TAG, file_sha256
 from modelyard.errors import RegistryError
 from modelyard.paths import home_dir
+from modelyard.registry_client import require_safe_name
 
 CANDIDATE = "candidate"
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?$")
@@ -71,7 +73,7 @@ def download_model(uri: str, tracking_uri: str | None = None) -> tuple[Path, str
     # two tracking servers can both have "mnist5k-cnn" version 1.
     store = hashlib.sha256(mlflow.get_tracking_uri().encode()).hexdigest()[:12]
     root = home_dir() / "cache" / "models" / store
-    _require_safe_name(name, root)
+    require_safe_name(name, root)
     version = resolve_version(name, match["alias"], match["version"])
     cache = root / name / version
     if not (cache / "MLmodel").exists():
@@ -90,16 +92,6 @@ def download_model(uri: str, tracking_uri: str | None = None) -> tuple[Path, str
     return cache, version
 
 
-def _require_safe_name(name: str, root: Path) -> None:
-    """The model name becomes a cache folder: it must not climb out of the cache."""
-    folder = (root / name).resolve()
-    if name in (".", "..") or "\\" in name or folder.parent != root.resolve():
-        raise RegistryError(
-            f"model name '{name}' cannot be a cache folder (path traversal); "
-            "use a name of letters, digits, '-', '_' and '.'"
-        )
-
-
 def _require_contained(folder: Path) -> None:
     """Every downloaded file must stay inside ``folder``: no links out, no ``..``."""
     root = folder.resolve()
@@ -111,8 +103,15 @@ def _require_contained(folder: Path) -> None:
             )
 
 
-def register(model_uri: str, name: str, alias: str = CANDIDATE) -> str:
-    """Register ``model_uri`` under ``name``, point ``alias`` at it, return the version."""
-    version = mlflow.register_model(model_uri, name)
+def register(
+    model_uri: str, name: str, alias: str = CANDIDATE, bundle_dir: Path | None = None
+) -> str:
+    """Register ``model_uri`` under ``name``, point ``alias`` at it, return the version.
+
+    With ``bundle_dir`` (the bundle logged in ``model_uri``) the version is tagged with
+    bundle.json's sha256, which servers check fetched and cached copies against.
+    """
+    tags = {MANIFEST_SHA_TAG: file_sha256(bundle_dir / MANIFEST)} if bundle_dir else None
+    version = mlflow.register_model(model_uri, name, tags=tags)
     MlflowClient().set_registered_model_alias(name, alias, version.version)
     return str(version.version)

@@ -18,7 +18,7 @@ import numpy as np
 from modelyard import bundle as bundle_io
 from modelyard import tracking
 from modelyard.bundle import Bundle
-from modelyard.config.schema import Config, DataConfig, validate
+from modelyard.config.schema import Config, DataConfig, check_paths, validate
 from modelyard.data.dataset import ArraySplit
 from modelyard.errors import ModelyardError
 from modelyard.evaluate import EvaluationReport, evaluate_probabilities, log_report
@@ -93,7 +93,7 @@ def config_for(model: Bundle, overrides: Sequence[str] = ()) -> Config:
     for key, value in recorded.items():
         if key in known and key not in explicit:
             setattr(cfg.data, key, value)
-    return validate(cfg)
+    return check_paths(validate(cfg))
 
 
 def record_data_config(data: DataConfig) -> dict[str, Any]:

@@ -12,17 +12,10 @@ from pathlib import Path
 import mlflow
 from mlflow.tracking import MlflowClient
 
+# default_tracking_uri lives in paths (the serving path needs it without mlflow);
+# re-exported here, where users of this module look for it.
+from modelyard.paths import default_tracking_uri as default_tracking_uri
 from modelyard.paths import home_dir
-
-
-def default_tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else a SQLite file in the modelyard home."""
-    env = os.environ.get("MLFLOW_TRACKING_URI")
-    if env:
-        return env
-    home = home_dir()
-    home.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{home / 'mlflow.db'}"
 
 
 def artifact_root() -> Path:

@@ -132,12 +132,16 @@ def _explain(error: Exception, overrides: Sequence[str]) -> str:
     return first_line + (f" ({full_key.strip()})" if full_key else "")
 
 
-def compose_config(overrides: Sequence[str] = (), *, paths: bool = True) -> Config:
+def compose_config(
+    overrides: Sequence[str] = (), *, paths: bool = True, validated: bool = True
+) -> Config:
     """Compose ``config.yaml`` with Hydra-style ``key=value`` overrides and validate it.
 
     Raises :class:`ConfigError` naming the bad key, value or group option before any
     work starts. With ``paths`` (the default) ``data.path`` must also exist, so a
     mistyped path fails here rather than after the training stack has loaded.
+    ``validated=False`` skips both checks, for a caller that fills in more values
+    first (a bundle's recorded data settings) and validates after.
     """
     prepared = [_prepare(override) for override in overrides]
     try:
@@ -147,6 +151,8 @@ def compose_config(overrides: Sequence[str] = (), *, paths: bool = True) -> Conf
     except (HydraException, OmegaConfBaseException, ValueError) as error:
         raise ConfigError(_explain(error, overrides)) from error
     assert isinstance(cfg, Config)
+    if not validated:
+        return expand_paths(cfg)
     cfg = validate(expand_paths(cfg))
     return check_paths(cfg) if paths else cfg
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from modelyard import bundle as bundle_io
-from modelyard.bundle import MANIFEST, Bundle, write_bundle
+from modelyard.bundle import FILES_KEY, MANIFEST, Bundle, write_bundle
 from modelyard.config.schema import Config
 from modelyard.errors import ModelyardError
 from modelyard.features.image import to_model_input
@@ -33,7 +33,9 @@ LATENCY_BATCH = 32
 # shrinks the dense layers; it is also the fallback when ConvInteger cannot run.
 MATMUL_ONLY = ("MatMul", "Gemm")
 # Keys write_bundle sets itself; everything else in the source manifest is carried over.
-_OWN_KEYS = ("format_version", "name", "task", "kind", "labels", "preprocessing", "metrics")
+_OWN_KEYS = (
+    "format_version", "name", "task", "kind", "labels", "preprocessing", "metrics", FILES_KEY,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -172,7 +172,7 @@ def finish(
         model_uri = log_bundle_model(bundle.path, examples, test_pred.probabilities[:4])
         version = None
         if cfg.tracking.register:
-            version = registry.register(model_uri, cfg.task.model_name)
+            version = registry.register(model_uri, cfg.task.model_name, bundle_dir=bundle.path)
     return Finished(
         bundle=bundle, report=report, parity=parity, model_uri=model_uri, version=version
     )
