@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[train,serve,monitor,ui,tune,postgres,infra,dvc,dev]'
+	$(BIN)/pip install --quiet -e '.[train,tracking,serve,monitor,ui,tune,postgres,infra,dvc,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
