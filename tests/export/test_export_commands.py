@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,3 +68,30 @@ def test_unknown_model_is_one_line_error(command: str, tmp_path: Path) -> None:
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "no-such-model" in lines[0]
+
+
+# Runs a command through Typer in a fresh interpreter and reports what it imported.
+_PROBE = (
+    "import json, sys\n"
+    "from typer.testing import CliRunner\n"
+    "from modelyard.cli import app\n"
+    "result = CliRunner().invoke(app, sys.argv[1:])\n"
+    "heavy = sorted(m for m in ('torch', 'lightning', 'mlflow') if m in sys.modules)\n"
+    "print(json.dumps({'exit': result.exit_code, 'output': result.output, 'heavy': heavy}))\n"
+)
+
+
+def test_onnx_copy_imports_neither_torch_nor_mlflow(tmp_path: Path) -> None:
+    # A copy of a file should take about a second; MLflow's client alone costs three
+    # (issue 20, item 12). Registry URIs on the embedded store resolve without it.
+    for n, model in enumerate([MODEL, str(bundle_io.load(MODEL).path)]):
+        out = tmp_path / f"copy{n}.onnx"
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE, "export", "onnx", model, "--out", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+        assert report["exit"] == 0, report["output"]
+        assert report["heavy"] == [] and out.is_file()
