@@ -23,6 +23,14 @@ class MlflowEpochMetrics(L.Callback):
         # where MLflow's global tracking URI is unset.
         self.tracking_uri = mlflow.get_tracking_uri()
         self._pending_epoch: int | None = None
+        self._logged: set[str] = set()
+        """Metrics of the pending epoch already written: a Ctrl-C in the middle of a
+        flush runs it again from ``on_exception``, which must not log them twice."""
+
+    def _log(self, client: MlflowClient, name: str, value: float) -> None:
+        if name not in self._logged:
+            client.log_metric(self.run_id, name, value, step=self._pending_epoch)
+            self._logged.add(name)
 
     def _flush(self, trainer: L.Trainer) -> None:
         if self._pending_epoch is None or trainer.sanity_checking:
@@ -34,14 +42,15 @@ class MlflowEpochMetrics(L.Callback):
         metrics = trainer.callback_metrics
         for name in EPOCH_METRICS:
             if name in metrics:
-                client.log_metric(self.run_id, name, float(metrics[name]), step=self._pending_epoch)
+                self._log(client, name, float(metrics[name]))
         lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
         if lr is not None:
-            client.log_metric(self.run_id, "lr", float(lr), step=self._pending_epoch)
+            self._log(client, "lr", float(lr))
         self._pending_epoch = None
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._pending_epoch = trainer.current_epoch
+        self._logged = set()
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._flush(trainer)
