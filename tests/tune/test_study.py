@@ -4,6 +4,7 @@ and two worker processes sharing one study on PostgreSQL."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +15,13 @@ from mlflow.tracking import MlflowClient
 from tests.helpers import run_cli
 from tests.postgres import temporary_database
 
-from modelyard import bundle, tracking
-from modelyard.errors import ConfigError
+from modelyard import bundle, registry, tracking
+from modelyard.config import compose_config
+from modelyard.errors import ConfigError, ModelyardError
+from modelyard.paths import checkpoint_dir
+from modelyard.train.run import train
 from modelyard.tune import tune
+from modelyard.tune.study import TuneInterrupted
 
 pytestmark = pytest.mark.slow
 
@@ -84,6 +89,64 @@ def test_pruned_trials_stop_early_and_register_nothing(home: Path) -> None:
         assert run.info.status == "KILLED" and run.data.tags["modelyard.status"] == "pruned"
         assert [m.step for m in client.get_metric_history(trial.run_id, "pruner_val_loss")] == [0]
     assert client.search_registered_models() == []
+
+
+def test_rerun_that_runs_no_trial_moves_nothing(home: Path) -> None:
+    tiny = [*TINY, "train.max_epochs=1", "data.limit=200"]
+    first = tune(tiny, trials=1, study_name="done")
+    assert first.model_version == "1"
+    # After the study a newer version, of another run, becomes candidate (as a later
+    # `modelyard train` would make it; here the same files, registered from a new run).
+    client = MlflowClient()
+    other_run = client.create_run(client.get_run(first.parent_run_id).info.experiment_id)
+    source = client.get_model_version("digits-cnn", "1").source
+    newer = client.create_model_version("digits-cnn", source, run_id=other_run.info.run_id)
+    client.set_registered_model_alias("digits-cnn", registry.CANDIDATE, newer.version)
+    assert str(newer.version) == "2"
+    again = tune(tiny, trials=1, study_name="done")
+    assert again.ran_here == [] and again.model_version == "1"  # reported, not re-pointed
+    assert str(client.get_model_version_by_alias("digits-cnn", "candidate").version) == "2"
+
+
+class _CtrlCAtEpoch(optuna.pruners.BasePruner):
+    """Ctrl-C in the middle of a trial's fit: raised where Lightning's loop runs the
+    pruning callback, after epoch ``epoch``'s validation (its last.ckpt is written)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        if trial.last_step is not None and trial.last_step >= self.epoch:
+            raise KeyboardInterrupt
+        return False
+
+
+def test_interrupted_trial_is_failed_and_not_resumable(home: Path) -> None:
+    tiny = [*TINY, "train.max_epochs=3", "data.limit=300"]
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(TuneInterrupted) as interrupted:
+        tune(tiny, trials=2, study_name="ctrl-c", pruner=_CtrlCAtEpoch(1))
+    assert interrupted.value.failed == [0] and "study ctrl-c" in str(interrupted.value)
+    assert signal.getsignal(signal.SIGINT) is handler  # Lightning's SIG_IGN undone
+    study = optuna.load_study(study_name="ctrl-c", storage=f"sqlite:///{home / 'optuna.db'}")
+    [trial] = study.trials
+    assert trial.state == optuna.trial.TrialState.FAIL and trial.user_attrs["interrupted"]
+    client = MlflowClient()
+    run_id = trial.user_attrs["mlflow_run_id"]
+    run = client.get_run(run_id)
+    assert run.info.status == "KILLED" and run.data.tags["modelyard.status"] == "interrupted"
+    parent = client.get_run(run.data.tags["mlflow.parentRunId"])
+    assert parent.info.status == "KILLED"
+    # The trial left a checkpoint, but it belongs to the study: train --resume skips it.
+    assert (checkpoint_dir(run_id) / "last.ckpt").exists()
+    with pytest.raises(ModelyardError, match="no interrupted 'digits' run"):
+        train(compose_config(["task=digits"]), resume=True)
+
+    # The interrupted trial did not use up the budget: the study continues with 2 trials.
+    again = tune(tiny, trials=2, study_name="ctrl-c")
+    assert again.ran_here == [1, 2]
+    assert [t.state for t in again.trials] == ["fail", "complete", "complete"]
+    assert client.get_run(again.parent_run_id).info.status == "FINISHED"
 
 
 def test_cli_errors_are_one_line(home: Path) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from modelyard.cli_options import DEBUG, JSON_OUT
-from modelyard.errors import ModelyardError
+from modelyard.errors import EXIT_INTERRUPTED, ModelyardError
 
 
 def read_space(path: Path) -> dict[str, Any]:
@@ -30,6 +31,21 @@ def read_space(path: Path) -> dict[str, Any]:
             "'train.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}'"
         )
     return data
+
+
+def continue_command(
+    overrides: list[str], trials: int, study: str, storage: str | None, space: Path | None
+) -> str:
+    """The ``modelyard tune`` command that continues ``study`` (a password in the
+    storage URL is shown as ***)."""
+    from modelyard.tune.storage import safe_url
+
+    words = ["modelyard", "tune", *overrides, "--trials", str(trials), "--study", study]
+    if storage:
+        words += ["--storage", safe_url(storage)]
+    if space:
+        words += ["--space", str(space)]
+    return shlex.join(words)
 
 
 def tune(
@@ -62,6 +78,7 @@ def tune(
 ) -> None:
     """Search hyperparameters (tune.space) with Optuna; register the best as `candidate`."""
     try:
+        from modelyard.tune.study import TuneInterrupted
         from modelyard.tune.study import tune as run_tune
     except ImportError as error:  # a serving-only install has no Lightning
         raise ModelyardError(
@@ -69,14 +86,22 @@ def tune(
             "pip install 'modelyard[train,tune]'"
         ) from None
 
-    result = run_tune(
-        overrides or [],
-        trials,
-        storage=storage,
-        study_name=study,
-        timeout=timeout,
-        space=read_space(space) if space else None,
-    )
+    try:
+        result = run_tune(
+            overrides or [],
+            trials,
+            storage=storage,
+            study_name=study,
+            timeout=timeout,
+            space=read_space(space) if space else None,
+        )
+    except TuneInterrupted as interrupt:
+        # Typer turns a KeyboardInterrupt into a silent exit 130: say how to continue here.
+        command = continue_command(overrides or [], trials, interrupt.study, storage, space)
+        typer.echo(
+            f"interrupted; {interrupt.outcome}; continue the study with: {command}", err=True
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return

@@ -9,7 +9,9 @@ they split it. The best trial's bundle is registered as ``candidate``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -36,6 +38,30 @@ if TYPE_CHECKING:
 
 MODEL_URI_ATTR = "model_uri"
 TRIAL_TAG = "modelyard.tune.trial"
+INTERRUPTED_ATTR = "interrupted"
+"""Set on a trial that Ctrl-C stopped: it is failed, and not counted in the budget."""
+
+
+class TuneInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped ``tune``: the trials it was running are marked failed (and not
+    counted in the budget), the MLflow runs ended ``KILLED``. Running ``tune`` again
+    with the same ``--study`` continues the study."""
+
+    def __init__(self, study: str, failed: list[int]):
+        self.study = study
+        self.failed = failed
+        super().__init__(
+            f"interrupted; {self.outcome}; run the same command with --study {study} "
+            "to continue the study"
+        )
+
+    @property
+    def outcome(self) -> str:
+        """What became of the trials this worker was running, in a few words."""
+        if not self.failed:
+            return "no trial was running"
+        numbers = ", ".join(map(str, self.failed))
+        return f"trial {numbers} marked failed, not counted in --trials"
 
 
 @dataclass(frozen=True)
@@ -114,6 +140,10 @@ def _objective(
                 client.set_tag(run_id, STATUS_TAG, "pruned")
                 client.set_terminated(run_id, "KILLED")
             raise
+        except KeyboardInterrupt:
+            # Optuna marks the trial failed and re-raises; this says why.
+            trial.set_user_attr(INTERRUPTED_ATTR, True)
+            raise
         finally:
             run_id = trial.user_attrs.get(RUN_ID_ATTR)
             if run_id:
@@ -138,25 +168,30 @@ def _summary(trial: optuna.trial.FrozenTrial) -> TrialSummary:
     )
 
 
-def _register_best(study: optuna.Study, cfg: Config) -> str | None:
-    """Point ``candidate`` at the best trial's model, registering it once."""
+def _register_best(study: optuna.Study, cfg: Config, ran_here: bool) -> str | None:
+    """Register the best trial's model as ``candidate``, once: the version it already
+    has, if any, is returned and the alias left where it is.
+
+    Moving ``candidate`` back to an old version would undo whatever was registered
+    since (a later training run, another study); a best trial already registered was
+    made ``candidate`` when it was. A worker that ran no trial registers nothing.
+    """
     from mlflow.tracking import MlflowClient
 
     best = study.best_trial
     run_id, model_uri = best.user_attrs[RUN_ID_ATTR], best.user_attrs[MODEL_URI_ATTR]
     client = MlflowClient()
     name = cfg.task.model_name
-    # Another worker may already have registered this trial: reuse its version.
     existing = [
         v
         for v in client.search_model_versions(f"name='{name}'", max_results=1000)
         if v.run_id == run_id
     ]
     if existing:
-        version = str(existing[0].version)
-        client.set_registered_model_alias(name, registry.CANDIDATE, version)
-    else:
-        version = registry.register(model_uri, name)
+        return str(min(int(v.version) for v in existing))
+    if not ran_here:
+        return None
+    version = registry.register(model_uri, name)
     for key, value in {
         STUDY_TAG: study.study_name,
         TRIAL_TAG: str(best.number),
@@ -167,7 +202,9 @@ def _register_best(study: optuna.Study, cfg: Config) -> str | None:
     return version
 
 
-def _close_parent(study: optuna.Study, parent_id: str, cfg: Config, version: str | None) -> None:
+def _close_parent(
+    study: optuna.Study, parent_id: str, cfg: Config, version: str | None, status: str = "FINISHED"
+) -> None:
     from mlflow.tracking import MlflowClient
 
     optuna = optuna_module()
@@ -187,7 +224,54 @@ def _close_parent(study: optuna.Study, parent_id: str, cfg: Config, version: str
         client.set_tag(parent_id, "modelyard.tune.candidate_version", version)
     # Other workers may still be training: the last one to finish closes the run.
     if not any(t.state == states.RUNNING for t in trials):
-        client.set_terminated(parent_id, "FINISHED")
+        client.set_terminated(parent_id, status)
+
+
+class _QuietInterrupt(logging.Filter):
+    """Drop Optuna's "trial failed" traceback when the failure is Ctrl-C: the
+    command then says in one line what became of the trial (``--debug`` keeps it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
+
+
+def _budget_used(study: optuna.Study) -> int:
+    """Trials that count against ``--trials``: all but those Ctrl-C stopped."""
+    return sum(not t.user_attrs.get(INTERRUPTED_ATTR) for t in study.get_trials(deepcopy=False))
+
+
+def _stop_at_budget(trials: int) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
+    """An Optuna callback that stops the study once it holds ``trials`` trials, running
+    ones included: the budget is shared by all workers."""
+
+    def stop(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if _budget_used(study) >= trials:
+            study.stop()
+
+    return stop
+
+
+def _fail_interrupted(study: optuna.Study, numbers: Sequence[int]) -> list[int]:
+    """Mark this worker's trials that are still running failed and interrupted.
+
+    Optuna fails a trial whose objective raised ``KeyboardInterrupt`` itself; this
+    covers a Ctrl-C that landed in Optuna's own code around the objective. Otherwise
+    the trial would stay running, counted in the budget, until a heartbeat expired.
+    """
+    optuna = optuna_module()
+    states = optuna.trial.TrialState
+    storage = study._storage
+    failed = []
+    for trial in study.get_trials(deepcopy=False):
+        if trial.number not in numbers:
+            continue
+        if trial.state == states.RUNNING:
+            storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
+            storage.set_trial_state_values(trial._trial_id, states.FAIL)
+            failed.append(trial.number)
+        elif trial.state == states.FAIL and trial.user_attrs.get(INTERRUPTED_ATTR):
+            failed.append(trial.number)
+    return failed
 
 
 def tune(
@@ -229,19 +313,29 @@ def tune(
     study, parent_id = open_study(name, store, cfg, experiment_id, pruner)
     ran: list[int] = []
     optuna.logging.set_verbosity(optuna.logging.INFO)
-    if len(study.trials) < trials:
-        study.optimize(
-            _objective(overrides, cfg, params, parent_id, ran),
-            n_trials=trials,
-            timeout=timeout,
-            # Counts every trial of the study, running ones included: the budget is
-            # shared by all workers.
-            callbacks=[optuna.study.MaxTrialsCallback(trials, states=None)],
-            catch=(ModelyardError,),
-        )
+
+    if _budget_used(study) < trials:
+        optuna_log = logging.getLogger("optuna.study._optimize")
+        quiet = None if os.environ.get("MODELYARD_DEBUG") else _QuietInterrupt()
+        if quiet:
+            optuna_log.addFilter(quiet)
+        try:
+            study.optimize(
+                _objective(overrides, cfg, params, parent_id, ran),
+                n_trials=trials,
+                timeout=timeout,
+                callbacks=[_stop_at_budget(trials)],
+                catch=(ModelyardError,),
+            )
+        except KeyboardInterrupt as interrupt:
+            raise _interrupted(study, parent_id, cfg, ran) from interrupt
+        finally:
+            if quiet:
+                optuna_log.removeFilter(quiet)
     all_trials = study.get_trials(deepcopy=False)
     completed = [t for t in all_trials if t.state == optuna.trial.TrialState.COMPLETE]
-    version = _register_best(study, cfg) if completed and cfg.tracking.register else None
+    register = completed and cfg.tracking.register
+    version = _register_best(study, cfg, ran_here=bool(ran)) if register else None
     _close_parent(study, parent_id, cfg, version)
     return TuneResult(
         study=name,
@@ -256,3 +350,13 @@ def tune(
         model_name=cfg.task.model_name,
         model_version=version,
     )
+
+
+def _interrupted(
+    study: optuna.Study, parent_id: str, cfg: Config, ran: list[int]
+) -> TuneInterrupted:
+    """Fail this worker's unfinished trials, close the parent run ``KILLED`` (unless
+    other workers are still training), and say how to continue."""
+    failed = _fail_interrupted(study, ran)
+    _close_parent(study, parent_id, cfg, None, status="KILLED")
+    return TuneInterrupted(study.study_name, failed)
