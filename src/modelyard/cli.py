@@ -16,7 +16,7 @@ import typer
 from modelyard.bench.commands import bench as bench_command
 from modelyard.cli_options import DEBUG, JSON_OUT, debug_requested
 from modelyard.deploy.commands import deploy as deploy_command
-from modelyard.errors import ModelyardError
+from modelyard.errors import EXIT_INTERRUPTED, ModelyardError
 from modelyard.export.commands import export_app
 from modelyard.monitor.commands import monitor_app
 from modelyard.promote.commands import promote as promote_command
@@ -56,7 +56,10 @@ def _emit(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
 def train(
     overrides: list[str] = OVERRIDES,
     resume: bool = typer.Option(
-        False, "--resume", help="Continue the newest interrupted run from its last checkpoint."
+        False,
+        "--resume",
+        help="Continue the newest interrupted run (of task=..., if given, else of any task) "
+        "from its last checkpoint, with the config it started with.",
     ),
     as_json: bool = JSON_OUT,
     debug: bool = DEBUG,
@@ -66,9 +69,19 @@ def train(
 
     cfg = compose_config(overrides or [])
     from modelyard import tracking
+    from modelyard.train.run import TrainingInterrupted, resume_config
     from modelyard.train.run import train as run_training
 
-    result = run_training(cfg, resume=resume)
+    try:
+        if resume:
+            run_id, cfg = resume_config(overrides or [])
+            result = run_training(cfg, resume=run_id)
+        else:
+            result = run_training(cfg)
+    except TrainingInterrupted as interrupt:
+        # Typer turns a KeyboardInterrupt into a silent exit 130: say how to resume here.
+        typer.echo(str(interrupt), err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     if result.rank != 0:
         return  # another DDP process: rank 0 prints the result
     acc = result.metrics.get("test_accuracy", float("nan"))
@@ -243,9 +256,10 @@ def main() -> None:
             raise
         typer.echo(f"error: {error}", err=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        typer.echo("interrupted; `modelyard train --resume` continues a training run", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as interrupt:
+        # Commands that can be continued raise it with one line saying how.
+        typer.echo(str(interrupt) or "interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":
