@@ -72,7 +72,7 @@ _DELETE = object()
         ("serve.max_batch", 8, "unknown key 'max_batch' in serve; valid: host, port"),
         ("serve.model", "x@y", "unknown key 'model' in serve"),
         ("serve.max_batch_size", "big", "serve: bad serve setting"),
-        ("serve.max_batch_size", 0, "max_batch_size, max_instances and workers must be at least"),
+        ("serve.max_batch_size", 0, "max_batch_size=0: max_batch_size must be at least 1"),
     ],
 )
 def test_mistakes_name_the_key(path: str, value: Any, message: str) -> None:

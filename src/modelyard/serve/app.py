@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modelyard.errors import ModelyardError
 from modelyard.serve import routes
 from modelyard.serve.fastpath import FastPath
 from modelyard.serve.metrics import ServerMetrics
@@ -21,6 +27,13 @@ from modelyard.serve.runtime import ModelRuntime
 from modelyard.serve.settings import ServeSettings, settings_from_env
 
 _SCHEMA = build_openapi()
+
+STARTUP_ERROR_ENV = "MODELYARD_SERVE_STARTUP_ERROR"
+"""A file where a worker process that cannot start writes why, in one line, for the
+``modelyard serve --workers N`` parent to report (set by the parent)."""
+STARTUP_FAILURE = 3
+"""Uvicorn's exit status for "the app failed to start": its supervisor then stops
+instead of restarting the worker."""
 
 
 async def _openapi(request: Request) -> Response:
@@ -74,8 +87,13 @@ def create_app(settings: ServeSettings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await runtime.start()
-        await monitor.start(runtime)
+        try:
+            await runtime.start()
+            await monitor.start(runtime)
+        except ModelyardError as error:
+            app.state.startup_error = error
+            report_startup_error(error)
+            raise
         _settle_garbage_collector()
         try:
             yield
@@ -96,6 +114,7 @@ def create_app(settings: ServeSettings) -> Starlette:
     app.state.metrics = metrics
     app.state.monitor = monitor
     app.state.settings = settings
+    app.state.startup_error = None
     by_path = {getattr(r, "path", ""): r for r in app.routes}
     # Inside ServingMiddleware (added last, so outermost): auth, limits, metrics apply.
     app.add_middleware(
@@ -110,9 +129,48 @@ def create_app(settings: ServeSettings) -> Starlette:
         api_key_env=settings.api_key_env,
         max_body_bytes=settings.max_body_bytes,
     )
+    app.add_middleware(_QuietStartupErrors, state=app.state)
     return app
 
 
+class _QuietStartupErrors:
+    """A user's startup error (a :class:`ModelyardError`) is reported once, as one line,
+    by ``modelyard serve``: keep Starlette's traceback of it out of uvicorn's log.
+    Any other startup failure is a bug, and keeps its traceback."""
+
+    def __init__(self, app: ASGIApp, state: State) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def quiet_send(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed" and self.state.startup_error:
+                message = {"type": "lifespan.startup.failed", "message": ""}
+            await send(message)
+
+        await self.app(scope, receive, quiet_send)
+
+
+def report_startup_error(error: ModelyardError) -> None:
+    """Leave the one-line reason where the ``--workers N`` parent looks for it."""
+    target = os.environ.get(STARTUP_ERROR_ENV)
+    if target:
+        with contextlib.suppress(OSError):
+            Path(target).write_text(str(error))
+
+
 def app_from_env() -> Starlette:
-    """Uvicorn factory for ``--workers N``: each worker reads the settings from the env."""
-    return create_app(settings_from_env())
+    """Uvicorn factory for ``--workers N``: each worker reads the settings from the env.
+
+    A user's error here ends the worker with uvicorn's startup-failure status (so the
+    supervisor stops rather than restarting it forever) and its reason in one line.
+    """
+    try:
+        return create_app(settings_from_env())
+    except ModelyardError as error:
+        report_startup_error(error)
+        sys.exit(STARTUP_FAILURE)

@@ -48,6 +48,7 @@ class LoadedModel:
 
 
 def _session(bundle: Bundle, threads: int, spinning: bool = True) -> object:
+    """An ONNX Runtime session; a graph it cannot load is the user's to fix (one line)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -56,7 +57,16 @@ def _session(bundle: Bundle, threads: int, spinning: bool = True) -> object:
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(bundle.onnx_path), options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(
+            str(bundle.onnx_path), options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as error:  # onnxruntime raises its own classes (Fail, InvalidProtobuf, ...)
+        detail = " ".join(str(error).split())
+        raise ModelyardError(
+            f"{bundle.name}: ONNX Runtime cannot load {bundle.onnx_path} ({detail}); "
+            "export or train the model again, or serve another version"
+        ) from error
 
 
 def _warmup_input(bundle: Bundle, rows: int) -> np.ndarray:
@@ -138,6 +148,7 @@ class ModelRuntime:
         # A version that failed to load is not retried on every poll; only a new
         # alias target is.
         self._rejected_version: str | None = None
+        self._preloaded: LoadedModel | None = None
 
     def _alone(self) -> bool:
         """Whether the request asking is the only one this process is handling."""
@@ -152,17 +163,30 @@ class ModelRuntime:
         if probabilities is not None:
             self.metrics.observe_predictions(bundle.name, bundle.labels, probabilities)
 
-    async def _load(self, uri: str) -> LoadedModel:
-        def blocking() -> LoadedModel:
-            loaded = bundle_io.load(uri, self.settings.tracking_uri)
-            return load_model(loaded, self.settings, self._on_batch, self._on_outputs, self._alone)
+    def _load_blocking(self, uri: str) -> LoadedModel:
+        loaded = bundle_io.load(uri, self.settings.tracking_uri)
+        return load_model(loaded, self.settings, self._on_batch, self._on_outputs, self._alone)
 
-        model = await asyncio.get_running_loop().run_in_executor(None, blocking)
+    async def _load(self, uri: str) -> LoadedModel:
+        model = await asyncio.get_running_loop().run_in_executor(None, self._load_blocking, uri)
         await model.batcher.start()
         return model
 
+    def preload(self) -> None:
+        """Resolve, load, warm and smoke-test the model now, before any event loop runs.
+
+        ``modelyard serve`` calls this before it hands the app to uvicorn, so a model
+        that cannot be served is reported as one line (and the port is not held while
+        a doomed load runs); :meth:`start` then only starts the batcher.
+        """
+        self._preloaded = self._load_blocking(self.settings.model)
+
     async def start(self) -> None:
-        self.current = await self._load(self.settings.model)
+        if self._preloaded is not None:
+            self.current, self._preloaded = self._preloaded, None
+            await self.current.batcher.start()
+        else:
+            self.current = await self._load(self.settings.model)
         self.metrics.model_info.labels(self.current.name, self.current.version).set(1)
         self.ready = True
         if self.settings.poll_interval_s > 0 and self.current.bundle.version is not None:

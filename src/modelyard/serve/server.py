@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
+from modelyard.errors import ModelyardError
 from modelyard.serve.settings import SETTINGS_ENV, ServeSettings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 # prometheus_client reads this in each worker process; the metrics module renders
 # from it (kept as a literal here so the parent process need not import the client).
@@ -21,38 +29,149 @@ _MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # How long a stopping server waits for open requests before it gives up on them.
 GRACEFUL_SHUTDOWN_S = 30
 
+BACKLOG = 2048
+"""Uvicorn's default listen backlog."""
+
+APP_FACTORY = "modelyard.serve.app:app_from_env"
+"""What each ``--workers N`` process imports and calls to build its app."""
+
 
 def run_server(settings: ServeSettings) -> None:
     """Serve until SIGTERM/SIGINT; in-flight requests finish before the process exits.
 
-    Each worker process builds its own app from the settings in the environment, so
-    one code path serves ``--workers 1`` and ``--workers N``.
+    The port is taken first and the model loaded next, both before uvicorn starts,
+    so a taken port, a missing bundle or alias, or a graph ONNX Runtime cannot load
+    is a :class:`ModelyardError` (one line from the CLI, exit 2), never a traceback.
+    With ``--workers 1`` the app serves the model loaded here; with ``--workers N``
+    the model is resolved (and cached) here and each worker process builds its own
+    app from the settings in the environment.
     """
-    import uvicorn
-
     from modelyard.serve.registry_check import check_registry_reachable, limit_mlflow_retries
 
-    limit_mlflow_retries()
-    check_registry_reachable(settings)
-    os.environ[SETTINGS_ENV] = settings.to_env()
-    # Uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal
-    # with the handler it found installed; make that handler a clean exit, so a
-    # graceful stop ends with status 0 rather than "killed by signal".
-    for stop_signal in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop_signal, _exit_cleanly)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    with _shared_metrics(settings.workers):
-        uvicorn.run(
-            "modelyard.serve.app:app_from_env",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_level="info",
-            access_log=False,  # per-request log lines cost more than the inference
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-            lifespan="on",
+    sock = bind_port(settings.host, settings.port)
+    try:
+        limit_mlflow_retries()
+        check_registry_reachable(settings)
+        os.environ[SETTINGS_ENV] = settings.to_env()
+        # Uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal
+        # with the handler it found installed; make that handler a clean exit, so a
+        # graceful stop ends with status 0 rather than "killed by signal".
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(stop_signal, _exit_cleanly)
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
         )
+        if settings.workers == 1:
+            _serve_in_this_process(settings, sock)
+        else:
+            _serve_with_workers(settings, sock)
+    finally:
+        sock.close()
+
+
+def bind_port(host: str, port: int) -> socket.socket:
+    """The listening address, taken now; a port in use (or a bad host) says what to pass.
+
+    The socket listens at once: two sockets with SO_REUSEADDR may both bind a port
+    that nobody listens on yet, so binding alone would let a second server pass this
+    check. Connections made while the model loads wait in the backlog.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            problem = f"port {port} on {host} is already in use"
+            fix = f"stop what listens there or pass --port with a free one (e.g. --port {port + 1})"
+        elif error.errno == errno.EACCES:
+            problem = f"no permission to listen on port {port}"
+            fix = "pass --port 1024 or above (lower ports need root)"
+        elif isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL:
+            problem = f"cannot listen on host {host!r} (not an address of this machine)"
+            fix = "pass --host 127.0.0.1 (this machine only) or --host 0.0.0.0 (all interfaces)"
+        else:
+            problem = f"cannot listen on {host}:{port} ({error.strerror or error})"
+            fix = "pass another --host or --port"
+        raise ModelyardError(f"{problem}; {fix}") from None
+    sock.set_inheritable(True)  # worker processes serve on it too
+    return sock
+
+
+def _uvicorn_config(app: object, settings: ServeSettings) -> uvicorn.Config:
+    import uvicorn
+
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        factory=isinstance(app, str),
+        log_level="info",
+        access_log=False,  # per-request log lines cost more than the inference
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        lifespan="on",
+    )
+
+
+def _say_listening(sock: socket.socket) -> None:
+    # Uvicorn says where it listens only when it binds the socket itself.
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    logging.getLogger("uvicorn.error").info(
+        "Uvicorn running on http://%s:%d (Press CTRL+C to quit)", shown, port
+    )
+
+
+def _serve_in_this_process(settings: ServeSettings, sock: socket.socket) -> None:
+    import uvicorn
+
+    from modelyard.serve.app import create_app
+
+    app = create_app(settings)
+    app.state.runtime.preload()
+    server = uvicorn.Server(_uvicorn_config(app, settings))
+    _say_listening(sock)
+    try:
+        server.run(sockets=[sock])
+    except SystemExit:
+        if server.started:
+            raise  # a graceful stop (see _exit_cleanly)
+    if not server.started:  # the app's startup (after the model loaded) failed
+        error = app.state.startup_error
+        if isinstance(error, ModelyardError):
+            raise error
+        raise ModelyardError("the server did not start; the log above says why")
+
+
+def _serve_with_workers(settings: ServeSettings, sock: socket.socket) -> None:
+    from uvicorn.supervisors import Multiprocess
+
+    from modelyard import bundle as bundle_io
+    from modelyard.serve.app import STARTUP_ERROR_ENV, STARTUP_FAILURE
+
+    # Resolve the model once here: a missing folder or alias is one line before any
+    # worker starts, and a registry model is downloaded to the cache the workers read.
+    bundle_io.load(settings.model, settings.tracking_uri)
+    with _shared_metrics(settings.workers), tempfile.TemporaryDirectory() as scratch:
+        reason = Path(scratch) / "startup-error.txt"
+        os.environ[STARTUP_ERROR_ENV] = str(reason)
+        try:
+            supervisor = Multiprocess(_uvicorn_config(APP_FACTORY, settings), sockets=[sock])
+            _say_listening(sock)
+            supervisor.run()
+        finally:
+            os.environ.pop(STARTUP_ERROR_ENV, None)
+        if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
+            # The supervisor stopped because a worker could not start.
+            raise ModelyardError(
+                reason.read_text().strip()
+                if reason.exists()
+                else "a worker process did not start; the log above says why"
+            )
 
 
 @contextlib.contextmanager

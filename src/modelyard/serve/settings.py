@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any, get_args, get_type_hints
 
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -94,9 +95,66 @@ class ServeSettings:
         return json.dumps(asdict(self))
 
 
+_KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "text"}
+
+_ALLOWED: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "port": (lambda v: 0 <= v <= 65535, "a TCP port, 0..65535"),
+    "workers": (lambda v: v >= 1, "at least 1"),
+    "max_batch_size": (lambda v: v >= 1, "at least 1"),
+    "max_delay_ms": (lambda v: v >= 0, ">= 0 (milliseconds; 0 batches only what queues up)"),
+    "max_queue_rows": (lambda v: v >= 1, "at least 1"),
+    "max_instances": (lambda v: v >= 1, "at least 1"),
+    "max_body_bytes": (lambda v: v >= 1, "at least 1 (bytes)"),
+    "request_timeout_s": (lambda v: v > 0, "> 0 (seconds)"),
+    "poll_interval_s": (lambda v: v >= 0, ">= 0 (seconds; 0 disables hot reload)"),
+    "intra_op_threads": (lambda v: v >= 0, ">= 0 (0 lets ONNX Runtime choose)"),
+    "inline_max_ms": (lambda v: v >= 0, ">= 0 (milliseconds; 0 never runs inline)"),
+    "batch_workers": (lambda v: v >= 1, "at least 1"),
+    "log_sample_rate": (lambda v: 0.0 <= v <= 1.0, "within 0..1"),
+    "log_flush_interval_s": (lambda v: v > 0, "> 0 (seconds)"),
+    "log_write_rows": (lambda v: v >= 0, ">= 0 (0 writes only by interval)"),
+    "log_buffer_records": (lambda v: v >= 1, "at least 1"),
+    "log_stop_timeout_s": (lambda v: v >= 0, ">= 0 (seconds)"),
+    "drift_interval_s": (lambda v: v >= 0, ">= 0 (seconds; 0 disables)"),
+    "drift_window": (lambda v: v >= 30, "at least 30 (records)"),
+}
+"""Each numeric setting's allowed values: a check (False also for NaN) and its words."""
+
+
+def _keys() -> str:
+    return ", ".join(f.name for f in fields(ServeSettings))
+
+
+def _conversion_error(error: OmegaConfBaseException) -> ConfigError:
+    """Name the key, the value given and what the key takes."""
+    key = str(getattr(error, "full_key", "") or getattr(error, "key", "") or "")
+    by_name = {f.name: f for f in fields(ServeSettings)}
+    if key not in by_name:
+        what = f"unknown serve setting '{key}'" if key else "bad serve setting"
+        return ConfigError(f"{what}; valid keys: {_keys()}")
+    hints = get_type_hints(ServeSettings)
+    kinds = [_KINDS[t] for t in get_args(hints[key]) or (hints[key],) if t in _KINDS]
+    value = getattr(error, "value", None)
+    default = getattr(ServeSettings(), key)
+    example = f"; e.g. {key}={str(default).lower() if isinstance(default, bool) else default}"
+    return ConfigError(
+        f"bad serve setting {key}={value}: {key} takes {' or '.join(kinds) or 'another value'}"
+        + ("" if default in (None, "") else example)
+    )
+
+
 def settings_from(overrides: Sequence[str] = (), **values: object) -> ServeSettings:
-    """Defaults, then keyword values, then ``key=value`` overrides, type-checked."""
+    """Defaults, then keyword values, then ``key=value`` overrides, type-checked.
+
+    Every error names the setting and the values it takes.
+    """
     base = OmegaConf.structured(ServeSettings)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(
+                f"bad serve setting '{item}': write key=value (e.g. max_batch_size=64); "
+                f"valid keys: {_keys()}"
+            )
     try:
         merged = OmegaConf.merge(
             base,
@@ -105,29 +163,14 @@ def settings_from(overrides: Sequence[str] = (), **values: object) -> ServeSetti
         )
         settings = OmegaConf.to_object(merged)
     except OmegaConfBaseException as error:
-        first = str(error).splitlines()[0]
-        raise ConfigError(
-            f"bad serve setting: {first}; valid keys: {', '.join(asdict(ServeSettings()))}"
-        ) from error
+        raise _conversion_error(error) from error
     assert isinstance(settings, ServeSettings)
     if not settings.model:
         raise ConfigError("nothing to serve: pass <name>@<alias> or a bundle folder")
-    if settings.max_batch_size < 1 or settings.max_instances < 1 or settings.workers < 1:
-        raise ConfigError("max_batch_size, max_instances and workers must be at least 1")
-    if settings.inline_max_ms < 0:
-        raise ConfigError(f"inline_max_ms must be >= 0, got {settings.inline_max_ms}")
-    if settings.batch_workers < 1:
-        raise ConfigError(f"batch_workers must be at least 1, got {settings.batch_workers}")
-    if not 0.0 <= settings.log_sample_rate <= 1.0:
-        raise ConfigError(f"log_sample_rate must be within 0..1, got {settings.log_sample_rate}")
-    if settings.log_flush_interval_s <= 0 or settings.log_stop_timeout_s < 0:
-        raise ConfigError("log_flush_interval_s must be > 0 and log_stop_timeout_s >= 0")
-    if settings.log_write_rows < 0:
-        raise ConfigError(f"log_write_rows must be >= 0, got {settings.log_write_rows}")
-    if settings.log_buffer_records < 1:
-        raise ConfigError("log_buffer_records must be at least 1")
-    if settings.drift_interval_s < 0 or settings.drift_window < 30:
-        raise ConfigError("drift_interval_s must be >= 0 and drift_window at least 30 records")
+    for key, (allowed, words) in _ALLOWED.items():
+        value = getattr(settings, key)
+        if not allowed(value):
+            raise ConfigError(f"bad serve setting {key}={value}: {key} must be {words}")
     return settings
 
 
