@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.conftest import FAST
-from tests.helpers import free_port, run_cli
+from tests.helpers import Server, free_port, run_cli
 
 from modelyard import bundle
 from modelyard.bundle import MANIFEST, MANIFEST_SHA_TAG, ONNX_FILE, file_sha256
@@ -194,7 +194,7 @@ def test_a_registry_answering_500_is_unreachable_not_a_wrong_model(
 
 
 def test_registry_down_starts_from_the_cache_and_says_so(
-    tracking_server: TrackingServer,
+    tracking_server: TrackingServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env = server_env(tracking_server)
     assert probe(f"{NAME}@candidate", env).returncode == 0  # resolved and cached
@@ -205,6 +205,19 @@ def test_registry_down_starts_from_the_cache_and_says_so(
     assert loaded["version"] == "1" and not loaded["mlflow"]
     assert "registry unreachable (cannot reach the MLflow tracking server" in loaded["note"]
     assert "serving digits-cnn version 1 from the cache, resolved 20" in loaded["note"]
+
+    # A server started now serves that version, and its log and metadata say why.
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    server = Server(f"{NAME}@candidate", "poll_interval_s=0")
+    try:
+        metadata = httpx.get(f"{server.url}/v2/models/{NAME}", timeout=10).json()
+        assert metadata["versions"] == ["1"]
+        assert "from the cache" in metadata["parameters"]["from_cache"]
+        assert metadata["parameters"]["source"] == f"models:/{NAME}@candidate"
+    finally:
+        assert server.stop() == 0
+    assert "registry unreachable" in server.log.read_text()
 
     # An alias never resolved cannot start: one line, exit 2.
     served = run_cli("evaluate", f"{NAME}@staging", "--no-log", env=env)

@@ -11,20 +11,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from modelyard import bundle as bundle_io
-from modelyard import tracking
 from modelyard.bundle import Bundle
 from modelyard.config.schema import Config, DataConfig, check_paths, validate
-from modelyard.data.dataset import ArraySplit
 from modelyard.errors import ModelyardError
-from modelyard.evaluate import EvaluationReport, evaluate_probabilities, log_report
 from modelyard.features.image import ImageSpec, conform_images, to_model_input
 from modelyard.features.text import TextSpec, encode_texts
 from modelyard.predictor import Prediction, Predictor
+
+# MLflow, scikit-learn and the data loaders load only once the model and its config
+# have been checked, so a mistyped path or key fails in about a second.
+if TYPE_CHECKING:
+    from modelyard.data.dataset import ArraySplit
+    from modelyard.evaluate import EvaluationReport
 
 DATA_CONFIG_KEY = "config"
 """Where ``bundle.json`` keeps the training data settings: ``manifest["dataset"]["config"]``."""
@@ -157,6 +160,8 @@ def model_inputs(spec: ImageSpec | TextSpec, examples: np.ndarray) -> np.ndarray
 
 def split_for(model: Bundle, cfg: Config, split: str) -> ArraySplit:
     """An image model's split at its input size (the INT8 comparison's data)."""
+    from modelyard.data.dataset import ArraySplit
+
     if not isinstance(model.preprocessing, ImageSpec):
         raise ModelyardError(f"{model.name} is a {model.kind} model, not an image model")
     data = labelled_split(model, cfg, split)
@@ -184,6 +189,8 @@ def evaluate_model(
     """
     loaded = bundle_io.load(model_uri, tracking_uri_in(overrides))
     cfg = config_for(loaded, overrides)
+    from modelyard.evaluate import evaluate_probabilities, log_report
+
     data = labelled_split(loaded, cfg, split)
     prediction = predict_examples(Predictor(loaded), data.examples)
     texts = [str(t) for t in data.examples] if data.kind == "text" else None
@@ -193,6 +200,8 @@ def evaluate_model(
     run_id = None
     if log:
         import mlflow
+
+        from modelyard import tracking
 
         tracking.configure(cfg.tracking.uri)
         experiment_id = tracking.ensure_experiment(cfg.tracking.experiment or cfg.task.name)

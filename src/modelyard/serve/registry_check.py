@@ -1,4 +1,6 @@
-"""Fail fast, in one line, when the model must come from an unreachable MLflow server.
+"""Fail fast, in one line, when the model must come from an unreachable MLflow server
+through MLflow's own client (``runs:/`` URIs; ``models:/`` go through
+:mod:`modelyard.registry_client`, which fails fast itself and can use its cache).
 
 Without this, MLflow's HTTP client retries a refused connection for minutes and
 the server then dies with a traceback. The server also caps MLflow's retries, so
@@ -40,6 +42,10 @@ def check_registry_reachable(settings: ServeSettings) -> None:
     uri = settings.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or ""
     if not uri.startswith(("http://", "https://")):
         return  # a local store (SQLite, files) has no server to be down
+    if parse_model_uri(settings.model).startswith("models:/"):
+        # registry_client fetches these: it fails fast by itself, and may start from
+        # the cache while the server is down, which this check would forbid.
+        return
     try:
         with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=PROBE_TIMEOUT_S):
             return
