@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from typing import Any
 
 import numpy as np
 import pytest
@@ -303,6 +304,37 @@ def test_bad_requests_get_4xx_with_a_reason(
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
     assert client.get("/v2/health/ready").status_code == 200  # still serving
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"files": {"file": ("notes.txt", b"hello, not an image", "text/plain")}}, "upload 'file'"),
+        (
+            {"files": {"photo": ("x.png", b"\x89PNG\r\n\x1a\ntruncated", "image/png")}},
+            "upload 'photo'",
+        ),
+        ({"files": {"file": ("a.gif", b"GIF89a-but-not-really", "image/gif")}}, "upload 'file'"),
+        (
+            {"json": {"instances": [{"b64": base64.b64encode(b"not an image").decode()}]}},
+            "instances[0].b64",
+        ),
+    ],
+)
+def test_a_non_image_is_named_in_words_not_python_reprs(
+    client: TestClient, kwargs: dict[str, Any], named: str
+) -> None:
+    # Pillow's own message names the file object: "<_io.BytesIO object at 0x7f...>".
+    response = client.post(PREDICT, **kwargs)
+    assert response.status_code == 400, response.text
+    assert "object at 0x" not in response.text and "BytesIO" not in response.text
+    message = response.json()["error"]
+    assert message.startswith(named), message
+    assert "is not a readable image" in message and "send a" in message
+    assert "PNG or JPEG" in message
+    for upload in kwargs.get("files", {}).values():
+        if upload[0]:
+            assert f"({upload[0]!r})" in message  # the file name, so a batch says which
 
 
 def test_body_size_limit(make_client) -> None:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ Numpy and Pillow only: the serving install has no torch.
 from __future__ import annotations
 
 import io
+import re
 import struct
 import zlib
 from dataclasses import asdict, dataclass
@@ -89,9 +90,39 @@ def _refuse_bombs(image: Image.Image) -> None:
         )
 
 
-def decode_image(source: bytes | str | Path, spec: ImageSpec) -> np.ndarray:
-    """Decode a PNG/JPEG/... file or bytes into uint8 (H, W, C) at the spec's size."""
-    name = "uploaded bytes" if isinstance(source, bytes) else str(source)
+_OBJECT_REPR = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>")
+"""A Python object's default repr, as Pillow puts the file object in its messages."""
+
+
+def _unreadable(name: str, error: Exception) -> DataError:
+    """Why Pillow refused, in words for the sender, without its internals.
+
+    Pillow's own messages name the file object (``<_io.BytesIO object at 0x...>``),
+    which means nothing to whoever sent the bytes.
+    """
+    if isinstance(error, UnidentifiedImageError):
+        return DataError(
+            f"{name} is not a readable image: not a PNG or JPEG (nor another format "
+            "Pillow knows); send a PNG or JPEG file"
+        )
+    if isinstance(error, Image.DecompressionBombError):
+        return DataError(f"{name} is not a readable image: {error}; send a smaller image")
+    reason = _OBJECT_REPR.sub("the data", " ".join(str(error).split())) or type(error).__name__
+    return DataError(
+        f"{name} is not a readable image (damaged or truncated: {reason}); "
+        "send a complete PNG or JPEG file"
+    )
+
+
+def decode_image(
+    source: bytes | str | Path, spec: ImageSpec, name: str | None = None
+) -> np.ndarray:
+    """Decode a PNG/JPEG/... file or bytes into uint8 (H, W, C) at the spec's size.
+
+    ``name`` says in errors what the bytes are (``upload 'file'``); a path names itself.
+    """
+    if name is None:
+        name = "uploaded bytes" if isinstance(source, bytes) else str(source)
     try:
         handle = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
     except OSError as error:
@@ -102,9 +133,7 @@ def decode_image(source: bytes | str | Path, spec: ImageSpec) -> np.ndarray:
             image.load()
             return _to_array(image, spec)
     except _UNREADABLE as error:
-        raise DataError(
-            f"{name} is not a readable image ({error}); send a PNG or JPEG file"
-        ) from error
+        raise _unreadable(name, error) from error
 
 
 def conform_images(images: np.ndarray, spec: ImageSpec) -> np.ndarray:

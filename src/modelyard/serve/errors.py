@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
+_OBJECT_REPR = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>")
+"""A Python object's default repr (``<_io.BytesIO object at 0x7f...>``): a library's
+message may carry one; it tells a client nothing and leaks internals."""
+
 
 class ClientError(Exception):
     """A request the server refuses; becomes ``{"error": message}`` with ``status``."""
@@ -9,6 +15,7 @@ class ClientError(Exception):
     status = 400
 
     def __init__(self, message: str, status: int | None = None):
+        message = _OBJECT_REPR.sub("the data", message)
         super().__init__(message)
         self.message = message
         if status is not None:

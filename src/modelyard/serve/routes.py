@@ -184,12 +184,21 @@ async def _read_upload(request: Request, model: LoadedModel) -> np.ndarray:
         form = await request.form(max_files=max_rows, max_fields=max_rows)
     except Exception as error:  # malformed multipart, too many parts
         raise ClientError(f"could not read the multipart upload: {error}") from None
-    files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+    files = [(k, v) for k, v in form.multi_items() if isinstance(v, UploadFile)]
     if not files:
         raise ClientError("the multipart upload holds no files; send the image as a file field")
-    data = [await f.read() for f in files]
+    data = [await f.read() for _, f in files]
     await form.close()
-    return simple.decode_files(data, model.bundle.preprocessing)
+    names = [_upload_name(field, f.filename) for field, f in files]
+    return simple.decode_files(data, model.bundle.preprocessing, names)
+
+
+def _upload_name(field: str, filename: str | None) -> str:
+    """How an error names one uploaded file: its form field, and its file name if any."""
+    shown = f"upload {field!r}"
+    if filename and filename != field:
+        shown += f" ({filename[:100]!r})"
+    return shown
 
 
 def is_upload(content_type: str) -> bool:

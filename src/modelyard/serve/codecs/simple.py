@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -14,14 +15,21 @@ from modelyard.features.image import ImageSpec, conform_images, decode_image
 from modelyard.serve.errors import ClientError
 
 
-def decode_files(files: list[bytes], spec: ImageSpec) -> np.ndarray:
-    """Uploaded image files (any size, PNG/JPEG/...) -> uint8 (N, H, W, C)."""
+def decode_files(
+    files: list[bytes], spec: ImageSpec, names: Sequence[str] | None = None
+) -> np.ndarray:
+    """Uploaded image files (any size, PNG/JPEG/...) -> uint8 (N, H, W, C).
+
+    ``names`` says in errors which upload was refused (``upload 'file' (cat.png)``);
+    without them the files are numbered.
+    """
     images = []
     for index, data in enumerate(files):
+        name = names[index] if names is not None else f"file {index}"
         try:
-            images.append(decode_image(data, spec))
+            images.append(decode_image(data, spec, name=name))
         except DataError as error:
-            raise ClientError(f"file {index}: {error}") from None
+            raise ClientError(str(error)) from None
     return np.stack(images)
 
 
@@ -32,9 +40,9 @@ def _instance(value: Any, index: int, spec: ImageSpec) -> np.ndarray:
         except (binascii.Error, ValueError):
             raise ClientError(f"instances[{index}].b64 is not valid base64") from None
         try:
-            return decode_image(raw, spec)
+            return decode_image(raw, spec, name=f"instances[{index}].b64")
         except DataError as error:
-            raise ClientError(f"instances[{index}]: {error}") from None
+            raise ClientError(str(error)) from None
     try:
         array = np.asarray(value, dtype=np.float64)
     except (ValueError, TypeError, OverflowError, RecursionError):
