@@ -1,4 +1,5 @@
-"""A serving-only install (``pip install modelyard[serve]``) has no torch and still serves."""
+"""A serving-only install (``pip install modelyard[serve]``) has no torch and no MLflow,
+and still serves, from a bundle folder and from a registry alias."""
 
 from __future__ import annotations
 
@@ -22,17 +23,33 @@ def test_serve_extra_installs_and_serves_without_torch(trained, tmp_path: Path) 
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
     subprocess.run([*pip, f"{ROOT}[serve]"], check=True, timeout=900)
     python = str(venv / "bin" / "python")
-    probe = subprocess.run([python, "-c", "import torch"], capture_output=True, text=True)
-    assert probe.returncode != 0 and "No module named 'torch'" in probe.stderr
+    for heavy in ("torch", "mlflow", "pandas", "scipy", "sklearn", "matplotlib"):
+        probe = subprocess.run([python, "-c", f"import {heavy}"], capture_output=True, text=True)
+        assert probe.returncode != 0 and f"No module named '{heavy}'" in probe.stderr, heavy
+    # A command that needs an extra says which one, in one line.
+    missing = subprocess.run(
+        [str(venv / "bin" / "modelyard"), "train", "task=digits"], capture_output=True, text=True
+    )
+    assert missing.returncode == 2, missing.stderr
+    assert "pip install 'modelyard[train]'" in missing.stderr or (
+        "pip install 'modelyard[tracking]'" in missing.stderr
+    ), missing.stderr
     bundle_dir = tmp_path / "bundle"
     shutil.copytree(trained.bundle_path, bundle_dir)
+    assert _serves(venv, str(bundle_dir), tmp_path) == "local"
+    # The embedded registry (SQLite) is read without MLflow.
+    assert _serves(venv, "digits-cnn@candidate", tmp_path) == str(trained.model_version)
+
+
+def _serves(venv: Path, model: str, tmp_path: Path) -> str:
+    """Start the venv's server on ``model``, predict once, stop it; the served version."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     log = (tmp_path / "server.log").open("w")
     server = subprocess.Popen(
-        [str(venv / "bin" / "modelyard"), "serve", str(bundle_dir), "--port", str(port)],
+        [str(venv / "bin" / "modelyard"), "serve", model, "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -50,7 +67,7 @@ def test_serve_extra_installs_and_serves_without_torch(trained, tmp_path: Path) 
             timeout=10,
         )
         assert response.status_code == 200, (tmp_path / "server.log").read_text()
-        assert response.json()["model_version"] == "local"
+        return str(response.json()["model_version"])
     finally:
         server.terminate()
         assert server.wait(timeout=30) == 0
