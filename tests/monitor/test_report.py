@@ -54,3 +54,25 @@ def test_latest_points_at_the_newest_report(home: Path) -> None:
     assert (base / "latest" / "verdict.json").exists()
     assert latest_report("digits-cnn") == second.resolve()
     assert latest_report("unknown") is None
+
+
+def test_a_window_without_a_start_or_a_version_reads_in_words_not_none(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from modelyard.monitor.plots import write_html
+    from modelyard.monitor.report import describe_model, describe_window
+
+    newest = Window(records=500, since=None, until="2026-11-24T08:14:59+00:00")
+    assert describe_window(newest) == "the newest 500 predictions, up to 2026-11-24T08:14:59+00:00"
+    assert describe_window(replace(newest, since="2026-11-24T07:00:00+00:00")) == (
+        "500 predictions from 2026-11-24T07:00:00+00:00 to 2026-11-24T08:14:59+00:00"
+    )
+    assert describe_window({"records": 0, "since": None, "until": None}) == "no predictions"
+    # verdict.json as another writer (or an older modelyard) may leave it
+    assert describe_window({"since": None}) == "the newest predictions"
+    assert describe_model("digits-cnn", "3") == "digits-cnn version 3"
+    assert describe_model("digits-cnn", None) == "digits-cnn (version unknown)"
+
+    page = write_html(tmp_path, replace(_verdict(), window=newest)).read_text()
+    assert "the newest 500 predictions, up to 2026-11-24T08:14:59+00:00" in page
+    assert "None" not in page

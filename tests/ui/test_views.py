@@ -119,6 +119,24 @@ def test_drift_page_shows_the_verdict_checks_and_plots(
     assert len(at.get("image")) == 1  # ink_fraction.png; the missing plot is left out
 
 
+def test_drift_page_of_a_window_of_the_newest_records_and_no_version_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    monkeypatch.setenv("MODELYARD_HOME", str(tmp_path))
+    folder = write_report(tmp_path, "digits-cnn", drift=False)
+    verdict = json.loads((folder / "verdict.json").read_text())
+    verdict["window"]["since"] = None  # `monitor drift --last 500`, the server's checks
+    verdict["version"] = None
+    (folder / "verdict.json").write_text(json.dumps(verdict))
+    at = _page("drift.py", monkeypatch, f"http://127.0.0.1:{free_port()}")
+    texts = _texts(at)
+    assert "the newest 500 predictions, up to 2026-11-24T07:00:00Z" in texts
+    assert "No drift on digits-cnn (version unknown)" in texts
+    assert "None" not in texts
+
+
 def test_drift_page_without_reports_or_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from modelyard.monitor.drift import WindowData
-from modelyard.monitor.report import REPORT_FILE, Check, Verdict
+from modelyard.monitor.report import REPORT_FILE, Check, Verdict, describe_model, describe_window
 
 _REFERENCE, _WINDOW, _DRIFT = "#4c72b0", "#dd8452", "#c44e52"
 
@@ -144,18 +144,18 @@ def write_html(folder: Path, verdict: Verdict) -> Path:
     )
     images = "\n".join(f"<p><img src='{e(p)}' alt='{e(p)}'></p>" for p in verdict.plots)
     headline = "DRIFT DETECTED" if verdict.drift else "no drift"
+    checked = e(describe_model(verdict.model, verdict.version))
     page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Drift: {e(verdict.model)} {e(verdict.version)}</title>
+<html><head><meta charset="utf-8"><title>Drift: {checked}</title>
 <style>
 body {{ font-family: sans-serif; margin: 2em; }}
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 4px 8px; }}
 tr.drift td {{ background: #fbe3e4; }} .verdict {{ font-size: 1.4em; }}
 .drift-yes {{ color: {_DRIFT}; }}
 </style></head><body>
-<h1>{e(verdict.model)} version {e(verdict.version)}</h1>
+<h1>{checked}</h1>
 <p class="verdict {"drift-yes" if verdict.drift else ""}">{headline}</p>
-<p>{verdict.window.records} records from {e(verdict.window.since or "the start of the window")}
-to {e(verdict.window.until)}; checked {e(verdict.created)} against
+<p>{e(describe_window(verdict.window))}; checked {e(verdict.created)} against
 {verdict.reference_samples} reference rows. A check signals drift when its p-value is below
 its Bonferroni level (family-wise false-alarm rate {verdict.alpha:g}) and its PSI is at
 least {verdict.min_psi:g}.</p>

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -88,6 +89,31 @@ class Verdict:
                 "checks": [Check(**c) for c in data["checks"]],
             }
         )
+
+
+def describe_window(window: Window | Mapping[str, Any]) -> str:
+    """The records a verdict tested, in words, for reports and the UI.
+
+    A window asked for by time reads "500 predictions from <since> to <until>"; one of
+    the newest records (``--last``, the server's periodic check) has no start, and
+    reads "the newest 500 predictions, up to <until>", never "from None".
+    """
+    data = asdict(window) if isinstance(window, Window) else window
+    records, since, until = data.get("records"), data.get("since"), data.get("until")
+    count = f"{records} predictions" if isinstance(records, int) else "predictions"
+    if records == 0:
+        return f"no predictions up to {until}" if until else "no predictions"
+    if since:
+        return f"{count} from {since} to {until or 'now'}"
+    newest = f"the newest {count}" if isinstance(records, int) else "the newest predictions"
+    return f"{newest}, up to {until}" if until else newest
+
+
+def describe_model(model: object, version: object) -> str:
+    """``digits-cnn version 3``; a verdict without a version says so instead of "None"."""
+    return (
+        f"{model} version {version}" if version not in (None, "") else f"{model} (version unknown)"
+    )
 
 
 def iso_utc(seconds: float) -> str:

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 import streamlit.components.v1 as components
 
+from modelyard.monitor.report import describe_model, describe_window
 from modelyard.ui.client import ServerClient, ServerError
 from modelyard.ui.reports import ReportError, latest_report, models_with_reports, monitor_dir
 from modelyard.ui.settings import ui_settings
@@ -42,14 +43,17 @@ except ReportError as error:
     st.stop()
 
 verdict = report.verdict
-window = verdict.get("window", {})
+window = verdict.get("window")
+checked = describe_model(verdict.get("model") or model, verdict.get("version"))
 if report.drift:
-    st.error(f"Drift detected on {verdict.get('model', model)} version {verdict.get('version')}")
+    st.error(f"Drift detected on {checked}")
 else:
-    st.success(f"No drift on {verdict.get('model', model)} version {verdict.get('version')}")
+    st.success(f"No drift on {checked}")
+created = verdict.get("created")
 st.caption(
-    f"Report of {verdict.get('created', '?')}: {window.get('records', '?')} predictions "
-    f"from {window.get('since', '?')} to {window.get('until', '?')}. Folder: {report.folder}"
+    ("Report" + (f" of {created}" if created else ""))
+    + (f": {describe_window(window)}" if isinstance(window, dict) else "")
+    + f". Folder: {report.folder}"
 )
 
 if report.checks:
