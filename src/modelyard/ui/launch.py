@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from modelyard.errors import ModelyardError
+from modelyard.serve.server import bind_port
 from modelyard.ui.settings import UISettings
 
 APP = Path(__file__).with_name("app.py")
@@ -30,9 +31,14 @@ def streamlit_command(host: str, port: int) -> list[str]:
 
 
 def start_ui(settings: UISettings, host: str = "127.0.0.1", port: int = 8501) -> subprocess.Popen:  # type: ignore[type-arg]
-    """The UI server process; it talks to ``settings.server`` (and staging) over HTTP."""
+    """The UI server process; it talks to ``settings.server`` (and staging) over HTTP.
+
+    A port already taken (or a host not of this machine) is a :class:`ModelyardError`
+    before Streamlit starts, so nothing claims a URL that will not answer.
+    """
     try:
         import streamlit  # noqa: F401
     except ImportError:
         raise ModelyardError("the UI needs Streamlit: pip install 'modelyard[ui]'") from None
+    bind_port(host, port).close()  # Streamlit binds it a moment later
     return subprocess.Popen(streamlit_command(host, port), env={**os.environ, **settings.environ()})
