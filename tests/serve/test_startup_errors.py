@@ -164,3 +164,33 @@ def test_a_bad_setting_names_its_key_and_what_it_takes(override: str, message: s
 def test_a_bad_setting_on_the_command_line_is_one_line_and_exit_2() -> None:
     line = _one_line_usage_error("digits-cnn@candidate", "max_delay_ms=-1")
     assert "max_delay_ms=-1.0: max_delay_ms must be >= 0" in line
+
+
+@pytest.mark.slow
+def test_a_user_error_in_the_lifespan_is_kept_for_one_line_without_its_traceback(
+    broken_bundle: Path, use_session_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The path a worker process takes (its app loads the model in the lifespan)."""
+    import asyncio
+
+    from modelyard.errors import ModelyardError
+    from modelyard.serve.app import STARTUP_ERROR_ENV, create_app
+
+    reason = tmp_path / "reason.txt"
+    monkeypatch.setenv(STARTUP_ERROR_ENV, str(reason))
+    app = create_app(settings_from(model=str(broken_bundle), log_predictions=False))
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "lifespan.startup"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    with pytest.raises(ModelyardError, match="ONNX Runtime cannot load"):
+        asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    # Starlette would send its traceback for uvicorn to log; the reason goes one way only.
+    assert sent == [{"type": "lifespan.startup.failed", "message": ""}]
+    assert str(app.state.startup_error) == reason.read_text()
+    assert "ONNX Runtime cannot load" in reason.read_text()
