@@ -106,11 +106,12 @@ def _unreadable(name: str, error: Exception) -> DataError:
             "Pillow knows); send a PNG or JPEG file"
         )
     if isinstance(error, Image.DecompressionBombError):
-        return DataError(f"{name} is not a readable image: {error}; send a smaller image")
+        return DataError(
+            f"{name} is not a readable image: {error}; send a PNG or JPEG of fewer pixels"
+        )
     reason = _OBJECT_REPR.sub("the data", " ".join(str(error).split())) or type(error).__name__
     return DataError(
-        f"{name} is not a readable image (damaged or truncated: {reason}); "
-        "send a complete PNG or JPEG file"
+        f"{name} is not a readable image (damaged or truncated: {reason}); send a PNG or JPEG file"
     )
 
 
