@@ -16,8 +16,9 @@ import typer
 from modelyard.bench.commands import bench as bench_command
 from modelyard.cli_options import DEBUG, JSON_OUT, debug_requested
 from modelyard.deploy.commands import deploy as deploy_command
-from modelyard.errors import EXIT_INTERRUPTED, ModelyardError
+from modelyard.errors import EXIT_INTERRUPTED, EXIT_USAGE, ModelyardError
 from modelyard.export.commands import export_app
+from modelyard.extras import missing_extra
 from modelyard.monitor.commands import monitor_app
 from modelyard.promote.commands import promote as promote_command
 from modelyard.tune.commands import tune as tune_command
@@ -67,13 +68,16 @@ def train(
     """Train a model, evaluate it, write its bundle and register it as `candidate`."""
     from modelyard.config import compose_config
 
-    cfg = compose_config(overrides or [])
+    # Compose (which checks data.path) before the training stack loads: a mistake
+    # fails in a second rather than after torch, Lightning and MLflow import. A
+    # resumed run's config is the stored one; resume_config checks the overrides.
+    cfg = None if resume else compose_config(overrides or [])
     from modelyard import tracking
     from modelyard.train.run import TrainingInterrupted, resume_config
     from modelyard.train.run import train as run_training
 
     try:
-        if resume:
+        if cfg is None:
             run_id, cfg = resume_config(overrides or [])
             result = run_training(cfg, resume=run_id)
         else:
@@ -141,15 +145,10 @@ def evaluate(
     debug: bool = DEBUG,
 ) -> None:
     """Re-evaluate a model through ONNX Runtime on a dataset split."""
-    from modelyard import bundle as bundle_io
-    from modelyard.config import compose_config
     from modelyard.scoring import evaluate_model
 
-    overrides = list(overrides or [])
-    if not any(o.startswith("task=") for o in overrides):
-        # Default to the task the model was trained on.
-        overrides.insert(0, f"task={bundle_io.load(model_uri).task}")
-    result = evaluate_model(model_uri, compose_config(overrides), split=split, log=log)
+    # The model's own task and training data unless the overrides say otherwise.
+    result = evaluate_model(model_uri, overrides or [], split=split, log=log)
     report = result.report
     data = {
         "model": result.model,
@@ -255,7 +254,13 @@ def main() -> None:
         if debug:
             raise
         typer.echo(f"error: {error}", err=True)
-        sys.exit(2)
+        sys.exit(error.exit_code)
+    except ModuleNotFoundError as error:
+        message = missing_extra(error)
+        if debug or message is None:
+            raise
+        typer.echo(f"error: {message}", err=True)
+        sys.exit(EXIT_USAGE)
     except KeyboardInterrupt as interrupt:
         # Commands that can be continued raise it with one line saying how.
         typer.echo(str(interrupt) or "interrupted", err=True)
