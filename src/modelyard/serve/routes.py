@@ -85,7 +85,11 @@ async def model_metadata(request: Request) -> Response:
             "platform": "onnxruntime_onnx",
             "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, *model.input_shape]}],
             "outputs": outputs,
-            "parameters": {"labels": list(model.bundle.labels), "task": model.bundle.task},
+            "parameters": {
+                "labels": list(model.bundle.labels),
+                "task": model.bundle.task,
+                **model.provenance,
+            },
         }
     )
 

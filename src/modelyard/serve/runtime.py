@@ -42,6 +42,15 @@ class LoadedModel:
         return self.bundle.name
 
     @property
+    def provenance(self) -> dict[str, str]:
+        """Where the served bundle came from, for the model metadata: the URI, and a
+        note when the registry was down and the local cache answered."""
+        found = {"source": self.bundle.source_uri}
+        if self.bundle.from_cache_note:
+            found["from_cache"] = self.bundle.from_cache_note
+        return found
+
+    @property
     def input_shape(self) -> tuple[int, int, int]:
         """Image models' input (C, H, W); text models take strings, see ``bundle.kind``."""
         return self.bundle.preprocessing.shape  # type: ignore[union-attr]
@@ -192,6 +201,8 @@ class ModelRuntime:
         if self.settings.poll_interval_s > 0 and self.current.bundle.version is not None:
             self._poller = asyncio.create_task(self._poll_forever())
         logger.info("serving %s version %s", self.current.name, self.current.version)
+        if self.current.bundle.from_cache_note:
+            logger.warning("%s", self.current.bundle.from_cache_note)
 
     async def infer(self, inputs: np.ndarray) -> tuple[LoadedModel, dict[str, np.ndarray]]:
         """Run ``inputs`` (float32, N x C x H x W) through the current version."""
@@ -285,14 +296,19 @@ class ModelRuntime:
 
 
 def _resolve(uri: str, settings: ServeSettings) -> str | None:
-    """The version an alias URI points at now (None for pinned versions and folders)."""
-    import re
+    """The version an alias URI points at now (None for pinned versions and folders).
 
+    One REST call or SQL query through :mod:`modelyard.registry_client`; MLflow's own
+    client only for a store that module cannot read."""
+    from modelyard.registry_client import MODELS_URI, resolve_alias, store_for
+
+    match = MODELS_URI.match(uri)
+    if match is None or match["alias"] is None:
+        return None
+    if store_for(settings.tracking_uri) is not None:
+        return resolve_alias(uri, settings.tracking_uri)
     from modelyard import tracking
     from modelyard.registry import resolve_version
 
-    match = re.match(r"^models:/(?P<name>[^/@]+)@(?P<alias>.+)$", uri)
-    if match is None:
-        return None
     tracking.configure(settings.tracking_uri)
     return resolve_version(match["name"], match["alias"], None)

@@ -102,6 +102,7 @@ def text_metadata(model: LoadedModel) -> Response:
                 "kind": "text",
                 "max_chars": spec.max_chars,
                 "preprocessing": spec.to_dict(),
+                **model.provenance,
             },
         }
     )

@@ -21,6 +21,7 @@ from modelyard.bundle import read_bundle
 from modelyard.config import compose_config
 from modelyard.config.schema import Config
 from modelyard.errors import ConfigError, ModelyardError
+from modelyard.paths import bundle_dir
 from modelyard.tune.pruning import RUN_ID_ATTR, OptunaPruning
 from modelyard.tune.space import Param, corners, override, parse_space
 from modelyard.tune.storage import (
@@ -191,7 +192,10 @@ def _register_best(study: optuna.Study, cfg: Config, ran_here: bool) -> str | No
         return str(min(int(v.version) for v in existing))
     if not ran_here:
         return None
-    version = registry.register(model_uri, name)
+    # The trial's bundle folder is local when this worker ran it (another machine's
+    # trial registers without the manifest tag; its files are still checksummed).
+    local = bundle_dir(run_id)
+    version = registry.register(model_uri, name, bundle_dir=local if local.is_dir() else None)
     for key, value in {
         STUDY_TAG: study.study_name,
         TRIAL_TAG: str(best.number),
