@@ -107,3 +107,63 @@ def postgres_database(prefix: str = "modelyard_test") -> Iterator[str]:
             yield f"{base}/{name}"
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class MlflowServer:
+    """A real ``mlflow server`` in its own process group, to start, kill and restart.
+
+    ``store`` is the backend store URI; ``artifacts`` is either an artifact root
+    (``--default-artifact-root``) or, with ``proxied``, the destination the server
+    serves artifacts from (``--artifacts-destination``, clients see ``mlflow-artifacts:/``).
+    """
+
+    def __init__(self, store: str, artifacts: Path, log: Path, proxied: bool = True):
+        self.port = free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.store, self.artifacts, self.log, self.proxied = store, artifacts, log, proxied
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 120) -> str:
+        """Start it and wait for /health (the first start migrates an empty database)."""
+        where = "--artifacts-destination" if self.proxied else "--default-artifact-root"
+        command = [str(Path(sys.executable).with_name("mlflow")), "server"]
+        command += ["--backend-store-uri", self.store, where, str(self.artifacts)]
+        command += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
+        self.process = subprocess.Popen(
+            command,
+            stdout=self.log.open("a"),
+            stderr=subprocess.STDOUT,
+            cwd=self.log.parent,
+            start_new_session=True,  # its uvicorn workers are children: kill the group
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise AssertionError(f"mlflow server exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.uri}/health", timeout=1).status_code == 200:
+                    return self.uri
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"mlflow server not up in {timeout:g}s")
+            time.sleep(0.3)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def modelyard_home(folder: Path) -> Iterator[Path]:
+    """MODELYARD_HOME set to ``folder`` for a module-scoped fixture, then restored."""
+    previous = os.environ.get("MODELYARD_HOME")
+    os.environ["MODELYARD_HOME"] = str(folder)
+    try:
+        yield folder
+    finally:
+        if previous is None:
+            os.environ.pop("MODELYARD_HOME", None)
+        else:
+            os.environ["MODELYARD_HOME"] = previous

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.conftest import FAST
-from tests.helpers import Server, free_port, run_cli
+from tests.helpers import MlflowServer, Server, run_cli
 
 from modelyard import bundle
 from modelyard.bundle import MANIFEST, MANIFEST_SHA_TAG, ONNX_FILE, file_sha256
@@ -55,55 +53,31 @@ def probe(uri: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 @dataclass
 class TrackingServer:
-    url: str
-    artifacts: Path
+    mlflow: MlflowServer
     home: Path
-    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return self.mlflow.uri
+
+    @property
+    def artifacts(self) -> Path:
+        return self.mlflow.artifacts
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
+        self.mlflow.kill()
 
 
 @pytest.fixture(scope="module")
 def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrackingServer]:
     """`mlflow server` (SQLite backend, artifacts proxied) and one model trained through it."""
     root = tmp_path_factory.mktemp("rest")
-    port = free_port()
-    log = root / "mlflow.log"
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("mlflow")),
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{root / 'server.db'}",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        cwd=root,
-        start_new_session=True,
+    mlflow = MlflowServer(
+        f"sqlite:///{root / 'server.db'}", root / "artifacts", root / "mlflow.log"
     )
-    server = TrackingServer(f"http://127.0.0.1:{port}", root / "artifacts", root / "home", process)
+    server = TrackingServer(mlflow, root / "home")
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.3)
+        mlflow.start()
         env = {"MLFLOW_TRACKING_URI": server.url, "MODELYARD_HOME": str(server.home)}
         trained = run_cli("train", *FAST, "train.max_epochs=1", "--json", env=env)
         assert trained.returncode == 0, trained.stderr[-3000:]

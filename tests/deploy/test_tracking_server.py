@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.conftest import FAST
-from tests.helpers import Server, free_port, run_cli
+from tests.helpers import MlflowServer, Server, run_cli
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,48 +45,11 @@ def database() -> Iterator[str]:
 @pytest.fixture
 def tracking_server(database: str, tmp_path: Path) -> Iterator[str]:
     """`mlflow server` on PostgreSQL, artifacts proxied to a local destination."""
-    port = free_port()
-    log = tmp_path / "mlflow-server.log"
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("mlflow")),
-            "server",
-            "--backend-store-uri",
-            database,
-            "--artifacts-destination",
-            str(tmp_path / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        cwd=tmp_path,
-    )
-    url = f"http://127.0.0.1:{port}"
+    server = MlflowServer(database, tmp_path / "artifacts", tmp_path / "mlflow-server.log")
     try:
-        deadline = time.monotonic() + 120  # the first start migrates an empty database
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"mlflow server exited:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"mlflow server not up in 120s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url
+        yield server.start()
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        server.kill()
 
 
 def test_train_and_serve_through_a_tracking_server_on_postgres(

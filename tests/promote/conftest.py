@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from tests.conftest import FAST
+from tests.helpers import modelyard_home
 
 
 @dataclass(frozen=True)
@@ -26,16 +26,10 @@ def two_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoModels]:
     from modelyard.config import compose_config
     from modelyard.train.run import train
 
-    home = tmp_path_factory.mktemp("promote-home")
-    previous = os.environ.get("MODELYARD_HOME")
-    os.environ["MODELYARD_HOME"] = str(home)
-    good = train(compose_config(FAST))
-    poor = train(compose_config([*FAST, "train.max_epochs=1", "train.lr=1e-4"]))
-    yield TwoModels(home, good.model_version, poor.model_version, good.metrics["test_accuracy"])  # type: ignore[arg-type]
-    if previous is None:
-        os.environ.pop("MODELYARD_HOME", None)
-    else:
-        os.environ["MODELYARD_HOME"] = previous
+    with modelyard_home(tmp_path_factory.mktemp("promote-home")) as home:
+        good = train(compose_config(FAST))
+        poor = train(compose_config([*FAST, "train.max_epochs=1", "train.lr=1e-4"]))
+        yield TwoModels(home, good.model_version, poor.model_version, good.metrics["test_accuracy"])  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ CoNLL-U folder and on a user's table, then scored with no data overrides at all
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 from tests.conftest import TEXT_FAST
-from tests.helpers import run_cli
+from tests.helpers import modelyard_home, run_cli
 from tests.text_fixtures import SENTENCES, write_jsonl, write_ud_fixture
 
 from modelyard import bundle
@@ -36,12 +35,14 @@ class TextModels:
 def text_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TextModels]:
     """Two langid versions (the second trained longer) and one table model, in a home
     of their own (aliases move here)."""
+    with modelyard_home(tmp_path_factory.mktemp("text-promote-home")) as home:
+        yield _train_text_models(home, tmp_path_factory)
+
+
+def _train_text_models(home: Path, tmp_path_factory: pytest.TempPathFactory) -> TextModels:
     from modelyard.config import compose_config
     from modelyard.train.run import train
 
-    home = tmp_path_factory.mktemp("text-promote-home")
-    previous = os.environ.get("MODELYARD_HOME")
-    os.environ["MODELYARD_HOME"] = str(home)
     folder = write_ud_fixture(tmp_path_factory.mktemp("ud"), copies=4)
     fast = [*TEXT_FAST, f"data.path={folder}"]
     train(compose_config([*fast, "train.max_epochs=1", "train.lr=0.001"]))
@@ -56,11 +57,7 @@ def text_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TextModels
     table_args = [a for a in TEXT_FAST if not a.startswith("task=")]
     columns = ["data.text_column=body", "data.label_column=lang"]
     train(compose_config(["task=text_table", *table_args, f"data.path={table}", *columns]))
-    yield TextModels(home, folder, table)
-    if previous is None:
-        os.environ.pop("MODELYARD_HOME", None)
-    else:
-        os.environ["MODELYARD_HOME"] = previous
+    return TextModels(home, folder, table)
 
 
 @pytest.fixture

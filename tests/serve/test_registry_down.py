@@ -5,16 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
-from tests.helpers import Server, free_port, run_cli
+from tests.helpers import MlflowServer, Server, free_port, run_cli
 
 from modelyard.serve.metrics import ServerMetrics
 from modelyard.serve.runtime import ModelRuntime
@@ -106,55 +101,15 @@ def test_mlflow_retry_limits_parse_and_user_values_win(monkeypatch: pytest.Monke
     assert mlflow_env.MLFLOW_HTTP_REQUEST_TIMEOUT.get() == 33
 
 
-class _MlflowServer:
-    """`mlflow server` over the session's store, to kill and restart."""
-
-    def __init__(self, home: Path):
-        self.port = free_port()
-        self.uri = f"http://127.0.0.1:{self.port}"
-        self.home = home
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        exe = Path(sys.executable).with_name("mlflow")
-        self.process = subprocess.Popen(
-            [
-                str(exe),
-                "server",
-                "--backend-store-uri",
-                f"sqlite:///{self.home / 'mlflow.db'}",
-                "--default-artifact-root",
-                str(self.home / "mlartifacts"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                "1",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # its uvicorn workers are children: kill the group
-        )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, "mlflow server exited"
-            try:
-                if httpx.get(f"{self.uri}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise AssertionError("mlflow server not up in 90 s")
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
-
-
 @pytest.mark.slow
 def test_a_running_server_keeps_serving_while_mlflow_is_down(trained, use_session_home) -> None:  # type: ignore[no-untyped-def]
-    mlflow_server = _MlflowServer(use_session_home)
+    # Over the session's store, artifacts read from its folder; killed and restarted.
+    mlflow_server = MlflowServer(
+        f"sqlite:///{use_session_home / 'mlflow.db'}",
+        use_session_home / "mlartifacts",
+        use_session_home / "mlflow-server.log",
+        proxied=False,
+    )
     mlflow_server.start()
     server = None
     try:

@@ -77,14 +77,13 @@ def tune(
     debug: bool = DEBUG,
 ) -> None:
     """Search hyperparameters (tune.space) with Optuna; register the best as `candidate`."""
-    try:
-        from modelyard.tune.study import TuneInterrupted
-        from modelyard.tune.study import tune as run_tune
-    except ImportError as error:  # a serving-only install has no Lightning
-        raise ModelyardError(
-            f"`modelyard tune` trains models, and {error.name} is not installed: "
-            "pip install 'modelyard[train,tune]'"
-        ) from None
+    from modelyard.config import compose_config
+
+    # The config (and data.path) is checked before torch, Lightning and MLflow load,
+    # so a mistake fails in a second. A missing extra is named by the CLI's main().
+    compose_config(overrides or [])
+    from modelyard.tune.study import TuneInterrupted
+    from modelyard.tune.study import tune as run_tune
 
     try:
         result = run_tune(
