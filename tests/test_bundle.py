@@ -57,8 +57,10 @@ def test_uri_forms(trained, use_session_home) -> None:  # type: ignore[no-untype
         bundle.load("digits-cnn@production")
     with pytest.raises(RegistryError, match="has no version 999"):
         bundle.load("models:/digits-cnn/999")
-    with pytest.raises(ModelyardError, match="neither a bundle folder nor a model URI"):
+    with pytest.raises(ModelyardError, match="no bundle folder at some/where/else"):
         bundle.load("some/where/else")
+    with pytest.raises(ModelyardError, match="for the registered model write digits-cnn@candidate"):
+        bundle.load("digits-cnn")
 
 
 @pytest.mark.parametrize("file", ["model.onnx", "reference_profile.json", "bundle.json"])

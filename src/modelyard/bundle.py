@@ -231,6 +231,22 @@ def parse_model_uri(uri: str) -> str:
     return uri
 
 
+_BARE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+def _not_a_model(text: str) -> str:
+    """What to write instead of ``text``, which is neither a folder nor a model URI."""
+    if _BARE_NAME.match(text) and not text.startswith("."):
+        return (
+            f"'{text}' is neither a bundle folder nor a model URI; for the registered "
+            f"model write {text}@candidate (or another alias), or models:/{text}/<version>"
+        )
+    return (
+        f"no bundle folder at {text} (and it is not a model URI); pass an existing "
+        "bundle folder, <name>@<alias> or models:/<name>/<version>"
+    )
+
+
 def load(uri: str | Path, tracking_uri: str | None = None) -> Bundle:
     """Load a bundle from a folder, ``models:/name@alias``, ``models:/name/3`` or ``name@alias``.
 
@@ -243,10 +259,7 @@ def load(uri: str | Path, tracking_uri: str | None = None) -> Bundle:
         return read_bundle(Path(text))
     text = parse_model_uri(text)
     if not text.startswith(("models:/", "runs:/")):
-        raise ModelyardError(
-            f"'{uri}' is neither a bundle folder nor a model URI; use a folder, "
-            "models:/<name>@<alias>, models:/<name>/<version> or <name>@<alias>"
-        )
+        raise ModelyardError(_not_a_model(text))
     from modelyard.registry_client import fetch_bundle
 
     fetched = fetch_bundle(text, tracking_uri)

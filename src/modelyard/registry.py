@@ -16,9 +16,9 @@ from modelyard import tracking
 from modelyard.bundle import MANIFEST, MANIFEST_SHA_TAG, file_sha256
 from modelyard.errors import RegistryError
 from modelyard.paths import home_dir
+from modelyard.registry_client import CANDIDATE as CANDIDATE
 from modelyard.registry_client import require_safe_name
 
-CANDIDATE = "candidate"
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?$")
 
 

@@ -58,6 +58,8 @@ MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<ver
 REQUEST_TIMEOUT_S = 10.0
 """One registry call's budget; a refused connection fails at once."""
 ALIASES_FILE = "aliases.json"
+CANDIDATE = "candidate"
+"""The alias training (and tune) gives each new version; promote takes it from here."""
 
 
 class RegistryUnreachable(RegistryError):

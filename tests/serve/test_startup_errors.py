@@ -37,10 +37,10 @@ def _one_line_usage_error(*args: str) -> str:
 @pytest.mark.parametrize(
     ("model", "message"),
     [
-        ("{tmp}/no-such-bundle", "is neither a bundle folder nor a model URI"),
+        ("{tmp}/no-such-bundle", "no bundle folder at "),
         ("digits-cnn@no-such-alias", "model 'digits-cnn' has no alias 'no-such-alias'"),
         ("models:/digits-cnn/99", "model 'digits-cnn' has no version 99"),
-        ("digits-cnn", "is neither a bundle folder nor a model URI"),
+        ("digits-cnn", "write digits-cnn@candidate (or another alias)"),
     ],
 )
 def test_a_model_that_is_not_there_is_one_line_and_exit_2(

@@ -11,7 +11,6 @@ import numpy as np
 
 from modelyard.bundle import Bundle
 from modelyard.config.schema import PromoteConfig
-from modelyard.evaluate import evaluate_probabilities
 from modelyard.predictor import INPUT_NAME, Predictor
 from modelyard.promote.gate import ModelFigures
 from modelyard.scoring import model_inputs, predict_examples
@@ -56,6 +55,8 @@ def measure(
     if reference_labels is not None and model.labels != reference_labels:
         nan = float("nan")
         return ModelFigures(model.version or "local", nan, nan, nan, {}, nan, nan, None, False)
+    from modelyard.evaluate import evaluate_probabilities  # scikit-learn: after the checks
+
     predictor = Predictor(model)
     probabilities = predict_examples(predictor, examples).probabilities
     report = evaluate_probabilities(labels, probabilities, model.labels, "gate")

@@ -11,18 +11,17 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
-
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
+from typing import TYPE_CHECKING, Any
 
 from modelyard import bundle as bundle_io
-from modelyard import tracking
 from modelyard.errors import ConfigError
 from modelyard.promote.gate import FORCED, PASSED, Decision, decide
 from modelyard.promote.measure import measure
-from modelyard.registry import CANDIDATE, resolve_version
+from modelyard.registry_client import CANDIDATE
 from modelyard.scoring import config_for, labelled_split, tracking_uri_in
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
 TARGETS = ("staging", "production")
 TAG_PREFIX = "modelyard.gate"
@@ -60,6 +59,8 @@ class Promotion:
 
 
 def _alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
     try:
         return str(client.get_model_version_by_alias(name, alias).version)
     except MlflowException:
@@ -103,16 +104,24 @@ def promote(
             f"--to {target} is not a promotion target; use one of {', '.join(TARGETS)}"
         )
     tracking_uri = tracking_uri_in(overrides)
-    tracking.configure(tracking_uri)
-    client = MlflowClient()
-    challenger_version = resolve_version(name, None if version else from_alias, version)
-    champion_version = _alias_version(client, name, target)
-    if champion_version == challenger_version:
-        return Promotion(None, name, target, challenger_version, champion_version, False, dry_run)
-    challenger = bundle_io.load(f"models:/{name}/{challenger_version}", tracking_uri)
+    # The challenger and its evaluation config come first, through the light registry
+    # client: a mistyped name, version, alias or data path fails in about a second,
+    # before MLflow's client loads.
+    reference = f"models:/{name}/{version}" if version else f"models:/{name}@{from_alias}"
+    challenger = bundle_io.load(reference, tracking_uri)
+    challenger_version = str(challenger.version)
     # The challenger's own task and training data, unless overridden; the champion is
     # scored on the very same examples.
     cfg = config_for(challenger, overrides)
+    from mlflow.tracking import MlflowClient
+
+    from modelyard import tracking
+
+    tracking.configure(tracking_uri)
+    client = MlflowClient()
+    champion_version = _alias_version(client, name, target)
+    if champion_version == challenger_version:
+        return Promotion(None, name, target, challenger_version, champion_version, False, dry_run)
     data = labelled_split(challenger, cfg, cfg.promote.split)
     challenger_figures = measure(challenger, data.examples, data.labels, cfg.promote)
     champion_figures = None
