@@ -4,6 +4,7 @@ strict: unknown fields fail), and the parts that must agree do."""
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +84,45 @@ def test_configmap_agrees_with_the_spec_it_holds() -> None:
     source = ROOT / "deploy" / "models" / f"{spec['model']}.yaml"
     if source.exists():
         assert yaml.safe_load(source.read_text()) == spec
+
+
+MEASURED = ROOT / "benchmarks" / "deploy" / "results"
+
+
+def _quantity_mib(value: str) -> float:
+    units = {"Ki": 1 / 1024, "Mi": 1.0, "Gi": 1024.0, "M": 1e6 / 2**20, "G": 1e9 / 2**20}
+    for suffix, factor in units.items():
+        if value.endswith(suffix):
+            return float(value[: -len(suffix)]) * factor
+    return float(value) / 2**20
+
+
+def test_probes_and_memory_fit_the_measured_server() -> None:
+    """The Deployment against benchmarks/deploy's measured ready times and RSS (the
+    slowest start and the largest worker of every recorded run, busy core included)."""
+    cases = [
+        figures
+        for path in sorted(MEASURED.glob("ready-*.json"))
+        for name, figures in json.loads(path.read_text())["summary"].items()
+        if not name.startswith("before")  # the code before the light registry client
+    ]
+    assert cases, f"no measurements in {MEASURED}"
+    slowest = max(case["ready_s"]["max"] for case in cases)
+    largest_mib = max(case["rss_after_mb"]["max"] for case in cases)
+    (container,) = _load("deployment.yaml")["spec"]["template"]["spec"]["containers"]
+    startup = container["startupProbe"]
+    # Readiness and liveness wait for the startup probe; its budget covers a cold node
+    # (fetching the bundle) many times over the measured start.
+    assert startup["httpGet"]["path"] == "/v2/health/ready"
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 20 * slowest
+    # No probe may give up on a healthy server answering a little late.
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["timeoutSeconds"] >= 1 and container[probe]["failureThreshold"] >= 2
+    memory = container["resources"]
+    assert _quantity_mib(memory["requests"]["memory"]) >= 1.5 * largest_mib
+    assert _quantity_mib(memory["limits"]["memory"]) >= 2 * largest_mib
+    # A read-only root: everything the server writes (the bundle cache and the
+    # prediction log under MODELYARD_HOME, temporary files) is a mounted volume.
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert {"/home/modelyard", "/tmp"} <= mounts
