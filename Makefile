@@ -5,13 +5,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install quickstart test lint format bench clean
+.PHONY: install quickstart test lint format bench lock clean
 
-$(STAMP): pyproject.toml
+# requirements/constraints.txt pins every package (built by `make lock`), so CI and
+# the images install the versions the tests passed with.
+CONSTRAINTS := requirements/constraints.txt
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[train,tracking,serve,monitor,ui,tune,postgres,infra,dvc,dev]'
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) \
+	  -e '.[train,tracking,serve,monitor,ui,tune,postgres,infra,dvc,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -32,6 +37,15 @@ format: install
 
 bench: install
 	$(BIN)/python benchmarks/training/bench_lightning_overhead.py
+
+# Re-pin after changing dependencies. uv keeps the versions already pinned unless
+# pyproject.toml asks for others (--upgrade moves them all). TORCH_WHEELS: where the
+# CPU torch wheel is found (this workplace keeps it on disk).
+TORCH_WHEELS ?= /opt/wheels
+lock: install
+	$(BIN)/uv pip compile pyproject.toml --all-extras --python-version 3.11 \
+	  --python-platform x86_64-unknown-linux-gnu --find-links $(TORCH_WHEELS) \
+	  --no-annotate --custom-compile-command "make lock" -o $(CONSTRAINTS)
 
 clean:
 	rm -rf $(VENV) .modelyard .pytest_cache

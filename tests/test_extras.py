@@ -46,3 +46,29 @@ def test_a_missing_module_becomes_one_line_naming_the_extra(
         "install it with: pip install 'modelyard[train]'\n"
     )
     assert missing_extra(ModuleNotFoundError("x", name="not_ours")) is None
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_declared_dependency_is_pinned_in_the_constraints() -> None:
+    """`make install`, CI and the images install with requirements/constraints.txt:
+    a dependency added to pyproject.toml without `make lock` would float."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = list(project["dependencies"])
+    for requirements in project["optional-dependencies"].values():
+        declared += requirements
+    names = {
+        _normal(re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0]) for requirement in declared
+    } - {"modelyard"}
+    pinned = {
+        _normal(line.split("==")[0])
+        for line in (ROOT / "requirements" / "constraints.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    assert names - pinned == set(), "run `make lock`"
+    assert (
+        "--constraint" in (ROOT / "Makefile").read_text()
+        or "-c $(CONSTRAINTS)" in (ROOT / "Makefile").read_text()
+    )
