@@ -68,7 +68,4 @@ def test_every_declared_dependency_is_pinned_in_the_constraints() -> None:
         if "==" in line and not line.startswith("#")
     }
     assert names - pinned == set(), "run `make lock`"
-    assert (
-        "--constraint" in (ROOT / "Makefile").read_text()
-        or "-c $(CONSTRAINTS)" in (ROOT / "Makefile").read_text()
-    )
+    assert "-c $(CONSTRAINTS)" in (ROOT / "Makefile").read_text()
