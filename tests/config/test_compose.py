@@ -163,3 +163,19 @@ def test_data_path_must_exist(overrides: list[str], expected: str, tmp_path: Pat
 
 def test_built_in_sources_ignore_data_path() -> None:
     assert compose_config(["task=digits", "data.path=/nope"]).data.path == "/nope"
+
+
+@pytest.mark.parametrize("task", ["digits", "langid_nordic"])
+@pytest.mark.parametrize(
+    "override",
+    [
+        "promote.max_latency_ms=-1",
+        "promote.latency_repeats=0",
+        "train.lr=0",
+        "export.parity_atol=0",
+    ],
+)
+def test_shared_settings_are_checked_for_every_kind_of_task(task: str, override: str) -> None:
+    # validate() used to return early for text tasks, accepting these.
+    with pytest.raises(ConfigError, match=override.split("=")[0]):
+        compose_config([f"task={task}", override])

@@ -305,6 +305,17 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"{dotted} must be between 0 and 0.5, got {_get(cfg, dotted)}")
     if cfg.data.limit is not None and cfg.data.limit < 1:
         raise ConfigError(f"data.limit must be at least 1 (or null), got {cfg.data.limit}")
+    # Training, export and promotion settings mean the same for every input kind.
+    if cfg.train.lr <= 0:
+        raise ConfigError(f"train.lr must be positive, got {cfg.train.lr}")
+    if cfg.export.parity_atol <= 0:
+        raise ConfigError("export.parity_atol must be positive")
+    for dotted in ("promote.latency_batch_size", "promote.latency_repeats"):
+        if _get(cfg, dotted) < 1:
+            raise ConfigError(f"{dotted} must be at least 1, got {_get(cfg, dotted)}")
+    for dotted in ("promote.max_latency_ms", "promote.max_size_mb", "promote.parity_atol"):
+        if _get(cfg, dotted) <= 0:
+            raise ConfigError(f"{dotted} must be positive, got {_get(cfg, dotted)}")
     if cfg.task.kind == "text":
         return _validate_text(cfg)
     if cfg.data.source in TEXT_SOURCES or cfg.model.name in TEXT_MODELS:
@@ -323,16 +334,6 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(
             "data.source=image_folder needs data.path=<folder with one sub-folder per class>"
         )
-    if cfg.train.lr <= 0:
-        raise ConfigError(f"train.lr must be positive, got {cfg.train.lr}")
-    if cfg.export.parity_atol <= 0:
-        raise ConfigError("export.parity_atol must be positive")
-    for dotted in ("promote.latency_batch_size", "promote.latency_repeats"):
-        if _get(cfg, dotted) < 1:
-            raise ConfigError(f"{dotted} must be at least 1, got {_get(cfg, dotted)}")
-    for dotted in ("promote.max_latency_ms", "promote.max_size_mb", "promote.parity_atol"):
-        if _get(cfg, dotted) <= 0:
-            raise ConfigError(f"{dotted} must be positive, got {_get(cfg, dotted)}")
     return cfg
 
 
@@ -416,8 +417,4 @@ def _validate_text(cfg: Config) -> Config:
         raise ConfigError(f"model.ngram_dropout must be in [0, 1), got {cfg.model.ngram_dropout}")
     if cfg.model.hidden < 0 or not 0.0 <= cfg.model.dropout < 1.0:
         raise ConfigError("model.hidden must be >= 0 (0: no hidden layer), 0 <= model.dropout < 1")
-    if cfg.train.lr <= 0:
-        raise ConfigError(f"train.lr must be positive, got {cfg.train.lr}")
-    if cfg.export.parity_atol <= 0:
-        raise ConfigError("export.parity_atol must be positive")
     return cfg
