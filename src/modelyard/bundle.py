@@ -28,6 +28,9 @@ from modelyard.features.text import TextSpec
 
 FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
+INPUT_NAME = "input"
+"""The ONNX graph's one input, in every bundle (images: float32 N x C x H x W; text:
+int64 n-gram ids N x L)."""
 ONNX_FILE = "model.onnx"
 PROFILE_FILE = "reference_profile.json"
 # Inside an MLflow model folder the bundle sits under the pyfunc artifacts.
@@ -231,12 +234,13 @@ def parse_model_uri(uri: str) -> str:
     return uri
 
 
-_BARE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+BARE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+"""A registered model's name on its own (no alias, version or path)."""
 
 
 def _not_a_model(text: str) -> str:
     """What to write instead of ``text``, which is neither a folder nor a model URI."""
-    if _BARE_NAME.match(text) and not text.startswith("."):
+    if BARE_NAME.match(text) and not text.startswith("."):
         return (
             f"'{text}' is neither a bundle folder nor a model URI; for the registered "
             f"model write {text}@candidate (or another alias), or models:/{text}/<version>"

@@ -12,12 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from modelyard.bundle import Bundle
+from modelyard.bundle import INPUT_NAME, Bundle
 from modelyard.errors import DataError
 from modelyard.features.image import ImageSpec, decode_image, to_model_input
 from modelyard.features.text import TextSpec, encode_texts
-
-INPUT_NAME = "input"
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,9 +16,7 @@ from modelyard.bundle import MANIFEST, MANIFEST_SHA_TAG, file_sha256
 from modelyard.errors import RegistryError
 from modelyard.paths import home_dir
 from modelyard.registry_client import CANDIDATE as CANDIDATE
-from modelyard.registry_client import require_safe_name
-
-_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?$")
+from modelyard.registry_client import MODELS_URI, require_safe_name
 
 
 def _known_models(client: MlflowClient) -> str:
@@ -62,7 +59,7 @@ def resolve_version(name: str, alias: str | None, version: str | None) -> str:
 def download_model(uri: str, tracking_uri: str | None = None) -> tuple[Path, str | None]:
     """Download a ``models:/`` or ``runs:/`` URI; registry versions are cached locally."""
     tracking.configure(tracking_uri)
-    match = _MODELS_URI.match(uri)
+    match = MODELS_URI.match(uri)
     if match is None:
         try:
             return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri)), None

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from modelyard.bundle import INPUT_NAME
 from modelyard.errors import ExportError
 
-INPUT_NAME = "input"
 OUTPUT_NAMES = ("logits", "probabilities", "embedding")
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-from modelyard.bundle import MANIFEST, PROFILE_FILE, Bundle
+from modelyard.bundle import INPUT_NAME, MANIFEST, PROFILE_FILE, Bundle
 from modelyard.errors import ModelyardError
 
 CONFIG_FILE = "config.pbtxt"
@@ -149,9 +149,9 @@ def model_config(
         )
     expected = bundle.preprocessing.shape  # type: ignore[union-attr]
     inputs = {t.name: t for t in signature.inputs}
-    if "input" not in inputs or len(inputs) != 1:
+    if INPUT_NAME not in inputs or len(inputs) != 1:
         raise ModelyardError(f"{bundle.onnx_path} must have exactly one input named 'input'")
-    graph_dims = inputs["input"].dims
+    graph_dims = inputs[INPUT_NAME].dims
     if len(graph_dims) != len(expected) or any(
         g not in (-1, e) for g, e in zip(graph_dims, expected, strict=True)
     ):
@@ -176,7 +176,7 @@ def model_config(
         "name": bundle.name,
         "platform": "onnxruntime_onnx",
         "max_batch_size": max_batch_size,
-        "input": [{"name": "input", "data_type": _Enum("TYPE_FP32"), "dims": list(expected)}],
+        "input": [{"name": INPUT_NAME, "data_type": _Enum("TYPE_FP32"), "dims": list(expected)}],
         "output": outputs,
         "dynamic_batching": {
             "preferred_batch_size": preferred or [max_batch_size],

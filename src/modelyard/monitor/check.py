@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from modelyard import bundle as bundle_io
-from modelyard.bundle import Bundle
+from modelyard.bundle import BARE_NAME, Bundle
 from modelyard.errors import ModelyardError
 from modelyard.monitor.drift import DriftConfig, WindowData, run_checks
 from modelyard.monitor.logstore import (
@@ -36,7 +36,6 @@ from modelyard.monitor.report import (
 DEFAULT_LAST = 1000
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_BARE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ def resolve_model(model: str, engine: Engine) -> tuple[Bundle, str | None]:
     """
     if Path(model).exists():
         return bundle_io.read_bundle(Path(model)), None
-    if _BARE_NAME.match(model):
+    if BARE_NAME.match(model):
         version = latest_version(engine, model)
         if version is None:
             raise ModelyardError(

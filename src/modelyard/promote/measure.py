@@ -9,9 +9,9 @@ import time
 
 import numpy as np
 
-from modelyard.bundle import Bundle
+from modelyard.bundle import INPUT_NAME, Bundle
 from modelyard.config.schema import PromoteConfig
-from modelyard.predictor import INPUT_NAME, Predictor
+from modelyard.predictor import Predictor
 from modelyard.promote.gate import ModelFigures
 from modelyard.scoring import model_inputs, predict_examples
 

@@ -12,10 +12,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from modelyard import __version__
+from modelyard.bundle import INPUT_NAME
 from modelyard.features.image import to_model_input
 from modelyard.serve.codecs import simple, v2
 from modelyard.serve.errors import ClientError, NotFound, PayloadTooLarge, UnsupportedMediaType
-from modelyard.serve.runtime import INPUT_NAME, LoadedModel, ModelRuntime
+from modelyard.serve.runtime import LoadedModel, ModelRuntime
 
 
 def _runtime(request: Request) -> ModelRuntime:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from modelyard import bundle as bundle_io
-from modelyard.bundle import Bundle
+from modelyard.bundle import INPUT_NAME, Bundle
 from modelyard.errors import ModelyardError
 from modelyard.features.text import TextSpec, encode_texts
 from modelyard.serve.batcher import BatcherClosed, BatchStats, DynamicBatcher, QueueFull
@@ -26,7 +26,6 @@ from modelyard.serve.metrics import ServerMetrics
 from modelyard.serve.settings import ServeSettings
 
 logger = logging.getLogger("modelyard.serve")
-INPUT_NAME = "input"
 
 
 @dataclass

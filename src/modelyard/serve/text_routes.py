@@ -12,11 +12,12 @@ import numpy as np
 from starlette.datastructures import State
 from starlette.responses import JSONResponse, Response
 
+from modelyard.bundle import INPUT_NAME
 from modelyard.features.text import EncodedTexts, TextSpec, encode_texts
 from modelyard.serve.codecs import text as text_codec
 from modelyard.serve.codecs import v2
 from modelyard.serve.errors import ClientError, UnsupportedMediaType
-from modelyard.serve.runtime import INPUT_NAME, LoadedModel
+from modelyard.serve.runtime import LoadedModel
 
 
 def _spec(model: LoadedModel) -> TextSpec:

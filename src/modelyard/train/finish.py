@@ -11,7 +11,7 @@ import mlflow
 from torch import nn
 
 from modelyard import registry
-from modelyard.bundle import Bundle, write_bundle
+from modelyard.bundle import INPUT_NAME, Bundle, write_bundle
 from modelyard.config.schema import Config
 from modelyard.data.dataset import Dataset
 from modelyard.data.text import TextDataset, TextSplit
@@ -156,7 +156,7 @@ def finish(
                     DATA_CONFIG_KEY: record_data_config(cfg.data),
                 },
                 "onnx": {
-                    "input": "input",
+                    "input": INPUT_NAME,
                     "input_kind": "text_ngram_ids" if isinstance(spec, TextSpec) else "image",
                     "outputs": ["logits", "probabilities", "embedding"],
                     "opset": cfg.export.opset,
