@@ -46,14 +46,3 @@ def observe_images(
 ) -> WindowData:
     """``observe_outputs`` for uint8 (N, H, W, C) images."""
     return observe_outputs(profile, labels, image_summaries(images), probabilities, embedding)
-
-
-def concat_windows(parts: list[WindowData]) -> WindowData:
-    return WindowData(
-        summaries={
-            name: np.concatenate([p.summaries[name] for p in parts]) for name in parts[0].summaries
-        },
-        projection=np.concatenate([p.projection for p in parts]),
-        labels=[label for p in parts for label in p.labels],
-        confidences=np.concatenate([p.confidences for p in parts]),
-    )

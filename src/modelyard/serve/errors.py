@@ -26,10 +26,6 @@ class NotFound(ClientError):
     status = 404
 
 
-class Unauthorized(ClientError):
-    status = 401
-
-
 class PayloadTooLarge(ClientError):
     status = 413
 

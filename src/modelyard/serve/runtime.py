@@ -153,6 +153,8 @@ class ModelRuntime:
         self.ready = False
         self._poller: asyncio.Task[None] | None = None
         self.last_reload_error: str | None = None
+        self.registry_unreachable = False
+        """The last alias check failed; the poll backs off until one succeeds."""
         # A version that failed to load is not retried on every poll; only a new
         # alias target is.
         self._rejected_version: str | None = None
@@ -240,13 +242,15 @@ class ModelRuntime:
                 None, _resolve, uri, self.settings
             )
         except Exception as error:  # registry unreachable: keep serving, say why
+            self.registry_unreachable = True
             self.last_reload_error = f"alias check failed: {error}"
             logger.warning("%s", self.last_reload_error)
             return False
-        if self.last_reload_error is not None and "alias check failed" in self.last_reload_error:
+        if self.registry_unreachable:
             # The registry answers again: poll at the normal interval (found by
             # tests/serve/test_registry_down.py; it stayed backed off until a swap).
             logger.info("alias check works again")
+            self.registry_unreachable = False
             self.last_reload_error = None
         if target is None or target in (current.version, self._rejected_version):
             return False
@@ -274,13 +278,9 @@ class ModelRuntime:
             started = time.monotonic()
             await self.reload_if_moved()
             # Back off while the registry is unreachable, up to ten intervals.
-            failing = (
-                self.last_reload_error is not None
-                and "alias check failed" in self.last_reload_error
-            )
             delay = (
                 min(delay * 2, self.settings.poll_interval_s * 10)
-                if failing
+                if self.registry_unreachable
                 else self.settings.poll_interval_s
             )
             logger.debug("alias check took %.3fs", time.monotonic() - started)

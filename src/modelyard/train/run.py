@@ -87,10 +87,6 @@ class TrainResult:
     """This process's DDP rank. Only rank 0's result holds metrics, a bundle and a
     registered version; the other ranks only fitted their share."""
 
-    @property
-    def registry_uri(self) -> str | None:
-        return f"models:/{self.model_name}/{self.model_version}" if self.model_version else None
-
 
 @dataclass(frozen=True)
 class ResumableRun:
