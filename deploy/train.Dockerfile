@@ -4,8 +4,11 @@
 #   docker run -e MLFLOW_TRACKING_URI=http://mlflow:5000 modelyard-train task=mnist5k
 # For GPUs, set TORCH_INDEX to a CUDA wheel index (e.g. .../whl/cu128) and run with
 # --gpus all; DDP across devices is `train.strategy=ddp train.devices=N`.
+# Where Docker Hub is out of reach, pass a base that deploy/debian-python-base.sh
+# built: --build-arg PYTHON_IMAGE=<its tag>.
 
-FROM python:3.11-slim
+ARG PYTHON_IMAGE=python:3.11-slim
+FROM ${PYTHON_IMAGE}
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONUNBUFFERED=1 \

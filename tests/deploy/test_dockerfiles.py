@@ -1,4 +1,7 @@
-"""deploy/*Dockerfile: hadolint clean, and the server image holds no torch and runs as non-root."""
+"""deploy/*Dockerfile: hadolint clean, and the server image holds no torch and runs as non-root.
+
+The images themselves are built and run by tests/e2e (`make e2e`).
+"""
 
 from __future__ import annotations
 
@@ -36,7 +39,8 @@ def test_hadolint_does_report_problems(tmp_path: Path) -> None:
 def test_server_image_is_multi_stage_non_root_and_torch_free() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert len(re.findall(r"^FROM ", text, re.M)) == 2
-    assert 'pip install ".[${EXTRAS}]"' in text and "ARG EXTRAS=serve" in text
+    assert 'pip install -c requirements/constraints.txt ".[${EXTRAS}]"' in text
+    assert "ARG EXTRAS=serve" in text
     assert '! /opt/venv/bin/python -c "import torch"' in text
     final_stage = text.split("\nFROM ")[-1]
     assert "COPY --from=build /opt/venv /opt/venv" in final_stage
@@ -44,6 +48,27 @@ def test_server_image_is_multi_stage_non_root_and_torch_free() -> None:
     assert "/v2/health/ready" in final_stage.split("HEALTHCHECK", 1)[1]
     assert 'ENTRYPOINT ["modelyard", "serve"]' in final_stage
     assert "--host" in final_stage and '"0.0.0.0"' in final_stage
+    # The runtime venv leaves pip and setuptools behind; MODELYARD_HOME exists and
+    # belongs to the server's user, so a volume mounted there is writable by it.
+    build_stage = text.split("\nFROM ")[-2]
+    assert "pip uninstall --yes --quiet pip setuptools" in build_stage
+    assert "install -d -o 10001 -g 10001 /home/modelyard/.modelyard" in final_stage
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_base_image_defaults_to_python_slim_and_can_be_replaced(dockerfile: Path) -> None:
+    # Users elsewhere get python:3.11-slim; where Docker Hub is out of reach (tests/e2e)
+    # --build-arg PYTHON_IMAGE=<a base from deploy/debian-python-base.sh> replaces it.
+    text = dockerfile.read_text()
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim$", text, re.M)
+    froms = re.findall(r"^FROM (\S+)", text, re.M)
+    assert froms and all(image == "${PYTHON_IMAGE}" for image in froms), froms
+
+
+def test_base_image_script_passes_shellcheck() -> None:
+    script = DEPLOY / "debian-python-base.sh"
+    result = subprocess.run([venv_tool("shellcheck"), str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_training_image_installs_the_pinned_cpu_torch_first() -> None:
