@@ -27,6 +27,11 @@ quickstart: install
 test: install
 	$(BIN)/python -m pytest
 
+# The images built and run (tests/e2e): needs a running Docker engine and root for
+# debootstrap (.ci/run provides both). Minutes, not seconds.
+e2e: install
+	$(BIN)/python -m pytest tests/e2e -m e2e
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
