@@ -39,8 +39,11 @@ def _interrupt_after_first_epoch(home: Path) -> tuple[subprocess.CompletedProces
     run_id = None
     while time.monotonic() < deadline and process.poll() is None:
         runs = list((home / "runs").iterdir()) if (home / "runs").exists() else []
-        if runs and _epochs_logged(runs[0].name) >= 1:  # a fresh home: the only run
+        # A fresh home: the only run. Its validation is logged as its checkpoint is
+        # written, so wait for the file too (a resume needs it).
+        if runs and _epochs_logged(runs[0].name) >= 1 and any(runs[0].rglob("*.ckpt")):
             run_id = runs[0].name
+            time.sleep(0.2)  # let the checkpoint's write finish
             break
         time.sleep(0.05)
     assert process.poll() is None, "training finished before it could be interrupted"

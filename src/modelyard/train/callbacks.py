@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import lightning as L
 import mlflow
 from mlflow.tracking import MlflowClient
 
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc")
+logger = logging.getLogger("modelyard.train")
 
 
 class MlflowEpochMetrics(L.Callback):
@@ -14,6 +18,9 @@ class MlflowEpochMetrics(L.Callback):
 
     Written at the start of the next epoch and at the end of fit, because Lightning
     aggregates the epoch's training metrics only after ``on_train_epoch_end`` hooks.
+    The validation metrics are also written when a checkpoint is saved: the
+    checkpoint marks the epoch done for ``--resume``, so a process killed before the
+    next epoch starts must not take that epoch's validation figures with it.
     In a distributed run only rank 0 writes (the metrics are synced across ranks).
     """
 
@@ -23,17 +30,29 @@ class MlflowEpochMetrics(L.Callback):
         # where MLflow's global tracking URI is unset.
         self.tracking_uri = mlflow.get_tracking_uri()
         self._pending_epoch: int | None = None
-        self._logged: set[str] = set()
-        """Metrics of the pending epoch already written: a Ctrl-C in the middle of a
-        flush runs it again from ``on_exception``, which must not log them twice."""
+        self._logged: set[tuple[str, int]] = set()
+        """(metric, epoch) pairs the run already holds: written at a checkpoint, by a
+        flush that a Ctrl-C interrupted and ``on_exception`` runs again, or before a
+        kill that ``--resume`` continues. None is written twice."""
 
-    def _log(self, client: MlflowClient, name: str, value: float) -> None:
-        if name not in self._logged:
-            client.log_metric(self.run_id, name, value, step=self._pending_epoch)
-            self._logged.add(name)
+    def _log(self, client: MlflowClient, epoch: int, name: str, value: float) -> None:
+        if (name, epoch) not in self._logged:
+            client.log_metric(self.run_id, name, value, step=epoch)
+            self._logged.add((name, epoch))
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # A resumed run may redo an epoch whose figures the killed process had written.
+        if trainer.is_global_zero:
+            client = MlflowClient(self.tracking_uri)
+            self._logged = {
+                (name, metric.step)
+                for name in (*EPOCH_METRICS, "lr")
+                for metric in client.get_metric_history(self.run_id, name)
+            }
 
     def _flush(self, trainer: L.Trainer) -> None:
-        if self._pending_epoch is None or trainer.sanity_checking:
+        epoch = self._pending_epoch
+        if epoch is None or trainer.sanity_checking:
             return
         if not trainer.is_global_zero:
             self._pending_epoch = None
@@ -42,15 +61,28 @@ class MlflowEpochMetrics(L.Callback):
         metrics = trainer.callback_metrics
         for name in EPOCH_METRICS:
             if name in metrics:
-                self._log(client, name, float(metrics[name]))
+                self._log(client, epoch, name, float(metrics[name]))
         lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
         if lr is not None:
-            self._log(client, "lr", float(lr))
+            self._log(client, epoch, "lr", float(lr))
         self._pending_epoch = None
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        # Only the validation figures: they are this epoch's by now, while the training
+        # aggregates in callback_metrics may still be the previous epoch's.
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        metrics = trainer.callback_metrics
+        fresh = [name for name in EPOCH_METRICS if name.startswith("val_") and name in metrics]
+        if fresh:
+            client = MlflowClient(self.tracking_uri)
+            for name in fresh:
+                self._log(client, trainer.current_epoch, name, float(metrics[name]))
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._pending_epoch = trainer.current_epoch
-        self._logged = set()
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._flush(trainer)
@@ -61,4 +93,10 @@ class MlflowEpochMetrics(L.Callback):
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
-        self._flush(trainer)
+        # A Ctrl-C can land inside an MLflow write, leaving its client unusable; the
+        # interrupt's one-line message must still come out, so a failed last write is
+        # reported and dropped, not raised over the interrupt.
+        try:
+            self._flush(trainer)
+        except Exception as error:
+            logger.warning("the interrupted epoch's metrics were not logged: %s", error)
