@@ -18,7 +18,6 @@ from modelyard.bench import (
     BenchReport,
     LevelResult,
     bench,
-    parse_duration,
     parse_levels,
     percentile,
     run_load,
@@ -31,26 +30,6 @@ from modelyard.errors import ModelyardError
 from modelyard.serve.codecs import v2
 
 # -- parsing ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("10s", 10.0), ("500ms", 0.5), ("2m", 120.0), ("2.5", 2.5), (" 1h ", 3600.0), (".5s", 0.5)],
-)
-def test_durations_accept_units_and_plain_seconds(text: str, seconds: float) -> None:
-    assert parse_duration(text) == pytest.approx(seconds)
-
-
-@pytest.mark.parametrize("text", ["", "10x", "-1s", "0s", "s", "1.5.2s", "ten"])
-def test_bad_durations_name_the_accepted_forms(text: str) -> None:
-    with pytest.raises(ModelyardError, match="10s, 500ms, 2m"):
-        parse_duration(text)
-
-
-def test_zero_warmup_is_allowed_only_when_asked() -> None:
-    assert parse_duration("0", allow_zero=True) == 0.0
-    with pytest.raises(ModelyardError):
-        parse_duration("0")
 
 
 def test_concurrency_levels_parse_and_reject_nonsense() -> None:

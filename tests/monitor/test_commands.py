@@ -76,6 +76,6 @@ def test_inverted_images_exit_1_and_write_the_default_report_folder(
 def test_user_errors_exit_2_with_a_reason(trained, use_session_home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     bad_since = run_cli("monitor", "drift", "digits-cnn@candidate", "--since", "5x", "--db", url)
-    assert bad_since.returncode == 2 and "not a duration" in bad_since.stderr
+    assert bad_since.returncode == 2 and "not a positive duration" in bad_since.stderr
     empty = run_cli("monitor", "drift", "digits-cnn@candidate", "--db", url)
     assert empty.returncode == 2 and "no records of version" in empty.stderr

@@ -8,13 +8,13 @@ really saw, never an interpolation between two.
 from __future__ import annotations
 
 import math
-import re
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from modelyard.durations import parse_duration as parse_duration  # one grammar, one home
 from modelyard.errors import ModelyardError
 
 SELF_TEST_DURATION_S = 1.0
@@ -25,19 +25,6 @@ SELF_TEST_WARMUP_S = 0.25
 """Unmeasured warm-up per self-test level: connecting and the first requests."""
 
 PERCENTILES = (50, 90, 95, 99)
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(text: str, *, allow_zero: bool = False) -> float:
-    """``"10s"``, ``"500ms"``, ``"2m"``, ``"1h"`` or plain seconds (``"2.5"``) -> seconds."""
-    match = _DURATION.match(text)
-    seconds = float(match.group(1)) * _UNIT_S[match.group(2)] if match else -1.0
-    if seconds < 0 or (seconds == 0 and not allow_zero):
-        raise ModelyardError(
-            f"'{text}' is not a positive duration; write e.g. 10s, 500ms, 2m or 2.5 (seconds)"
-        )
-    return seconds
 
 
 def parse_levels(text: str) -> list[int]:

@@ -6,7 +6,6 @@ notebook.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -16,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from modelyard import bundle as bundle_io
 from modelyard.bundle import BARE_NAME, Bundle
+from modelyard.durations import parse_duration
 from modelyard.errors import ModelyardError
 from modelyard.monitor.drift import DriftConfig, WindowData, run_checks
 from modelyard.monitor.logstore import (
@@ -34,24 +34,12 @@ from modelyard.monitor.report import (
 )
 
 DEFAULT_LAST = 1000
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 @dataclass(frozen=True)
 class DriftRun:
     verdict: Verdict
     folder: Path
-
-
-def parse_duration(text: str) -> float:
-    """``90s``, ``15m``, ``1h``, ``2d``, ``1w`` -> seconds."""
-    match = _DURATION.match(text.strip())
-    if match is None:
-        raise ModelyardError(
-            f"'{text}' is not a duration; use a number and a unit, e.g. 90s, 15m, 1h, 2d"
-        )
-    return float(match[1]) * _UNITS[match[2]]
 
 
 def resolve_model(model: str, engine: Engine) -> tuple[Bundle, str | None]:
