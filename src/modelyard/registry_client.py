@@ -487,15 +487,16 @@ def _from_cache(cache: BundleCache, ref: ModelRef, uri: str, down: RegistryUnrea
 
 def resolve_alias(uri: str, tracking_uri: str | None = None) -> str | None:
     """The version an alias URI names now (a server's poll), or None for pinned
-    versions, folders and stores this module cannot read.
+    versions and folders.
 
-    Raises :class:`RegistryUnreachable` when the registry does not answer.
+    Raises :class:`RegistryUnreachable` when the registry does not answer, and
+    :class:`NeedsMlflow` for a store only MLflow's client can read (the caller asks
+    it instead: a None here would read as "the alias did not move").
     """
     ref = ModelRef.parse(uri)
+    if ref is None or ref.alias is None:
+        return None
     store = store_for(tracking_uri)
-    if ref is None or ref.alias is None or store is None:
-        return None
-    try:
-        return store.resolve(ref).version
-    except NeedsMlflow:
-        return None
+    if store is None:
+        raise NeedsMlflow(tracking_uri or default_tracking_uri())
+    return store.resolve(ref).version

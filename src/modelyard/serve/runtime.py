@@ -299,15 +299,16 @@ def _resolve(uri: str, settings: ServeSettings) -> str | None:
 
     One REST call or SQL query through :mod:`modelyard.registry_client`; MLflow's own
     client only for a store that module cannot read."""
-    from modelyard.registry_client import MODELS_URI, resolve_alias, store_for
+    from modelyard.registry_client import ModelRef, NeedsMlflow, resolve_alias
 
-    match = MODELS_URI.match(uri)
-    if match is None or match["alias"] is None:
-        return None
-    if store_for(settings.tracking_uri) is not None:
+    try:
         return resolve_alias(uri, settings.tracking_uri)
+    except NeedsMlflow:
+        pass
     from modelyard import tracking
     from modelyard.registry import resolve_version
 
+    ref = ModelRef.parse(uri)
+    assert ref is not None and ref.alias is not None  # resolve_alias returned otherwise
     tracking.configure(settings.tracking_uri)
-    return resolve_version(match["name"], match["alias"], None)
+    return resolve_version(ref.name, ref.alias, None)
