@@ -5,8 +5,7 @@ The names below load on first use, so the CLI starts without importing MLflow.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from modelyard.lazy import lazy_exports
 
 __all__ = ["ENVIRONMENTS", "DeploySpec", "Deployment", "deploy", "load_spec", "parse_spec"]
 _WHERE = {
@@ -18,8 +17,4 @@ _WHERE = {
     "deploy": "run",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'modelyard.deploy' has no attribute '{name}'")
-    return getattr(import_module(f"modelyard.deploy.{_WHERE[name]}"), name)
+__getattr__ = lazy_exports(__name__, _WHERE)

@@ -6,27 +6,21 @@ uses them); the rest loads on first use, so ``import modelyard.monitor`` stays c
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
+from modelyard.lazy import lazy_exports
 from modelyard.monitor.profile import build_reference_profile, image_summaries
 from modelyard.monitor.summaries import text_summaries
 
 _LAZY = {
-    "PredictionLogger": "modelyard.monitor.predlog",
-    "DriftConfig": "modelyard.monitor.drift",
-    "WindowData": "modelyard.monitor.drift",
-    "run_checks": "modelyard.monitor.drift",
-    "check_drift": "modelyard.monitor.check",
-    "Check": "modelyard.monitor.report",
-    "Verdict": "modelyard.monitor.report",
-    "Window": "modelyard.monitor.report",
+    "PredictionLogger": "predlog",
+    "DriftConfig": "drift",
+    "WindowData": "drift",
+    "run_checks": "drift",
+    "check_drift": "check",
+    "Check": "report",
+    "Verdict": "report",
+    "Window": "report",
 }
 
 __all__ = ["build_reference_profile", "image_summaries", "text_summaries", *_LAZY]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'modelyard.monitor' has no attribute '{name}'")
+__getattr__ = lazy_exports(__name__, _LAZY)

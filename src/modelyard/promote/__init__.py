@@ -5,8 +5,7 @@ The names below load on first use, so the CLI starts without importing MLflow.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from modelyard.lazy import lazy_exports
 
 __all__ = [
     "TARGETS",
@@ -29,8 +28,4 @@ _WHERE = {
     "promote": "run",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'modelyard.promote' has no attribute '{name}'")
-    return getattr(import_module(f"modelyard.promote.{_WHERE[name]}"), name)
+__getattr__ = lazy_exports(__name__, _WHERE)

@@ -6,8 +6,7 @@ install, which has no torch) never imports Lightning or Optuna.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from modelyard.lazy import lazy_exports
 
 __all__ = ["Param", "TrialSummary", "TuneResult", "default_storage", "parse_space", "tune"]
 _WHERE = {
@@ -19,8 +18,4 @@ _WHERE = {
     "tune": "study",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'modelyard.tune' has no attribute '{name}'")
-    return getattr(import_module(f"modelyard.tune.{_WHERE[name]}"), name)
+__getattr__ = lazy_exports(__name__, _WHERE)

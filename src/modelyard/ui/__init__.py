@@ -6,8 +6,7 @@ Names load lazily so that ``modelyard --help`` works without the [ui] extra.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from modelyard.lazy import lazy_exports
 
 _WHERE = {
     "ModelInfo": "client",
@@ -21,8 +20,4 @@ _WHERE = {
 }
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'modelyard.ui' has no attribute {name!r}")
-    return getattr(import_module(f"modelyard.ui.{_WHERE[name]}"), name)
+__getattr__ = lazy_exports(__name__, _WHERE)
