@@ -16,8 +16,6 @@ from tests.helpers import run_cli, write_image
 from tests.text_fixtures import SENTENCES
 
 from modelyard.batch_predict import (
-    _TABLE_SUFFIXES,
-    IMAGE_SUFFIXES,
     images_from_array,
     predict_to_csv,
 )
@@ -205,13 +203,6 @@ def test_an_unreadable_text_file_is_skipped(text_bundle: Path, tmp_path: Path) -
 
 
 # -- staying light -----------------------------------------------------------------------
-
-
-def test_suffixes_match_the_data_package() -> None:
-    from modelyard.data.image_folder import IMAGE_SUFFIXES as DATA_IMAGES
-    from modelyard.data.table import TABLE_SUFFIXES
-
-    assert set(DATA_IMAGES) == IMAGE_SUFFIXES and set(TABLE_SUFFIXES) == _TABLE_SUFFIXES
 
 
 HEAVY = ("torch", "mlflow", "lightning", "sklearn", "pandas", "scipy", "modelyard.data")

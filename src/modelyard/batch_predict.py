@@ -34,13 +34,9 @@ from modelyard import bundle as bundle_io
 from modelyard.bundle import Bundle
 from modelyard.errors import DataError, ModelyardError
 from modelyard.features.image import ImageSpec, conform_images, decode_image
+from modelyard.file_formats import IMAGE_SUFFIXES, TABLE_SUFFIXES
 from modelyard.predictor import Predictor
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
-"""The suffixes a folder is searched for: the same set as ``modelyard.data.image_folder``
-(a test keeps them equal), defined here so predicting does not import ``modelyard.data``."""
-_TABLE_SUFFIXES = frozenset({".csv", ".tsv", ".jsonl", ".ndjson", ".parquet"})
-"""As ``modelyard.data.table.TABLE_SUFFIXES``, for the same reason."""
 _SHOWN_REASONS = 3
 
 
@@ -208,7 +204,7 @@ def read_texts(
         path = Path(raw)
         if not path.is_file():
             raise DataError(f"{path} does not exist; pass .txt files (one text per line) or tables")
-        if path.suffix.lower() in _TABLE_SUFFIXES:
+        if path.suffix.lower() in TABLE_SUFFIXES:
             from modelyard.data.table import read_rows  # pandas etc. only for tables
 
             try:

@@ -9,8 +9,7 @@ import numpy as np
 from modelyard.data.dataset import SourceData
 from modelyard.errors import DataError
 from modelyard.features.image import ImageSpec, decode_image
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+from modelyard.file_formats import IMAGE_SUFFIXES
 
 
 def list_images(folder: Path) -> list[Path]:

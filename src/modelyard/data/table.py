@@ -18,8 +18,7 @@ import numpy as np
 
 from modelyard.data.text import TextSource, as_text_array
 from modelyard.errors import DataError
-
-TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet")
+from modelyard.file_formats import TABLE_SUFFIXES
 
 
 def _read_csv(path: Path, delimiter: str) -> tuple[list[str], list[dict[str, Any]]]:
