@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from modelyard.errors import ModelyardError
+from modelyard.errors import UsageError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d|w)?\s*$")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -17,7 +17,7 @@ def parse_duration(text: str, *, allow_zero: bool = False) -> float:
     match = _DURATION.match(text)
     seconds = float(match[1]) * _SECONDS.get(match[2] or "s", 1.0) if match else -1.0
     if seconds < 0 or (seconds == 0 and not allow_zero):
-        raise ModelyardError(
+        raise UsageError(
             f"'{text}' is not a positive duration; write e.g. 10s, 500ms, 2m, 1h, 2d "
             "or 2.5 (seconds)"
         )

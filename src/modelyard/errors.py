@@ -41,7 +41,27 @@ class RegistryError(ModelyardError):
 
 
 class ExportError(ModelyardError):
-    """The exported ONNX graph does not reproduce the trained model."""
+    """An export could not produce a faithful artefact: an ONNX graph that does not
+    reproduce the trained model, an INT8 graph ONNX Runtime cannot run, a graph
+    another server cannot take."""
+
+
+class BundleError(ModelyardError):
+    """A model bundle is missing, malformed or inconsistent, or fails its checksums."""
+
+
+class UsageError(ModelyardError):
+    """An option or argument has a value the command cannot take (a URL, a size, a
+    target folder that exists): the message names it and shows a value that works."""
+
+
+class ServiceError(ModelyardError):
+    """A server modelyard talks to (a model server, a tracking server) cannot be
+    reached, or answered with an error it reports."""
+
+
+class MissingExtra(ModelyardError):
+    """An optional part is not installed; the message names the extra that brings it."""
 
 
 class Refused(ModelyardError):

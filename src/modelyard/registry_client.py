@@ -50,7 +50,7 @@ from modelyard.bundle import (
     file_sha256,
     verify_files,
 )
-from modelyard.errors import ModelyardError, RegistryError
+from modelyard.errors import BundleError, ModelyardError, RegistryError
 from modelyard.paths import default_tracking_uri, home_dir
 
 MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?$")
@@ -428,14 +428,14 @@ def _verify(folder: Path, manifest_sha256: str | None, where: str | None = None)
     """bundle.json against the registry's tag (when the version has one), then every
     file against the manifest's own sha256 record."""
     if manifest_sha256 is not None and file_sha256(folder / MANIFEST) != manifest_sha256:
-        raise ModelyardError(
+        raise BundleError(
             f"{where or folder}: bundle.json does not match the sha256 recorded when the "
             "version was registered (corrupt or tampered); refusing to serve it"
         )
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
     except ValueError as error:
-        raise ModelyardError(f"{where or folder}: bundle.json is not valid JSON: {error}") from None
+        raise BundleError(f"{where or folder}: bundle.json is not valid JSON: {error}") from None
     verify_files(folder, manifest)
 
 

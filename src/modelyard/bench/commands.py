@@ -14,7 +14,7 @@ import typer
 
 from modelyard.bench.stats import SELF_TEST_DURATION_S, SELF_TEST_WARMUP_S
 from modelyard.cli_options import DEBUG, JSON_OUT
-from modelyard.errors import ModelyardError
+from modelyard.errors import UsageError
 
 
 def _progress(message: str) -> None:
@@ -29,7 +29,7 @@ def _shape(text: str | None) -> tuple[int, ...] | None:
     except ValueError:
         shape = ()
     if not shape or min(shape) < 1:
-        raise ModelyardError(f"--shape '{text}' is not a list of positive sizes; write e.g. 1,8,8")
+        raise UsageError(f"--shape '{text}' is not a list of positive sizes; write e.g. 1,8,8")
     return shape
 
 
@@ -99,9 +99,9 @@ def bench(
         )
     else:
         if url is None:
-            raise ModelyardError("pass the server URL, e.g. http://127.0.0.1:8000 (or --self-test)")
+            raise UsageError("pass the server URL, e.g. http://127.0.0.1:8000 (or --self-test)")
         if protocol not in ("v2", "v1"):
-            raise ModelyardError(f"--protocol '{protocol}' is not one of v2, v1")
+            raise UsageError(f"--protocol '{protocol}' is not one of v2, v1")
         result = report.bench(
             url,
             model,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import cast
 from urllib.parse import urlsplit
 
-from modelyard.errors import ModelyardError
+from modelyard.errors import UsageError
 
 _HEAD_END = b"\r\n\r\n"
 _NO_BODY = (204, 304)
@@ -41,16 +41,16 @@ class Endpoint:
         url = url.strip()
         parts = urlsplit(url if "://" in url else f"http://{url}")
         if parts.scheme.lower() not in ("http", "https"):
-            raise ModelyardError(
+            raise UsageError(
                 f"'{url}' is not an http(s) URL ({parts.scheme}:// is not spoken here); "
                 "pass e.g. http://127.0.0.1:8000 or 127.0.0.1:8000"
             )
         if not parts.hostname:
-            raise ModelyardError(f"'{url}' names no host; pass e.g. http://127.0.0.1:8000")
+            raise UsageError(f"'{url}' names no host; pass e.g. http://127.0.0.1:8000")
         try:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
-            raise ModelyardError(
+            raise UsageError(
                 f"'{url}' has an invalid port; pass e.g. http://127.0.0.1:8000"
             ) from None
         return cls(parts.hostname, port, parts.scheme.lower() == "https", parts.path.rstrip("/"))

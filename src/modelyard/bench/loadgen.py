@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from modelyard.bench.connection import Client, Endpoint, Tally, render_request
 from modelyard.bench.stats import LevelResult, Partial, summarize
-from modelyard.errors import ModelyardError
+from modelyard.errors import UsageError
 
 Protocol = Literal["v2", "v1"]
 
@@ -146,7 +146,7 @@ def run_load(
     spreads the clients over that many worker processes whose results are merged.
     """
     if concurrency < 1 or processes < 1 or duration_s <= 0 or warmup_s < 0:
-        raise ModelyardError("concurrency and processes must be >= 1 and the duration > 0")
+        raise UsageError("concurrency and processes must be >= 1 and the duration > 0")
     endpoint = Endpoint.parse(url)
     request = render_request(endpoint, infer_path(protocol, model), payload, headers)
     processes = min(processes, concurrency)

@@ -27,7 +27,7 @@ from typing import Any
 
 from modelyard.bench.connection import Endpoint
 from modelyard.bench.loadgen import Protocol, infer_path
-from modelyard.errors import ModelyardError
+from modelyard.errors import DataError, ServiceError, UsageError
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # as the engine: no proxy
 SAMPLE_TEXT = "The committee will meet again on Thursday to discuss the new budget."
@@ -77,9 +77,9 @@ def http_request(
         return error.code, error.read()
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
-        raise ModelyardError(f"cannot reach {url}: {reason}; is the server running?") from None
+        raise ServiceError(f"cannot reach {url}: {reason}; is the server running?") from None
     except ValueError as error:  # urllib's "unknown url type"
-        raise ModelyardError(f"cannot request {url}: {error}; pass e.g. http://host:8000") from None
+        raise UsageError(f"cannot request {url}: {error}; pass e.g. http://host:8000") from None
 
 
 def fetch_metadata(url: str, model: str, headers: dict[str, str]) -> dict[str, Any]:
@@ -87,12 +87,12 @@ def fetch_metadata(url: str, model: str, headers: dict[str, str]) -> dict[str, A
     where = f"{url.rstrip('/')}/v2/models/{model}"
     status, body = http_request(where, None, headers)
     if status != 200:
-        raise ModelyardError(f"{where} answered {status}: {_server_message(body)}")
+        raise ServiceError(f"{where} answered {status}: {_server_message(body)}")
     try:
         metadata = json.loads(body)
         metadata["inputs"][0]["shape"]
     except (ValueError, KeyError, IndexError, TypeError):
-        raise ModelyardError(f"{where} did not return v2 model metadata; pass --shape") from None
+        raise ServiceError(f"{where} did not return v2 model metadata; pass --shape") from None
     return metadata  # type: ignore[no-any-return]
 
 
@@ -149,10 +149,10 @@ def resolve_model(url: str, model: str | None, headers: dict[str, str]) -> str:
     if len(names) == 1:
         return names[0]
     if names:
-        raise ModelyardError(
+        raise UsageError(
             f"{url} serves {len(names)} models ({', '.join(names)}); pass --model with one"
         )
-    raise ModelyardError(f"{url} does not list the models it serves; pass --model NAME")
+    raise UsageError(f"{url} does not list the models it serves; pass --model NAME")
 
 
 def is_text_model(metadata: dict[str, Any]) -> bool:
@@ -165,7 +165,7 @@ def input_spec(metadata: dict[str, Any]) -> tuple[str, tuple[int, ...]]:
     spec = metadata["inputs"][0]
     shape = tuple(int(d) for d in spec["shape"][1:])
     if any(d < 1 for d in shape):
-        raise ModelyardError(
+        raise UsageError(
             f"input '{spec['name']}' has a variable dimension {spec['shape']}; pass --shape"
         )
     return str(spec["name"]), shape
@@ -179,7 +179,7 @@ def _pixel_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
         return shape[1:] if shape[0] == 1 else (*shape[1:], shape[0])
     if len(shape) == 3:
         return shape[:2] if shape[2] == 1 else shape
-    raise ModelyardError(f"cannot send shape {list(shape)} as images; pass --shape C,H,W")
+    raise UsageError(f"cannot send shape {list(shape)} as images; pass --shape C,H,W")
 
 
 def tensor_payload(
@@ -206,7 +206,7 @@ def tensor_payload(
         form = "binary" if binary else "JSON"
         return Payload(body, headers, f"v2 {form} FP32 {list(array.shape)}, {_size(len(body))}")
     if binary:
-        raise ModelyardError("--binary is a v2 extension; drop it or use --protocol v2")
+        raise UsageError("--binary is a v2 extension; drop it or use --protocol v2")
     pixels = rng.integers(0, 256, (batch, *_pixel_shape(shape)), dtype=np.uint8)
     body = json.dumps({"instances": pixels.tolist()}, separators=(",", ":")).encode()
     return Payload(
@@ -221,7 +221,7 @@ def image_payload(path: Path, *, batch: int = 1) -> Payload:
     try:
         data = Path(path).read_bytes()
     except OSError as error:
-        raise ModelyardError(f"cannot read image {path}: {error.strerror}") from None
+        raise DataError(f"cannot read image {path}: {error.strerror}") from None
     boundary = uuid.uuid4().hex
     content_type = mimetypes.guess_type(str(path))[0] or "application/octet-stream"
     part = (
@@ -274,12 +274,12 @@ def build_payload(
 ) -> Payload:
     """The body to send: an image file, text, or a tensor shaped by the model's metadata."""
     if batch < 1:
-        raise ModelyardError("--batch must be at least 1")
+        raise UsageError("--batch must be at least 1")
     if image is not None and text is not None:
-        raise ModelyardError("pass --image or --text, not both")
+        raise UsageError("pass --image or --text, not both")
     if image is not None:
         if protocol != "v1":
-            raise ModelyardError("--image uploads a file to /v1; add --protocol v1")
+            raise UsageError("--image uploads a file to /v1; add --protocol v1")
         return image_payload(image, batch=batch)
     # The metadata says whether the model takes text, and the input's name and shape;
     # only --text with v1 (no name needed) or --shape (the user says pixels) skip it.
@@ -309,4 +309,4 @@ def preflight(
     where = f"{scheme}://{endpoint.authority}{endpoint.prefix}{infer_path(protocol, model)}"
     status, body = http_request(where, payload.body, {**payload.headers, **headers}, 30.0)
     if not 200 <= status < 300:
-        raise ModelyardError(f"POST {where} answered {status}: {_server_message(body)}")
+        raise ServiceError(f"POST {where} answered {status}: {_server_message(body)}")

@@ -27,7 +27,7 @@ from modelyard.bench.payloads import (
     tensor_payload,
 )
 from modelyard.bench.stats import SELF_TEST_DURATION_S, SELF_TEST_WARMUP_S, LevelResult
-from modelyard.errors import ModelyardError
+from modelyard.errors import UsageError
 
 NEAR_CEILING = 0.5
 """A level above this fraction of the generator's ceiling is flagged."""
@@ -156,9 +156,9 @@ def bench(
     text model, else a random tensor of the input's shape (``shape`` overrides).
     """
     if protocol not in ("v2", "v1"):
-        raise ModelyardError(f"protocol '{protocol}' is not one of v2, v1")
+        raise UsageError(f"protocol '{protocol}' is not one of v2, v1")
     if not concurrency_levels or min(concurrency_levels) < 1 or processes < 1:
-        raise ModelyardError("concurrency levels and --processes must be at least 1")
+        raise UsageError("concurrency levels and --processes must be at least 1")
     url = Endpoint.parse(url).url
     load_before = _load_average()
     headers = auth_headers(api_key)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from modelyard.durations import parse_duration as parse_duration  # one grammar, one home
-from modelyard.errors import ModelyardError
+from modelyard.errors import UsageError
 
 SELF_TEST_DURATION_S = 1.0
 """Measured time per level of a self-test. Against a trivial endpoint one second is
@@ -34,7 +34,7 @@ def parse_levels(text: str) -> list[int]:
     except ValueError:
         levels = []
     if not levels or min(levels) < 1:
-        raise ModelyardError(f"'{text}' is not a list of concurrency levels; write e.g. 1,8,32,64")
+        raise UsageError(f"'{text}' is not a list of concurrency levels; write e.g. 1,8,32,64")
     return levels
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from modelyard.bundle import INPUT_NAME, MANIFEST, PROFILE_FILE, Bundle
-from modelyard.errors import ModelyardError
+from modelyard.errors import BundleError, ExportError, UsageError
 
 CONFIG_FILE = "config.pbtxt"
 LABELS_FILE = "labels.txt"
@@ -72,7 +72,7 @@ def read_signature(onnx_path: Path) -> GraphSignature:
 
     def describe(arg: Any) -> Tensor:
         if arg.type not in _TRITON_TYPES:
-            raise ModelyardError(
+            raise ExportError(
                 f"{onnx_path}: tensor '{arg.name}' has type {arg.type}, which the Triton "
                 "export does not map; re-export the model with float32 inputs and outputs"
             )
@@ -136,26 +136,26 @@ def model_config(
 ) -> str:
     """The ``config.pbtxt`` text for ``bundle``, checked against its graph."""
     if max_batch_size < 1 or instances < 1 or max_queue_delay_us < 0:
-        raise ModelyardError(
+        raise UsageError(
             "max batch size and instances must be at least 1 and the queue delay not "
             f"negative (got {max_batch_size}, {instances}, {max_queue_delay_us})"
         )
     if kind not in KINDS:
-        raise ModelyardError(f"instance kind '{kind}' is not one of {', '.join(KINDS)}")
+        raise UsageError(f"instance kind '{kind}' is not one of {', '.join(KINDS)}")
     if bundle.kind != "image":
-        raise ModelyardError(
+        raise UsageError(
             f"{bundle.name} is a {bundle.kind} model: Triton would receive n-gram ids, not "
             "texts, and cannot apply the text preprocessing; serve it with `modelyard serve`"
         )
     expected = bundle.preprocessing.shape  # type: ignore[union-attr]
     inputs = {t.name: t for t in signature.inputs}
     if INPUT_NAME not in inputs or len(inputs) != 1:
-        raise ModelyardError(f"{bundle.onnx_path} must have exactly one input named 'input'")
+        raise BundleError(f"{bundle.onnx_path} must have exactly one input named 'input'")
     graph_dims = inputs[INPUT_NAME].dims
     if len(graph_dims) != len(expected) or any(
         g not in (-1, e) for g, e in zip(graph_dims, expected, strict=True)
     ):
-        raise ModelyardError(
+        raise BundleError(
             f"{bundle.onnx_path} takes input {graph_dims} but the bundle's preprocessing "
             f"produces {expected} (channels, height, width); the bundle is inconsistent"
         )
@@ -189,7 +189,7 @@ def model_config(
 
 def _check_target(target: Path, overwrite: bool) -> None:
     if target.exists() and (not target.is_dir() or any(target.iterdir())) and not overwrite:
-        raise ModelyardError(
+        raise UsageError(
             f"{target} already exists and is not empty; pass --overwrite to "
             "replace it, or choose another --out"
         )
@@ -215,15 +215,15 @@ def write_triton_repository(
     repository never loads half a model.
     """
     if not _SAFE_NAME.match(bundle.name):
-        raise ModelyardError(
+        raise UsageError(
             f"model name '{bundle.name}' cannot be a Triton model name; use letters, "
             "digits, '_', '.' and '-'"
         )
     if version < 1:
-        raise ModelyardError(f"Triton model versions start at 1 (got {version})")
+        raise UsageError(f"Triton model versions start at 1 (got {version})")
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise ModelyardError(f"{out} is a file; --out must be a model repository folder")
+        raise UsageError(f"{out} is a file; --out must be a model repository folder")
     target = out / bundle.name
     _check_target(target, overwrite)
     signature = read_signature(bundle.onnx_path)
@@ -263,11 +263,11 @@ def write_onnx(bundle: Bundle, out: Path, *, overwrite: bool = False) -> Path:
     """
     out = Path(out)
     if out.suffix != ".onnx":
-        raise ModelyardError(f"--out must name a .onnx file (got {out})")
+        raise UsageError(f"--out must name a .onnx file (got {out})")
     sidecar = out.with_suffix(".json")
     for path in (out, sidecar):
         if path.exists() and not overwrite:
-            raise ModelyardError(f"{path} already exists; pass --overwrite to replace it")
+            raise UsageError(f"{path} already exists; pass --overwrite to replace it")
     signature = read_signature(bundle.onnx_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(bundle.onnx_path, out)

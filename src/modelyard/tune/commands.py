@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from modelyard.cli_options import DEBUG, JSON_OUT
-from modelyard.errors import EXIT_INTERRUPTED, ModelyardError
+from modelyard.errors import EXIT_INTERRUPTED, ConfigError, UsageError
 
 
 def read_space(path: Path) -> dict[str, Any]:
@@ -18,15 +18,15 @@ def read_space(path: Path) -> dict[str, Any]:
     import yaml
 
     if not path.is_file():
-        raise ModelyardError(f"search space file {path} does not exist")
+        raise UsageError(f"search space file {path} does not exist")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
-        raise ModelyardError(f"{path} is not valid YAML: {error}") from None
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
     if isinstance(data, dict) and set(data) == {"space"}:
         data = data["space"]
     if not isinstance(data, dict):
-        raise ModelyardError(
+        raise ConfigError(
             f"{path} must map config keys to distributions, e.g. "
             "'train.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}'"
         )

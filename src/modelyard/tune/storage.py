@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard import tracking
 from modelyard.config.schema import Config
-from modelyard.errors import ConfigError, ModelyardError
+from modelyard.errors import ConfigError, MissingExtra
 from modelyard.paths import home_dir
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def optuna_module() -> Any:
     try:
         import optuna
     except ImportError:
-        raise ModelyardError(
+        raise MissingExtra(
             "hyperparameter search needs optuna: pip install 'modelyard[tune]'"
         ) from None
     return optuna

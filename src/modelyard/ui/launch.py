@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from modelyard.errors import ModelyardError
+from modelyard.errors import MissingExtra
 from modelyard.serve.server import bind_port
 from modelyard.ui.settings import UISettings
 
@@ -39,6 +39,6 @@ def start_ui(settings: UISettings, host: str = "127.0.0.1", port: int = 8501) ->
     try:
         import streamlit  # noqa: F401
     except ImportError:
-        raise ModelyardError("the UI needs Streamlit: pip install 'modelyard[ui]'") from None
+        raise MissingExtra("the UI needs Streamlit: pip install 'modelyard[ui]'") from None
     bind_port(host, port).close()  # Streamlit binds it a moment later
     return subprocess.Popen(streamlit_command(host, port), env={**os.environ, **settings.environ()})
