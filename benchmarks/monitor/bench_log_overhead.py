@@ -1,6 +1,6 @@
 """What the prediction log costs a request, and how fast its writer drains.
 
-* request path: ``ServingMonitor.observe_images`` (summaries + embedding projection
+* request path: ``ServingMonitor.observe`` (summaries + embedding projection
   + buffer append) for 1 and 32 MNIST-sized (28x28) images, in microseconds;
 * writer: rows per second the background thread inserts into SQLite (WAL) and,
   with ``--postgres URL``, PostgreSQL.
@@ -50,7 +50,11 @@ def main() -> None:
     rng = np.random.default_rng(0)
     labels = tuple(str(i) for i in range(10))
     bundle = SimpleNamespace(reference_profile=_profile(rng), labels=labels, preprocessing=None)
-    model = SimpleNamespace(name="m", version="1", bundle=bundle)
+    from modelyard.modality import modality_for
+
+    model = SimpleNamespace(
+        name="m", version="1", bundle=bundle, modality=modality_for("image"), spec=None
+    )
     home = os.environ["MODELYARD_HOME"]
     settings = settings_from(
         [f"prediction_log_url=sqlite:///{home}/overhead.db", "log_buffer_records=10000000"],
@@ -68,7 +72,7 @@ def main() -> None:
         timings = []
         for _ in range(2000):
             started = time.perf_counter()
-            monitor.observe_images(model, "req", images, outputs, 0.001)  # type: ignore[arg-type]
+            monitor.observe(model, "req", images, outputs, 0.001)  # type: ignore[arg-type]
             timings.append(time.perf_counter() - started)
         print(
             f"request path, {batch:2d} image(s): median {statistics.median(timings) * 1e6:.0f} us, "

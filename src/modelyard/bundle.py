@@ -20,11 +20,12 @@ import shutil
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import ModelyardError
-from modelyard.features.image import ImageSpec
-from modelyard.features.text import TextSpec
+
+if TYPE_CHECKING:
+    from modelyard.modality import InputSpec, Modality
 
 FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
@@ -74,16 +75,22 @@ class Bundle:
 
     @property
     def kind(self) -> str:
-        """``image`` or ``text``: what the bundle takes as input."""
+        """What the bundle takes as input (``image``, ``text``, ...); see
+        :mod:`modelyard.modality`."""
         return str(self.manifest.get("kind", "image"))
 
     @cached_property
-    def preprocessing(self) -> ImageSpec | TextSpec:
-        """The input spec: :class:`ImageSpec` for image bundles, :class:`TextSpec` for text
-        (parsed once: the server asks for it on every request; specs are frozen)."""
-        if self.kind == "text":
-            return TextSpec.from_dict(self.manifest["preprocessing"])
-        return ImageSpec.from_dict(self.manifest["preprocessing"])
+    def modality(self) -> Modality[Any]:
+        """The object that handles this bundle's kind of input (chosen once)."""
+        from modelyard.modality import modality_for
+
+        return modality_for(self.kind)
+
+    @cached_property
+    def preprocessing(self) -> Any:
+        """The input spec of the bundle's kind (``ImageSpec``, ``TextSpec``, ...), parsed
+        once: the server asks for it on every request; specs are frozen."""
+        return self.modality.spec_from_dict(self.manifest["preprocessing"])
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -104,7 +111,7 @@ def write_bundle(
     name: str,
     task: str,
     labels: tuple[str, ...],
-    preprocessing: ImageSpec | TextSpec,
+    preprocessing: InputSpec,
     onnx_file: Path,
     reference_profile: dict[str, Any],
     metrics: dict[str, float],
@@ -119,19 +126,34 @@ def write_bundle(
         name: {"sha256": file_sha256(folder / name), "bytes": (folder / name).stat().st_size}
         for name in CHECKED_FILES
     }
+    spec = preprocessing.to_dict()  # every spec records its kind
     manifest = {
         "format_version": FORMAT_VERSION,
         "name": name,
         "task": task,
-        "kind": "text" if isinstance(preprocessing, TextSpec) else "image",
+        "kind": spec["kind"],
         "labels": list(labels),
-        "preprocessing": preprocessing.to_dict(),
+        "preprocessing": spec,
         "metrics": metrics,
         **(extra or {}),
         FILES_KEY: files,
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return read_bundle(folder)
+
+
+def update_manifest(bundle: Bundle, changes: dict[str, Any]) -> Bundle:
+    """Rewrite ``bundle``'s bundle.json with ``changes`` applied and return it re-read.
+
+    For results measured after the bundle was written (an INT8 comparison, say). The
+    checked files and their recorded checksums cannot be changed this way: a bundle's
+    model and profile are fixed once written.
+    """
+    if FILES_KEY in changes:
+        raise ModelyardError(f"{FILES_KEY!r} is written by write_bundle only")
+    manifest = {**bundle.manifest, **changes}
+    (bundle.path / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    return read_bundle(bundle.path, bundle.version, bundle.source_uri, bundle.from_cache_note)
 
 
 def read_bundle(
@@ -170,9 +192,12 @@ def validate(bundle: Bundle) -> None:
             f"bundle {bundle.path} has format {bundle.manifest['format_version']}; this "
             f"modelyard reads up to {FORMAT_VERSION}: upgrade modelyard"
         )
-    if bundle.kind not in ("image", "text"):
+    from modelyard.modality import kinds
+
+    if bundle.kind not in kinds():
         raise ModelyardError(
-            f"bundle {bundle.path} has kind '{bundle.kind}'; this modelyard serves image and text"
+            f"bundle {bundle.path} has kind '{bundle.kind}'; this modelyard serves "
+            f"{', '.join(kinds())}"
         )
     if len(bundle.labels) < 2:
         raise ModelyardError(f"bundle {bundle.path} must name at least two labels")

@@ -16,7 +16,7 @@ from modelyard.features.image import ImageSpec, to_model_input
 from modelyard.monitor.logstore import LogWindow, create_log_engine, read_window
 from modelyard.monitor.profile import image_summaries
 from modelyard.serve.codecs import v2
-from modelyard.serve.monitoring import from_model_input
+from modelyard.modality.image import from_model_input
 
 pytestmark = pytest.mark.slow
 

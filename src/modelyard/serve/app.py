@@ -18,6 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelyard.errors import ModelyardError
 from modelyard.serve import routes
+from modelyard.serve.dataplane import DataPlane
+from modelyard.serve.errors import ClientError
 from modelyard.serve.fastpath import FastPath
 from modelyard.serve.metrics import ServerMetrics
 from modelyard.serve.middleware import ServingMiddleware
@@ -108,8 +110,13 @@ def create_app(settings: ServeSettings) -> Starlette:
     app = Starlette(
         routes=_routes(),
         lifespan=lifespan,
-        exception_handlers={404: routes.not_found, 405: routes.method_not_allowed},
+        exception_handlers={
+            404: routes.not_found,
+            405: routes.method_not_allowed,
+            ClientError: routes.client_error,
+        },
     )
+    app.state.dataplane = DataPlane(runtime, monitor, settings.max_instances)
     app.state.runtime = runtime
     app.state.metrics = metrics
     app.state.monitor = monitor
@@ -119,7 +126,7 @@ def create_app(settings: ServeSettings) -> Starlette:
     # Inside ServingMiddleware (added last, so outermost): auth, limits, metrics apply.
     app.add_middleware(
         FastPath,
-        state=app.state,
+        plane=app.state.dataplane,
         infer_route=by_path["/v2/models/{name}/infer"],
         predict_route=by_path["/v1/models/{name}:predict"],
     )

@@ -7,25 +7,28 @@ microseconds per request on the single event-loop thread, which is what limits a
 one-worker server on a small machine. This middleware sits *inside*
 ``ServingMiddleware`` (API key, body limit, request metrics, error JSON all still
 apply), recognises the path with two string tests, and calls the same
-``routes.answer_v2`` / ``routes.answer_predict`` the Starlette routes call, so both
-answer with the same bytes. Everything else (other routes, other methods, multipart
-uploads, a ``root_path``) goes to Starlette.
+``routes.answer_v2`` / ``routes.answer_predict`` the Starlette routes call (which
+translate for the :class:`~modelyard.serve.dataplane.DataPlane`), so both answer
+with the same bytes and map errors with the same ``routes.error_response``.
+Everything else (other routes, other methods, multipart uploads, a ``root_path``)
+goes to Starlette.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
-from starlette.datastructures import State
 from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelyard.serve import routes
+from modelyard.serve.dataplane import DataPlane
 from modelyard.serve.errors import ClientError
 
 Answer = Callable[
-    [State, Mapping[str, str], Mapping[str, str], bytes], Awaitable[tuple[bytes, dict[str, str]]]
+    [DataPlane, Mapping[str, str], Mapping[str, str], bytes],
+    Awaitable[tuple[bytes, dict[str, str]]],
 ]
 _V2 = ("/v2/models/", "/infer")
 _V1 = ("/v1/models/", ":predict")
@@ -65,10 +68,10 @@ async def read_body(receive: Receive) -> bytes:
 
 class FastPath:
     def __init__(
-        self, app: ASGIApp, state: State, infer_route: BaseRoute, predict_route: BaseRoute
+        self, app: ASGIApp, plane: DataPlane, infer_route: BaseRoute, predict_route: BaseRoute
     ) -> None:
         self.app = app
-        self.state = state
+        self.plane = plane
         # The Starlette routes it stands in for: their path templates label the metrics.
         self.infer_route = infer_route
         self.predict_route = predict_route
@@ -96,7 +99,7 @@ class FastPath:
     ) -> None:
         try:
             body, answer_headers = await answer(
-                self.state, scope["path_params"], headers, await read_body(receive)
+                self.plane, scope["path_params"], headers, await read_body(receive)
             )
         except ClientError as error:
             await routes.error_response(error)(scope, receive, send)

@@ -1,11 +1,10 @@
 """The server's side of monitoring: log predictions, and check drift periodically.
 
-Routes call :meth:`ServingMonitor.observe_images` / :meth:`~ServingMonitor.observe_texts`
-after inference. On the event loop that only queues references to the request's
-input and outputs; the
+The data plane calls :meth:`ServingMonitor.observe` after inference. On the event
+loop that only queues references to the request's inputs and outputs; the
 :class:`PredictionLogger`'s thread, before each write, summarises everything queued
-since the last one in a few vectorised numpy calls (input summaries, embedding
-projection, labels) and does the I/O. Summarising per request on the loop cost
+since the last one in a few vectorised numpy calls (the model's kind summarises its
+inputs; embedding projection, labels) and does the I/O. Summarising per request on the loop cost
 ~45% of the server's event-loop time at c=32 (2026-11-24); in bulk it is a few
 microseconds per row, off the loop. A failure here is logged and never reaches the
 client.
@@ -17,17 +16,14 @@ import asyncio
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from prometheus_client import Counter, Gauge
 
-from modelyard.features.image import ImageSpec
 from modelyard.monitor.logstore import create_log_engine, read_window
 from modelyard.monitor.observe import observe_outputs
 from modelyard.monitor.predlog import PredictionLogger
-from modelyard.monitor.profile import image_summaries
-from modelyard.monitor.summaries import text_summaries
 from modelyard.serve.metrics import ServerMetrics
 from modelyard.serve.settings import ServeSettings
 
@@ -37,29 +33,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger("modelyard.serve")
 
 
-def from_model_input(inputs: np.ndarray, spec: ImageSpec) -> np.ndarray:
-    """Normalised float32 (N, C, H, W) back to uint8 (N, H, W, C) pixels, for summaries.
-
-    In float32 and in place after the first product: the log thread runs this on
-    every flush while holding the GIL, and float64 temporaries made it ~9x slower.
-    """
-    scale = np.float32(spec.std * 255.0)
-    shift = np.float32(spec.mean * 255.0)
-    pixels = inputs.transpose(0, 2, 3, 1) * scale  # a new array: the request's is untouched
-    pixels += shift
-    np.rint(pixels, out=pixels)
-    np.clip(pixels, 0, 255, out=pixels)
-    return pixels.astype(np.uint8)
-
-
 @dataclass(frozen=True)
 class _Queued:
     """One answered request, waiting for the log thread to summarise it: ``inputs``
-    is the image array, or the list of texts for a text model."""
+    is the request's ``Batch.observed`` (pixels, texts, ... as the model's kind has it)."""
 
     model: LoadedModel
     request_id: str
-    inputs: np.ndarray | list[str]
+    inputs: Any
     probabilities: np.ndarray
     embedding: np.ndarray | None
     latency_s: float
@@ -68,10 +49,7 @@ class _Queued:
         """Whether the two can be summarised in one concatenated batch."""
         if self.model is not other.model or (self.embedding is None) != (other.embedding is None):
             return False
-        mine, theirs = self.inputs, other.inputs
-        if isinstance(mine, list) or isinstance(theirs, list):
-            return isinstance(mine, list) and isinstance(theirs, list)
-        return mine.dtype == theirs.dtype and mine.shape[1:] == theirs.shape[1:]
+        return self.model.modality.same_group(self.inputs, other.inputs)
 
 
 def _runs(queued: list[_Queued]) -> list[list[_Queued]]:
@@ -167,30 +145,22 @@ class ServingMonitor:
             await loop.run_in_executor(None, self.flush_queued)
             await loop.run_in_executor(None, self.log.close)
 
-    def observe_images(
+    def observe(
         self,
         model: LoadedModel,
         request_id: str,
-        images: np.ndarray,
+        inputs: Any,
         outputs: dict[str, np.ndarray],
         latency_s: float,
     ) -> None:
-        """Queue one answered request for the log (uint8 images, or normalised floats).
+        """Queue one answered request for the log: ``inputs`` is its ``Batch.observed``
+        (uint8 images or normalised floats, texts, ...).
 
-        Cheap on purpose (the event loop calls it per request): the arrays are only
+        Cheap on purpose (the event loop calls it per request): the inputs are only
         referenced; :meth:`flush_queued` summarises them on the log thread. Beyond the
         log's capacity queued rows are dropped and counted, like a full log buffer.
+        The log keeps summaries of the inputs, and the inputs only with log_raw_inputs.
         """
-        self._queue(model, request_id, images, outputs, latency_s)
-
-    def _queue(
-        self,
-        model: LoadedModel,
-        request_id: str,
-        inputs: np.ndarray | list[str],
-        outputs: dict[str, np.ndarray],
-        latency_s: float,
-    ) -> None:
         log = self.log
         if log is None or not log.should_log():
             return
@@ -220,10 +190,7 @@ class ServingMonitor:
                 queued, self._queued, self._queued_rows = self._queued, [], 0
             for run in _runs(queued):
                 try:
-                    if isinstance(run[0].inputs, list):
-                        self._record_texts(run)
-                    else:
-                        self._record_images(run)
+                    self._record_run(run)
                 except Exception:  # monitoring must never fail a request
                     rows = sum(len(item.inputs) for item in run)
                     logger.exception("could not log %d predictions", rows)
@@ -231,38 +198,16 @@ class ServingMonitor:
                         self.log.dropped += rows
                     self.dropped.inc(rows)
 
-    def _record_images(self, run: list[_Queued]) -> None:
+    def _record_run(self, run: list[_Queued]) -> None:
         assert self.log is not None
-        first = run[0]
-        images = np.concatenate([item.inputs for item in run])
-        if images.dtype != np.uint8:
-            images = from_model_input(images, first.model.bundle.preprocessing)
+        model = run[0].model
+        modality = model.modality
+        inputs = modality.concatenate([item.inputs for item in run], model.spec)
         request_ids, outputs, latencies = _concatenated(run)
-        raw = [image.tobytes() for image in images] if self.log.store_inputs else None
+        raw = modality.raw_inputs(inputs) if self.log.store_inputs else None
         self._record(
-            first.model, request_ids, image_summaries(images), outputs, latencies, "image", raw
+            model, request_ids, modality.summaries(inputs), outputs, latencies, modality.kind, raw
         )
-
-    def _record_texts(self, run: list[_Queued]) -> None:
-        assert self.log is not None
-        texts = [text for item in run for text in item.inputs]
-        request_ids, outputs, latencies = _concatenated(run)
-        raw = [text.encode() for text in texts] if self.log.store_inputs else None
-        self._record(
-            run[0].model, request_ids, text_summaries(texts), outputs, latencies, "text", raw
-        )
-
-    def observe_texts(
-        self,
-        model: LoadedModel,
-        request_id: str,
-        texts: list[str],
-        outputs: dict[str, np.ndarray],
-        latency_s: float,
-    ) -> None:
-        """Queue one answered text request for the log, like :meth:`observe_images`
-        (the log keeps summaries of the texts, and the texts only with log_raw_inputs)."""
-        self._queue(model, request_id, texts, outputs, latency_s)
 
     def _record(
         self,

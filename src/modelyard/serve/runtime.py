@@ -13,13 +13,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from modelyard import bundle as bundle_io
 from modelyard.bundle import INPUT_NAME, Bundle
 from modelyard.errors import ModelyardError
-from modelyard.features.text import TextSpec, encode_texts
+from modelyard.modality import Modality
 from modelyard.serve.batcher import BatcherClosed, BatchStats, DynamicBatcher, QueueFull
 from modelyard.serve.errors import Overloaded, Unavailable
 from modelyard.serve.metrics import ServerMetrics
@@ -50,9 +51,14 @@ class LoadedModel:
         return found
 
     @property
-    def input_shape(self) -> tuple[int, int, int]:
-        """Image models' input (C, H, W); text models take strings, see ``bundle.kind``."""
-        return self.bundle.preprocessing.shape  # type: ignore[union-attr]
+    def modality(self) -> Modality[Any]:
+        """The object that decodes, describes and summarises this model's inputs."""
+        return self.bundle.modality
+
+    @property
+    def spec(self) -> Any:
+        """The bundle's input spec, in the form :attr:`modality` takes."""
+        return self.bundle.preprocessing
 
 
 def _session(bundle: Bundle, threads: int, spinning: bool = True) -> object:
@@ -78,11 +84,8 @@ def _session(bundle: Bundle, threads: int, spinning: bool = True) -> object:
 
 
 def _warmup_input(bundle: Bundle, rows: int) -> np.ndarray:
-    """A batch of ``rows`` valid model inputs: blank images, or short texts' n-gram ids."""
-    spec = bundle.preprocessing
-    if isinstance(spec, TextSpec):
-        return encode_texts(["warm up"] * rows, spec).ids
-    return np.zeros((rows, *spec.shape), np.float32)
+    """A batch of ``rows`` valid model inputs, made by the bundle's kind."""
+    return bundle.modality.warmup_input(bundle.preprocessing, rows)
 
 
 def _one_row_seconds(run_batch: Callable[[np.ndarray], object], row: np.ndarray) -> float:
@@ -206,7 +209,7 @@ class ModelRuntime:
             logger.warning("%s", self.current.bundle.from_cache_note)
 
     async def infer(self, inputs: np.ndarray) -> tuple[LoadedModel, dict[str, np.ndarray]]:
-        """Run ``inputs`` (float32, N x C x H x W) through the current version."""
+        """Run ``inputs`` (a batch of model input) through the current version."""
         for _ in range(3):
             model = self.current
             if model is None or not self.ready:

@@ -1,0 +1,143 @@
+"""Texts: strings in, hashed character n-gram ids (int64 N x L) to the graph.
+
+``/v1`` takes ``{"text": ...}`` or ``{"texts": [...]}`` and answers whether each text
+was cut at ``max_chars``; v2 takes a BYTES tensor of the texts. The encoding is the
+bundle's own :class:`TextSpec`, applied by :func:`~modelyard.features.text.encode_texts`
+exactly as offline prediction does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from modelyard.features.text import EncodedTexts, TextSpec, encode_texts
+from modelyard.modality.base import Batch, Examples, Modality
+from modelyard.monitor.summaries import text_summaries
+from modelyard.serve.codecs import text as text_codec
+from modelyard.serve.errors import ClientError, UnsupportedMediaType
+
+if TYPE_CHECKING:
+    from modelyard.config.schema import Config, DataConfig
+    from modelyard.predictor import Prediction, Predictor
+
+
+def encode_request_texts(texts: list[str], spec: TextSpec) -> EncodedTexts:
+    """The model input for checked texts; a text that normalises to nothing (control
+    characters only, say) is refused like an empty one."""
+    encoded = encode_texts(texts, spec)
+    empty = np.flatnonzero(encoded.lengths == 0)
+    if empty.size:
+        raise ClientError(f"text {int(empty[0])} has no characters left after normalisation")
+    return encoded
+
+
+class TextModality(Modality[TextSpec]):
+    kind = "text"
+    v2_datatype = "BYTES"
+    onnx_input_kind = "text_ngram_ids"
+    onnx_input_axes: ClassVar[dict[int, str] | None] = {0: "batch", 1: "ngrams"}
+
+    def spec_from_dict(self, data: dict[str, Any]) -> TextSpec:
+        return TextSpec.from_dict(data)
+
+    def decode_tensor(
+        self, name: str, array: np.ndarray, spec: TextSpec, max_rows: int, model: str
+    ) -> Batch:
+        """n-gram ids (and the texts) from a BYTES tensor of shape [N] or [N, 1]."""
+        if array.dtype != object:
+            raise ClientError(f"input '{name}' must be BYTES (the texts) for text model {model}")
+        if array.ndim not in (1, 2) or (array.ndim == 2 and array.shape[1] != 1):
+            raise ClientError(
+                f"input '{name}' must have shape [N] or [N, 1]; got {list(array.shape)}"
+            )
+        texts = text_codec.texts_from_tensor(list(array.reshape(-1)), f"input '{name}'", max_rows)
+        encoded = encode_request_texts(texts, spec)
+        return Batch(encoded.ids, texts, encoded.truncated)
+
+    def decode_v1(
+        self, body: bytes, content_type: str, spec: TextSpec, max_rows: int, model: str
+    ) -> Batch:
+        if content_type and not content_type.startswith("application/json"):
+            raise UnsupportedMediaType(
+                f"content type '{content_type}' is not supported for text model {model}; "
+                'send application/json {"text": "..."} or {"texts": [...]}'
+            )
+        texts = text_codec.decode_text_request(body, max_rows)
+        encoded = encode_request_texts(texts, spec)
+        return Batch(encoded.ids, texts, encoded.truncated)
+
+    def encode_v1(
+        self,
+        batch: Batch,
+        probabilities: np.ndarray,
+        labels: tuple[str, ...],
+        model: str,
+        version: str,
+        request_id: str,
+        spec: TextSpec,
+    ) -> bytes:
+        return text_codec.encode_text_predictions(
+            probabilities, labels, model, version, request_id, batch.notes, spec.max_chars
+        )
+
+    def metadata_inputs(self, spec: TextSpec) -> list[dict[str, Any]]:
+        """The input is a BYTES tensor of texts, not the graph's ids."""
+        from modelyard.bundle import INPUT_NAME
+
+        return [{"name": INPUT_NAME, "datatype": "BYTES", "shape": [-1]}]
+
+    def metadata_outputs(self, outputs: Any) -> list[dict[str, Any]]:
+        return [{"name": o.name, "datatype": "FP32", "shape": [-1, *o.shape[1:]]} for o in outputs]
+
+    def metadata_parameters(self, spec: TextSpec) -> dict[str, Any]:
+        return {"kind": self.kind, "max_chars": spec.max_chars, "preprocessing": spec.to_dict()}
+
+    def warmup_input(self, spec: TextSpec, rows: int) -> np.ndarray:
+        return encode_texts(["warm up"] * rows, spec).ids
+
+    def concatenate(self, observed: list[Any], spec: TextSpec) -> list[str]:
+        return [text for texts in observed for text in texts]
+
+    def summaries(self, observed: Any) -> dict[str, np.ndarray]:
+        return text_summaries(list(observed))
+
+    def raw_inputs(self, observed: Any) -> list[bytes]:
+        return [text.encode() for text in observed]
+
+    def input_spec(self, cfg: Config) -> TextSpec:
+        t = cfg.text
+        return TextSpec(
+            nfc=t.nfc,
+            lowercase=t.lowercase,
+            digits=t.digits,
+            collapse_whitespace=t.collapse_whitespace,
+            word_boundaries=t.word_boundaries,
+            ngram_min=t.ngram_min,
+            ngram_max=t.ngram_max,
+            buckets=t.buckets,
+            max_chars=t.max_chars,
+        )
+
+    def load_dataset(self, data: DataConfig) -> Any:
+        from modelyard.data import load_text_dataset
+
+        return load_text_dataset(data)
+
+    def split_examples(self, dataset: Any, split: str) -> Examples:
+        part = dataset.split(split)
+        return Examples(part.texts, part.labels)
+
+    def model_inputs(self, examples: Any, spec: TextSpec) -> np.ndarray:
+        """n-gram ids, padded to the batch's longest text."""
+        return encode_texts([str(text) for text in examples], spec).ids
+
+    def predict(self, predictor: Predictor, examples: Any) -> Prediction:
+        return predictor.predict_texts([str(text) for text in examples])
+
+    def signature_examples(self, examples: Any) -> np.ndarray:
+        return np.asarray(examples).astype(str)
+
+    def evaluation_texts(self, examples: Any) -> list[str]:
+        return [str(text) for text in examples]

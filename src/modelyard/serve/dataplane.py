@@ -1,0 +1,174 @@
+"""The protocol-neutral data plane: loaded models and decoded requests in, plain
+results out, :class:`~modelyard.serve.errors.ClientError` for what a client got wrong.
+
+It knows nothing of HTTP: the Starlette routes (:mod:`modelyard.serve.routes`) and
+the raw-ASGI fast path (:mod:`modelyard.serve.fastpath`) turn bytes and headers into
+these calls and the results back into responses, and map errors to status codes in
+one place (:func:`modelyard.serve.routes.error_response`). What differs between
+input kinds (decoding, the ``/v1`` answer, metadata) is the model's
+:class:`~modelyard.modality.Modality`; the data plane only sequences it: look the
+model up, decode, infer through the batcher, log, and describe the answer.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from modelyard import __version__
+from modelyard.modality import Batch
+from modelyard.serve.codecs import v2
+from modelyard.serve.errors import ClientError, NotFound, Unavailable
+from modelyard.serve.monitoring import ServingMonitor
+from modelyard.serve.runtime import LoadedModel, ModelRuntime
+
+
+@dataclass(frozen=True)
+class InferResponse:
+    """A v2 answer before encoding: the version that answered and its outputs."""
+
+    model_name: str
+    model_version: str
+    outputs: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class PredictResponse:
+    """A ``/v1`` answer: the JSON document the model's kind wrote, and the request id."""
+
+    body: bytes
+    request_id: str
+
+
+class DataPlane:
+    """Model lookup, metadata and inference for every protocol the server speaks."""
+
+    def __init__(self, runtime: ModelRuntime, monitor: ServingMonitor, max_rows: int) -> None:
+        self.runtime = runtime
+        self.monitor = monitor
+        self.max_rows = max_rows
+
+    # -- health and metadata --------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self.runtime.ready
+
+    @staticmethod
+    def server_metadata() -> dict[str, Any]:
+        return {"name": "modelyard", "version": __version__, "extensions": ["binary_tensor_data"]}
+
+    def model(self, name: str, version: str | None = None) -> LoadedModel:
+        """The loaded model ``name`` (and ``version``, if given); 404 for any other."""
+        model = self.runtime.current
+        if model is None:
+            raise Unavailable("the model is not loaded yet; retry shortly")
+        if name != model.name:
+            raise NotFound(f"model '{name}' is not served here; this server serves '{model.name}'")
+        if version is not None and version != model.version:
+            raise NotFound(f"version {version} of '{name}' is not loaded; loaded: {model.version}")
+        return model
+
+    def model_metadata(self, model: LoadedModel) -> dict[str, Any]:
+        """v2 model metadata: what a client sends (the kind says), and the outputs."""
+        modality, spec = model.modality, model.spec
+        return {
+            "name": model.name,
+            "versions": [model.version],
+            "platform": "onnxruntime_onnx",
+            "inputs": modality.metadata_inputs(spec),
+            "outputs": modality.metadata_outputs(model.session.get_outputs()),  # type: ignore[attr-defined]
+            "parameters": {
+                "labels": list(model.bundle.labels),
+                "task": model.bundle.task,
+                **modality.metadata_parameters(spec),
+                **model.provenance,
+            },
+        }
+
+    def model_ready(self, model: LoadedModel) -> dict[str, Any]:
+        return {"name": model.name, "ready": self.runtime.ready}
+
+    # -- inference ------------------------------------------------------------------
+
+    async def infer(
+        self,
+        model: LoadedModel,
+        request: v2.InferRequest,
+        request_id: str | None = None,
+        started: float | None = None,
+    ) -> InferResponse:
+        """A decoded v2 request -> the outputs of the version that answered.
+
+        ``request_id`` (the request's own ``id``, else a header's) names the rows in
+        the prediction log; one is made up only when the log needs it. ``started`` is
+        when the request arrived (the logged latency), by default now.
+        """
+        started = time.perf_counter() if started is None else started
+        batch = model.modality.decode_v2(request, model.spec, self.max_rows, model.name)
+        unknown = [n for n, _ in request.outputs or [] if n not in model.output_names]
+        if unknown:
+            raise ClientError(f"unknown output(s) {unknown}; this model has {model.output_names}")
+        served, outputs = await self.runtime.infer(batch.model_input)
+        if self.monitor.log is not None:  # the id only matters to the prediction log
+            self.monitor.observe(
+                served,
+                request.id or request_id or _new_id(),
+                batch.observed,
+                outputs,
+                time.perf_counter() - started,
+            )
+        return InferResponse(served.name, served.version, outputs)
+
+    async def predict(
+        self,
+        model: LoadedModel,
+        body: bytes,
+        content_type: str,
+        request_id: str | None = None,
+        started: float | None = None,
+    ) -> PredictResponse:
+        """A ``/v1`` predict body (JSON, as the model's kind reads it) -> the answer."""
+        started = time.perf_counter() if started is None else started
+        request_id = request_id or _new_id()
+        batch = model.modality.decode_v1(body, content_type, model.spec, self.max_rows, model.name)
+        return await self._predict(batch, request_id, started)
+
+    async def predict_files(
+        self,
+        model: LoadedModel,
+        files: list[bytes],
+        names: Sequence[str],
+        request_id: str | None = None,
+        started: float | None = None,
+    ) -> PredictResponse:
+        """Uploaded files (``/v1`` multipart) -> the answer, for kinds that take files."""
+        started = time.perf_counter() if started is None else started
+        request_id = request_id or _new_id()
+        batch = model.modality.decode_files(files, names, model.spec)
+        return await self._predict(batch, request_id, started)
+
+    async def _predict(self, batch: Batch, request_id: str, started: float) -> PredictResponse:
+        served, outputs = await self.runtime.infer(batch.model_input)
+        self.monitor.observe(
+            served, request_id, batch.observed, outputs, time.perf_counter() - started
+        )
+        body = served.modality.encode_v1(
+            batch,
+            outputs["probabilities"],
+            served.bundle.labels,
+            served.name,
+            served.version,
+            request_id,
+            served.spec,
+        )
+        return PredictResponse(body, request_id)
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
