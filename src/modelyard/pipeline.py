@@ -59,7 +59,7 @@ def load_config(params_file: Path = PARAMS) -> Config:
 def save_dataset(dataset: Dataset, path: Path) -> None:
     """The splits as trained on, plus what identifies them (name, uri, fingerprint)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {}
+    arrays: dict[str, Any] = {}
     for name in SPLITS:
         split = dataset.split(name)
         arrays[f"{name}_images"] = split.images

@@ -93,7 +93,7 @@ def fetch_metadata(url: str, model: str, headers: dict[str, str]) -> dict[str, A
         metadata["inputs"][0]["shape"]
     except (ValueError, KeyError, IndexError, TypeError):
         raise ServiceError(f"{where} did not return v2 model metadata; pass --shape") from None
-    return metadata  # type: ignore[no-any-return]
+    return metadata
 
 
 def _names(document: Any) -> list[str]:

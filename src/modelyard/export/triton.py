@@ -119,8 +119,10 @@ def _render(message: _Message, indent: int = 0) -> list[str]:
             lines.append(f"{pad}{key}: {json.dumps(value)}")
         elif isinstance(value, bool):
             lines.append(f"{pad}{key}: {str(value).lower()}")
+        elif isinstance(value, int):
+            lines.append(f"{pad}{key}: {value}")
         else:
-            lines.append(f"{pad}{key}: {int(value)}")
+            raise TypeError(f"{key}: cannot render {value!r} in a model config")
     return lines
 
 
@@ -147,7 +149,7 @@ def model_config(
             f"{bundle.name} is a {bundle.kind} model: Triton would receive n-gram ids, not "
             "texts, and cannot apply the text preprocessing; serve it with `modelyard serve`"
         )
-    expected = bundle.preprocessing.shape  # type: ignore[union-attr]
+    expected = bundle.preprocessing.shape
     inputs = {t.name: t for t in signature.inputs}
     if INPUT_NAME not in inputs or len(inputs) != 1:
         raise BundleError(f"{bundle.onnx_path} must have exactly one input named 'input'")
@@ -172,17 +174,21 @@ def model_config(
         if tensor.name == "probabilities":
             entry["label_filename"] = LABELS_FILE
         outputs.append(entry)
+    input_configs: list[_Message] = [
+        {"name": INPUT_NAME, "data_type": _Enum("TYPE_FP32"), "dims": list(expected)}
+    ]
+    instance_groups: list[_Message] = [{"count": instances, "kind": _Enum(kind)}]
     config: _Message = {
         "name": bundle.name,
         "platform": "onnxruntime_onnx",
         "max_batch_size": max_batch_size,
-        "input": [{"name": INPUT_NAME, "data_type": _Enum("TYPE_FP32"), "dims": list(expected)}],
+        "input": input_configs,
         "output": outputs,
         "dynamic_batching": {
             "preferred_batch_size": preferred or [max_batch_size],
             "max_queue_delay_microseconds": max_queue_delay_us,
         },
-        "instance_group": [{"count": instances, "kind": _Enum(kind)}],
+        "instance_group": instance_groups,
     }
     return "\n".join(_render(config)) + "\n"
 

@@ -43,14 +43,16 @@ class Param:
 
     def suggest(self, trial: optuna.Trial) -> Any:
         """Ask the trial for a value of this parameter (the Python value, not text)."""
-        if self.kind == "float":
-            return trial.suggest_float(
-                self.key, float(self.low), float(self.high), log=self.log, step=self.step
-            )  # type: ignore[arg-type]
-        if self.kind == "int":
+        if self.kind in ("float", "int"):
+            if self.low is None or self.high is None:
+                raise ConfigError(f"tune.space: {self.key} ({self.kind}) needs low and high")
+            if self.kind == "float":
+                return trial.suggest_float(
+                    self.key, float(self.low), float(self.high), log=self.log, step=self.step
+                )
             return trial.suggest_int(
                 self.key, int(self.low), int(self.high), log=self.log, step=int(self.step or 1)
-            )  # type: ignore[arg-type]
+            )
         # Optuna stores categorical choices as JSON scalars; lists (model.channels)
         # are offered as their JSON text and decoded after sampling.
         encoded = [_encode(c) for c in self.choices]
@@ -79,7 +81,8 @@ def override(key: str, value: Any) -> str:
 
 
 def _tunable_keys() -> dict[str, list[str]]:
-    sections = {f.name: f.default_factory() for f in fields(Config)}  # type: ignore[misc]
+    defaults = Config()
+    sections = {f.name: getattr(defaults, f.name) for f in fields(Config)}
     return {
         name: [f.name for f in fields(section)]
         for name, section in sections.items()

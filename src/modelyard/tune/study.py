@@ -113,7 +113,7 @@ def check_space(overrides: Sequence[str], cfg: Config) -> list[Param]:
 def _objective(
     overrides: Sequence[str], cfg: Config, params: list[Param], parent_id: str, ran: list[int]
 ) -> Any:
-    optuna = optuna_module()
+    optuna_lib = optuna_module()
     from mlflow.tracking import MlflowClient
 
     from modelyard.train.run import STATUS_TAG, train
@@ -135,7 +135,7 @@ def _objective(
                 parent_run_id=parent_id,
                 run_name=f"trial {trial.number}",
             )
-        except optuna.TrialPruned:
+        except optuna_lib.TrialPruned:
             run_id = trial.user_attrs.get(RUN_ID_ATTR)
             if run_id:
                 client.set_tag(run_id, STATUS_TAG, "pruned")
@@ -220,7 +220,8 @@ def _close_parent(
         client.log_metric(parent_id, f"trials_{state.name.lower()}", count)
     if any(t.state == states.COMPLETE for t in trials):
         best = study.best_trial
-        client.log_metric(parent_id, f"best_{cfg.tune.metric}", float(best.value))
+        if best.value is not None:
+            client.log_metric(parent_id, f"best_{cfg.tune.metric}", best.value)
         client.set_tag(parent_id, "modelyard.tune.best_trial", str(best.number))
         for key, value in best.params.items():
             client.set_tag(parent_id, f"best.{key}", str(value))

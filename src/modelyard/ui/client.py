@@ -58,7 +58,7 @@ class ServerClient:
     def _get(self, path: str) -> httpx.Response:
         return self._checked(lambda: self._http.get(path))
 
-    def _checked(self, call) -> httpx.Response:  # type: ignore[no-untyped-def]
+    def _checked(self, call) -> httpx.Response:
         try:
             response: httpx.Response = call()
         except httpx.TimeoutException:
