@@ -102,7 +102,7 @@ class Bundle:
 
     @cached_property
     def reference_profile(self) -> dict[str, Any]:
-        return json.loads((self.path / PROFILE_FILE).read_text())  # type: ignore[no-any-return]
+        return json.loads((self.path / PROFILE_FILE).read_text())
 
 
 def write_bundle(

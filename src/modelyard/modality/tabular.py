@@ -68,7 +68,7 @@ class TabularDataset:
     def split(self, name: str) -> TabularSplit:
         if name not in ("train", "val", "test"):
             raise DataError(f"unknown split '{name}'; choose train, val or test")
-        return getattr(self, name)  # type: ignore[no-any-return]
+        return getattr(self, name)
 
 
 def _checked_rows(rows: np.ndarray, where: str, spec: TabularSpec, max_rows: int) -> np.ndarray:

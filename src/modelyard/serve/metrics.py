@@ -192,7 +192,7 @@ class ServerMetrics:
             return
         counts = np.bincount(probabilities.argmax(axis=1), minlength=len(labels))
         for index in np.flatnonzero(counts):
-            self.child(self.predicted, model, labels[index]).inc(int(counts[index]))
+            self.child(self.predicted, model, labels[int(index)]).inc(int(counts[index]))
         observe_many(self.child(self.confidence, model), probabilities.max(axis=1))
 
     def render(self) -> bytes:

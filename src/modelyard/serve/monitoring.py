@@ -68,7 +68,7 @@ def _concatenated(run: list[_Queued]) -> tuple[list[str], dict[str, np.ndarray],
     counts = [len(item.inputs) for item in run]
     outputs = {"probabilities": np.concatenate([item.probabilities for item in run])}
     if run[0].embedding is not None:
-        outputs["embedding"] = np.concatenate([item.embedding for item in run])  # type: ignore[misc]
+        outputs["embedding"] = np.concatenate([item.embedding for item in run])
     request_ids = [
         item.request_id[:128] for item, n in zip(run, counts, strict=True) for _ in range(n)
     ]

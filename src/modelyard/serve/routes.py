@@ -26,7 +26,7 @@ from modelyard.serve.runtime import LoadedModel
 
 
 def _plane(request: Request) -> DataPlane:
-    return request.app.state.dataplane  # type: ignore[no-any-return]
+    return request.app.state.dataplane
 
 
 def error_response(error: ClientError) -> Response:
