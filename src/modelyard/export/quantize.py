@@ -8,7 +8,6 @@ split: accuracy, agreement, file size and single-thread latency.
 
 from __future__ import annotations
 
-import json
 import statistics
 import tempfile
 import time
@@ -20,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from modelyard import bundle as bundle_io
-from modelyard.bundle import FILES_KEY, MANIFEST, Bundle, write_bundle
+from modelyard.bundle import FILES_KEY, Bundle, write_bundle
 from modelyard.config.schema import Config
-from modelyard.errors import ModelyardError
+from modelyard.errors import ExportError, MissingExtra, UsageError
 from modelyard.features.image import to_model_input
 from modelyard.predictor import Predictor
 
@@ -71,7 +70,7 @@ def _quantization_api() -> Any:
     try:
         from onnxruntime import quantization
     except ImportError as error:  # onnxruntime.quantization imports the onnx package
-        raise ModelyardError(
+        raise MissingExtra(
             f"INT8 quantization needs the onnx package ({error}); "
             "install it with: pip install 'modelyard[train]'"
         ) from error
@@ -115,7 +114,7 @@ def _quantize_graph(
         if _loads(quantized):
             break
     else:
-        raise ModelyardError(
+        raise ExportError(
             f"ONNX Runtime cannot run the INT8 graph quantized from {source} "
             f"(ops: {attempts[-1] or 'all'}); serve the float32 bundle"
         )
@@ -146,9 +145,7 @@ def quantize_bundle(
     """
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise ModelyardError(
-            f"{out} already exists and is not empty; pass --overwrite to replace it"
-        )
+        raise UsageError(f"{out} already exists and is not empty; pass --overwrite to replace it")
     extra = {k: v for k, v in bundle.manifest.items() if k not in _OWN_KEYS}
     if isinstance(extra.get("onnx"), dict):
         # The parity check compared torch with the float32 graph, not this one.
@@ -197,7 +194,7 @@ def compare_quantized(
 
     data = split_for(original, cfg, split)
     if quantized.labels != original.labels:
-        raise ModelyardError("the quantized bundle's labels differ from the original's")
+        raise ExportError("the quantized bundle's labels differ from the original's")
     inputs = to_model_input(data.images, original.preprocessing)
     fp32 = Predictor(original).predict_inputs(inputs).predicted
     int8 = Predictor(quantized).predict_inputs(inputs).predicted
@@ -236,7 +233,7 @@ def quantize_model(
 
     original = bundle_io.load(model_uri)
     if original.kind != "image":
-        raise ModelyardError(
+        raise UsageError(
             f"{original.name} is a {original.kind} model; INT8 quantization is measured "
             "for image models only (a text model's cost is its embedding gather, which INT8 "
             "does not speed up)"
@@ -244,8 +241,8 @@ def quantize_model(
     cfg = config_for(original, overrides)
     quantized = quantize_bundle(original, out, op_types=op_types, overwrite=overwrite)
     report = compare_quantized(original, quantized, cfg, split)
-    manifest = dict(quantized.manifest)
-    manifest["metrics"] = {f"{split}_accuracy": report.accuracy_int8}
-    manifest["quantization"] = {**manifest["quantization"], "comparison": report.to_dict()}
-    (quantized.path / MANIFEST).write_text(json.dumps(manifest, indent=2))
-    return Quantized(bundle_io.read_bundle(quantized.path), report)
+    measured = {
+        "metrics": {f"{split}_accuracy": report.accuracy_int8},
+        "quantization": {**quantized.manifest["quantization"], "comparison": report.to_dict()},
+    }
+    return Quantized(bundle_io.update_manifest(quantized, measured), report)
