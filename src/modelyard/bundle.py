@@ -46,7 +46,12 @@ so a fetched manifest is checked against the registry's record too."""
 CHECKED_FILES = (ONNX_FILE, PROFILE_FILE)
 BUNDLE_FILES = (MANIFEST, *CHECKED_FILES)
 
-_SHORT_URI = re.compile(r"^(?P<name>[A-Za-z0-9_.\-]+)@(?P<alias>[A-Za-z0-9_\-]+)$")
+MODEL_NAME = r"[A-Za-z0-9_.\-]+"
+"""What a registered model's name may hold (the one grammar every parser uses)."""
+ALIAS = r"[A-Za-z0-9_\-]+"
+"""What an alias may hold (``candidate``, ``staging``, ``production``, ...)."""
+
+_SHORT_URI = re.compile(rf"^(?P<name>{MODEL_NAME})@(?P<alias>{ALIAS})$")
 
 
 @dataclass(frozen=True)
@@ -259,7 +264,7 @@ def parse_model_uri(uri: str) -> str:
     return uri
 
 
-BARE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+BARE_NAME = re.compile(rf"^{MODEL_NAME}$")
 """A registered model's name on its own (no alias, version or path)."""
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from modelyard.bundle import ALIAS, MODEL_NAME
 from modelyard.errors import ConfigError
 from modelyard.serve.settings import ServeSettings, settings_from
 
@@ -34,8 +35,8 @@ _ENV_KEYS = ("alias", "replicas")
 _RESOURCE_KEYS = ("cpu", "memory")
 # The spec says which model and alias a server loads; ``model`` is not a serve setting.
 SERVE_KEYS = tuple(f.name for f in fields(ServeSettings) if f.name != "model")
-_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
-_ALIAS = re.compile(r"^[A-Za-z0-9_\-]+$")
+_NAME = re.compile(rf"^{MODEL_NAME}$")
+_ALIAS = re.compile(rf"^{ALIAS}$")
 _CPU = re.compile(r"^\d+(\.\d+)?m?$")
 _MEMORY = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
 
