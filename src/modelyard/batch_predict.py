@@ -310,8 +310,15 @@ def _texts_to_csv(
 
 
 def _images_to_csv(
-    loaded: Bundle, inputs: Sequence[str | Path], out: Path, overwrite: bool
+    loaded: Bundle,
+    inputs: Sequence[str | Path],
+    out: Path,
+    text_column: str,
+    id_column: str | None,
+    overwrite: bool,
 ) -> BatchPrediction:
+    if id_column is not None:
+        raise ModelyardError("--id-column is for text tables; image rows are named by file")
     spec = loaded.preprocessing
     assert isinstance(spec, ImageSpec)
     files = collect_inputs(inputs)
@@ -363,8 +370,14 @@ def predict_to_csv(
     """
     out = Path(out)
     loaded = bundle_io.load(model_uri)
-    if loaded.kind == "text":
-        return _texts_to_csv(loaded, inputs, out, text_column, id_column, overwrite)
-    if id_column is not None:
-        raise ModelyardError("--id-column is for text tables; image rows are named by file")
-    return _images_to_csv(loaded, inputs, out, overwrite)
+    writer = _WRITERS.get(loaded.kind)
+    if writer is None:
+        raise ModelyardError(
+            f"batch prediction reads image and text inputs; {loaded.name} is a "
+            f"{loaded.kind} model: serve it and send its inputs to /v1 or v2"
+        )
+    return writer(loaded, inputs, out, text_column, id_column, overwrite)
+
+
+_WRITERS = {"image": _images_to_csv, "text": _texts_to_csv}
+"""kind -> how its inputs are found on disk (files and folders, or texts and tables)."""

@@ -2,7 +2,8 @@
 
 ``mlflow.pyfunc.load_model("models:/mnist5k-cnn@candidate").predict(images)`` takes
 uint8 images (N, H, W, C) and returns class probabilities (N, K); a text model takes
-a 1-d numpy array of strings (its logged signature), or a one-column DataFrame.
+a 1-d numpy array of strings (its logged signature), or a one-column DataFrame (the
+bundle's :class:`~modelyard.modality.Modality` reads what it was given).
 
 The model is logged "from code" (:mod:`modelyard.mlflow_pyfunc_code`), not as a
 pickled object, so loading it runs no unpickling; modelyard's own
@@ -17,11 +18,12 @@ from typing import Any
 
 import mlflow.pyfunc
 import numpy as np
+from mlflow.pyfunc import PythonModel
 
 CODE_FILE = Path(__file__).with_name("mlflow_pyfunc_code.py")
 
 
-class BundlePyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class BundlePyfunc(PythonModel):
     """Scores uint8 images (N, H, W, C), or texts, through the bundle's Predictor."""
 
     def load_context(self, context: Any) -> None:
@@ -34,12 +36,8 @@ class BundlePyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
     def predict(
         self, context: Any, model_input: np.ndarray, params: dict[str, Any] | None = None
     ) -> np.ndarray:
-        if self.predictor.bundle.kind == "text":
-            if hasattr(model_input, "iloc"):  # a pandas DataFrame or Series
-                model_input = np.asarray(model_input).reshape(-1)
-            return self.predictor.predict_texts([str(t) for t in model_input]).probabilities
-        images = np.asarray(model_input, dtype=np.uint8)
-        return self.predictor.predict_images(images).probabilities
+        kind = self.predictor.bundle.modality
+        return kind.predict(self.predictor, kind.pyfunc_examples(model_input)).probabilities
 
 
 def log_bundle_model(

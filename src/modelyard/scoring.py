@@ -19,8 +19,7 @@ from modelyard import bundle as bundle_io
 from modelyard.bundle import Bundle
 from modelyard.config.schema import Config, DataConfig, check_paths, validate
 from modelyard.errors import ModelyardError
-from modelyard.features.image import ImageSpec, conform_images, to_model_input
-from modelyard.features.text import TextSpec, encode_texts
+from modelyard.features.image import ImageSpec, conform_images
 from modelyard.predictor import Prediction, Predictor
 
 # MLflow, scikit-learn and the data loaders load only once the model and its config
@@ -45,9 +44,10 @@ class Evaluation:
 class LabelledSplit:
     """One split of a model's dataset as the model's raw examples.
 
-    ``examples`` are uint8 images (N, H, W, C) at the dataset's configured size, or an
-    (N,) array of str for text models; :func:`predict_examples` and
-    :func:`model_inputs` bring them to any bundle's own input.
+    ``examples`` are what the kind's :class:`~modelyard.modality.Modality` loads (uint8
+    images (N, H, W, C) at the dataset's configured size, an (N,) array of str, ...);
+    :func:`predict_examples` and :func:`model_inputs` bring them to any bundle's own
+    input.
     """
 
     kind: str
@@ -112,27 +112,22 @@ def record_data_config(data: DataConfig) -> dict[str, Any]:
 
 def labelled_split(model: Bundle, cfg: Config, split: str) -> LabelledSplit:
     """``split`` of the configured dataset, checked against the model's kind and labels."""
-    if (cfg.task.kind == "text") != (model.kind == "text"):
+    if cfg.task.kind != model.kind:
         raise ModelyardError(
             f"model '{model.name}' is a {model.kind} model but task '{cfg.task.name}' has "
             f"{cfg.task.kind} data; pass the model's task (task={model.task})"
         )
-    if model.kind == "text":
-        from modelyard.data import load_text_dataset
-
-        texts = load_text_dataset(cfg.data)
-        part = texts.split(split)
-        found = LabelledSplit(
-            "text", part.texts, part.labels, texts.class_names, texts.name, texts.fingerprint
-        )
-    else:
-        from modelyard.data import load_dataset
-
-        images = load_dataset(cfg.data)
-        data = images.split(split)
-        found = LabelledSplit(
-            "image", data.images, data.labels, images.class_names, images.name, images.fingerprint
-        )
+    modality = model.modality
+    dataset = modality.load_dataset(cfg.data)
+    part = modality.split_examples(dataset, split)
+    found = LabelledSplit(
+        model.kind,
+        part.examples,
+        part.labels,
+        dataset.class_names,
+        dataset.name,
+        dataset.fingerprint,
+    )
     if found.class_names != model.labels:
         raise ModelyardError(
             f"dataset '{found.dataset_name}' has classes {', '.join(found.class_names)} but "
@@ -143,19 +138,14 @@ def labelled_split(model: Bundle, cfg: Config, split: str) -> LabelledSplit:
 
 
 def predict_examples(predictor: Predictor, examples: np.ndarray) -> Prediction:
-    """Predict raw examples (images at any size, or texts) with the predictor's bundle."""
-    spec = predictor.spec
-    if isinstance(spec, TextSpec):
-        return predictor.predict_texts([str(text) for text in examples])
-    return predictor.predict_images(conform_images(examples, spec))
+    """Predict raw examples (images at any size, texts, ...) with the predictor's bundle."""
+    return predictor.bundle.modality.predict(predictor, examples)
 
 
-def model_inputs(spec: ImageSpec | TextSpec, examples: np.ndarray) -> np.ndarray:
-    """Raw examples as one ONNX input batch: normalised float32 images, or the text
-    n-gram ids (padded to the batch's longest text)."""
-    if isinstance(spec, TextSpec):
-        return encode_texts([str(text) for text in examples], spec).ids
-    return to_model_input(conform_images(examples, spec), spec)
+def model_inputs(model: Bundle, examples: np.ndarray) -> np.ndarray:
+    """Raw examples as one ONNX input batch of ``model``'s own input (normalised
+    float32 images, text n-gram ids padded to the batch's longest text, ...)."""
+    return model.modality.model_inputs(examples, model.preprocessing)
 
 
 def split_for(model: Bundle, cfg: Config, split: str) -> ArraySplit:
@@ -193,7 +183,7 @@ def evaluate_model(
 
     data = labelled_split(loaded, cfg, split)
     prediction = predict_examples(Predictor(loaded), data.examples)
-    texts = [str(t) for t in data.examples] if data.kind == "text" else None
+    texts = loaded.modality.evaluation_texts(data.examples)
     report = evaluate_probabilities(
         data.labels, prediction.probabilities, loaded.labels, split, texts
     )

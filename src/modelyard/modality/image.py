@@ -134,6 +134,11 @@ class ImageModality(Modality[ImageSpec]):
         # Image profiles have never recorded a kind: a bundle without one is an image's.
         return build_profile(self.summaries(examples), probabilities, embeddings, labels)
 
+    def pyfunc_examples(self, model_input: Any) -> np.ndarray:
+        """uint8 images (N, H, W, C); (N, H, W) is one channel."""
+        images = np.asarray(model_input, dtype=np.uint8)
+        return images[..., None] if images.ndim == 3 else images
+
     def input_spec(self, cfg: Config) -> ImageSpec:
         from modelyard.data import image_spec
 

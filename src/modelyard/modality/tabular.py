@@ -127,7 +127,8 @@ class TabularModality(Modality[TabularSpec]):
         ):
             raise ClientError("each instance must be a list of numbers")
         try:
-            rows = np.asarray(instances, dtype=np.float32)
+            with np.errstate(over="ignore"):  # beyond float32: inf, refused just below
+                rows = np.asarray(instances, dtype=np.float32)
         except ValueError:  # ragged rows
             raise ClientError(f"every instance must hold {spec.features} numbers") from None
         rows = _checked_rows(rows, "instances", spec, max_rows)

@@ -136,6 +136,12 @@ class TextModality(Modality[TextSpec]):
     def predict(self, predictor: Predictor, examples: Any) -> Prediction:
         return predictor.predict_texts([str(text) for text in examples])
 
+    def pyfunc_examples(self, model_input: Any) -> list[str]:
+        """A 1-d array of strings (the logged signature), or a one-column DataFrame."""
+        if hasattr(model_input, "iloc"):  # a pandas DataFrame or Series
+            model_input = np.asarray(model_input).reshape(-1)
+        return [str(text) for text in model_input]
+
     def signature_examples(self, examples: Any) -> np.ndarray:
         return np.asarray(examples).astype(str)
 

@@ -23,7 +23,7 @@ def latency_ms(predictor: Predictor, examples: np.ndarray, rows: int, repeats: i
     Examples are tiled when the split is smaller than a batch; three untimed calls
     warm the session first (the first call allocates)."""
     tiled = np.resize(np.arange(len(examples)), rows)
-    batch = model_inputs(predictor.spec, examples[tiled])
+    batch = model_inputs(predictor.bundle, examples[tiled])
     for _ in range(3):
         predictor.session.run(["probabilities"], {INPUT_NAME: batch})
     times = []

@@ -28,7 +28,8 @@ from modelyard.serve.monitoring import ServingMonitor
 from modelyard.serve.runtime import LoadedModel, ModelRuntime
 
 
-@dataclass(frozen=True)
+# Built once per request: slots and no frozen __init__ (object.__setattr__ per field).
+@dataclass(slots=True)
 class InferResponse:
     """A v2 answer before encoding: the version that answered and its outputs."""
 
@@ -37,7 +38,7 @@ class InferResponse:
     outputs: dict[str, np.ndarray]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PredictResponse:
     """A ``/v1`` answer: the JSON document the model's kind wrote, and the request id."""
 

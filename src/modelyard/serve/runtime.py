@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,15 @@ class LoadedModel:
     session: object
     output_names: list[str]
     batcher: DynamicBatcher
+    modality: Modality[Any] = field(init=False)
+    """The object that decodes, describes and summarises this model's inputs, chosen
+    once from the bundle's kind (a field, not a property: read on every request)."""
+    spec: Any = field(init=False)
+    """The bundle's input spec, in the form :attr:`modality` takes."""
+
+    def __post_init__(self) -> None:
+        self.modality = self.bundle.modality
+        self.spec = self.bundle.preprocessing
 
     @property
     def name(self) -> str:
@@ -49,16 +58,6 @@ class LoadedModel:
         if self.bundle.from_cache_note:
             found["from_cache"] = self.bundle.from_cache_note
         return found
-
-    @property
-    def modality(self) -> Modality[Any]:
-        """The object that decodes, describes and summarises this model's inputs."""
-        return self.bundle.modality
-
-    @property
-    def spec(self) -> Any:
-        """The bundle's input spec, in the form :attr:`modality` takes."""
-        return self.bundle.preprocessing
 
 
 def _session(bundle: Bundle, threads: int, spinning: bool = True) -> object:

@@ -14,14 +14,12 @@ from modelyard import registry
 from modelyard.bundle import INPUT_NAME, Bundle, write_bundle
 from modelyard.config.schema import Config
 from modelyard.data.dataset import Dataset
-from modelyard.data.text import TextDataset, TextSplit
+from modelyard.data.text import TextDataset
 from modelyard.evaluate import EvaluationReport, evaluate_probabilities, log_report, plot_curves
 from modelyard.export.onnx import ParityReport, check_parity, export_onnx
-from modelyard.features.image import ImageSpec, to_model_input
-from modelyard.features.text import TextSpec, encode_texts
 from modelyard.mlflow_model import log_bundle_model
-from modelyard.monitor.profile import build_reference_profile, sample_indices
-from modelyard.monitor.text_profile import build_text_profile
+from modelyard.modality import InputSpec, Modality, modality_for
+from modelyard.monitor.profile import sample_indices
 from modelyard.paths import bundle_dir
 from modelyard.predictor import Prediction, Predictor
 from modelyard.scoring import DATA_CONFIG_KEY, record_data_config
@@ -44,60 +42,45 @@ def _history(run_id: str) -> dict[str, list[tuple[int, float]]]:
     }
 
 
-def _model_inputs(dataset: Dataset | TextDataset, spec: ImageSpec | TextSpec, n: int) -> Any:
-    """The first ``n`` real test examples as model input (for export and parity)."""
-    if isinstance(dataset, TextDataset):
-        assert isinstance(spec, TextSpec)
-        return encode_texts(list(dataset.test.texts[:n]), spec).ids
-    assert isinstance(spec, ImageSpec)
-    return to_model_input(dataset.test.images[:n], spec)
-
-
-def _predict(predictor: Predictor, dataset: Dataset | TextDataset, split: str) -> Prediction:
-    data = dataset.split(split)
-    if isinstance(data, TextSplit):
-        return predictor.predict_texts(list(data.texts))
-    return predictor.predict_images(data.images)
-
-
 def _evaluate(
-    predictor: Predictor, dataset: Dataset | TextDataset, split: str
+    kind: Modality[Any], predictor: Predictor, dataset: Dataset | TextDataset, split: str
 ) -> tuple[Prediction, EvaluationReport]:
-    data = dataset.split(split)
-    prediction = _predict(predictor, dataset, split)
-    texts = list(data.texts) if isinstance(data, TextSplit) else None
+    data = kind.split_examples(dataset, split)
+    prediction = kind.predict(predictor, data.examples)
     report = evaluate_probabilities(
-        data.labels, prediction.probabilities, dataset.class_names, split, texts=texts
+        data.labels,
+        prediction.probabilities,
+        dataset.class_names,
+        split,
+        texts=kind.evaluation_texts(data.examples),
     )
     return prediction, report
 
 
-def _profile(predictor: Predictor, dataset: Dataset | TextDataset, seed: int) -> dict[str, Any]:
+def _profile(
+    kind: Modality[Any], predictor: Predictor, dataset: Dataset | TextDataset, seed: int
+) -> dict[str, Any]:
     # Only the sampled rows enter the profile, so only they are predicted
     # (the full MNIST training set would be 54k images for 2k kept).
     keep = sample_indices(len(dataset.train), seed=seed)
-    train = dataset.train
-    if isinstance(train, TextSplit):
-        texts = list(train.texts[keep])
-        pred = predictor.predict_texts(texts)
-        return build_text_profile(texts, pred.probabilities, pred.embedding, dataset.class_names)
-    sampled = train.images[keep]
-    pred = predictor.predict_images(sampled)
-    return build_reference_profile(
-        sampled, pred.probabilities, pred.embedding, dataset.class_names, seed=seed
-    )
+    sampled = kind.split_examples(dataset, "train").examples[keep]
+    pred = kind.predict(predictor, sampled)
+    return kind.reference_profile(sampled, pred.probabilities, pred.embedding, dataset.class_names)
 
 
 def finish(
     cfg: Config,
     model: nn.Module,
     dataset: Dataset | TextDataset,
-    spec: ImageSpec | TextSpec,
+    spec: InputSpec,
     run_id: str,
 ) -> Finished:
     """Turn a fitted model into a registered, parity-checked bundle, logged in ``run_id``."""
     model = model.float().eval().cpu()
-    test_inputs = _model_inputs(dataset, spec, max(cfg.export.parity_samples, 2))
+    kind = modality_for(cfg.task.kind)
+    # The first real test examples as model input (for export and parity).
+    test_examples = kind.split_examples(dataset, "test").examples
+    test_inputs = kind.model_inputs(test_examples[: max(cfg.export.parity_samples, 2)], spec)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         onnx_path = export_onnx(
@@ -105,7 +88,7 @@ def finish(
             test_inputs,
             work / "model.onnx",
             cfg.export.opset,
-            input_axes={0: "batch", 1: "ngrams"} if isinstance(spec, TextSpec) else None,
+            input_axes=kind.onnx_input_axes,
         )
         parity = check_parity(
             model, onnx_path, test_inputs[: cfg.export.parity_samples], cfg.export.parity_atol
@@ -128,14 +111,14 @@ def finish(
             metrics={},
         )
         predictor = Predictor(provisional)
-        test_pred, report = _evaluate(predictor, dataset, "test")
-        _, val_report = _evaluate(predictor, dataset, "val")
+        test_pred, report = _evaluate(kind, predictor, dataset, "test")
+        _, val_report = _evaluate(kind, predictor, dataset, "val")
         log_report(report)
         mlflow.log_metrics(val_report.metrics(prefix="best_"))
         curves = plot_curves(_history(run_id), work / "training_curves.png")
         mlflow.log_artifact(str(curves), artifact_path="evaluation")
 
-        profile = _profile(predictor, dataset, cfg.train.seed)
+        profile = _profile(kind, predictor, dataset, cfg.train.seed)
         metrics = {**report.metrics(), **val_report.metrics(prefix="best_")}
         bundle = write_bundle(
             bundle_dir(run_id),
@@ -157,18 +140,14 @@ def finish(
                 },
                 "onnx": {
                     "input": INPUT_NAME,
-                    "input_kind": "text_ngram_ids" if isinstance(spec, TextSpec) else "image",
+                    "input_kind": kind.onnx_input_kind,
                     "outputs": ["logits", "probabilities", "embedding"],
                     "opset": cfg.export.opset,
                     "parity": parity.to_dict(),
                 },
             },
         )
-        examples = (
-            dataset.test.texts[:4].astype(str)
-            if isinstance(dataset, TextDataset)
-            else dataset.test.images[:4]
-        )
+        examples = kind.signature_examples(test_examples[:4])
         model_uri = log_bundle_model(bundle.path, examples, test_pred.probabilities[:4])
         version = None
         if cfg.tracking.register:

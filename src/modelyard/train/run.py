@@ -10,10 +10,11 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import mlflow
@@ -24,11 +25,12 @@ from mlflow.tracking import MlflowClient
 
 from modelyard import tracking
 from modelyard.config import Config, compose_config, flatten, from_yaml, to_yaml
-from modelyard.data import Dataset, TextDataset, image_spec, load_dataset, load_text_dataset
+from modelyard.data import Dataset, TextDataset
 from modelyard.data.text import class_weights
 from modelyard.errors import ConfigError, ModelyardError
 from modelyard.features.image import ImageSpec
 from modelyard.features.text import TextSpec
+from modelyard.modality import InputSpec, modality_for
 from modelyard.models import build_model, build_text_model
 from modelyard.paths import checkpoint_dir, run_dir
 from modelyard.train.callbacks import MlflowEpochMetrics
@@ -36,7 +38,7 @@ from modelyard.train.datamodule import ImageDataModule
 from modelyard.train.distributed import RUN_ID_ENV, global_rank
 from modelyard.train.finish import finish
 from modelyard.train.module import Classifier
-from modelyard.train.text_data import TextDataModule, text_spec
+from modelyard.train.text_data import TextDataModule
 from modelyard.train.tracking_inputs import log_dataset_inputs
 
 CONFIG_FILE = "config.yaml"
@@ -283,13 +285,28 @@ def _quiet() -> None:
 
 
 def load_dataset_for(cfg: Config) -> Dataset | TextDataset:
-    """The configured task's dataset, image or text."""
-    return load_text_dataset(cfg.data) if cfg.task.kind == "text" else load_dataset(cfg.data)
+    """The configured task's dataset, loaded by its kind."""
+    dataset: Dataset | TextDataset = modality_for(cfg.task.kind).load_dataset(cfg.data)
+    return dataset
 
 
-def input_spec(cfg: Config) -> ImageSpec | TextSpec:
-    """The preprocessing spec of the configured task (image or text)."""
-    return text_spec(cfg) if cfg.task.kind == "text" else image_spec(cfg.data)
+def input_spec(cfg: Config) -> InputSpec:
+    """The preprocessing spec of the configured task, as its kind derives it."""
+    spec: InputSpec = modality_for(cfg.task.kind).input_spec(cfg)
+    return spec
+
+
+Setup = Callable[[Config, Any, Any], tuple[Classifier, L.LightningDataModule]]
+
+
+def _image_setup(
+    cfg: Config, dataset: Dataset, spec: ImageSpec
+) -> tuple[Classifier, L.LightningDataModule]:
+    model = build_model(cfg.model, spec.shape, len(dataset.class_names))
+    # Pixels shifted in by augmentation get the background value (0) after normalising.
+    module = Classifier(model, cfg.train, augment_fill=(0.0 - spec.mean) / spec.std)
+    datamodule = ImageDataModule(dataset, spec, cfg.train.batch_size, cfg.train.num_workers)
+    return module, datamodule
 
 
 def _text_setup(
@@ -311,6 +328,21 @@ def _text_setup(
     return module, datamodule
 
 
+SETUPS: dict[str, Setup] = {"image": _image_setup, "text": _text_setup}
+"""kind -> the network and Lightning data module that train it: the torch half of an
+input kind (:mod:`modelyard.modality` holds the torch-free half)."""
+
+
+def _setup(cfg: Config, dataset: Any, spec: Any) -> tuple[Classifier, L.LightningDataModule]:
+    setup = SETUPS.get(cfg.task.kind)
+    if setup is None:
+        raise ConfigError(
+            f"task.kind={cfg.task.kind} cannot be trained here; trainable kinds: "
+            f"{', '.join(SETUPS)}"
+        )
+    return setup(cfg, dataset, spec)
+
+
 def _fit(
     cfg: Config,
     dataset: Dataset | TextDataset,
@@ -321,16 +353,7 @@ def _fit(
     """The fitted module (best checkpoint restored), epochs trained and the world size."""
     spec = input_spec(cfg)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
-    datamodule: L.LightningDataModule
-    if isinstance(dataset, TextDataset):
-        assert isinstance(spec, TextSpec)
-        module, datamodule = _text_setup(cfg, dataset, spec)
-    else:
-        assert isinstance(spec, ImageSpec)
-        model = build_model(cfg.model, spec.shape, len(dataset.class_names))
-        # Pixels shifted in by augmentation get the background value (0) after normalising.
-        module = Classifier(model, cfg.train, augment_fill=(0.0 - spec.mean) / spec.std)
-        datamodule = ImageDataModule(dataset, spec, cfg.train.batch_size, cfg.train.num_workers)
+    module, datamodule = _setup(cfg, dataset, spec)
     folder = checkpoint_dir(run_id)
     watch = _InterruptWatch()
     trainer, best = _trainer(cfg, folder, run_id, [*callbacks, watch])

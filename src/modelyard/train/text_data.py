@@ -17,22 +17,13 @@ from torch.utils.data import DataLoader, Sampler, get_worker_info
 from modelyard.config.schema import Config
 from modelyard.data.text import TextDataset, TextSplit
 from modelyard.features.text import TextSpec, encode_texts, strip_punctuation
+from modelyard.modality import modality_for
 
 
 def text_spec(cfg: Config) -> TextSpec:
     """The preprocessing spec a text config implies (stored in the bundle)."""
-    t = cfg.text
-    return TextSpec(
-        nfc=t.nfc,
-        lowercase=t.lowercase,
-        digits=t.digits,
-        collapse_whitespace=t.collapse_whitespace,
-        word_boundaries=t.word_boundaries,
-        ngram_min=t.ngram_min,
-        ngram_max=t.ngram_max,
-        buckets=t.buckets,
-        max_chars=t.max_chars,
-    )
+    spec: TextSpec = modality_for("text").input_spec(cfg)
+    return spec
 
 
 class _Collate:

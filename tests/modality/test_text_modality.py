@@ -1,12 +1,12 @@
-"""Text reference profiles: per-text summaries and the shared profile layout."""
+"""The text kind's reference profile: per-text summaries and the shared profile layout."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from modelyard.modality import modality_for
 from modelyard.monitor.summaries import TEXT_FEATURES
-from modelyard.monitor.text_profile import build_text_profile
 
 
 def test_profile_layout_matches_images() -> None:
@@ -14,7 +14,9 @@ def test_profile_layout_matches_images() -> None:
     probabilities = rng.dirichlet(np.ones(3), size=20).astype(np.float32)
     embeddings = rng.normal(size=(20, 8)).astype(np.float32)
     texts = [f"sætning nummer {i}" for i in range(20)]
-    profile = build_text_profile(texts, probabilities, embeddings, ("a", "b", "c"))
+    profile = modality_for("text").reference_profile(
+        texts, probabilities, embeddings, ("a", "b", "c")
+    )
     assert profile["kind"] == "text" and profile["samples"] == 20
     assert set(profile) >= {"features", "predictions", "embedding"}
     assert set(profile["features"]) == set(TEXT_FEATURES)
