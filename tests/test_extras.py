@@ -7,10 +7,14 @@ import sys
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from modelyard import cli
 from modelyard.extras import EXTRA_FOR_MODULE, missing_extra
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, as a package (the dev extra installs it there)
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -29,7 +29,9 @@ app = typer.Typer(
     help="Train, track, register, export and score classification models.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    # --install-completion / --show-completion: Typer's completion for bash, zsh,
+    # fish and PowerShell, completing command and option names.
+    add_completion=True,
 )
 config_app = typer.Typer(help="Inspect the composed configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -44,8 +46,25 @@ app.command("deploy")(deploy_command)
 OVERRIDES = typer.Argument(None, help="Hydra-style overrides: task=mnist5k train.max_epochs=5")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from modelyard import __version__
+
+        typer.echo(f"modelyard {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main(debug: bool = DEBUG) -> None:
+def _main(
+    debug: bool = DEBUG,
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the installed version and exit.",
+    ),
+) -> None:
     """--debug before the command name (every command also takes it after)."""
 
 

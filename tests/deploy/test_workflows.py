@@ -1,5 +1,6 @@
 """.github/workflows: actionlint (with shellcheck on every `run:` script) finds nothing,
-and the deploy workflows run the commands the README documents."""
+the deploy workflows run the commands the README documents, and the release workflow
+checks and smoke-tests what it publishes."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def test_actionlint_and_shellcheck_find_nothing() -> None:
     assert [f.name for f in files] == [
         "deploy-production.yml",
         "deploy-staging.yml",
+        "release.yml",
         "test.yml",
     ]
     result = _actionlint(*files)
@@ -48,16 +50,58 @@ def test_actionlint_reports_a_broken_workflow(tmp_path: Path) -> None:
     assert result.returncode != 0 and "secret" in result.stdout
 
 
-def _steps(name: str) -> str:
-    workflow = yaml.safe_load((WORKFLOWS / name).read_text())
-    (job,) = workflow["jobs"].values()
+def _steps(name: str, job_name: str | None = None) -> str:
+    """The `run:` scripts of the workflow's one job, or of ``job_name``."""
+    jobs = yaml.safe_load((WORKFLOWS / name).read_text())["jobs"]
+    if job_name is None:
+        (job,) = jobs.values()
+    else:
+        job = jobs[job_name]
     return "\n".join(step.get("run", "") for step in job["steps"])
 
 
 def test_every_push_runs_make_test() -> None:
     workflow = yaml.safe_load((WORKFLOWS / "test.yml").read_text())
     assert "push" in workflow[True]  # PyYAML reads the key `on` as True
-    assert "make test" in _steps("test.yml")
+    assert "make test" in _steps("test.yml", "test")
+
+
+def test_the_suite_runs_on_every_python_that_requires_python_admits() -> None:
+    """requires-python says >=3.10: 3.11 runs pinned (`test`), 3.10 and 3.12 beside it."""
+    jobs = yaml.safe_load((WORKFLOWS / "test.yml").read_text())["jobs"]
+    pinned = next(
+        s["with"]["python-version"]
+        for s in jobs["test"]["steps"]
+        if "with" in s and "python-version" in s["with"]
+    )
+    others = jobs["other-pythons"]["strategy"]["matrix"]["python-version"]
+    assert sorted([pinned, *others]) == ["3.10", "3.11", "3.12"]
+    assert "python -m pytest" in _steps("test.yml", "other-pythons")
+
+
+def test_a_version_tag_builds_checks_smoke_tests_then_publishes() -> None:
+    workflow = yaml.safe_load((WORKFLOWS / "release.yml").read_text())
+    assert workflow[True] == {"push": {"tags": ["v*"]}}
+    build = _steps("release.yml", "build")
+    for command in (
+        "python -m build",
+        "twine check --strict dist/*",
+        "python -m venv /tmp/smoke",
+        "/tmp/smoke/bin/pip install dist/*.whl",
+        "/tmp/smoke/bin/modelyard --version",
+        "/tmp/smoke/bin/python -m modelyard --help",
+        "CHANGELOG.md",
+    ):
+        assert command in build, command
+    # Checks come before the upload, and only the publish job may mint an OIDC token.
+    assert build.index("twine check") < build.index("/tmp/smoke/bin/modelyard --version")
+    publish = workflow["jobs"]["publish"]
+    assert publish["needs"] == "build"
+    assert publish["permissions"] == {"id-token": "write"}
+    assert workflow["permissions"] == {"contents": "read"}
+    assert any(
+        step.get("uses", "").startswith("pypa/gh-action-pypi-publish@") for step in publish["steps"]
+    )
 
 
 def test_a_spec_change_deploys_to_staging_then_smoke_tests() -> None:
