@@ -32,7 +32,7 @@ import numpy as np
 
 from modelyard import bundle as bundle_io
 from modelyard.bundle import Bundle
-from modelyard.errors import DataError, ModelyardError
+from modelyard.errors import DataError, ModelyardError, UsageError
 from modelyard.features.image import ImageSpec, conform_images, decode_image
 from modelyard.file_formats import IMAGE_SUFFIXES, TABLE_SUFFIXES
 from modelyard.predictor import Predictor
@@ -372,7 +372,7 @@ def predict_to_csv(
     loaded = bundle_io.load(model_uri)
     writer = _WRITERS.get(loaded.kind)
     if writer is None:
-        raise ModelyardError(
+        raise UsageError(
             f"batch prediction reads image and text inputs; {loaded.name} is a "
             f"{loaded.kind} model: serve it and send its inputs to /v1 or v2"
         )

@@ -202,3 +202,14 @@ def test_tabular_dataset_loads_and_splits_a_table(tmp_path: Path) -> None:
     again = modality.load_dataset(data)
     assert again.fingerprint == dataset.fingerprint
     assert np.array_equal(again.test.rows, dataset.test.rows)
+
+
+def test_batch_prediction_says_it_has_no_tabular_reader(
+    tabular_bundle: Path, tmp_path: Path
+) -> None:
+    from modelyard.batch_predict import predict_to_csv
+    from modelyard.errors import UsageError
+
+    with pytest.raises(UsageError, match="toy-tabular is a tabular model: serve it"):
+        predict_to_csv(str(tabular_bundle), [tmp_path], tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()

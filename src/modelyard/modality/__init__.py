@@ -16,7 +16,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from modelyard.errors import ModelyardError
+from modelyard.errors import ConfigError
 from modelyard.modality.base import Batch, Examples, InputSpec, Modality
 
 __all__ = ["Batch", "Examples", "InputSpec", "Modality", "kinds", "modality_for"]
@@ -37,15 +37,13 @@ def kinds() -> tuple[str, ...]:
 
 
 def modality_for(kind: str) -> Modality[Any]:
-    """The :class:`Modality` of ``kind``; :class:`ModelyardError` names the known kinds."""
+    """The :class:`Modality` of ``kind``; :class:`ConfigError` names the known kinds."""
     found = _LOADED.get(kind)
     if found is not None:
         return found
     target = _KINDS.get(kind)
     if target is None:
-        raise ModelyardError(
-            f"unknown input kind '{kind}'; this modelyard knows {', '.join(_KINDS)}"
-        )
+        raise ConfigError(f"unknown input kind '{kind}'; this modelyard knows {', '.join(_KINDS)}")
     module, _, name = target.partition(":")
     modality: Modality[Any] = getattr(import_module(module), name)()
     _LOADED[kind] = modality
