@@ -85,6 +85,11 @@ def test_server_and_ui_use_the_images_built_here(stack: dict[str, Any]) -> None:
         "ui",
         "--server",
         "http://server:8000",
+        # Streamlit must listen beyond the container's loopback to be published.
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8501",
     ]
     assert ui["build"]["args"]["EXTRAS"] == "serve,ui"
 

@@ -10,13 +10,16 @@ dangling build-stage images the session left.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from tests.e2e.docker import (
+    CONTAINER_FIGURES,
     PREFIX,
     ROOT,
     TIMINGS,
@@ -34,9 +37,48 @@ BASE_IMAGE = os.environ.get("MODELYARD_E2E_BASE_IMAGE", f"{PREFIX}/python:bookwo
 """A Python 3.11 image with venv; built by deploy/debian-python-base.sh when absent."""
 SERVER_IMAGE = f"{PREFIX}/server:test"
 MLFLOW_IMAGE = f"{PREFIX}/mlflow:test"
+UI_IMAGE = f"{PREFIX}/ui:test"
+STACK = "tests/e2e/stack"
+"""The compose stack's stand-in Dockerfiles and override (test_compose_stack.py)."""
 
 _built: dict[str, tuple[int, float]] = {}
 """tag -> (size in bytes, seconds its build took this session; 0 when reused)."""
+
+
+MEASURED = ROOT / "benchmarks" / "deploy" / "results" / "ready-container.json"
+"""The server container's figures, rewritten by every run that measured both cases."""
+
+
+def _cpu() -> dict[str, str]:
+    """The CPU model and its vector flags (``grep -o 'avx[^ ]*\\|amx[^ ]*' /proc/cpuinfo``)."""
+    text = Path("/proc/cpuinfo").read_text()
+    model = next(
+        (ln.split(":", 1)[1].strip() for ln in text.splitlines() if "model name" in ln), ""
+    )
+    flags = sorted({f for f in text.split() if f.startswith(("avx", "amx"))})
+    return {"model": model, "flags": " ".join(flags), "cores": str(os.cpu_count())}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if set(CONTAINER_FIGURES) != {"bundle-folder", "registry-alias"}:
+        return  # a partial run measures nothing worth keeping
+    summary = {
+        f"container-{case}": {
+            "ready_s": {"max": round(figures["ready_s"], 3)},
+            "rss_after_mb": {"max": round(figures["rss_mb"], 1)},
+            "stop_s": {"max": round(figures["stop_s"], 3)},
+        }
+        for case, figures in sorted(CONTAINER_FIGURES.items())
+    }
+    record = {
+        "measured_by": "make e2e (tests/e2e/test_server_image.py), one start per case",
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "image": SERVER_IMAGE,
+        "image_bytes": _built.get(SERVER_IMAGE, (0, 0.0))[0],
+        "cpu": _cpu(),
+        "summary": summary,
+    }
+    MEASURED.write_text(json.dumps(record, indent=2) + "\n")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -96,13 +138,44 @@ def server_image(base_image: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def ui_image(base_image: str) -> Iterator[str]:
+    """deploy/Dockerfile with ``EXTRAS=serve,ui`` (compose's ``ui``), from this tree."""
+    args = {"PYTHON_IMAGE": base_image, "EXTRAS": "serve,ui"}
+    try:
+        seconds = build("deploy/Dockerfile", UI_IMAGE, args, 900)
+    except DockerError as error:
+        pytest.fail(f"building deploy/Dockerfile with EXTRAS=serve,ui failed: {error}")
+    _built[UI_IMAGE] = (image_size(UI_IMAGE), seconds)
+    yield UI_IMAGE
+    docker("rmi", UI_IMAGE, timeout=120, check=False)
+
+
+def _cached_build(dockerfile: str, tag: str, base_image: str, context: Path = ROOT) -> str:
+    """An image whose build reads no source: kept under its tag, rebuilt through
+    Docker's layer cache (seconds) when already there."""
+    before = image_id(tag) if image_exists(tag) else ""
+    try:
+        seconds = build(dockerfile, tag, {"PYTHON_IMAGE": base_image}, 900, context)
+    except DockerError as error:
+        pytest.fail(f"building {dockerfile} failed: {error}")
+    unchanged = image_id(tag) == before
+    _built[tag] = (image_size(tag), 0.0 if unchanged else seconds)
+    return tag
+
+
+@pytest.fixture(scope="session")
 def mlflow_image(base_image: str) -> str:
     """deploy/mlflow.Dockerfile (MLflow, psycopg, boto3 from PyPI); cached by tag."""
-    before = image_id(MLFLOW_IMAGE) if image_exists(MLFLOW_IMAGE) else ""
-    try:
-        seconds = build("deploy/mlflow.Dockerfile", MLFLOW_IMAGE, {"PYTHON_IMAGE": base_image}, 900)
-    except DockerError as error:
-        pytest.fail(f"building deploy/mlflow.Dockerfile failed: {error}")
-    unchanged = image_id(MLFLOW_IMAGE) == before
-    _built[MLFLOW_IMAGE] = (image_size(MLFLOW_IMAGE), 0.0 if unchanged else seconds)
-    return MLFLOW_IMAGE
+    return _cached_build("deploy/mlflow.Dockerfile", MLFLOW_IMAGE, base_image)
+
+
+@pytest.fixture(scope="session")
+def stand_in_images(base_image: str) -> dict[str, str]:
+    """The compose stack's public images, stood in for by tests/e2e/stack/*.Dockerfile
+    (Debian's PostgreSQL and Prometheus, moto's S3 server); cached by tag."""
+    return {
+        name: _cached_build(
+            f"{STACK}/{name}.Dockerfile", f"{PREFIX}/{name}:test", base_image, ROOT / STACK
+        )
+        for name in ("postgres", "s3", "prometheus")
+    }

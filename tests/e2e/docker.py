@@ -22,8 +22,20 @@ TIMINGS: dict[str, float] = {}
 """What the tests measured (seconds); conftest prints it at the end of the session."""
 
 
+CONTAINER_FIGURES: dict[str, dict[str, float]] = {}
+"""Per case of the server container (bundle folder, registry alias): ready_s (docker
+run to the first 200 on /v2/health/ready), rss_mb (the largest Python process after
+the test's requests), stop_s (docker stop, SIGTERM to exit). conftest writes them to
+benchmarks/deploy/results/ready-container.json, where tests/deploy/test_k8s_manifests.py
+holds the Kubernetes probes and memory to them."""
+
+
 def record_timing(what: str, seconds: float) -> None:
     TIMINGS[what] = seconds
+
+
+def record_container(case: str, **figures: float) -> None:
+    CONTAINER_FIGURES[case] = figures
 
 
 class DockerError(AssertionError):
@@ -88,12 +100,22 @@ def dangling_images() -> set[str]:
     )
 
 
-def build(dockerfile: str, tag: str, build_args: dict[str, str], timeout: float) -> float:
-    """``docker build`` from the repository root; returns the seconds it took."""
+def build(
+    dockerfile: str,
+    tag: str,
+    build_args: dict[str, str],
+    timeout: float,
+    context: Path = ROOT,
+) -> float:
+    """``docker build`` of ``dockerfile`` (relative to the repository root) with
+    ``context`` (the repository root by default); returns the seconds it took."""
     args = [arg for key, value in build_args.items() for arg in ("--build-arg", f"{key}={value}")]
     started = time.monotonic()
     docker(
-        "build", "--quiet", "--file", dockerfile, "--tag", tag, *args, str(ROOT), timeout=timeout
+        *("build", "--quiet", "--file", str(ROOT / dockerfile), "--tag", tag),
+        *args,
+        str(context),
+        timeout=timeout,
     )
     return time.monotonic() - started
 
