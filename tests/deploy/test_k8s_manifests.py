@@ -126,3 +126,41 @@ def test_probes_and_memory_fit_the_measured_server() -> None:
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert {"/home/modelyard", "/tmp"} <= mounts
+
+
+CONTAINER = MEASURED / "ready-container.json"
+"""Written by every full ``make e2e`` run (tests/e2e/conftest.py): the server image
+itself, started with ``docker run`` from a bundle folder and from a registry alias."""
+
+
+def test_deployment_fits_the_container_that_make_e2e_measured() -> None:
+    """The pod's probes, memory and grace period against the image as it ran: the
+    startup probe gives the server far longer than its measured start before the
+    kubelet restarts it (and readiness and liveness wait for it), the memory request
+    and limit leave room above the measured resident set, and the grace period covers
+    the measured graceful stop (log flush included) with the server's own 30 s."""
+    measured = json.loads(CONTAINER.read_text())
+    cases = measured["summary"]
+    assert set(cases) == {"container-bundle-folder", "container-registry-alias"}, cases
+    ready_s = max(case["ready_s"]["max"] for case in cases.values())
+    rss_mib = max(case["rss_after_mb"]["max"] for case in cases.values()) * 1e6 / 2**20
+    stop_s = max(case["stop_s"]["max"] for case in cases.values())
+    pod = _load("deployment.yaml")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+
+    startup = container["startupProbe"]
+    budget = startup.get("initialDelaySeconds", 0)
+    budget += startup["periodSeconds"] * startup["failureThreshold"]
+    assert budget >= 20 * ready_s, f"startup budget {budget} s vs ready in {ready_s} s"
+    for name in ("readinessProbe", "livenessProbe"):
+        # Gated by the startup probe, so no delay of their own is needed; a slow
+        # answer from a ready server must still not count as a failure at once.
+        probe = container[name]
+        assert probe.get("initialDelaySeconds", 0) == 0 and probe["failureThreshold"] >= 2
+        assert probe["timeoutSeconds"] >= 1, name
+
+    memory = container["resources"]
+    assert _quantity_mib(memory["requests"]["memory"]) >= 1.5 * rss_mib
+    assert _quantity_mib(memory["limits"]["memory"]) >= 2 * rss_mib
+    assert pod["terminationGracePeriodSeconds"] >= 30 + 10 * stop_s
+    assert measured["image_bytes"] <= 250 * 10**6, "the image measured was above 250 MB"
