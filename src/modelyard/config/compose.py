@@ -1,4 +1,12 @@
-"""Compose the shipped Hydra YAML with command-line overrides into a typed Config."""
+"""Compose the shipped Hydra YAML with command-line overrides into a typed Config.
+
+A project can keep its own config folder (``modelyard init`` writes one): when the
+working directory has ``config/config.yaml``, or ``MODELYARD_CONFIG_DIR`` names a
+folder, that folder is Hydra's primary config and the package's YAML comes after
+it on the search path. A project file therefore replaces the package's file of
+the same group and name (``config/train/default.yaml``), and every shipped group
+option (``task=digits``) stays available.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, get_origin, get_type_hints
 
-from hydra import compose, initialize_config_module
+from hydra import compose, initialize_config_dir, initialize_config_module
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
@@ -18,6 +26,9 @@ from omegaconf.errors import OmegaConfBaseException
 from modelyard.config.schema import PATH_KEYS, Config, check_paths, expand_paths, validate
 from modelyard.errors import ConfigError
 
+CONFIG_DIR_ENV = "MODELYARD_CONFIG_DIR"
+PROJECT_CONFIG_DIR = Path("config")
+_PACKAGE_SEARCH_PATH = "pkg://modelyard.config"
 _SCHEMA_NAME = "schema"
 ConfigStore.instance().store(name=_SCHEMA_NAME, node=Config)
 _PARSER = OverridesParser.create()
@@ -41,9 +52,37 @@ def _mapping_fields() -> set[str]:
     }
 
 
+def project_config_dir() -> Path | None:
+    """The project's own config folder, searched before the package's, or None.
+
+    ``MODELYARD_CONFIG_DIR`` when set (it must hold ``config.yaml``); otherwise
+    ``./config`` when it holds ``config.yaml``. A ``config/`` folder without one is
+    some other tool's and is left alone.
+    """
+    named = os.environ.get(CONFIG_DIR_ENV)
+    if named:
+        folder = Path(named).expanduser()
+        if not (folder / "config.yaml").is_file():
+            raise ConfigError(
+                f"{CONFIG_DIR_ENV}={named} has no config.yaml; point it at a project's "
+                "config folder (modelyard init writes one) or unset it"
+            )
+        return folder.resolve()
+    if (PROJECT_CONFIG_DIR / "config.yaml").is_file():
+        return PROJECT_CONFIG_DIR.resolve()
+    return None
+
+
 def _groups() -> list[str]:
-    """The config groups (``task=...``, ``model=...``): the YAML folders of this package."""
-    return sorted(p.name for p in Path(__file__).parent.iterdir() if any(p.glob("*.yaml")))
+    """The config groups (``task=...``, ``model=...``): the YAML folders of this package
+    and of the project's config folder."""
+    roots = [Path(__file__).parent]
+    project = project_config_dir()
+    if project is not None:
+        roots.append(project)
+    return sorted(
+        {p.name for root in roots for p in root.iterdir() if p.is_dir() and any(p.glob("*.yaml"))}
+    )
 
 
 def _unknown_key(key: str, override: str) -> str | None:
@@ -144,9 +183,15 @@ def compose_config(
     first (a bundle's recorded data settings) and validates after.
     """
     prepared = [_prepare(override) for override in overrides]
+    project = project_config_dir()
     try:
-        with initialize_config_module(config_module="modelyard.config", version_base=None):
-            raw = compose(config_name="config", overrides=prepared)
+        if project is None:
+            with initialize_config_module(config_module="modelyard.config", version_base=None):
+                raw = compose(config_name="config", overrides=prepared)
+        else:
+            with initialize_config_dir(config_dir=str(project), version_base=None):
+                searchpath = f"hydra.searchpath=[{_PACKAGE_SEARCH_PATH}]"
+                raw = compose(config_name="config", overrides=[searchpath, *prepared])
         cfg = OmegaConf.to_object(raw)
     except (HydraException, OmegaConfBaseException, ValueError) as error:
         raise ConfigError(_explain(error, overrides)) from error
