@@ -184,6 +184,8 @@ def test_sdist_and_wheel_build_pass_twine_and_the_wheel_runs(tmp_path: Path) -> 
     shipped_yaml = {f"modelyard/{p.relative_to(SRC)}" for p in (SRC / "config").rglob("*.yaml")}
     assert shipped_yaml and shipped_yaml <= names, shipped_yaml - names
     assert {"modelyard/__main__.py", "modelyard/py.typed"} <= names
+    templates = {f"modelyard/{p.relative_to(SRC)}" for p in (SRC / "templates").rglob("*.tmpl")}
+    assert templates and templates <= names, templates - names
     assert f"modelyard-{version}.dist-info/licenses/LICENSE" in names
     metadata = zipfile.ZipFile(wheel).read(f"modelyard-{version}.dist-info/METADATA").decode()
     assert f"\nVersion: {version}\n" in metadata
@@ -201,8 +203,18 @@ def test_sdist_and_wheel_build_pass_twine_and_the_wheel_runs(tmp_path: Path) -> 
     for command in (
         [str(bin_ / "modelyard"), "--version"],
         [str(bin_ / "python"), "-m", "modelyard", "--help"],
+        [str(bin_ / "modelyard"), "init", "project", "--task", "text"],
         [str(bin_ / "modelyard"), "config", "show", "task=digits"],
     ):
         result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
         assert result.returncode == 0, (command, result.stderr)
     assert result.stdout.startswith("task:\n  name: digits\n")
+    # init's templates shipped in the wheel: the project it wrote composes from there.
+    assert (tmp_path / "project" / ".github" / "workflows" / "ci.yml").is_file()
+    shown = subprocess.run(
+        [str(bin_ / "modelyard"), "config", "show"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path / "project",
+    )
+    assert shown.stdout.startswith("task:\n  name: project\n"), shown.stdout + shown.stderr

@@ -141,6 +141,38 @@ def train(
     )
 
 
+@app.command()
+def init(
+    folder: Path = typer.Argument(..., help="The new project's folder (created if missing)."),
+    task: str = typer.Option("image", "--task", help="What the model classifies: image or text."),
+    name: str | None = typer.Option(
+        None, "--name", help="The task's and the registered model's name (default: the folder's)."
+    ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Write into a folder that is not empty; every file replaced is listed.",
+    ),
+    as_json: bool = JSON_OUT,
+    debug: bool = DEBUG,
+) -> None:
+    """Start a new model project: config, DVC pipeline, deploy files, CI, README."""
+    from modelyard.scaffold import init_project
+
+    result = init_project(folder, task=task, name=name, force=force)
+    for relative in result.overwritten:
+        typer.echo(f"overwrote {folder / relative}", err=True)
+    lines = [f"wrote {folder / relative}" for relative in result.written]
+    lines += [f"unchanged {folder / relative}" for relative in result.unchanged]
+    lines += [
+        "",
+        f"new {result.task} project for the model {result.name}; next:",
+        f"  cd {folder}   # and read README.md: put your data where config/data/ says",
+        "  modelyard train",
+    ]
+    _emit(result.to_dict(), as_json, lines)
+
+
 @config_app.command("show")
 def config_show(
     overrides: list[str] = OVERRIDES, as_json: bool = JSON_OUT, debug: bool = DEBUG
