@@ -24,7 +24,9 @@ install: $(STAMP)
 quickstart: install
 	$(BIN)/modelyard train task=mnist5k
 
+# mypy first: src/ ships py.typed, so a type error fails the suite like a test.
 test: install
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 # The images built and run (tests/e2e): needs a running Docker engine and root for
@@ -35,6 +37,7 @@ e2e: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff check --fix .

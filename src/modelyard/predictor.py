@@ -30,7 +30,7 @@ class Prediction:
 
     @property
     def predicted(self) -> np.ndarray:
-        return self.probabilities.argmax(axis=1)  # type: ignore[no-any-return]
+        return self.probabilities.argmax(axis=1)
 
     @property
     def predicted_labels(self) -> list[str]:
@@ -38,7 +38,7 @@ class Prediction:
 
     @property
     def confidence(self) -> np.ndarray:
-        return self.probabilities.max(axis=1)  # type: ignore[no-any-return]
+        return self.probabilities.max(axis=1)
 
 
 class Predictor:

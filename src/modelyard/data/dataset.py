@@ -57,7 +57,7 @@ class Dataset:
     def split(self, name: str) -> ArraySplit:
         if name not in ("train", "val", "test"):
             raise DataError(f"unknown split '{name}'; choose train, val or test")
-        return getattr(self, name)  # type: ignore[no-any-return]
+        return getattr(self, name)
 
 
 def check_arrays(

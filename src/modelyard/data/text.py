@@ -74,7 +74,7 @@ class TextDataset:
     def split(self, name: str) -> TextSplit:
         if name not in ("train", "val", "test"):
             raise DataError(f"unknown split '{name}'; choose train, val or test")
-        return getattr(self, name)  # type: ignore[no-any-return]
+        return getattr(self, name)
 
 
 def as_text_array(texts: list[str] | tuple[str, ...] | np.ndarray) -> np.ndarray:

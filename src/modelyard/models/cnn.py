@@ -39,7 +39,7 @@ class SmallCNN(nn.Module):
         self.classifier = nn.Linear(cfg.hidden, num_classes)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embedding(self.features(x))  # type: ignore[no-any-return]
+        return self.embedding(self.features(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(self.embed(x)))  # type: ignore[no-any-return]
+        return self.classifier(self.dropout(self.embed(x)))

@@ -8,6 +8,8 @@ and dividing by the count of real ids gives the mean over the text's n-grams.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -39,7 +41,8 @@ class FastText(nn.Module):
 
     def sparse_parameters(self) -> list[nn.Parameter]:
         """Parameters with sparse gradients (the trainer steps them with SparseAdam)."""
-        return [self.embeddings.weight]
+        # nn.Embedding.weight is a Parameter; torch's stubs type it as Tensor.
+        return [cast(nn.Parameter, self.embeddings.weight)]
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         if self.training and self.ngram_dropout > 0:  # never traced: export runs in eval
@@ -47,7 +50,7 @@ class FastText(nn.Module):
             ids = ids.masked_fill(dropped, self.pad_id)
         summed = self.embeddings(ids).sum(dim=1)
         count = (ids != self.pad_id).sum(dim=1, keepdim=True).clamp(min=1)
-        return self.hidden(summed / count.to(summed.dtype))  # type: ignore[no-any-return]
+        return self.hidden(summed / count.to(summed.dtype))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(self.embed(ids)))  # type: ignore[no-any-return]
+        return self.classifier(self.dropout(self.embed(ids)))

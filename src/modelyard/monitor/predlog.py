@@ -85,9 +85,9 @@ def _json_floats(values: np.ndarray) -> list[Any]:
     listed: list[Any] = array.tolist()
     bad = ~np.isfinite(array)
     if bad.any():
-        flat = array.ravel().tolist()
+        flat: list[Any] = array.ravel().tolist()
         for index in np.flatnonzero(bad):
-            flat[index] = None
+            flat[int(index)] = None
         listed = np.array(flat, dtype=object).reshape(array.shape).tolist()
     return listed
 

@@ -51,7 +51,7 @@ def fit_projection(embeddings: np.ndarray, dims: int = PROJECTION_DIMS) -> dict[
 def project(embeddings: np.ndarray, projection: dict[str, list[Any]]) -> np.ndarray:
     mean = np.asarray(projection["mean"], dtype=np.float32)
     components = np.asarray(projection["components"], dtype=np.float32)
-    return (embeddings - mean) @ components.T  # type: ignore[no-any-return]
+    return (embeddings - mean) @ components.T
 
 
 def _describe(values: np.ndarray) -> dict[str, Any]:

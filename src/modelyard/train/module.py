@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
@@ -35,7 +35,7 @@ class Classifier(L.LightningModule):
         self.register_buffer("class_weights", class_weights, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)  # type: ignore[no-any-return]
+        return self.model(x)
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         x, y = batch
@@ -45,7 +45,9 @@ class Classifier(L.LightningModule):
         # Smoothing regularises training only; val loss stays the plain cross-entropy.
         smoothing = self.cfg.label_smoothing if stage == "train" else 0.0
         # Class weights balance the training loss only; val loss stays comparable.
-        weight = self.class_weights if stage == "train" else None
+        # A registered buffer: a Tensor (nn.Module's __getattr__ is typed Tensor | Module).
+        class_weights = cast(torch.Tensor, self.class_weights)
+        weight = class_weights if stage == "train" else None
         loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=smoothing)
         acc = (logits.argmax(dim=1) == y).float().mean()
         on_step = False

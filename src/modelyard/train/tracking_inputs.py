@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import mlflow
-import mlflow.data
+from mlflow.data.numpy_dataset import from_numpy
+from mlflow.data.pandas_dataset import from_pandas
 
 from modelyard.data.dataset import Dataset
 from modelyard.data.text import TextDataset, TextSplit
@@ -28,7 +29,7 @@ def log_dataset_inputs(dataset: Dataset | TextDataset) -> None:
                 }
             )
             mlflow.log_input(
-                mlflow.data.from_pandas(
+                from_pandas(
                     frame,
                     source=dataset.uri,
                     name=f"{dataset.name}-{split_name}",
@@ -37,7 +38,7 @@ def log_dataset_inputs(dataset: Dataset | TextDataset) -> None:
                 context=context,
             )
             continue
-        logged = mlflow.data.from_numpy(
+        logged = from_numpy(
             split.images,
             targets=split.labels,
             source=dataset.uri,
