@@ -79,6 +79,7 @@ COMMANDS = [
     (["export", "onnx"], True),
     (["export", "quantize"], True),
     (["monitor", "drift"], True),
+    (["init"], True),
 ]
 
 
