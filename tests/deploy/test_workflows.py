@@ -90,6 +90,7 @@ def test_a_version_tag_builds_checks_smoke_tests_then_publishes() -> None:
         "/tmp/smoke/bin/pip install dist/*.whl",
         "/tmp/smoke/bin/modelyard --version",
         "/tmp/smoke/bin/python -m modelyard --help",
+        "/tmp/smoke/bin/modelyard init /tmp/smoke-project",
         "CHANGELOG.md",
     ):
         assert command in build, command
