@@ -13,10 +13,10 @@ from tests.helpers import free_port
 
 from modelyard import bundle
 from modelyard.features.image import ImageSpec, to_model_input
+from modelyard.modality.image import from_model_input
 from modelyard.monitor.logstore import LogWindow, create_log_engine, read_window
 from modelyard.monitor.profile import image_summaries
 from modelyard.serve.codecs import v2
-from modelyard.modality.image import from_model_input
 
 pytestmark = pytest.mark.slow
 
