@@ -86,5 +86,8 @@ def test_base_image_script_passes_shellcheck() -> None:
 def test_training_image_installs_the_pinned_cpu_torch_first() -> None:
     text = (DEPLOY / "train.Dockerfile").read_text()
     torch_at = text.index("pip install torch==2.13.0")
-    assert torch_at < text.index('pip install ".[train]"')
+    assert torch_at < text.index('pip install -c /tmp/constraints.txt ".[train]"')
+    # The rest at the tested versions, and the torch build already there kept.
+    assert "grep -v '^torch==' requirements/constraints.txt >/tmp/constraints.txt" in text
+    assert re.search(r"^ARG TORCH_INDEX=https://download\.pytorch\.org/whl/cpu$", text, re.M)
     assert re.search(r"^USER 10001", text, re.M)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.e2e.docker import (
     TIMINGS,
     DockerError,
     build,
+    create_network,
     dangling_images,
     docker,
     engine_answers,
@@ -32,12 +34,18 @@ from tests.e2e.docker import (
     image_id,
     image_size,
 )
+from tests.helpers import free_port
 
 BASE_IMAGE = os.environ.get("MODELYARD_E2E_BASE_IMAGE", f"{PREFIX}/python:bookworm")
 """A Python 3.11 image with venv; built by deploy/debian-python-base.sh when absent."""
 SERVER_IMAGE = f"{PREFIX}/server:test"
 MLFLOW_IMAGE = f"{PREFIX}/mlflow:test"
 UI_IMAGE = f"{PREFIX}/ui:test"
+TRAIN_IMAGE = f"{PREFIX}/train:test"
+TORCH_WHEELS = Path(os.environ.get("MODELYARD_TORCH_WHEELS", "/opt/wheels"))
+"""A folder holding torch's CPU wheel (torch-2.13.0+cpu-*.whl): the CPU wheel index
+(deploy/train.Dockerfile's default) is out of reach here, and PyPI's torch is the
+multi-GB CUDA build."""
 STACK = "tests/e2e/stack"
 """The compose stack's stand-in Dockerfiles and override (test_compose_stack.py)."""
 
@@ -161,6 +169,48 @@ def _cached_build(dockerfile: str, tag: str, base_image: str, context: Path = RO
     unchanged = image_id(tag) == before
     _built[tag] = (image_size(tag), 0.0 if unchanged else seconds)
     return tag
+
+
+@pytest.fixture(scope="session")
+def train_image(base_image: str) -> str:
+    """deploy/train.Dockerfile from this tree, torch from TORCH_WHEELS.
+
+    The folder is served over HTTP on the gateway of a Docker network of the test's
+    own, where the build's RUN steps (on that network) reach the host and nothing else
+    does, and handed to the build as TORCH_FIND_LINKS; torch's own dependencies come
+    from PyPI. Kept under its tag, so the next run reuses the torch layer.
+    """
+    wheels = sorted(TORCH_WHEELS.glob("torch-2.13.0+cpu-*.whl"))
+    if not wheels:
+        pytest.fail(
+            f"no torch-2.13.0+cpu wheel in {TORCH_WHEELS}: set MODELYARD_TORCH_WHEELS to a "
+            "folder holding it (pip download torch==2.13.0 --index-url "
+            "https://download.pytorch.org/whl/cpu --no-deps)"
+        )
+    network, gateway = create_network()
+    port = free_port()
+    command = [sys.executable, "-m", "http.server", "--bind", gateway, "--directory"]
+    share = subprocess.Popen(
+        [*command, str(TORCH_WHEELS), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    args = {
+        "PYTHON_IMAGE": base_image,
+        "TORCH_INDEX": "https://pypi.org/simple",
+        "TORCH_FIND_LINKS": f"http://{gateway}:{port}/",
+        "PIP_TRUSTED_HOST": gateway,
+    }
+    try:
+        seconds = build("deploy/train.Dockerfile", TRAIN_IMAGE, args, 1500, network=network)
+    except DockerError as error:
+        pytest.fail(f"building deploy/train.Dockerfile failed: {error}")
+    finally:
+        share.terminate()
+        share.wait(timeout=30)
+        docker("network", "rm", network, check=False)
+    _built[TRAIN_IMAGE] = (image_size(TRAIN_IMAGE), seconds)
+    return TRAIN_IMAGE
 
 
 @pytest.fixture(scope="session")

@@ -106,13 +106,17 @@ def build(
     build_args: dict[str, str],
     timeout: float,
     context: Path = ROOT,
+    network: str = "",
 ) -> float:
     """``docker build`` of ``dockerfile`` (relative to the repository root) with
-    ``context`` (the repository root by default); returns the seconds it took."""
+    ``context`` (the repository root by default), its RUN steps on ``network`` if
+    given; returns the seconds it took."""
     args = [arg for key, value in build_args.items() for arg in ("--build-arg", f"{key}={value}")]
+    if network:
+        args += ["--network", network]
     started = time.monotonic()
     docker(
-        *("build", "--quiet", "--file", str(ROOT / dockerfile), "--tag", tag),
+        *("build", "--quiet", "--force-rm", "--file", str(ROOT / dockerfile), "--tag", tag),
         *args,
         str(context),
         timeout=timeout,
