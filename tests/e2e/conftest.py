@@ -47,7 +47,7 @@ TORCH_WHEELS = Path(os.environ.get("MODELYARD_TORCH_WHEELS", "/opt/wheels"))
 (deploy/train.Dockerfile's default) is out of reach here, and PyPI's torch is the
 multi-GB CUDA build."""
 STACK = "tests/e2e/stack"
-"""The compose stack's stand-in Dockerfiles and override (test_compose_stack.py)."""
+"""The compose stack's stand-in Dockerfiles and override (test_compose_up.py)."""
 
 _built: dict[str, tuple[int, float]] = {}
 """tag -> (size in bytes, seconds its build took this session; 0 when reused)."""
