@@ -79,6 +79,8 @@ COMMANDS = [
     (["export", "onnx"], True),
     (["export", "quantize"], True),
     (["monitor", "drift"], True),
+    (["monitor", "performance"], True),
+    (["feedback", "import"], True),
     (["init"], True),
 ]
 

@@ -20,6 +20,7 @@ from modelyard.errors import EXIT_INTERRUPTED, EXIT_USAGE, ModelyardError
 from modelyard.export.commands import export_app
 from modelyard.extras import missing_extra
 from modelyard.monitor.commands import monitor_app
+from modelyard.monitor.feedback_commands import feedback_app
 from modelyard.promote.commands import promote as promote_command
 from modelyard.tune.commands import tune as tune_command
 from modelyard.ui.commands import ui as ui_command
@@ -37,6 +38,7 @@ config_app = typer.Typer(help="Inspect the composed configuration.", no_args_is_
 app.add_typer(config_app, name="config")
 app.add_typer(export_app, name="export")
 app.add_typer(monitor_app, name="monitor")
+app.add_typer(feedback_app, name="feedback")
 app.command("bench")(bench_command)
 app.command("ui")(ui_command)
 app.command("tune")(tune_command)

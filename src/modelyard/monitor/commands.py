@@ -9,6 +9,7 @@ import typer
 
 from modelyard.cli_options import DEBUG, JSON_OUT
 from modelyard.errors import EXIT_REFUSED
+from modelyard.monitor.report import iso_utc
 
 monitor_app = typer.Typer(
     help="Watch a served model: drift of its traffic against the training reference.",
@@ -82,3 +83,39 @@ def drift(
         typer.echo(f"report           {run.folder / 'report.html'}")
     if verdict.drift:
         raise typer.Exit(EXIT_DRIFT)
+
+
+@monitor_app.command("performance")
+def performance(
+    model: str = typer.Argument(..., help="Model name, as logged."),
+    since: str = typer.Option("1d", "--since", help="Window: the last 30m, 1h, 1d, ..."),
+    every: str = typer.Option(
+        None, "--every", help="Length of each time window; default a quarter of --since."
+    ),
+    db: str = typer.Option(
+        None, "--db", help="Prediction log URL; default $MODELYARD_PREDICTION_LOG or SQLite."
+    ),
+    as_json: bool = JSON_OUT,
+    debug: bool = DEBUG,
+) -> None:
+    """Accuracy, macro-F1 and per-class recall of labelled predictions, per version."""
+    from modelyard.monitor.performance import performance as measure
+
+    result = measure(model, since=since, every=every, db_url=db)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    if not result.by_version:
+        typer.echo(f"{model}: no labelled predictions in the last {since}")
+        return
+    for version, scores in result.by_version.items():
+        recall = "  ".join(f"{c}:{r:.2f}" for c, r in scores.recall.items())
+        typer.echo(
+            f"{model} version {version}: {scores.n} labelled, accuracy {scores.accuracy:.3f}, "
+            f"macro-F1 {scores.macro_f1:.3f}"
+        )
+        typer.echo(f"  recall  {recall}")
+    for window in result.windows:
+        start, end = iso_utc(window.start), iso_utc(window.end)
+        s = window.scores
+        typer.echo(f"  {start} .. {end}  v{window.version}  n={s.n}  accuracy {s.accuracy:.3f}")

@@ -48,7 +48,21 @@ predictions = sa.Table(
     sa.Column("projection", sa.JSON, nullable=False, doc="embedding in the profile's PCA basis"),
     sa.Column("raw_input", sa.LargeBinary, nullable=True, doc="only when configured"),
     sa.Index("ix_predictions_model_time", "model", "time"),
+    sa.Index("ix_predictions_model_request", "model", "request_id"),
 )
+
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("time", sa.Float, nullable=False, doc="Unix seconds (UTC) the label arrived"),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False, doc="the true label"),
+    sa.Index("ix_feedback_model_request", "model", "request_id"),
+)
+"""Ground-truth labels sent after the fact, joined to ``predictions`` by model and
+request id (the newest label of an id wins)."""
 
 
 def default_log_url() -> str:

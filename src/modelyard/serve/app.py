@@ -21,6 +21,7 @@ from modelyard.serve import routes
 from modelyard.serve.dataplane import DataPlane
 from modelyard.serve.errors import ClientError
 from modelyard.serve.fastpath import FastPath
+from modelyard.serve.feedback import FeedbackService
 from modelyard.serve.metrics import ServerMetrics
 from modelyard.serve.middleware import ServingMiddleware
 from modelyard.serve.monitoring import ServingMonitor
@@ -60,6 +61,7 @@ def _routes() -> list[Route]:
         Route(f"{model}/infer", routes.infer, methods=["POST"]),
         Route(f"{version}/infer", routes.infer, methods=["POST"]),
         Route("/v1/models/{name}:predict", routes.predict, methods=["POST"]),
+        Route("/v1/feedback", routes.feedback, methods=["POST"]),
         Route("/metrics", routes.metrics),
         Route("/openapi.json", _openapi),
         Route("/docs", _docs),
@@ -86,12 +88,15 @@ def create_app(settings: ServeSettings) -> Starlette:
     metrics = ServerMetrics()
     runtime = ModelRuntime(settings, metrics)
     monitor = ServingMonitor(settings, metrics)
+    feedback = FeedbackService(monitor, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
             await runtime.start()
             await monitor.start(runtime)
+            if runtime.current is not None:
+                feedback.show_test_accuracy(runtime.current)
         except ModelyardError as error:
             app.state.startup_error = error
             report_startup_error(error)
@@ -120,6 +125,7 @@ def create_app(settings: ServeSettings) -> Starlette:
     app.state.runtime = runtime
     app.state.metrics = metrics
     app.state.monitor = monitor
+    app.state.feedback = feedback
     app.state.settings = settings
     app.state.startup_error = None
     by_path = {getattr(r, "path", ""): r for r in app.routes}

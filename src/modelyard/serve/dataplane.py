@@ -64,6 +64,13 @@ class DataPlane:
     def server_metadata() -> dict[str, Any]:
         return {"name": "modelyard", "version": __version__, "extensions": ["binary_tensor_data"]}
 
+    def served_name(self) -> str:
+        """The name of the model this server serves (503 before it is loaded)."""
+        model = self.runtime.current
+        if model is None:
+            raise Unavailable("the model is not loaded yet; retry shortly")
+        return model.name
+
     def model(self, name: str, version: str | None = None) -> LoadedModel:
         """The loaded model ``name`` (and ``version``, if given); 404 for any other."""
         model = self.runtime.current

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("modelyard.serve")
 
+_RECENT_IDS = 50_000
+"""Request ids remembered for feedback that arrives before its prediction is written."""
+
 
 @dataclass(frozen=True)
 class _Queued:
@@ -126,6 +129,13 @@ class ServingMonitor:
         # Held for a whole hand-over, so close() cannot overtake one in progress.
         self._flush_lock = threading.Lock()
         self._drift_task: asyncio.Task[None] | None = None
+        # Ids queued for the log lately, oldest first: feedback may name a request
+        # whose prediction is not written yet (the log writes once a second).
+        self._recent: dict[str, None] = {}
+
+    def recently_logged(self, request_id: str) -> bool:
+        """Whether ``request_id`` was queued for the log lately (written or not)."""
+        return request_id in self._recent
 
     async def start(self, runtime: ModelRuntime) -> None:
         if self.log is None:
@@ -177,7 +187,12 @@ class ServingMonitor:
         if full:
             log.dropped += rows
             self.dropped.inc(rows)
-        elif before < self.settings.log_write_rows <= before + rows:  # 0: never
+            return
+        recent = self._recent
+        recent[request_id[:128]] = None
+        if len(recent) > _RECENT_IDS:
+            del recent[next(iter(recent))]
+        if before < self.settings.log_write_rows <= before + rows:  # 0: never
             log.wake()
 
     def flush_queued(self) -> None:

@@ -154,6 +154,19 @@ async def predict(request: Request) -> Response:
     return Response(body, headers=headers)
 
 
+async def feedback(request: Request) -> Response:
+    """True labels for served requests: one ``{"id", "label"}`` or a list of them."""
+    import orjson
+
+    plane = _plane(request)
+    model = plane.model(plane.served_name())
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as error:
+        raise ClientError(f"feedback is not valid JSON: {error}") from None
+    return JSONResponse(await request.app.state.feedback.accept(model, body))
+
+
 async def metrics(request: Request) -> Response:
     from modelyard.serve.metrics import CONTENT_TYPE
 

@@ -28,7 +28,10 @@ def served_names(trained) -> set[str]:  # type: ignore[no-untyped-def]
     settings = settings_from([], model=str(trained.bundle_path), poll_interval_s=0)
     with TestClient(create_app(settings)) as client:
         image = np.zeros((8, 8), dtype=np.uint8).tolist()
-        assert client.post("/v1/models/digits-cnn:predict", json={"instances": [image]}).is_success
+        answer = client.post("/v1/models/digits-cnn:predict", json={"instances": [image]})
+        assert answer.is_success
+        labelled = {"id": answer.headers["x-request-id"], "label": "0"}
+        assert client.post("/v1/feedback", json=labelled).is_success  # live accuracy gauges
         tensor = {"name": "input", "shape": [1, 8, 8], "datatype": "UINT8", "data": image}
         assert client.post("/v2/models/digits-cnn/infer", json={"inputs": [tensor]}).is_success
         return exported_names(client.get("/metrics").text)

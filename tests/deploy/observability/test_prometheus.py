@@ -23,9 +23,10 @@ def _promtool(promtool: str, *args: str) -> str:
 
 def test_promtool_accepts_the_config_and_its_rule_files(promtool: str) -> None:
     out = _promtool(promtool, "check", "config", str(PROMETHEUS / "prometheus.yml"))
-    assert "1 rule files found" in out  # the rules/*.yml glob matched
+    assert "2 rule files found" in out  # the rules/*.yml glob matched both
     rules = sorted(str(p) for p in (PROMETHEUS / "rules").glob("*.yml"))
-    assert "SUCCESS: 6 rules found" in _promtool(promtool, "check", "rules", *rules)
+    checked = _promtool(promtool, "check", "rules", *rules)
+    assert "SUCCESS: 6 rules found" in checked and "SUCCESS: 1 rules found" in checked
 
 
 def test_alert_rules_pass_their_promtool_unit_tests(promtool: str) -> None:
@@ -41,6 +42,8 @@ def test_alerts_cover_errors_latency_drift_and_availability() -> None:
     assert "modelyard_drift_detected" in alerts["ModelyardDriftDetected"]
     assert "up{" in alerts["ModelyardScrapeDown"]
     assert "modelyard_model_info" in alerts["ModelyardModelNotLoaded"]
+    live = alerts["ModelyardLiveAccuracyLow"]
+    assert "modelyard_live_accuracy" in live and "modelyard_test_accuracy" in live
 
 
 @pytest.mark.slow  # trains the session's model

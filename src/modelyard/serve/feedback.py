@@ -1,0 +1,119 @@
+"""``POST /v1/feedback``: store true labels for served requests and export the live
+accuracy of the newest labelled window as Prometheus gauges.
+
+The checks and the SQL are :mod:`modelyard.monitor.feedback`'s; this module runs
+them off the event loop and keeps the gauges. ``modelyard_live_accuracy`` beside
+``modelyard_test_accuracy`` (the bundle's offline score) is what the alert rule
+``ModelyardLiveAccuracyLow`` in ``deploy/prometheus/rules/`` compares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import Gauge
+
+from modelyard.monitor.feedback import FeedbackError, parse_labels, read_labelled, record_feedback
+from modelyard.monitor.performance import score
+from modelyard.serve.errors import ClientError, Unavailable
+from modelyard.serve.metrics import ServerMetrics
+
+if TYPE_CHECKING:
+    from modelyard.serve.monitoring import ServingMonitor
+    from modelyard.serve.runtime import LoadedModel
+
+logger = logging.getLogger("modelyard.serve")
+
+LIVE_WINDOW = 1000
+"""Newest labelled predictions the live-accuracy gauges score."""
+
+
+class FeedbackService:
+    def __init__(self, monitor: ServingMonitor, metrics: ServerMetrics) -> None:
+        self.monitor = monitor
+        registry = metrics.registry
+        self.live_accuracy = Gauge(
+            "modelyard_live_accuracy",
+            f"Accuracy of the newest (up to {LIVE_WINDOW}) predictions that got feedback labels",
+            ["model", "version"],
+            registry=registry,
+            multiprocess_mode="livemostrecent",
+        )
+        self.labelled = Gauge(
+            "modelyard_live_accuracy_labels",
+            "Labelled predictions behind modelyard_live_accuracy",
+            ["model", "version"],
+            registry=registry,
+            multiprocess_mode="livemostrecent",
+        )
+        self.test_accuracy = Gauge(
+            "modelyard_test_accuracy",
+            "The served bundle's accuracy on its test split (offline, at training)",
+            ["model", "version"],
+            registry=registry,
+            multiprocess_mode="livemostrecent",
+        )
+
+    def show_test_accuracy(self, model: LoadedModel) -> None:
+        metrics = model.bundle.metrics
+        accuracy = metrics.get("test_accuracy", metrics.get("accuracy"))
+        if accuracy is not None:
+            self.test_accuracy.labels(model.name, model.version).set(float(accuracy))
+
+    async def accept(self, model: LoadedModel, body: Any) -> dict[str, Any]:
+        """Parse, check and store one feedback request; 4xx naming what was wrong."""
+        if self.monitor.log is None:
+            raise ClientError(
+                "this server does not log predictions (log_predictions=false), so feedback "
+                "has nothing to join with",
+                status=409,
+            )
+        try:
+            labels = parse_labels(body)
+        except FeedbackError as error:
+            raise ClientError(str(error), status=422) from None
+        loop = asyncio.get_running_loop()
+        try:
+            stored = await loop.run_in_executor(None, self._store, model, labels)
+        except FeedbackError as error:
+            raise ClientError(str(error), status=422) from None
+        except Exception as error:  # the database is down: the client may retry
+            logger.warning("feedback not stored: %s", error)
+            raise Unavailable("the prediction log is unreachable; retry shortly") from None
+        self.show_test_accuracy(model)
+        try:
+            await loop.run_in_executor(None, self.refresh, model)
+        except Exception as error:  # the gauges are best effort; the labels are stored
+            logger.warning("live accuracy not updated: %s", error)
+        return {"stored": stored}
+
+    def _store(self, model: LoadedModel, labels: Any) -> int:
+        assert self.monitor.log is not None
+        return record_feedback(
+            self.monitor.log.engine,
+            model.name,
+            labels,
+            list(model.bundle.labels),
+            pending=self.monitor.recently_logged,
+        )
+
+    def refresh(self, model: LoadedModel) -> None:
+        """Score the newest labelled predictions of every version and set the gauges.
+
+        Writes what the log holds first (a second's worth at most), so labels for
+        requests answered a moment ago count at once.
+        """
+        assert self.monitor.log is not None
+        self.monitor.flush_queued()  # queued on the event loop -> the log's buffer
+        self.monitor.log.flush(timeout_s=2.0)
+        engine = self.monitor.log.engine
+        labelled = read_labelled(engine, model.name, last=LIVE_WINDOW)
+        for version in sorted(set(labelled.versions)):
+            rows = [i for i, v in enumerate(labelled.versions) if v == version]
+            scores = score(
+                [labelled.predicted[i] for i in rows], [labelled.actual[i] for i in rows]
+            )
+            self.live_accuracy.labels(model.name, version).set(scores.accuracy)
+            self.labelled.labels(model.name, version).set(scores.n)

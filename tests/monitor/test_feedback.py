@@ -1,0 +1,106 @@
+"""Feedback labels on SQLite and PostgreSQL: checked against the log, stored all or
+none, joined back to the predictions (newest label wins)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from modelyard.monitor.feedback import (
+    FeedbackError,
+    Label,
+    parse_labels,
+    read_labelled,
+    record_feedback,
+)
+from modelyard.monitor.logstore import create_log_engine
+from modelyard.monitor.predlog import PredictionLogger
+
+LABELS = ["cat", "dog", "eel"]
+
+
+def _log(url: str, version: str, ids: list[str], predicted: list[str]) -> None:
+    rows = len(ids)
+    log = PredictionLogger(url)
+    log.start()
+    log.record(
+        "m",
+        version,
+        ids,
+        {"x": np.zeros(rows)},
+        np.zeros((rows, 2)),
+        predicted,
+        np.full(rows, 0.9),
+        0.01,
+    )
+    log.close()
+
+
+def test_parse_accepts_one_a_list_or_labels_and_names_what_is_wrong() -> None:
+    assert parse_labels({"id": "a", "label": "cat"}) == [Label("a", "cat")]
+    assert parse_labels([{"id": "a", "label": 3}]) == [Label("a", "3")]
+    assert parse_labels({"labels": [{"id": "b", "label": "dog"}]}) == [Label("b", "dog")]
+    for bad, words in [
+        ([], "non-empty list"),
+        ("cat", "non-empty list"),
+        ([{"id": "a"}], 'item 0 must have exactly the keys "id" and "label"'),
+        ([{"id": "a", "label": "x", "extra": 1}], "item 0"),
+        ([{"id": 5, "label": "cat"}], "item 0: id must be a string"),
+        ([{"id": "a", "label": "cat"}, {"id": "b", "label": None}], "item 1: label"),
+        ([{"id": "x" * 129, "label": "cat"}], "1-128"),
+    ]:
+        with pytest.raises(FeedbackError, match=words):
+            parse_labels(bad)
+
+
+def test_labels_join_their_predictions_and_the_newest_wins(log_url: str) -> None:
+    _log(log_url, "1", ["a", "b", "c"], ["cat", "dog", "eel"])
+    engine = create_log_engine(log_url)
+    try:
+        stored = record_feedback(engine, "m", [Label("a", "cat"), Label("b", "cat")], LABELS)
+        assert stored == 2
+        record_feedback(engine, "m", [Label("b", "dog")], LABELS)  # a correction
+        labelled = read_labelled(engine, "m")
+    finally:
+        engine.dispose()
+    assert labelled.request_ids == ["a", "b"]
+    assert labelled.predicted == ["cat", "dog"] and labelled.actual == ["cat", "dog"]
+    assert labelled.versions == ["1", "1"]
+
+
+def test_unknown_ids_and_labels_store_nothing_and_are_named(log_url: str) -> None:
+    _log(log_url, "1", ["a"], ["cat"])
+    engine = create_log_engine(log_url)
+    try:
+        with pytest.raises(FeedbackError, match=r"unknown request id.*ghost-1, ghost-2"):
+            record_feedback(
+                engine,
+                "m",
+                [Label("a", "cat"), Label("ghost-1", "dog"), Label("ghost-2", "dog")],
+                LABELS,
+            )
+        with pytest.raises(FeedbackError, match=r"unknown label.*zebra.*cat, dog, eel"):
+            record_feedback(engine, "m", [Label("a", "zebra")], LABELS)
+        # ids logged for another model are unknown for this one
+        with pytest.raises(FeedbackError, match="unknown request id"):
+            record_feedback(engine, "other", [Label("a", "cat")], LABELS)
+        assert len(read_labelled(engine, "m")) == 0
+        # an id the server queued but has not written yet counts as known
+        assert (
+            record_feedback(
+                engine, "m", [Label("late", "eel")], LABELS, pending={"late"}.__contains__
+            )
+            == 1
+        )
+    finally:
+        engine.dispose()
+
+
+def test_an_empty_log_has_no_labelled_predictions(log_url: str) -> None:
+    engine = create_log_engine(log_url)
+    try:
+        assert len(read_labelled(engine, "m")) == 0
+        with pytest.raises(FeedbackError, match="unknown request id"):
+            record_feedback(engine, "m", [Label("a", "cat")], LABELS)
+    finally:
+        engine.dispose()

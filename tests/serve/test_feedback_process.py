@@ -1,0 +1,116 @@
+"""Feedback against a real server process and the real prediction log (SQLite and
+PostgreSQL): labels for logged ids are stored and scored, ids the log sampled out
+and unknown labels get a 422 naming them, malformed bodies a 4xx, and the CSV
+import and ``monitor performance`` read the same log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.helpers import Server, postgres_database, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'log.db'}"
+        return
+    with postgres_database() as url:
+        yield url
+
+
+def _metric(url: str, name: str) -> dict[str, float]:
+    found = {}
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith(name + "{"):
+            found[line.split("{", 1)[1].split("}")[0]] = float(line.split()[-1])
+    return found
+
+
+def test_feedback_joins_the_log_and_names_what_it_cannot_take(  # type: ignore[no-untyped-def]
+    trained, use_session_home, log_url: str, tmp_path: Path
+) -> None:
+    server = Server(
+        "digits-cnn@candidate",
+        "poll_interval_s=0",
+        "log_sample_rate=0.5",
+        f"prediction_log_url={log_url}",
+    )
+    try:
+        predicted: dict[str, str] = {}
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            for i in range(60):
+                answer = client.post(
+                    "/v1/models/digits-cnn:predict",
+                    json={"instances": [[[i % 16] * 8] * 8]},
+                    headers={"x-request-id": f"req-{i}"},
+                )
+                assert answer.status_code == 200
+                predicted[f"req-{i}"] = answer.json()["predictions"][0]["label"]
+            # which ids the log kept (about half): wait for the write
+            kept: set[str] = set()
+            for request_id in predicted:
+                one = client.post("/v1/feedback", json={"id": request_id, "label": "0"})
+                assert one.status_code in (200, 422), one.text
+                if one.status_code == 200:
+                    kept.add(request_id)
+                else:
+                    assert request_id in one.json()["error"]
+                    assert "sampled out" in one.json()["error"]
+            assert 10 < len(kept) < 50, len(kept)
+            sampled_out = sorted(set(predicted) - kept)
+            # bulk: all right ones stored, each label now the true one
+            bulk = [{"id": i, "label": predicted[i]} for i in sorted(kept)]
+            stored = client.post("/v1/feedback", json=bulk)
+            assert stored.status_code == 200 and stored.json() == {"stored": len(kept)}
+            # a bulk with one sampled-out id stores nothing and names it
+            mixed = [*bulk[:3], {"id": sampled_out[0], "label": "1"}]
+            refused = client.post("/v1/feedback", json={"labels": mixed})
+            assert refused.status_code == 422 and sampled_out[0] in refused.json()["error"]
+            wrong = client.post("/v1/feedback", json={"id": bulk[0]["id"], "label": "eleven"})
+            assert wrong.status_code == 422
+            assert "unknown label(s) eleven" in wrong.json()["error"]
+            for body, status in [
+                (b"{not json", 400),
+                (b"[]", 422),
+                (b'{"id": "req-1"}', 422),
+                (b'{"id": 7, "label": "1"}', 422),
+                (b"null", 422),
+            ]:
+                bad = client.post("/v1/feedback", content=body)
+                assert bad.status_code == status, (body, bad.text)
+                assert bad.json()["error"]
+            live = _metric(server.url, "modelyard_live_accuracy")
+            version = trained.model_version
+            assert live == {f'model="digits-cnn",version="{version}"': 1.0}
+            assert _metric(server.url, "modelyard_test_accuracy")
+            assert client.get("/v2/health/ready").status_code == 200
+    finally:
+        assert server.stop() == 0
+    # the CLI: wrong labels, then a relabelling from a file read by monitor performance
+    csv_path = tmp_path / "labels.csv"
+    ids = sorted(kept)
+    flipped = {i: ("1" if predicted[i] != "1" else "2") for i in ids[:5]}
+    csv_path.write_text("id,label\n" + "".join(f"{i},{flipped[i]}\n" for i in flipped))
+    done = run_cli("feedback", "import", str(csv_path), "--model", "digits-cnn", "--db", log_url)
+    assert done.returncode == 0, done.stderr
+    assert "stored 5 labels" in done.stdout
+    bad_csv = tmp_path / "bad.csv"
+    bad_csv.write_text(f"id,label\n{sampled_out[1]},1\n")
+    refused_cli = run_cli("feedback", "import", str(bad_csv), "-m", "digits-cnn", "--db", log_url)
+    assert refused_cli.returncode == 2
+    assert f"unknown request id(s) {sampled_out[1]}" in refused_cli.stderr
+    assert len(refused_cli.stderr.strip().splitlines()) == 1
+    report = run_cli(
+        "monitor", "performance", "digits-cnn", "--since", "1h", "--json", "--db", log_url
+    )
+    assert report.returncode == 0, report.stderr
+    scores = json.loads(report.stdout)["by_version"][version]
+    assert scores["n"] == len(kept)
+    assert scores["accuracy"] == pytest.approx((len(kept) - 5) / len(kept))
