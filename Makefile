@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install quickstart test lint format bench lock clean
+.PHONY: install quickstart test lint format docs bench lock clean
 
 # requirements/constraints.txt pins every package (built by `make lock`), so CI and
 # the images install the versions the tests passed with.
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -c $(CONSTRAINTS) \
-	  -e '.[train,tracking,serve,monitor,ui,tune,postgres,infra,dvc,dev]'
+	  -e '.[train,tracking,serve,monitor,ui,tune,postgres,infra,dvc,docs,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -43,6 +43,11 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The documentation site (mkdocs.yml, docs/) into site/; --strict turns a broken link
+# or reference into an error. tests/docs builds it the same way in `make test`.
+docs: install
+	$(BIN)/mkdocs build --strict
+
 bench: install
 	$(BIN)/python benchmarks/training/bench_lightning_overhead.py
 
@@ -56,4 +61,4 @@ lock: install
 	  --no-annotate --custom-compile-command "make lock" -o $(CONSTRAINTS)
 
 clean:
-	rm -rf $(VENV) .modelyard .pytest_cache
+	rm -rf $(VENV) .modelyard .pytest_cache site

@@ -1,0 +1,224 @@
+"""MkDocs hooks (mkdocs.yml `hooks:`): the pages generated at build time, so they can
+never disagree with the code.
+
+- ``<!-- generated: cli -->`` becomes the CLI reference, rendered from the Typer app
+  (``typer.main.get_command``) by Typer's own markdown generator: every command,
+  argument, option, default and environment variable, as ``--help`` shows them.
+- ``<!-- generated: settings -->`` becomes the settings reference: one table per
+  section of the typed config (``modelyard.config.schema``) and one for the server
+  (``modelyard.serve.settings.ServeSettings``), with each field's type, default and
+  the docstring written under it in the source.
+- Each ``benchmarks/**/RESULTS.md`` becomes a page under ``benchmarks/`` with its
+  text as committed (figures, machine, commands): nothing is copied by hand.
+
+The functions are plain (no MkDocs import) so tests/docs can call them too.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+import typing
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+REPO_URL = "https://github.com/modelyard/modelyard"
+CLI_MARK = "<!-- generated: cli -->"
+SETTINGS_MARK = "<!-- generated: settings -->"
+
+# Each results file -> the name of its page under benchmarks/ (mkdocs.yml lists them).
+BENCHMARKS = {
+    "benchmarks/RESULTS.md": "overview",
+    "benchmarks/serving/RESULTS.md": "serving",
+    "benchmarks/deploy/RESULTS.md": "deploy",
+    "benchmarks/reliability/RESULTS.md": "reliability",
+    "benchmarks/text/RESULTS.md": "text",
+    "benchmarks/langid/RESULTS.md": "langid",
+}
+
+
+# --- CLI reference ---------------------------------------------------------------
+
+
+def cli_reference() -> str:
+    """Markdown for every command of ``modelyard``, from the Typer app itself."""
+    import typer
+    import typer.cli
+
+    from modelyard.cli import app
+
+    command = typer.main.get_command(app)
+    text = typer.cli.get_docs_for_click(
+        obj=command, ctx=typer.Context(command), name="modelyard", title=None
+    )
+    # One level down: the page has its own "#" title, so `modelyard` is "##", each
+    # command "###" and each sub-command "####".
+    return re.sub(r"^#", "##", text.strip(), flags=re.M) + "\n"
+
+
+# --- settings reference ----------------------------------------------------------
+
+
+def _field_docs(source: Path) -> dict[str, dict[str, str]]:
+    """class name -> field name -> the docstring written under the field."""
+    tree = ast.parse(source.read_text())
+    docs: dict[str, dict[str, str]] = {}
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        fields: dict[str, str] = {}
+        body = node.body
+        for here, after in zip(body, [*body[1:], None], strict=True):
+            if (
+                isinstance(here, ast.AnnAssign)
+                and isinstance(here.target, ast.Name)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
+                fields[here.target.id] = after.value.value
+        docs[node.name] = fields
+    return docs
+
+
+_ROLE = re.compile(r":\w+:`~?([^`]+)`")
+
+
+def _one_line(text: str) -> str:
+    """A docstring on one line of Markdown: reST roles and double backticks become code."""
+    text = " ".join(line.strip() for line in text.strip().splitlines())
+    text = _ROLE.sub(r"`\1`", text).replace("``", "`")
+    return text.replace("|", "\\|")
+
+
+def _type_name(hint: Any) -> str:
+    text = getattr(hint, "__name__", None) if not typing.get_args(hint) else None
+    text = text or str(hint).replace("typing.", "").replace("NoneType", "None")
+    return text.replace(" | ", " or ")
+
+
+def _default(item: dataclasses.Field[Any]) -> str:
+    if item.default is not dataclasses.MISSING:
+        value = item.default
+    elif item.default_factory is not dataclasses.MISSING:
+        value = item.default_factory()
+    else:
+        return "(required)"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value == "":
+        return '""'
+    return str(value).replace("|", "\\|")
+
+
+def _table(cls: type, prefix: str, docs: dict[str, str]) -> list[str]:
+    hints = typing.get_type_hints(cls)
+    rows = ["| key | type | default | what it does |", "| --- | --- | --- | --- |"]
+    for item in dataclasses.fields(cls):
+        rows.append(
+            f"| `{prefix}{item.name}` | {_type_name(hints[item.name])} | "
+            f"`{_default(item)}` | {_one_line(docs.get(item.name, ''))} |"
+        )
+    return rows
+
+
+def settings_reference() -> str:
+    """Markdown tables of every config and server setting, from the typed schemas."""
+    from modelyard.config import schema
+    from modelyard.serve import settings
+
+    lines: list[str] = []
+    schema_docs = _field_docs(Path(schema.__file__))
+    hints = typing.get_type_hints(schema.Config)
+    for section in dataclasses.fields(schema.Config):
+        cls = hints[section.name]
+        if not dataclasses.is_dataclass(cls):
+            continue
+        lines += [f"## `{section.name}`", ""]
+        if cls.__doc__ and not cls.__doc__.startswith(cls.__name__ + "("):
+            lines += [_one_line(cls.__doc__), ""]
+        lines += [f"Section `{cls.__name__}` of `modelyard.config.schema`.", ""]
+        lines += [*_table(cls, f"{section.name}.", schema_docs.get(cls.__name__, {})), ""]
+    serve_docs = _field_docs(Path(settings.__file__))
+    lines += [
+        "## Server (`modelyard serve`)",
+        "",
+        "`modelyard.serve.settings.ServeSettings`: given as `key=value` after the model "
+        "(`modelyard serve <model> max_batch_size=32`), or under `serve:` in a deploy spec.",
+        "",
+        *_table(settings.ServeSettings, "", serve_docs.get("ServeSettings", {})),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --- functions in namespace packages --------------------------------------------
+
+_FUNCTION_MARK = re.compile(r"<!-- generated: function ([\w.]+) -->")
+
+
+def function_reference(qualified: str) -> str:
+    """Signature and docstring of a function, read from its source (no import).
+
+    For the few public functions in folders without an ``__init__.py`` (namespace
+    packages such as ``modelyard.train``), which mkdocstrings' loader does not visit.
+    """
+    module, _, name = qualified.rpartition(".")
+    source = ROOT / "src" / (module.replace(".", "/") + ".py")
+    tree = ast.parse(source.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            returns = f" -> {ast.unparse(node.returns)}" if node.returns else ""
+            signature = f"def {name}({ast.unparse(node.args)}){returns}"
+            doc = ast.get_docstring(node) or ""
+            doc = _ROLE.sub(r"`\1`", doc).replace("``", "`")
+            return (
+                f"### `{qualified}`\n\n```python\n{signature}\n```\n\n{doc}\n\n"
+                f"*Source: `src/{module.replace('.', '/')}.py`.*\n"
+            )
+    raise LookupError(f"{qualified}: no function {name} in {source}")
+
+
+# --- benchmark pages -------------------------------------------------------------
+
+_LINK = re.compile(r"\]\((?!https?://|#)([^)#\s]+)(#[^)\s]*)?\)")
+
+
+def benchmark_page(path: str) -> str:
+    """A RESULTS.md file as a page: relative links point at the repository."""
+    source = ROOT / path
+    folder = Path(path).parent
+
+    def absolute(match: re.Match[str]) -> str:
+        target = (folder / match.group(1)).as_posix()
+        for other, name in BENCHMARKS.items():
+            if Path(target) == Path(other):
+                return f"]({name}.md{match.group(2) or ''})"
+        return f"]({REPO_URL}/blob/main/{target}{match.group(2) or ''})"
+
+    header = f"<!-- generated from {path} at build time; edit that file, not this page -->\n\n"
+    body = _LINK.sub(absolute, source.read_text())
+    return header + body + f"\n\n*Source: [`{path}`]({REPO_URL}/blob/main/{path}).*\n"
+
+
+# --- MkDocs events ---------------------------------------------------------------
+
+
+def on_files(files: Any, config: Any) -> Any:
+    from mkdocs.structure.files import File
+
+    for path, name in BENCHMARKS.items():
+        files.append(File.generated(config, f"benchmarks/{name}.md", content=benchmark_page(path)))
+    return files
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    if CLI_MARK in markdown:
+        markdown = markdown.replace(CLI_MARK, cli_reference())
+    if SETTINGS_MARK in markdown:
+        markdown = markdown.replace(SETTINGS_MARK, settings_reference())
+    return _FUNCTION_MARK.sub(lambda match: function_reference(match.group(1)), markdown)
