@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.docs.screenshots import keep_for_docs, screenshot_page
 from tests.helpers import run_cli
 from tests.monitor.conftest import HeldOut, log_window, take
 from typer.testing import CliRunner
@@ -71,6 +72,9 @@ def test_inverted_images_exit_1_and_write_the_default_report_folder(
     assert verdict["drift"] is True and verdict["window"]["records"] == 100
     assert verdict["window"]["since"] is None
     assert json.loads((reports.parent / "latest.json").read_text())["path"] == str(newest)
+    # The docs show this report (docs/monitoring.md): a real drift, rendered by Chromium.
+    shot = screenshot_page(newest / REPORT_FILE, tmp_path / "report.png")
+    keep_for_docs(shot, "drift-report.png")
 
 
 def test_user_errors_exit_2_with_a_reason(trained, use_session_home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

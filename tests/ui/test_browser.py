@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
+from tests.docs.screenshots import keep_for_docs
 from tests.helpers import Server, free_port
 from tests.ui.conftest import write_report
 
@@ -142,6 +143,7 @@ def test_a_drawn_digit_gets_a_prediction_in_chromium(
     assert len(_wait(browser, '[data-testid="stVegaLiteChart"]', count=2)) == 2
     shot = _screenshot(browser, tmp_path / "predict.png")
     assert shot.size[0] >= 1000 and shot.getextrema() == (0, 255)  # rendered, not blank
+    keep_for_docs(tmp_path / "predict.png", "ui-predict.png")  # docs/index.md, monitoring.md
     # The drawing reached the server: the sent preview is mostly black with white ink.
     (preview,) = [
         i for i in browser.find_elements(By.CSS_SELECTOR, "img") if i.size["width"] == 112
@@ -159,3 +161,4 @@ def test_the_drift_page_shows_the_latest_verdict_in_chromium(
     assert "Drift detected on digits-cnn version 3" in page
     _wait(browser, '[data-testid="stDataFrame"]')
     _screenshot(browser, tmp_path / "drift.png")
+    keep_for_docs(tmp_path / "drift.png", "ui-drift.png")  # docs/monitoring.md
