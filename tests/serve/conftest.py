@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,3 +43,46 @@ def client(make_client) -> TestClient:  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def digits_test_images(session_home) -> Iterator[np.ndarray]:  # type: ignore[no-untyped-def]
     yield load_dataset(compose_config(FAST).data).test.images[:16]
+
+
+@dataclass(frozen=True)
+class Versions:
+    """digits-cnn in a home of its own: v1 (candidate, production), v2 the same
+    model made slow (staging), v3 a graph that cannot load (broken)."""
+
+    home: Path
+    bundle: Path
+    experiment_id: str
+
+
+@pytest.fixture(scope="module")
+def versions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Versions]:
+    from tests.serve.versions import broken_copy, register_copy, set_alias, slower_copy
+
+    from modelyard import tracking
+    from modelyard.train.run import train
+
+    folder = tmp_path_factory.mktemp("traffic-home")
+    previous = os.environ.get("MODELYARD_HOME")
+    os.environ["MODELYARD_HOME"] = str(folder)
+    tracking.configure()
+    try:
+        first = train(compose_config(FAST))
+        work = tmp_path_factory.mktemp("bundles")
+        slow = register_copy(
+            slower_copy(first.bundle_path, work / "slow" / "bundle"), first.experiment_id
+        )
+        broken = register_copy(
+            broken_copy(first.bundle_path, work / "broken" / "bundle"), first.experiment_id
+        )
+        assert (first.model_version, slow, broken) == ("1", "2", "3")
+        set_alias("production", "1")
+        set_alias("staging", "2")
+        set_alias("broken", "3")
+        yield Versions(folder, first.bundle_path, first.experiment_id)
+    finally:
+        if previous is None:
+            os.environ.pop("MODELYARD_HOME", None)
+        else:
+            os.environ["MODELYARD_HOME"] = previous
+        tracking.configure()

@@ -28,6 +28,7 @@ from modelyard.serve.monitoring import ServingMonitor
 from modelyard.serve.openapi import build_openapi, docs_page
 from modelyard.serve.runtime import ModelRuntime
 from modelyard.serve.settings import ServeSettings, settings_from_env
+from modelyard.serve.shadow import Shadow
 
 _SCHEMA = build_openapi()
 
@@ -89,12 +90,15 @@ def create_app(settings: ServeSettings) -> Starlette:
     runtime = ModelRuntime(settings, metrics)
     monitor = ServingMonitor(settings, metrics)
     feedback = FeedbackService(monitor, metrics)
+    shadow = Shadow(settings, metrics, monitor) if settings.shadow else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
             await runtime.start()
             await monitor.start(runtime)
+            if shadow is not None:
+                await shadow.start()
             if runtime.current is not None:
                 feedback.show_test_accuracy(runtime.current)
         except ModelyardError as error:
@@ -109,6 +113,8 @@ def create_app(settings: ServeSettings) -> Starlette:
             # draining here answers whatever the batcher still holds, and only then
             # is the prediction log flushed, so those answers are logged too.
             await runtime.close()
+            if shadow is not None:  # its queued work is logged before the log closes
+                await shadow.close()
             await monitor.close()
             metrics.close()
 
@@ -121,7 +127,7 @@ def create_app(settings: ServeSettings) -> Starlette:
             ClientError: routes.client_error,
         },
     )
-    app.state.dataplane = DataPlane(runtime, monitor, settings.max_instances)
+    app.state.dataplane = DataPlane(runtime, monitor, settings.max_instances, shadow)
     app.state.runtime = runtime
     app.state.metrics = metrics
     app.state.monitor = monitor

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from modelyard.serve.codecs import v2
 from modelyard.serve.errors import ClientError, NotFound, Unavailable
 from modelyard.serve.monitoring import ServingMonitor
 from modelyard.serve.runtime import LoadedModel, ModelRuntime
+from modelyard.serve.shadow import Shadow, ShadowWork
 
 
 # Built once per request: slots and no frozen __init__ (object.__setattr__ per field).
@@ -49,10 +50,17 @@ class PredictResponse:
 class DataPlane:
     """Model lookup, metadata and inference for every protocol the server speaks."""
 
-    def __init__(self, runtime: ModelRuntime, monitor: ServingMonitor, max_rows: int) -> None:
+    def __init__(
+        self,
+        runtime: ModelRuntime,
+        monitor: ServingMonitor,
+        max_rows: int,
+        shadow: Shadow | None = None,
+    ) -> None:
         self.runtime = runtime
         self.monitor = monitor
         self.max_rows = max_rows
+        self.shadow = shadow
 
     # -- health and metadata --------------------------------------------------------
 
@@ -123,14 +131,22 @@ class DataPlane:
         if unknown:
             raise ClientError(f"unknown output(s) {unknown}; this model has {model.output_names}")
         served, outputs = await self.runtime.infer(batch.model_input)
-        if self.monitor.log is not None:  # the id only matters to the prediction log
-            self.monitor.observe(
-                served,
-                request.id or request_id or _new_id(),
-                batch.observed,
-                outputs,
-                time.perf_counter() - started,
+        if self.monitor.log is not None or self.shadow is not None:
+            # the id only matters to the prediction log
+            request_id = request.id or request_id or _new_id()
+            logged = self.monitor.observe(
+                served, request_id, batch.observed, outputs, time.perf_counter() - started
             )
+            if self.shadow is not None and self.shadow.sampled():
+                self.shadow.offer(
+                    ShadowWork(
+                        request_id,
+                        served,
+                        batch,
+                        lambda m: m.modality.decode_v2(request, m.spec, self.max_rows, m.name),
+                        logged,
+                    )
+                )
         return InferResponse(served.name, served.version, outputs)
 
     async def predict(
@@ -145,7 +161,12 @@ class DataPlane:
         started = time.perf_counter() if started is None else started
         request_id = request_id or _new_id()
         batch = model.modality.decode_v1(body, content_type, model.spec, self.max_rows, model.name)
-        return await self._predict(batch, request_id, started)
+        return await self._predict(
+            batch,
+            request_id,
+            started,
+            lambda m: m.modality.decode_v1(body, content_type, m.spec, self.max_rows, m.name),
+        )
 
     async def predict_files(
         self,
@@ -159,13 +180,23 @@ class DataPlane:
         started = time.perf_counter() if started is None else started
         request_id = request_id or _new_id()
         batch = model.modality.decode_files(files, names, model.spec)
-        return await self._predict(batch, request_id, started)
+        return await self._predict(
+            batch, request_id, started, lambda m: m.modality.decode_files(files, names, m.spec)
+        )
 
-    async def _predict(self, batch: Batch, request_id: str, started: float) -> PredictResponse:
+    async def _predict(
+        self,
+        batch: Batch,
+        request_id: str,
+        started: float,
+        decode: Callable[[LoadedModel], Batch],
+    ) -> PredictResponse:
         served, outputs = await self.runtime.infer(batch.model_input)
-        self.monitor.observe(
+        logged = self.monitor.observe(
             served, request_id, batch.observed, outputs, time.perf_counter() - started
         )
+        if self.shadow is not None and self.shadow.sampled():
+            self.shadow.offer(ShadowWork(request_id, served, batch, decode, logged))
         body = served.modality.encode_v1(
             batch,
             outputs["probabilities"],

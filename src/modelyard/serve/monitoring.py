@@ -162,9 +162,13 @@ class ServingMonitor:
         inputs: Any,
         outputs: dict[str, np.ndarray],
         latency_s: float,
-    ) -> None:
+        sampled: bool | None = None,
+    ) -> bool:
         """Queue one answered request for the log: ``inputs`` is its ``Batch.observed``
-        (uint8 images or normalised floats, texts, ...).
+        (uint8 images or normalised floats, texts, ...). Returns whether it was queued.
+
+        ``sampled`` overrides the log's sample rate (a shadow's prediction is logged
+        exactly when the main one of the same request was).
 
         Cheap on purpose (the event loop calls it per request): the inputs are only
         referenced; :meth:`flush_queued` summarises them on the log thread. Beyond the
@@ -172,8 +176,8 @@ class ServingMonitor:
         The log keeps summaries of the inputs, and the inputs only with log_raw_inputs.
         """
         log = self.log
-        if log is None or not log.should_log():
-            return
+        if log is None or not (log.should_log() if sampled is None else sampled):
+            return False
         rows = len(inputs)
         item = _Queued(
             model, request_id, inputs, outputs["probabilities"], outputs.get("embedding"), latency_s
@@ -187,13 +191,14 @@ class ServingMonitor:
         if full:
             log.dropped += rows
             self.dropped.inc(rows)
-            return
+            return False
         recent = self._recent
         recent[request_id[:128]] = None
         if len(recent) > _RECENT_IDS:
             del recent[next(iter(recent))]
         if before < self.settings.log_write_rows <= before + rows:  # 0: never
             log.wake()
+        return True
 
     def flush_queued(self) -> None:
         """Summarise every queued request and hand the rows to the log (blocking).

@@ -9,6 +9,7 @@ started on and none fail.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -148,9 +149,19 @@ def load_model(
 
 
 class ModelRuntime:
-    def __init__(self, settings: ServeSettings, metrics: ServerMetrics):
+    """One alias followed: loaded, warmed, polled and swapped.
+
+    ``role`` is ``main`` for the version that answers clients; a shadow or canary
+    runtime (``serve/traffic.py``) follows its own alias the same way, but leaves the
+    per-server metrics to the main one, never runs inline on the event loop, and may
+    start with nothing loaded (:meth:`start_optional`).
+    """
+
+    def __init__(self, settings: ServeSettings, metrics: ServerMetrics, role: str = "main"):
         self.settings = settings
         self.metrics = metrics
+        self.role = role
+        self.main = role == "main"
         self.current: LoadedModel | None = None
         self.ready = False
         self._poller: asyncio.Task[None] | None = None
@@ -164,15 +175,15 @@ class ModelRuntime:
 
     def _alone(self) -> bool:
         """Whether the request asking is the only one this process is handling."""
-        return self.metrics.active_requests <= 1
+        return self.main and self.metrics.active_requests <= 1
 
     def _on_batch(self, stats: BatchStats) -> None:
-        if self.current is not None:
+        if self.current is not None and self.main:
             self.metrics.observe_batch(self.current.name, stats)
 
     def _on_outputs(self, bundle: Bundle, outputs: dict[str, np.ndarray]) -> None:
         probabilities = outputs.get("probabilities")
-        if probabilities is not None:
+        if probabilities is not None and self.main:
             self.metrics.observe_predictions(bundle.name, bundle.labels, probabilities)
 
     def _load_blocking(self, uri: str) -> LoadedModel:
@@ -199,13 +210,31 @@ class ModelRuntime:
             await self.current.batcher.start()
         else:
             self.current = await self._load(self.settings.model)
-        self.metrics.model_info.labels(self.current.name, self.current.version).set(1)
+        if self.main:
+            self.metrics.model_info.labels(self.current.name, self.current.version).set(1)
         self.ready = True
         if self.settings.poll_interval_s > 0 and self.current.bundle.version is not None:
             self._poller = asyncio.create_task(self._poll_forever())
         logger.info("serving %s version %s", self.current.name, self.current.version)
         if self.current.bundle.from_cache_note:
             logger.warning("%s", self.current.bundle.from_cache_note)
+
+    async def start_optional(self) -> None:
+        """Load the alias if it loads, else keep polling it (a shadow or canary that
+        fails never stops the server; a new version under the alias is tried)."""
+        try:
+            self.current = await self._load(self.settings.model)
+            self.ready = True
+            logger.info("%s: %s version %s", self.role, self.current.name, self.current.version)
+        except Exception as error:
+            self.last_reload_error = f"{self.role} {self.settings.model} not loaded: {error}"
+            logger.error("%s; serving without it", self.last_reload_error)
+            with contextlib.suppress(Exception):  # the registry is down: the poll retries
+                self._rejected_version = await asyncio.get_running_loop().run_in_executor(
+                    None, _resolve, bundle_io.parse_model_uri(self.settings.model), self.settings
+                )
+        if self.settings.poll_interval_s > 0:
+            self._poller = asyncio.create_task(self._poll_forever())
 
     async def infer(self, inputs: np.ndarray) -> tuple[LoadedModel, dict[str, np.ndarray]]:
         """Run ``inputs`` (a batch of model input) through the current version."""
@@ -236,7 +265,7 @@ class ModelRuntime:
     async def reload_if_moved(self) -> bool:
         """Check the alias; load, warm and swap in a new version. True if swapped."""
         current = self.current
-        if current is None or current.bundle.version is None:
+        if current is not None and current.bundle.version is None:
             return False
         uri = bundle_io.parse_model_uri(self.settings.model)
         try:
@@ -254,23 +283,31 @@ class ModelRuntime:
             logger.info("alias check works again")
             self.registry_unreachable = False
             self.last_reload_error = None
-        if target is None or target in (current.version, self._rejected_version):
+        loaded = current.version if current is not None else None
+        if target is None or target in (loaded, self._rejected_version):
             return False
+        name = current.name if current is not None else _model_name(uri)
         try:
-            new = await self._load(f"models:/{current.name}/{target}")
+            new = await self._load(f"models:/{name}/{target}")
         except Exception as error:
-            self.metrics.reloads.labels(current.name, "failed").inc()
+            if self.main:
+                self.metrics.reloads.labels(name, "failed").inc()
             self._rejected_version = target
-            self.last_reload_error = f"version {target} not swapped in: {error}"
-            logger.error("%s; still serving version %s", self.last_reload_error, current.version)
+            self.last_reload_error = f"{self.role} version {target} not swapped in: {error}"
+            logger.error("%s; still serving version %s", self.last_reload_error, loaded)
             return False
         self.current = new
-        self.metrics.model_info.labels(new.name, new.version).set(1)
-        self.metrics.model_info.labels(current.name, current.version).set(0)
-        self.metrics.reloads.labels(new.name, "swapped").inc()
+        self.ready = True
+        if self.main:
+            self.metrics.model_info.labels(new.name, new.version).set(1)
+            if current is not None:
+                self.metrics.model_info.labels(current.name, current.version).set(0)
+            self.metrics.reloads.labels(new.name, "swapped").inc()
         self.last_reload_error = None
-        logger.info("swapped %s version %s -> %s", new.name, current.version, new.version)
-        await current.batcher.close(drain=True)
+        prefix = "" if self.main else f"{self.role}: "
+        logger.info("%sswapped %s version %s -> %s", prefix, name, loaded, new.version)
+        if current is not None:
+            await current.batcher.close(drain=True)
         return True
 
     async def _poll_forever(self) -> None:
@@ -294,6 +331,15 @@ class ModelRuntime:
             self._poller.cancel()
         if self.current is not None:
             await self.current.batcher.close(drain=True)
+
+
+def _model_name(uri: str) -> str:
+    from modelyard.registry_client import ModelRef
+
+    ref = ModelRef.parse(uri)
+    if ref is None:
+        raise ModelyardError(f"{uri} is not a registry alias")
+    return ref.name
 
 
 def _resolve(uri: str, settings: ServeSettings) -> str | None:

@@ -36,6 +36,29 @@ APP_FACTORY = "modelyard.serve.app:app_from_env"
 """What each ``--workers N`` process imports and calls to build its app."""
 
 
+def check_second_aliases(settings: ServeSettings) -> None:
+    """A ``shadow=`` or ``canary=`` alias that the registry does not have is the user's
+    mistake (one line, exit 2); one whose version later fails to load is not fatal."""
+    from modelyard.errors import ConfigError, RegistryError
+    from modelyard.registry_client import RegistryUnreachable
+    from modelyard.serve.runtime import _resolve
+    from modelyard.serve.settings import second_alias_uri
+
+    for key in ("shadow", "canary"):
+        alias = getattr(settings, key)
+        if not alias:
+            continue
+        uri = second_alias_uri(settings, alias)
+        try:
+            version = _resolve(uri, settings)
+        except RegistryUnreachable:
+            continue  # the main model starts from its cache; the shadow's poll retries
+        except (RegistryError, ModelyardError) as error:
+            raise ConfigError(f"serve setting {key}={alias}: {error}") from None
+        if version is None:
+            raise ConfigError(f"serve setting {key}={alias}: {uri} names no version")
+
+
 def run_server(settings: ServeSettings) -> None:
     """Serve until SIGTERM/SIGINT; in-flight requests finish before the process exits.
 
@@ -52,6 +75,7 @@ def run_server(settings: ServeSettings) -> None:
     try:
         limit_mlflow_retries()
         check_registry_reachable(settings)
+        check_second_aliases(settings)
         os.environ[SETTINGS_ENV] = settings.to_env()
         # Uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal
         # with the handler it found installed; make that handler a clean exit, so a

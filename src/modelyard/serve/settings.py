@@ -91,6 +91,24 @@ class ServeSettings:
     drift_window: int = 500
     """Newest records of the served version that each periodic drift check tests."""
 
+    shadow: str = ""
+    """An alias of the same model to run beside the served one, off the critical path
+    (``shadow=staging``): loaded and hot-reloaded like the main alias; its
+    predictions go to the log under the same request id. Empty: no shadow."""
+    shadow_rate: float = 1.0
+    """Share of requests (0..1) also sent to the shadow."""
+    shadow_queue: int = 256
+    """Requests waiting for the shadow; beyond this they are dropped and counted in
+    ``modelyard_shadow_requests_total{outcome="dropped"}``, never slowing the main path."""
+    shadow_threads: int = 1
+    """ONNX Runtime threads of the shadow's session: few, so it leaves the CPU to the
+    main model."""
+    canary: str = ""
+    """An alias of the same model that answers a share of the traffic
+    (``canary=staging``), sticky per ``X-Modelyard-Key`` header or request id."""
+    canary_weight: float = 0.0
+    """Share of request keys (0..1) the canary answers."""
+
     def to_env(self) -> str:
         return json.dumps(asdict(self))
 
@@ -117,6 +135,10 @@ _ALLOWED: dict[str, tuple[Callable[[Any], bool], str]] = {
     "log_stop_timeout_s": (lambda v: v >= 0, ">= 0 (seconds)"),
     "drift_interval_s": (lambda v: v >= 0, ">= 0 (seconds; 0 disables)"),
     "drift_window": (lambda v: v >= 30, "at least 30 (records)"),
+    "shadow_rate": (lambda v: 0.0 <= v <= 1.0, "within 0..1"),
+    "shadow_queue": (lambda v: v >= 1, "at least 1 (requests)"),
+    "shadow_threads": (lambda v: v >= 1, "at least 1"),
+    "canary_weight": (lambda v: 0.0 <= v <= 1.0, "within 0..1"),
 }
 """Each numeric setting's allowed values: a check (False also for NaN) and its words."""
 
@@ -171,7 +193,39 @@ def settings_from(overrides: Sequence[str] = (), **values: object) -> ServeSetti
         value = getattr(settings, key)
         if not allowed(value):
             raise ConfigError(f"bad serve setting {key}={value}: {key} must be {words}")
+    _check_second_alias(settings, "shadow")
+    _check_second_alias(settings, "canary")
+    if settings.shadow and settings.canary:
+        raise ConfigError("serve with shadow= or canary=, not both at once")
     return settings
+
+
+def _check_second_alias(settings: ServeSettings, key: str) -> None:
+    """``shadow=``/``canary=`` name an alias of the served registry model."""
+    alias = getattr(settings, key)
+    if not alias:
+        return
+    import re
+
+    from modelyard.bundle import ALIAS, parse_model_uri
+
+    if not re.fullmatch(ALIAS, alias):
+        raise ConfigError(
+            f"bad serve setting {key}={alias}: write an alias of the same model, e.g. {key}=staging"
+        )
+    if not re.fullmatch(r"models:/[^/@]+@[^/@]+", parse_model_uri(settings.model)):
+        raise ConfigError(
+            f"{key}={alias} needs the served model given as <name>@<alias> "
+            f"(got {settings.model}), so both aliases of one registered model are followed"
+        )
+
+
+def second_alias_uri(settings: ServeSettings, alias: str) -> str:
+    """``models:/<name>@<alias>`` for the served model's name and another alias."""
+    from modelyard.bundle import parse_model_uri
+
+    name = parse_model_uri(settings.model).removeprefix("models:/").split("@")[0]
+    return f"models:/{name}@{alias}"
 
 
 def settings_from_env() -> ServeSettings:

@@ -1,0 +1,148 @@
+"""Shadow traffic on real server processes and the real prediction log (SQLite and
+PostgreSQL): a shadow slower than the main model never slows or fails the main
+path and drops what it cannot keep up with; both predictions of a request share its
+id in the log; a shadow that fails to load leaves the main model serving and is
+hot-reloaded once its alias moves; bad shadow settings are one line, exit 2."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from tests.helpers import Server, postgres_database, run_cli
+from tests.serve.conftest import Versions
+from tests.serve.versions import set_alias
+
+from modelyard.monitor.logstore import create_log_engine, predictions
+
+pytestmark = pytest.mark.slow
+
+BODY = {"instances": [[[3] * 8] * 8]}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'log.db'}"
+        return
+    with postgres_database() as url:
+        yield url
+
+
+def _counter(url: str, name: str) -> dict[str, float]:
+    found = {}
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith(name + "{"):
+            found[line.split('"')[1]] = float(line.split()[-1])
+    return found
+
+
+def _load(url: str, n: int, results: list[tuple[int, str, float]]) -> None:
+    with httpx.Client(base_url=url, timeout=10) as client:
+        for _ in range(n):
+            begin = time.perf_counter()
+            answer = client.post("/v1/models/digits-cnn:predict", json=BODY)
+            results.append(
+                (
+                    answer.status_code,
+                    answer.json().get("model_version", ""),
+                    time.perf_counter() - begin,
+                )
+            )
+
+
+def test_a_slow_shadow_never_holds_up_the_main_path(versions: Versions, log_url: str) -> None:
+    server = Server(
+        "digits-cnn@production",
+        "shadow=staging",
+        "shadow_rate=1.0",
+        "shadow_queue=8",
+        "poll_interval_s=0",
+        f"prediction_log_url={log_url}",
+    )
+    results: list[tuple[int, str, float]] = []
+    try:
+        threads = [
+            threading.Thread(target=_load, args=(server.url, 100, results)) for _ in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        shadow = _counter(server.url, "modelyard_shadow_requests_total")
+        info = httpx.get(f"{server.url}/metrics").text
+    finally:
+        assert server.stop() == 0  # graceful: the queued shadow work is logged first
+    assert {(status, version) for status, version, _ in results} == {(200, "1")}
+    assert 'modelyard_shadow_info{model="digits-cnn",version="2"} 1.0' in info
+    # the shadow is far slower: it could not keep up, dropped (and counted) the rest
+    assert shadow["dropped"] > 0 and shadow["done"] > 0, shadow
+    # the rest was queued (at most 8) or running (4) when the metrics were read
+    assert 400 - 12 <= shadow["done"] + shadow["dropped"] <= 400
+    engine = create_log_engine(log_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(predictions.c.version, predictions.c.request_id, predictions.c.label)
+            ).all()
+    finally:
+        engine.dispose()
+    main = {r.request_id: r.label for r in rows if r.version == "1"}
+    shadowed = {r.request_id: r.label for r in rows if r.version == "2"}
+    assert len(main) == 400
+    # every shadow prediction that ran is logged, under the id of a main prediction
+    # (the ones still queued at the stop are finished first), with the same answer
+    assert set(shadowed) <= set(main)
+    assert len(shadowed) >= shadow["done"]
+    assert all(main[i] == label for i, label in shadowed.items())
+
+
+def test_a_shadow_that_fails_to_load_leaves_the_main_model_serving(versions: Versions) -> None:
+    server = Server(
+        "digits-cnn@production",
+        "shadow=broken",
+        "shadow_rate=1.0",
+        "poll_interval_s=0.3",
+    )
+    try:
+        for _ in range(20):
+            answer = httpx.post(f"{server.url}/v1/models/digits-cnn:predict", json=BODY)
+            assert answer.status_code == 200 and answer.json()["model_version"] == "1"
+        assert _counter(server.url, "modelyard_shadow_requests_total") == {"skipped": 20.0}
+        assert "shadow models:/digits-cnn@broken not loaded" in server.log.read_text()
+        # the alias moves to a version that loads: the shadow follows it
+        set_alias("broken", "2")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "shadow: swapped" not in server.log.read_text():
+            time.sleep(0.2)
+        for _ in range(5):
+            assert httpx.post(f"{server.url}/v1/models/digits-cnn:predict", json=BODY).is_success
+        time.sleep(0.5)
+        done = _counter(server.url, "modelyard_shadow_requests_total").get("done", 0)
+    finally:
+        set_alias("broken", "3")
+        assert server.stop() == 0
+    assert "shadow: swapped digits-cnn version None -> 2" in server.log.read_text()
+    assert done == 5
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        (["shadow=nightly"], "serve setting shadow=nightly"),
+        (["shadow=staging", "shadow_rate=1.5"], "shadow_rate must be within 0..1"),
+        (["shadow=a/b"], "bad serve setting shadow=a/b"),
+        (["canary=staging", "canary_weight=-0.1"], "canary_weight must be within 0..1"),
+    ],
+)
+def test_bad_shadow_settings_are_one_line(
+    versions: Versions, settings: list[str], words: str
+) -> None:
+    done = run_cli("serve", "digits-cnn@production", "poll_interval_s=0", *settings, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
