@@ -47,8 +47,9 @@ def digits_test_images(session_home) -> Iterator[np.ndarray]:  # type: ignore[no
 
 @dataclass(frozen=True)
 class Versions:
-    """digits-cnn in a home of its own: v1 (candidate, production), v2 the same
-    model made slow (staging), v3 a graph that cannot load (broken)."""
+    """digits-cnn in a home of its own: v1 (production), v2 the same model made
+    slow (staging), v3 a graph that cannot load (broken), v4 a plain copy of v1
+    (challenger)."""
 
     home: Path
     bundle: Path
@@ -57,7 +58,13 @@ class Versions:
 
 @pytest.fixture(scope="module")
 def versions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Versions]:
-    from tests.serve.versions import broken_copy, register_copy, set_alias, slower_copy
+    from tests.serve.versions import (
+        broken_copy,
+        copy_bundle,
+        register_copy,
+        set_alias,
+        slower_copy,
+    )
 
     from modelyard import tracking
     from modelyard.train.run import train
@@ -75,10 +82,14 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Versions]:
         broken = register_copy(
             broken_copy(first.bundle_path, work / "broken" / "bundle"), first.experiment_id
         )
-        assert (first.model_version, slow, broken) == ("1", "2", "3")
+        same = register_copy(
+            copy_bundle(first.bundle_path, work / "same" / "bundle"), first.experiment_id
+        )
+        assert (first.model_version, slow, broken, same) == ("1", "2", "3", "4")
         set_alias("production", "1")
         set_alias("staging", "2")
         set_alias("broken", "3")
+        set_alias("challenger", "4")
         yield Versions(folder, first.bundle_path, first.experiment_id)
     finally:
         if previous is None:

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelyard.errors import ModelyardError
 from modelyard.serve import routes
+from modelyard.serve.canary import Canary
 from modelyard.serve.dataplane import DataPlane
 from modelyard.serve.errors import ClientError
 from modelyard.serve.fastpath import FastPath
@@ -91,6 +92,7 @@ def create_app(settings: ServeSettings) -> Starlette:
     monitor = ServingMonitor(settings, metrics)
     feedback = FeedbackService(monitor, metrics)
     shadow = Shadow(settings, metrics, monitor) if settings.shadow else None
+    canary = Canary(settings, metrics) if settings.canary else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -99,6 +101,8 @@ def create_app(settings: ServeSettings) -> Starlette:
             await monitor.start(runtime)
             if shadow is not None:
                 await shadow.start()
+            if canary is not None:
+                await canary.start()
             if runtime.current is not None:
                 feedback.show_test_accuracy(runtime.current)
         except ModelyardError as error:
@@ -115,6 +119,8 @@ def create_app(settings: ServeSettings) -> Starlette:
             await runtime.close()
             if shadow is not None:  # its queued work is logged before the log closes
                 await shadow.close()
+            if canary is not None:
+                await canary.close()
             await monitor.close()
             metrics.close()
 
@@ -127,7 +133,7 @@ def create_app(settings: ServeSettings) -> Starlette:
             ClientError: routes.client_error,
         },
     )
-    app.state.dataplane = DataPlane(runtime, monitor, settings.max_instances, shadow)
+    app.state.dataplane = DataPlane(runtime, monitor, settings.max_instances, shadow, canary)
     app.state.runtime = runtime
     app.state.metrics = metrics
     app.state.monitor = monitor

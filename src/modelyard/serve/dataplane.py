@@ -22,6 +22,7 @@ import numpy as np
 
 from modelyard import __version__
 from modelyard.modality import Batch
+from modelyard.serve.canary import Canary
 from modelyard.serve.codecs import v2
 from modelyard.serve.errors import ClientError, NotFound, Unavailable
 from modelyard.serve.monitoring import ServingMonitor
@@ -56,11 +57,13 @@ class DataPlane:
         monitor: ServingMonitor,
         max_rows: int,
         shadow: Shadow | None = None,
+        canary: Canary | None = None,
     ) -> None:
         self.runtime = runtime
         self.monitor = monitor
         self.max_rows = max_rows
         self.shadow = shadow
+        self.canary = canary
 
     # -- health and metadata --------------------------------------------------------
 
@@ -79,13 +82,25 @@ class DataPlane:
             raise Unavailable("the model is not loaded yet; retry shortly")
         return model.name
 
-    def model(self, name: str, version: str | None = None) -> LoadedModel:
-        """The loaded model ``name`` (and ``version``, if given); 404 for any other."""
+    def model(self, name: str, version: str | None = None, key: str | None = None) -> LoadedModel:
+        """The loaded model ``name`` (and ``version``, if given); 404 for any other.
+
+        With a canary, a request without a version goes to the version its ``key``
+        falls on (sticky); naming the canary's version asks for it directly.
+        """
         model = self.runtime.current
         if model is None:
             raise Unavailable("the model is not loaded yet; retry shortly")
         if name != model.name:
             raise NotFound(f"model '{name}' is not served here; this server serves '{model.name}'")
+        if self.canary is not None:
+            canary = self.canary.runtime.current
+            if version is None:
+                chosen = self.canary.takes(key)
+                if chosen is not None:
+                    return chosen
+            elif canary is not None and version == canary.version:
+                return canary
         if version is not None and version != model.version:
             raise NotFound(f"version {version} of '{name}' is not loaded; loaded: {model.version}")
         return model
@@ -130,7 +145,9 @@ class DataPlane:
         unknown = [n for n, _ in request.outputs or [] if n not in model.output_names]
         if unknown:
             raise ClientError(f"unknown output(s) {unknown}; this model has {model.output_names}")
-        served, outputs = await self.runtime.infer(batch.model_input)
+        served, outputs = await self._runtime(model).infer(batch.model_input)
+        if self.canary is not None:
+            self.canary.count(served)
         if self.monitor.log is not None or self.shadow is not None:
             # the id only matters to the prediction log
             request_id = request.id or request_id or _new_id()
@@ -162,6 +179,7 @@ class DataPlane:
         request_id = request_id or _new_id()
         batch = model.modality.decode_v1(body, content_type, model.spec, self.max_rows, model.name)
         return await self._predict(
+            model,
             batch,
             request_id,
             started,
@@ -181,17 +199,30 @@ class DataPlane:
         request_id = request_id or _new_id()
         batch = model.modality.decode_files(files, names, model.spec)
         return await self._predict(
-            batch, request_id, started, lambda m: m.modality.decode_files(files, names, m.spec)
+            model,
+            batch,
+            request_id,
+            started,
+            lambda m: m.modality.decode_files(files, names, m.spec),
         )
+
+    def _runtime(self, model: LoadedModel) -> ModelRuntime:
+        """The runtime that follows ``model``'s alias (the canary's, or the main one)."""
+        if model.role == "canary" and self.canary is not None:
+            return self.canary.runtime
+        return self.runtime
 
     async def _predict(
         self,
+        model: LoadedModel,
         batch: Batch,
         request_id: str,
         started: float,
         decode: Callable[[LoadedModel], Batch],
     ) -> PredictResponse:
-        served, outputs = await self.runtime.infer(batch.model_input)
+        served, outputs = await self._runtime(model).infer(batch.model_input)
+        if self.canary is not None:
+            self.canary.count(served)
         logged = self.monitor.observe(
             served, request_id, batch.observed, outputs, time.perf_counter() - started
         )

@@ -19,6 +19,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from modelyard.serve.canary import KEY_HEADER
 from modelyard.serve.codecs import v2
 from modelyard.serve.dataplane import DataPlane
 from modelyard.serve.errors import ClientError
@@ -84,9 +85,13 @@ async def answer_v2(
     ``headers`` is looked up with lower-case names.
     """
     started = time.perf_counter()
-    model = plane.model(path_params["name"], path_params.get("version"))
+    name, version = path_params["name"], path_params.get("version")
+    model = plane.model(name, version)  # 404 before the body is read
     request = decode_v2(headers, body)
-    answer = await plane.infer(model, request, headers.get("x-request-id"), started)
+    request_id = headers.get("x-request-id")
+    if plane.canary is not None:  # the body's id may be the key
+        model = plane.model(name, version, headers.get(KEY_HEADER) or request.id or request_id)
+    answer = await plane.infer(model, request, request_id, started)
     return v2.encode_response(answer.model_name, answer.model_version, answer.outputs, request)
 
 
@@ -104,7 +109,8 @@ async def answer_predict(
     for a 4xx. ``headers`` is looked up with lower-case names."""
     started = time.perf_counter()
     request_id = headers.get("x-request-id") or uuid.uuid4().hex
-    model = plane.model(path_params["name"], path_params.get("version"))
+    key = headers.get(KEY_HEADER) or request_id
+    model = plane.model(path_params["name"], path_params.get("version"), key)
     answer = await plane.predict(model, body, headers.get("content-type", ""), request_id, started)
     return answer.body, _v1_headers(answer.request_id)
 
@@ -145,6 +151,8 @@ async def predict(request: Request) -> Response:
     model = _model(request)
     if is_upload(request.headers.get("content-type", "")) and model.modality.accepts_uploads:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        key = request.headers.get(KEY_HEADER) or request_id
+        model = plane.model(model.name, request.path_params.get("version"), key)
         files, names = await _read_upload(request, plane.max_rows)
         answer = await plane.predict_files(model, files, names, request_id, started)
         return Response(answer.body, headers=_v1_headers(answer.request_id))

@@ -42,6 +42,8 @@ class LoadedModel:
     once from the bundle's kind (a field, not a property: read on every request)."""
     spec: Any = field(init=False)
     """The bundle's input spec, in the form :attr:`modality` takes."""
+    role: str = "main"
+    """Which alias of the server it follows: main, shadow or canary."""
 
     def __post_init__(self) -> None:
         self.modality = self.bundle.modality
@@ -192,6 +194,7 @@ class ModelRuntime:
 
     async def _load(self, uri: str) -> LoadedModel:
         model = await asyncio.get_running_loop().run_in_executor(None, self._load_blocking, uri)
+        model.role = self.role
         await model.batcher.start()
         return model
 
