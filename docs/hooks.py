@@ -10,6 +10,9 @@ never disagree with the code.
   the docstring written under it in the source.
 - Each ``benchmarks/**/RESULTS.md`` becomes a page under ``benchmarks/`` with its
   text as committed (figures, machine, commands): nothing is copied by hand.
+- ``<!-- generated: benchmark plots -->`` becomes plots drawn from the JSON files the
+  benchmark scripts wrote (serving throughput, drift detection rates, training
+  accuracy).
 
 The functions are plain (no MkDocs import) so tests/docs can call them too.
 """
@@ -205,11 +208,126 @@ def benchmark_page(path: str) -> str:
     return header + body + f"\n\n*Source: [`{path}`]({REPO_URL}/blob/main/{path}).*\n"
 
 
+# --- benchmark plots -------------------------------------------------------------
+
+PLOTS_MARK = "<!-- generated: benchmark plots -->"
+SERVING_RUN = "benchmarks/serving/results/2026-11-24-session4"
+SERVING_PEERS = {
+    "modelyard": "modelyard serve",
+    "mlserver": "MLServer",
+    "starlette_ort": "Starlette + ORT app",
+}
+
+
+def _png(figure: Any) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def benchmark_plots() -> dict[str, tuple[bytes, str]]:
+    """name -> (PNG, Markdown that shows it and names its data), drawn from the JSON
+    files the benchmark scripts wrote."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots: dict[str, tuple[bytes, str]] = {}
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    for ax, (suffix, title) in zip(axes, [("", "1 worker"), ("_w2", "2 workers")], strict=True):
+        for peer, label in SERVING_PEERS.items():
+            path = ROOT / SERVING_RUN / f"{peer}_cnn_small{suffix}.json"
+            levels = json.loads(path.read_text())["bench"]["levels"]
+            ax.plot(
+                [lv["concurrency"] for lv in levels],
+                [lv["throughput"] for lv in levels],
+                marker="o",
+                label=label,
+            )
+        ax.set(title=f"small MNIST CNN, {title}", xlabel="concurrent clients", xscale="log")
+        ax.set_xticks([1, 8, 32], ["1", "8", "32"])
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("requests per second")
+    axes[0].legend()
+    plots["serving-throughput.png"] = (
+        _png(figure),
+        f"Requests per second against concurrent clients, from `{SERVING_RUN}/"
+        "<server>_cnn_small[_w2].json` (2 vCPU AMD EPYC; command and conditions on the "
+        "[serving page](serving.md)).",
+    )
+    plt.close(figure)
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, task in zip(axes, ["digits", "mnist5k"], strict=True):
+        results = json.loads((ROOT / f"benchmarks/monitor/drift_{task}.json").read_text())
+        rows = results["results"]
+        scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
+        windows = sorted({r["window"] for r in rows})
+        width = 0.8 / len(windows)
+        for i, window in enumerate(windows):
+            rate = {r["scenario"]: r["rate"] for r in rows if r["window"] == window}
+            ax.barh(
+                [j + i * width for j in range(len(scenarios))],
+                [rate.get(name, 0.0) for name in scenarios],
+                height=width,
+                label=f"window {window}",
+            )
+        ax.set_yticks([j + 0.4 - width / 2 for j in range(len(scenarios))], scenarios)
+        ax.set(title=f"task={task}", xlabel="share of windows flagged", xlim=(0, 1))
+        ax.grid(axis="x", alpha=0.3)
+    handles, labels = axes[1].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper center", ncol=len(labels), bbox_to_anchor=(0.6, 0.0))
+    plots["drift-detection.png"] = (
+        _png(figure),
+        "How often `modelyard monitor drift` flags a window, per kind of change and "
+        "window size (the in-distribution rows are false alarms), from "
+        "`benchmarks/monitor/drift_<task>.json`; command on the "
+        "[overview page](overview.md#drift-detection-monitor-drift).",
+    )
+    plt.close(figure)
+
+    quality = json.loads((ROOT / "benchmarks/training/mnist5k_quality.json").read_text())
+    figure, ax = plt.subplots(figsize=(5, 3))
+    runs = quality["runs"]
+    ax.bar([str(r["split_seed"]) for r in runs], [r["test_accuracy"] for r in runs])
+    ax.axhline(0.985, color="grey", linestyle="--", label="bar: 98.5%")
+    ax.set(xlabel="split seed", ylabel="held-out test accuracy", ylim=(0.97, 1.0))
+    ax.legend(loc="lower right")
+    plots["mnist5k-quality.png"] = (
+        _png(figure),
+        "Held-out accuracy of the default CNN on `mnist5k` over five splits, from "
+        "`benchmarks/training/mnist5k_quality.json`; command on the "
+        "[overview page](overview.md).",
+    )
+    plt.close(figure)
+    return plots
+
+
+def _plots_markdown(plots: dict[str, tuple[bytes, str]]) -> str:
+    return "\n".join(
+        f"![{name}](plots/{name})\n\n{caption}\n" for name, (_, caption) in plots.items()
+    )
+
+
 # --- MkDocs events ---------------------------------------------------------------
+
+
+_PLOTS: dict[str, tuple[bytes, str]] = {}
 
 
 def on_files(files: Any, config: Any) -> Any:
     from mkdocs.structure.files import File
+
+    _PLOTS.clear()
+    _PLOTS.update(benchmark_plots())
+    for name, (png, _) in _PLOTS.items():
+        files.append(File.generated(config, f"benchmarks/plots/{name}", content=png))
 
     for path, name in BENCHMARKS.items():
         files.append(File.generated(config, f"benchmarks/{name}.md", content=benchmark_page(path)))
@@ -219,6 +337,8 @@ def on_files(files: Any, config: Any) -> Any:
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     if CLI_MARK in markdown:
         markdown = markdown.replace(CLI_MARK, cli_reference())
+    if PLOTS_MARK in markdown:
+        markdown = markdown.replace(PLOTS_MARK, _plots_markdown(_PLOTS))
     if SETTINGS_MARK in markdown:
         markdown = markdown.replace(SETTINGS_MARK, settings_reference())
     return _FUNCTION_MARK.sub(lambda match: function_reference(match.group(1)), markdown)

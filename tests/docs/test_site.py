@@ -48,6 +48,10 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
     assert "Serving benchmark" in (site / "benchmarks" / "serving" / "index.html").read_text()
     for page in ("getting-started", "concepts", "monitoring", "DESIGN"):
         assert (site / page / "index.html").exists(), page
+    plots = site / "benchmarks" / "plots"
+    for plot in ("serving-throughput.png", "drift-detection.png", "mnist5k-quality.png"):
+        assert (plots / plot).read_bytes()[:4] == b"\x89PNG", plot
+        assert f"plots/{plot}" in (site / "benchmarks" / "index.html").read_text()
     for screenshot in ("ui-predict.png", "ui-drift.png", "drift-report.png"):
         assert (site / "assets" / "screenshots" / screenshot).stat().st_size > 10_000
 
