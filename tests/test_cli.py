@@ -80,6 +80,7 @@ COMMANDS = [
     (["export", "quantize"], True),
     (["monitor", "drift"], True),
     (["monitor", "performance"], True),
+    (["monitor", "compare"], True),
     (["feedback", "import"], True),
     (["init"], True),
 ]

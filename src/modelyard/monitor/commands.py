@@ -119,3 +119,55 @@ def performance(
         start, end = iso_utc(window.start), iso_utc(window.end)
         s = window.scores
         typer.echo(f"  {start} .. {end}  v{window.version}  n={s.n}  accuracy {s.accuracy:.3f}")
+
+
+@monitor_app.command("compare")
+def compare(
+    model: str = typer.Argument(..., help="Model name, as logged."),
+    since: str = typer.Option("1h", "--since", help="Window: the last 30m, 1h, 1d, ..."),
+    versions: str = typer.Option(
+        None,
+        "--versions",
+        help="BASELINE,CHALLENGER; default the two versions with the most records.",
+    ),
+    db: str = typer.Option(
+        None, "--db", help="Prediction log URL; default $MODELYARD_PREDICTION_LOG or SQLite."
+    ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Report folder; default $MODELYARD_HOME/monitor/<model>/compare/<UTC time>/",
+    ),
+    as_json: bool = JSON_OUT,
+    debug: bool = DEBUG,
+) -> None:
+    """Two served versions side by side: agreement, disagreements, latency, accuracy."""
+    from modelyard.errors import ModelyardError
+    from modelyard.monitor.compare import compare as run_compare
+    from modelyard.monitor.compare_report import write_compare
+
+    pair = None
+    if versions is not None:
+        parts = [v.strip() for v in versions.split(",")]
+        if len(parts) != 2 or not all(parts):
+            raise ModelyardError(f"--versions takes BASELINE,CHALLENGER (e.g. 3,4), got {versions}")
+        pair = (parts[0], parts[1])
+    result = run_compare(model, since=since, db_url=db, versions=pair)
+    folder = write_compare(result, out)
+    if as_json:
+        typer.echo(json.dumps({**result.to_dict(), "report": str(folder)}, indent=2))
+        return
+    low, high = result.agreement_ci
+    typer.echo(
+        f"{model}: version {result.challenger} against {result.baseline}, "
+        f"{result.paired} requests both answered"
+    )
+    typer.echo(f"  agreement  {result.agreement:.3f} (95% CI {low:.3f} to {high:.3f})")
+    for a, b, count in result.disagreements()[:10]:
+        typer.echo(f"  {result.baseline}:{a} -> {result.challenger}:{b}  {count}")
+    for version, lat in result.latency.items():
+        typer.echo(f"  latency v{version}  p50 {lat.p50_ms:.2f} ms  p95 {lat.p95_ms:.2f} ms")
+    for version, scores in result.accuracy.items():
+        typer.echo(f"  accuracy v{version}  {scores.accuracy:.3f} over {scores.n} labels")
+    typer.echo(f"report           {folder / 'report.html'}")
