@@ -83,11 +83,15 @@ LABELS = ("da", "sv", "nb", "nn", "other")
 
 
 def conllu_text(sentences: list[str]) -> str:
-    """A minimal but valid CoNLL-U document: ids, ``# text`` and one line per token."""
+    """A minimal but valid CoNLL-U file: ids, ``# text`` and one line per token.
+
+    Sentence ids name a document of two sentences (``doc0.1``), as many treebanks'
+    ids do, so ``data.split_by=document`` has documents to deal out.
+    """
     blocks = []
     for i, sentence in enumerate(sentences):
         tokens = sentence.split()
-        lines = [f"# sent_id = s{i}", f"# text = {sentence}"]
+        lines = [f"# sent_id = doc{i // 2}.{i}", f"# text = {sentence}"]
         lines += [
             f"{j}\t{tok}\t{tok.lower()}\tX\t_\t_\t0\tdep\t_\t_" for j, tok in enumerate(tokens, 1)
         ]

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from tests.text_fixtures import SENTENCES, conllu_text
 
-from modelyard.data.conllu import load_conllu_files, read_conllu_sentences
+from modelyard.data.conllu import (
+    DOCUMENT_BLOCK,
+    document_ids,
+    load_conllu_files,
+    read_conllu_documents,
+    read_conllu_sentences,
+)
 from modelyard.errors import DataError
 
 
@@ -52,3 +58,29 @@ def test_not_conllu_or_not_utf8(tmp_path: Path) -> None:
         read_conllu_sentences(tmp_path / "latin1.conllu")
     with pytest.raises(DataError, match="does not exist"):
         read_conllu_sentences(tmp_path / "nope.conllu")
+
+
+def test_document_ids_from_newdoc_prefix_or_blocks(tmp_path: Path) -> None:
+    # newdoc marks win, and hold until the next one.
+    path = tmp_path / "x.conllu"
+    path.write_text("# newdoc id = d1\n" + conllu_text(["A b.", "C d."]))
+    assert [doc for _, doc in read_conllu_documents(path)] == ["d1", "d1"]
+    # Ids with a document part (Alpino, Icelandic Modern, FarPaHC, Finnish TDT).
+    ids = ["WR-1\\WR-1.p.5.s.4", "ALTHINGI_G-33,1.1", "1928.NTACTS.REL-BIB,.1-dev", "b204.1"]
+    assert document_ids([None] * 4, list(ids)) == [
+        "WR-1",
+        "ALTHINGI_G-33",
+        "1928.NTACTS.REL-BIB",
+        "b204",
+    ]
+    # Plain counters name no document: blocks of consecutive sentences.
+    counters: list[str | None] = [f"{i:06d}" for i in range(DOCUMENT_BLOCK + 1)]
+    blocks = document_ids([None] * len(counters), counters)
+    assert blocks[0] == blocks[DOCUMENT_BLOCK - 1] != blocks[DOCUMENT_BLOCK]
+
+
+def test_loaded_documents_are_named_by_file(tmp_path: Path) -> None:
+    (tmp_path / "a.conllu").write_text(conllu_text(SENTENCES["nn"][:4]))
+    source = load_conllu_files(tmp_path, {"a.conllu": "nn"})
+    assert source.documents is not None
+    assert source.documents.tolist() == ["a.conllu#doc0"] * 2 + ["a.conllu#doc1"] * 2

@@ -9,7 +9,7 @@ import pytest
 from tests.text_fixtures import LABELS, SENTENCES, write_jsonl, write_ud_fixture
 
 from modelyard.config import compose_config
-from modelyard.data import load_text_dataset
+from modelyard.data import load_text_dataset, load_text_source
 from modelyard.data.text import TextDataset, class_weights
 from modelyard.errors import ConfigError
 
@@ -91,7 +91,16 @@ def test_langid_nordic_real_ud_files(ud_dir: Path) -> None:
     # short ones, like "ja .", are kept once).
     assert 550 <= counts["da"] <= 564 and 490 <= counts["sv"] <= 504
     assert 2350 <= counts["nb"] <= 2409 and 5000 <= counts["nn"] <= 1890 + 3412 + 881
-    # Test share is data.test_fraction of every class (stratified).
+    # Test share is about data.test_fraction of every class; whole documents move, so
+    # Swedish (8 documents of about 60 sentences) lands further from it than the rest.
     for i in range(5):
         share = (data.test.labels == i).sum() / list(counts.values())[i]
-        assert share == pytest.approx(cfg.data.test_fraction, abs=0.01)
+        assert share == pytest.approx(cfg.data.test_fraction, abs=0.08)
+    # No document (file and document id) is in two splits.
+    source = load_text_source(cfg.data)
+    assert source.documents is not None
+    doc_of: dict[str, str] = {}
+    for text, doc in zip(source.texts, source.documents, strict=True):
+        doc_of.setdefault(text, doc)  # a repeated text is kept at its first occurrence
+    docs = [{doc_of[t] for t in s.texts} for s in (data.train, data.val, data.test)]
+    assert not (docs[0] & docs[1] or docs[0] & docs[2] or docs[1] & docs[2])

@@ -58,6 +58,10 @@ class DataConfig:
     """Share held out for the final test when the source has no fixed test split."""
     split_seed: int = 0
     """Seed of the stratified train/val/test split (independent of the training seed)."""
+    split_by: str = "sentence"
+    """Text sources: the unit a split never divides. ``document`` keeps each document
+    (CoNLL-U ``# newdoc id``, sentence-id prefix, else blocks of 20 sentences) whole in
+    one split, so test scores are for documents the model never saw."""
     limit: int | None = None
     """Use at most this many examples per split (stratified); for quick runs and tests."""
 
@@ -263,6 +267,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "data.channels": (1, 3),
     "model.name": ("cnn", "fasttext"),
     "train.class_balance": ("none", "weights"),
+    "data.split_by": ("sentence", "document"),
     "train.optimizer": ("adam", "adamw"),
     "train.scheduler": ("none", "cosine", "onecycle", "step", "plateau"),
     "train.precision": ("32", "bf16-mixed", "16-mixed"),

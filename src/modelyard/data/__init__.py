@@ -87,7 +87,13 @@ def load_text_source(cfg: DataConfig) -> TextSource:
 
 
 def load_text_dataset(cfg: DataConfig) -> TextDataset:
-    """Load a text source and split it: seeded, stratified train/val/test."""
+    """Load a text source and split it: seeded, stratified train/val/test (by sentence or
+    by document, ``data.split_by``)."""
     return make_text_splits(
-        load_text_source(cfg), cfg.val_fraction, cfg.test_fraction, cfg.split_seed, cfg.limit
+        load_text_source(cfg),
+        cfg.val_fraction,
+        cfg.test_fraction,
+        cfg.split_seed,
+        cfg.limit,
+        split_by=cfg.split_by,
     )

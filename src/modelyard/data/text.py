@@ -47,11 +47,18 @@ class TextSource:
     labels: np.ndarray
     class_names: tuple[str, ...]
     groups: np.ndarray
+    documents: np.ndarray | None = None
+    """The document each text belongs to (CoNLL-U: file and document id), for splits
+    that keep a document's sentences together; None: every text is its own document."""
 
     def __post_init__(self) -> None:
         check_texts(self.texts, self.labels, self.class_names, self.name)
         if self.groups.shape != self.labels.shape:
             raise DataError(f"{self.name}: {len(self.groups)} groups for {len(self.labels)} texts")
+        if self.documents is not None and self.documents.shape != self.labels.shape:
+            raise DataError(
+                f"{self.name}: {len(self.documents)} document ids for {len(self.labels)} texts"
+            )
 
     @property
     def all(self) -> TextSplit:
@@ -133,25 +140,45 @@ def _limit(split: TextSplit, limit: int | None, seed: int) -> TextSplit:
     return split.take(np.sort(keep))
 
 
+SPLIT_BY = ("sentence", "document")
+"""What ``data.split_by`` may name: the unit a train/val/test split never divides."""
+
+
 def make_text_splits(
     source: TextSource,
     val_fraction: float,
     test_fraction: float,
     seed: int,
     limit: int | None = None,
+    split_by: str = "sentence",
 ) -> TextDataset:
     """Seeded, stratified train/val/test split of a text source (same rule as images).
 
     A text that occurs more than once is kept once (its first occurrence): short
     sentences repeat ("ja ."), and a copy in train would make its twin in test easy.
+    ``split_by="document"`` keeps every document whole in one split
+    (:func:`~modelyard.data.group_split.grouped_indices`): sentences of one document
+    share names and topic, so scattering them over train and test flatters the score.
     """
-    everything = source.all.take(first_occurrences(source.texts))
+    if split_by not in SPLIT_BY:
+        raise DataError(f"data.split_by '{split_by}' is unknown; choose sentence or document")
+    keep = first_occurrences(source.texts)
+    everything = source.all.take(keep)
     labels = everything.labels.astype(np.int64)
-    pool_index, test_index = stratified_indices(labels, test_fraction, seed, "test")
-    pool = everything.take(pool_index)
-    train_index, val_index = stratified_indices(
-        pool.labels, val_fraction / (1.0 - test_fraction), seed + 1, "validation"
-    )
+    if split_by == "document":
+        from modelyard.data.group_split import grouped_indices
+
+        documents = source.documents[keep] if source.documents is not None else np.arange(len(keep))
+        train_index, val_index, test_index = grouped_indices(
+            labels, documents, val_fraction, test_fraction, seed
+        )
+        pool = everything
+    else:
+        pool_index, test_index = stratified_indices(labels, test_fraction, seed, "test")
+        pool = everything.take(pool_index)
+        train_index, val_index = stratified_indices(
+            pool.labels, val_fraction / (1.0 - test_fraction), seed + 1, "validation"
+        )
     splits = {
         "train": _limit(pool.take(train_index), limit, seed),
         "val": _limit(pool.take(val_index), limit, seed),
