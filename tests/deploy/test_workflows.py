@@ -33,6 +33,7 @@ def test_actionlint_and_shellcheck_find_nothing() -> None:
     assert [f.name for f in files] == [
         "deploy-production.yml",
         "deploy-staging.yml",
+        "docs.yml",
         "release.yml",
         "test.yml",
     ]
@@ -121,3 +122,16 @@ def test_a_merge_to_main_deploys_to_production() -> None:
     assert job["environment"]["name"] == "production"
     assert job["env"]["MLFLOW_TRACKING_URI"] == "${{ secrets.MLFLOW_TRACKING_URI }}"
     assert 'modelyard deploy "$spec" --env production' in _steps("deploy-production.yml")
+
+
+def test_the_docs_site_is_built_strictly_and_published_from_main() -> None:
+    workflow = yaml.safe_load((WORKFLOWS / "docs.yml").read_text())
+    build, publish = workflow["jobs"]["build"], workflow["jobs"]["publish"]
+    runs = "\n".join(step.get("run", "") for step in build["steps"])
+    assert "-e '.[docs]'" in runs and "mkdocs build --strict" in runs
+    assert any(
+        s.get("uses", "").startswith("actions/upload-pages-artifact") for s in build["steps"]
+    )
+    assert publish["needs"] == "build" and "refs/heads/main" in publish["if"]
+    assert publish["permissions"] == {"pages": "write", "id-token": "write"}
+    assert workflow["permissions"] == {"contents": "read"}  # only publish may write
