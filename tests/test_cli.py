@@ -81,6 +81,7 @@ COMMANDS = [
     (["monitor", "drift"], True),
     (["monitor", "performance"], True),
     (["monitor", "compare"], True),
+    (["rollback"], True),
     (["feedback", "import"], True),
     (["init"], True),
 ]

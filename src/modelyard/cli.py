@@ -16,6 +16,7 @@ import typer
 from modelyard.bench.commands import bench as bench_command
 from modelyard.cli_options import DEBUG, JSON_OUT, debug_requested
 from modelyard.deploy.commands import deploy as deploy_command
+from modelyard.deploy.rollback_command import rollback as rollback_command
 from modelyard.errors import EXIT_INTERRUPTED, EXIT_USAGE, ModelyardError
 from modelyard.export.commands import export_app
 from modelyard.extras import missing_extra
@@ -44,6 +45,7 @@ app.command("ui")(ui_command)
 app.command("tune")(tune_command)
 app.command("promote")(promote_command)
 app.command("deploy")(deploy_command)
+app.command("rollback")(rollback_command)
 
 OVERRIDES = typer.Argument(None, help="Hydra-style overrides: task=mnist5k train.max_epochs=5")
 

@@ -89,6 +89,13 @@ class TextConfig:
     """Hash buckets n-grams are mapped to (the embedding table's rows)."""
     max_chars: int = 512
     """Texts are cut to this many characters (after normalisation); the server says so."""
+    min_confidence: float = 0.0
+    """A prediction whose (calibrated, ``train.calibrate``) confidence is below this is
+    answered as ``text.low_confidence_label`` instead; 0 never does. Stored in the
+    bundle, so serving and offline prediction agree."""
+    low_confidence_label: str = "unknown"
+    """The answer for a text below ``text.min_confidence``: a class (``other``) or a
+    label outside the classes (``unknown``)."""
 
 
 @dataclass
@@ -133,6 +140,10 @@ class TrainConfig:
     """Cross-entropy label smoothing (0 disables); regularises small datasets."""
     augment: bool = True
     """Random small rotations, scalings and shifts of training images."""
+    calibrate: bool = False
+    """Fit a temperature on the validation split after training and fold it into the
+    exported classifier, so served probabilities are calibrated (argmax unchanged);
+    the temperature and the test ECE before and after go to MLflow and the bundle."""
     punctuation_dropout: float = 0.0
     """Text models: share of training texts whose punctuation is removed, drawn anew
     each epoch (prediction always keeps it). A corpus's punctuation habits (spoken
@@ -238,6 +249,16 @@ class PromoteConfig:
     """Timed batches (after warm-up); the median is compared with the budget."""
     max_size_mb: float = 50.0
     """Budget for the ONNX graph on disk, in MB (10^6 bytes)."""
+    min_shadow_requests: int = 0
+    """Requests the challenger must have answered in shadow of the champion (the
+    prediction log pairs them by request id) within ``shadow_since``; 0: no shadow
+    evidence needed."""
+    min_shadow_agreement: float = 0.0
+    """Least share (0..1) of those requests on which challenger and champion agree."""
+    shadow_since: str = "7d"
+    """How far back the prediction log is read for shadow evidence."""
+    prediction_log: str = ""
+    """The prediction log's URL; empty: $MODELYARD_PREDICTION_LOG or the local SQLite."""
 
 
 @dataclass
@@ -321,6 +342,15 @@ def validate(cfg: Config) -> Config:
     for dotted in ("promote.max_latency_ms", "promote.max_size_mb", "promote.parity_atol"):
         if _get(cfg, dotted) <= 0:
             raise ConfigError(f"{dotted} must be positive, got {_get(cfg, dotted)}")
+    if cfg.promote.min_shadow_requests < 0:
+        raise ConfigError(
+            f"promote.min_shadow_requests must be >= 0, got {cfg.promote.min_shadow_requests}"
+        )
+    if not 0.0 <= cfg.promote.min_shadow_agreement <= 1.0:
+        raise ConfigError(
+            "promote.min_shadow_agreement must be within 0..1, got "
+            f"{cfg.promote.min_shadow_agreement}"
+        )
     if cfg.task.kind == "text":
         return _validate_text(cfg)
     if cfg.data.source in TEXT_SOURCES or cfg.model.name in TEXT_MODELS:
@@ -418,6 +448,10 @@ def _validate_text(cfg: Config) -> Config:
         raise ConfigError(
             f"train.punctuation_dropout must be in [0, 1], got {cfg.train.punctuation_dropout}"
         )
+    if not 0.0 <= text.min_confidence < 1.0:
+        raise ConfigError(f"text.min_confidence must be in [0, 1), got {text.min_confidence}")
+    if not text.low_confidence_label.strip():
+        raise ConfigError("text.low_confidence_label is empty; use e.g. unknown or other")
     if not 0.0 <= cfg.model.ngram_dropout < 1.0:
         raise ConfigError(f"model.ngram_dropout must be in [0, 1), got {cfg.model.ngram_dropout}")
     if cfg.model.hidden < 0 or not 0.0 <= cfg.model.dropout < 1.0:

@@ -18,6 +18,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from modelyard import tracking
+from modelyard.deploy.history import record_move
 from modelyard.deploy.spec import DeploySpec, load_spec
 from modelyard.errors import Refused
 from modelyard.promote.gate import FORCED, PASSED
@@ -118,6 +119,7 @@ def deploy(
     moved = previous != version and not dry_run
     if moved:
         client.set_registered_model_alias(name, alias, version)
+        record_move(client, name, alias, previous, version)  # for modelyard rollback
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
         client.set_model_version_tag(name, version, f"modelyard.deploy.{env}", stamp)
     return Deployment(name, env, alias, version, previous, moved, dry_run, outcome, spec)

@@ -36,6 +36,19 @@ class ModelFigures:
 
 
 @dataclass(frozen=True)
+class ShadowEvidence:
+    """What the prediction log says of the challenger run in shadow of the champion."""
+
+    paired: int
+    """Requests both answered (logged under one request id)."""
+    agreement: float
+    """Share of them on which the two agreed (NaN when none)."""
+    low: float
+    high: float
+    """The agreement's 95% Wilson interval."""
+
+
+@dataclass(frozen=True)
 class Check:
     name: str
     passed: bool
@@ -154,6 +167,24 @@ def _relative(
     ]
 
 
+def _shadow(evidence: ShadowEvidence, cfg: PromoteConfig) -> list[Check]:
+    agreement = "none" if evidence.paired == 0 else f"{evidence.agreement:.4f}"
+    interval = f" (95% CI {evidence.low:.4f}-{evidence.high:.4f})" if evidence.paired else ""
+    return [
+        Check(
+            "shadow_requests",
+            evidence.paired >= cfg.min_shadow_requests,
+            f"shadow requests {evidence.paired} in the last {cfg.shadow_since} "
+            f"(need {cfg.min_shadow_requests})",
+        ),
+        Check(
+            "shadow_agreement",
+            evidence.paired > 0 and evidence.agreement >= cfg.min_shadow_agreement,
+            f"shadow agreement {agreement}{interval} (need {cfg.min_shadow_agreement:.4f})",
+        ),
+    ]
+
+
 def decide(
     model: str,
     target: str,
@@ -161,9 +192,13 @@ def decide(
     champion: ModelFigures | None,
     cfg: PromoteConfig,
     force: bool = False,
+    shadow: ShadowEvidence | None = None,
 ) -> Decision:
-    """Apply every gate rule. Without a champion only the absolute thresholds apply."""
+    """Apply every gate rule. Without a champion only the absolute thresholds apply;
+    ``shadow`` (the champion's prediction log) adds the shadow-evidence checks."""
     checks = _absolute(challenger, cfg.metric, cfg)
     if champion is not None:
         checks += _relative(challenger, champion, cfg.metric, cfg)
+    if shadow is not None:
+        checks += _shadow(shadow, cfg)
     return Decision(model, target, cfg.metric, challenger, champion, checks, forced=force)

@@ -17,6 +17,7 @@ from modelyard import bundle as bundle_io
 from modelyard.errors import ConfigError
 from modelyard.promote.gate import FORCED, PASSED, Decision, decide
 from modelyard.promote.measure import measure
+from modelyard.promote.shadow import needs_shadow_evidence, shadow_evidence
 from modelyard.registry_client import CANDIDATE
 from modelyard.scoring import config_for, labelled_split, tracking_uri_in
 
@@ -130,9 +131,17 @@ def promote(
         champion_figures = measure(
             champion, data.examples, data.labels, cfg.promote, reference_labels=challenger.labels
         )
-    decision = decide(name, target, challenger_figures, champion_figures, cfg.promote, force)
+    shadow = None
+    if champion_version is not None and needs_shadow_evidence(cfg.promote):
+        shadow = shadow_evidence(name, champion_version, challenger_version, cfg.promote)
+    decision = decide(
+        name, target, challenger_figures, champion_figures, cfg.promote, force, shadow
+    )
     _record(client, decision, challenger_version)
     moved = decision.outcome in (PASSED, FORCED) and not dry_run
     if moved:
         client.set_registered_model_alias(name, target, challenger_version)
+        from modelyard.deploy.history import record_move  # deploy imports this module
+
+        record_move(client, name, target, champion_version, challenger_version)
     return Promotion(decision, name, target, challenger_version, champion_version, moved, dry_run)
