@@ -104,10 +104,11 @@ def run_page(page: str, workspace: Path) -> None:
                     f"--- stderr:\n{done.stderr[-3000:]}{logs}"
                 )
         for example, process, log in background:
-            assert process.poll() is None, (
-                f"{example.where}: stopped on its own (exit {process.returncode}):\n"
-                f"{log.read_text()[-3000:]}"
-            )
+            if process.poll() is not None:
+                pytest.fail(
+                    f"{example.where}: stopped on its own (exit {process.returncode}):\n"
+                    f"{log.read_text()[-3000:]}"
+                )
     finally:
         for _, process, _ in background:
             if process.poll() is None:
@@ -130,3 +131,31 @@ def trained_by_the_docs(workspace: Path) -> Iterator[None]:
 def test_page_examples_run(page: str, workspace: Path, trained_by_the_docs: None) -> None:
     if page != FIRST:  # the fixture ran it
         run_page(page, workspace)
+
+
+def test_a_renamed_flag_or_a_dead_server_fails_its_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The harness itself: a block whose command no longer parses, a refusal that
+    exits 0, or a background server that died each fail the page, naming the line."""
+    import tests.docs.examples as found
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    monkeypatch.setattr(found, "DOCS", docs)
+    pages = {
+        "renamed.md": "<!-- run -->\n```bash\nmodelyard config show --no-such-flag\n```\n",
+        "exit.md": "Text.\n\n<!-- run exit=1 -->\n```python\nprint('fine')\n```\n",
+        "dead.md": "<!-- run background -->\n```bash\nexit 3\n```\n\n"
+        "<!-- run -->\n```bash\nsleep 1\n```\n",
+    }
+    for name, text in pages.items():
+        (docs / name).write_text(text)
+    for name, where in [("renamed.md", ":2"), ("exit.md", ":4"), ("dead.md", ":2")]:
+        with pytest.raises(pytest.fail.Exception, match=rf"docs/{name}{where}"):
+            run_page(name, tmp_path)
+    (docs / "typo.md").write_text("<!-- runn -->\n```bash\ntrue\n```\n")
+    with pytest.raises(ValueError, match="unknown run option 'n'"):
+        found.examples("typo.md")
+    (docs / "loose.md").write_text("<!-- run -->\n\n```bash\ntrue\n```\n")
+    assert found.marked_but_unparsed("loose.md") == [1]
