@@ -35,12 +35,10 @@ COPY requirements/constraints.txt ./requirements/
 COPY src ./src
 # The project from source, its dependencies at the versions CI tested
 # (requirements/constraints.txt, less its torch line: the build installed above,
-# CPU or CUDA, stays). orjson: modelyard.modality imports the server's codecs, and
-# so orjson (a [serve] dependency), when training loads a dataset; without it
-# `modelyard train` stops with "needs orjson" (tests/e2e/test_train_image.py).
+# CPU or CUDA, stays).
 # hadolint ignore=DL3013
 RUN grep -v '^torch==' requirements/constraints.txt >/tmp/constraints.txt \
-    && pip install -c /tmp/constraints.txt ".[train]" orjson \
+    && pip install -c /tmp/constraints.txt ".[train]" \
     && useradd --system --uid 10001 --home-dir /home/modelyard --create-home modelyard
 USER 10001:10001
 WORKDIR /home/modelyard

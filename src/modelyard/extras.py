@@ -27,7 +27,6 @@ EXTRA_FOR_MODULE: dict[str, str] = {
     "prometheus_client": "serve",
     "multipart": "serve",
     "python_multipart": "serve",
-    "orjson": "serve",
     "optuna": "tune",
     "streamlit": "ui",
     "streamlit_drawable_canvas": "ui",
