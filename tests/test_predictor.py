@@ -40,3 +40,17 @@ def test_reading_and_predicting_a_bundle_never_imports_torch(trained, use_sessio
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_answers_below_min_confidence_take_the_low_confidence_label() -> None:
+    from modelyard.predictor import Prediction
+
+    probabilities = np.array([[0.9, 0.1], [0.55, 0.45], [0.2, 0.8]], dtype=np.float32)
+    empty = np.zeros((3, 1), np.float32)
+    plain = Prediction(probabilities, empty, ("da", "sv"))
+    assert plain.answers == plain.predicted_labels == ["da", "da", "sv"]
+    cautious = Prediction(
+        probabilities, empty, ("da", "sv"), min_confidence=0.6, low_confidence_label="other"
+    )
+    assert cautious.answers == ["da", "other", "sv"]
+    assert cautious.predicted_labels == ["da", "da", "sv"]  # evaluation still scores argmax

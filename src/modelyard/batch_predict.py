@@ -300,8 +300,12 @@ def _texts_to_csv(
     header = ["source", *id_header, "text", "label", "confidence", "truncated", *probabilities]
 
     def rows() -> Iterable[list[Any]]:
-        for row, probs, cut in zip(texts, prediction.probabilities, truncated, strict=True):
-            label, confidence, *each = _probabilities(loaded.labels, probs)
+        answers = prediction.answers  # the bundle's min_confidence, as served
+        for row, probs, cut, answer in zip(
+            texts, prediction.probabilities, truncated, answers, strict=True
+        ):
+            _, confidence, *each = _probabilities(loaded.labels, probs)
+            label = answer
             ids = [row.row_id or ""] if any_id else []
             yield [row.source, *ids, row.text, label, confidence, bool(cut), *each]
 

@@ -27,6 +27,9 @@ class Prediction:
     labels: tuple[str, ...]
     truncated: np.ndarray | None = None
     """Text models: (N,) bool, the text was cut at the spec's max_chars."""
+    min_confidence: float = 0.0
+    """Text models: the bundle's ``min_confidence`` (see :attr:`answers`)."""
+    low_confidence_label: str = "unknown"
 
     @property
     def predicted(self) -> np.ndarray:
@@ -39,6 +42,14 @@ class Prediction:
     @property
     def confidence(self) -> np.ndarray:
         return self.probabilities.max(axis=1)
+
+    @property
+    def answers(self) -> list[str]:
+        """The labels as served: below ``min_confidence``, ``low_confidence_label``."""
+        return [
+            label if confident >= self.min_confidence else self.low_confidence_label
+            for label, confident in zip(self.predicted_labels, self.confidence, strict=True)
+        ]
 
 
 class Predictor:
@@ -122,4 +133,6 @@ class Predictor:
             np.concatenate(embeddings)[inverse],
             self.bundle.labels,
             truncated=np.concatenate(truncated)[inverse],
+            min_confidence=spec.min_confidence,
+            low_confidence_label=spec.low_confidence_label,
         )

@@ -23,3 +23,25 @@ def test_profile_layout_matches_images() -> None:
     assert len(profile["features"]["length_chars"]["sample"]) == 20
     assert sum(profile["predictions"]["label_distribution"].values()) == pytest.approx(1.0)
     assert np.asarray(profile["embedding"]["projected_sample"]).shape == (20, 4)
+
+
+def test_v1_answer_below_the_bundles_min_confidence_is_its_low_confidence_label() -> None:
+    import orjson
+
+    from modelyard.features.text import TextSpec
+    from modelyard.modality.base import Batch
+
+    kind = modality_for("text")
+    texts = ["hej", "jo"]
+    batch = Batch(np.zeros((2, 1), np.int64), texts, np.zeros(2, dtype=bool))
+    probabilities = np.array([[0.9, 0.1], [0.5, 0.5]], dtype=np.float32)
+
+    def labels(spec: TextSpec) -> list[str]:
+        body = kind.encode_v1(batch, probabilities, ("da", "sv"), "m", "1", "r", spec)
+        return [p["label"] for p in orjson.loads(body)["predictions"]]
+
+    assert labels(TextSpec()) == ["da", "da"]
+    assert labels(TextSpec(min_confidence=0.6)) == ["da", "unknown"]
+    assert labels(TextSpec(min_confidence=0.6, low_confidence_label="other")) == ["da", "other"]
+    # Bundles written before the setting existed read as "never abstain".
+    assert TextSpec.from_dict({"kind": "text", "buckets": 8}).min_confidence == 0.0

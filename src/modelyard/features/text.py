@@ -52,6 +52,10 @@ class TextSpec:
     ngram_max: int = 5
     buckets: int = 262144
     max_chars: int = 512
+    min_confidence: float = 0.0
+    """Answers below this confidence become ``low_confidence_label`` (0: never); not
+    preprocessing, but the bundle's text answer policy, read by server and Predictor."""
+    low_confidence_label: str = "unknown"
 
     def __post_init__(self) -> None:
         if not 1 <= self.ngram_min <= self.ngram_max:

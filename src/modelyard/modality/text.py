@@ -79,7 +79,15 @@ class TextModality(Modality[TextSpec]):
         spec: TextSpec,
     ) -> bytes:
         return text_codec.encode_text_predictions(
-            probabilities, labels, model, version, request_id, batch.notes, spec.max_chars
+            probabilities,
+            labels,
+            model,
+            version,
+            request_id,
+            batch.notes,
+            spec.max_chars,
+            spec.min_confidence,
+            spec.low_confidence_label,
         )
 
     def metadata_inputs(self, spec: TextSpec) -> list[dict[str, Any]]:
@@ -118,6 +126,8 @@ class TextModality(Modality[TextSpec]):
             ngram_max=t.ngram_max,
             buckets=t.buckets,
             max_chars=t.max_chars,
+            min_confidence=t.min_confidence,
+            low_confidence_label=t.low_confidence_label,
         )
 
     def load_dataset(self, data: DataConfig) -> Any:

@@ -81,6 +81,12 @@ def finish(
     # The first real test examples as model input (for export and parity).
     test_examples = kind.split_examples(dataset, "test").examples
     test_inputs = kind.model_inputs(test_examples[: max(cfg.export.parity_samples, 2)], spec)
+    calibration: dict[str, float] = {}
+    if cfg.train.calibrate:
+        from modelyard.train.calibrate import calibrate_classifier
+
+        calibration = calibrate_classifier(model, kind, dataset, spec)
+        mlflow.log_metrics(calibration)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         onnx_path = export_onnx(
@@ -119,7 +125,7 @@ def finish(
         mlflow.log_artifact(str(curves), artifact_path="evaluation")
 
         profile = _profile(kind, predictor, dataset, cfg.train.seed)
-        metrics = {**report.metrics(), **val_report.metrics(prefix="best_")}
+        metrics = {**report.metrics(), **val_report.metrics(prefix="best_"), **calibration}
         bundle = write_bundle(
             bundle_dir(run_id),
             name=cfg.task.model_name,
@@ -138,6 +144,7 @@ def finish(
                     # evaluate/promote score the bundle on this data without overrides
                     DATA_CONFIG_KEY: record_data_config(cfg.data),
                 },
+                **({"calibration": {**calibration, "fitted_on": "val"}} if calibration else {}),
                 "onnx": {
                     "input": INPUT_NAME,
                     "input_kind": kind.onnx_input_kind,

@@ -63,15 +63,18 @@ def encode_text_predictions(
     request_id: str,
     truncated: np.ndarray,
     max_chars: int,
+    min_confidence: float = 0.0,
+    low_confidence_label: str = "unknown",
 ) -> bytes:
     """One entry per text: label, confidence, every class's probability, and whether
-    the text was cut at ``max_chars`` before the model saw it."""
+    the text was cut at ``max_chars`` before the model saw it. Below
+    ``min_confidence`` the label is ``low_confidence_label`` (the bundle's setting)."""
     predictions = []
     for row, cut in zip(probabilities, truncated, strict=True):
         best = int(row.argmax())
         predictions.append(
             {
-                "label": labels[best],
+                "label": labels[best] if row[best] >= min_confidence else low_confidence_label,
                 "confidence": float(row[best]),
                 "probabilities": {label: float(p) for label, p in zip(labels, row, strict=True)},
                 "truncated": bool(cut),
