@@ -334,6 +334,15 @@ def on_files(files: Any, config: Any) -> Any:
     return files
 
 
+_HTML_ROLE = re.compile(r":(?:class|func|meth|mod|attr|data|exc|obj):(?=<code>)")
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    """The source's docstrings use reST roles (``:class:`X```); mkdocstrings renders the
+    name as code and leaves the role's text in front of it: drop that text."""
+    return _HTML_ROLE.sub("", html)
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     if CLI_MARK in markdown:
         markdown = markdown.replace(CLI_MARK, cli_reference())
