@@ -140,6 +140,10 @@ class TrainConfig:
     """Cross-entropy label smoothing (0 disables); regularises small datasets."""
     augment: bool = True
     """Random small rotations, scalings and shifts of training images."""
+    refit: bool = False
+    """Text tasks: after the held-out fit is evaluated, fit again on train + val + test
+    for the held-out fit's best number of epochs and register that model; the
+    metrics stay the held-out fit's (the run and bundle say which data each used)."""
     calibrate: bool = False
     """Fit a temperature on the validation split after training and fold it into the
     exported classifier, so served probabilities are calibrated (argmax unchanged);

@@ -28,17 +28,27 @@ def logits_of(model: nn.Module, kind: Modality[Any], examples: Any, spec: Any) -
     return np.concatenate(chunks)
 
 
-def calibrate_classifier(
-    model: nn.Module, kind: Modality[Any], dataset: Any, spec: Any
-) -> dict[str, float]:
-    """Fit ``T`` on the validation split, scale ``model.classifier`` by ``1/T`` in place,
-    and return the temperature with the validation and test ECE before and after."""
+def scale_classifier(model: nn.Module, temperature: float) -> None:
+    """Divide ``model.classifier``'s weight and bias by ``temperature``, in place."""
     classifier = getattr(model, "classifier", None)
     if not isinstance(classifier, nn.Linear):
         raise ConfigError(
             "train.calibrate needs a model whose classifier is one linear layer; "
             "set train.calibrate=false"
         )
+    with torch.no_grad():
+        classifier.weight.div_(temperature)
+        if classifier.bias is not None:
+            classifier.bias.div_(temperature)
+
+
+def calibrate_classifier(
+    model: nn.Module, kind: Modality[Any], dataset: Any, spec: Any
+) -> dict[str, float]:
+    """Fit ``T`` on the validation split, scale ``model.classifier`` by ``1/T`` in place,
+    and return the temperature with the validation and test ECE before and after."""
+    if not isinstance(getattr(model, "classifier", None), nn.Linear):
+        scale_classifier(model, 1.0)  # raises the error that names the setting
     val = kind.split_examples(dataset, "val")
     test = kind.split_examples(dataset, "test")
     val_logits = logits_of(model, kind, val.examples, spec)
@@ -46,10 +56,7 @@ def calibrate_classifier(
     val_labels = np.asarray(val.labels, dtype=np.int64)
     test_labels = np.asarray(test.labels, dtype=np.int64)
     temperature = fit_temperature(val_logits, val_labels)
-    with torch.no_grad():
-        classifier.weight.div_(temperature)
-        if classifier.bias is not None:
-            classifier.bias.div_(temperature)
+    scale_classifier(model, temperature)
     return {
         "calibration_temperature": temperature,
         "val_ece_uncalibrated": expected_calibration_error(softmax(val_logits), val_labels),

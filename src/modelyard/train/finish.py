@@ -23,6 +23,8 @@ from modelyard.monitor.profile import sample_indices
 from modelyard.paths import bundle_dir
 from modelyard.predictor import Prediction, Predictor
 from modelyard.scoring import DATA_CONFIG_KEY, record_data_config
+from modelyard.train.calibrate import scale_classifier
+from modelyard.train.refit import Refit
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,14 @@ def finish(
     dataset: Dataset | TextDataset,
     spec: InputSpec,
     run_id: str,
+    final: Refit | None = None,
 ) -> Finished:
-    """Turn a fitted model into a registered, parity-checked bundle, logged in ``run_id``."""
+    """Turn a fitted model into a registered, parity-checked bundle, logged in ``run_id``.
+
+    With ``final`` (``train.refit``) ``model`` is the held-out fit, which the metrics
+    describe, and ``final.model`` (fitted on every labelled example, calibrated with
+    the held-out fit's temperature) is the one exported, bundled and registered.
+    """
     model = model.float().eval().cpu()
     kind = modality_for(cfg.task.kind)
     # The first real test examples as model input (for export and parity).
@@ -87,6 +95,8 @@ def finish(
 
         calibration = calibrate_classifier(model, kind, dataset, spec)
         mlflow.log_metrics(calibration)
+        if final is not None:  # the held-out fit's temperature: the refit saw val
+            scale_classifier(final.model, calibration["calibration_temperature"])
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         onnx_path = export_onnx(
@@ -124,6 +134,34 @@ def finish(
         curves = plot_curves(_history(run_id), work / "training_curves.png")
         mlflow.log_artifact(str(curves), artifact_path="evaluation")
 
+        if final is not None:
+            final_model = final.model.float().eval().cpu()
+            onnx_path = export_onnx(
+                final_model,
+                test_inputs,
+                work / "final.onnx",
+                cfg.export.opset,
+                input_axes=kind.onnx_input_axes,
+            )
+            parity = check_parity(
+                final_model,
+                onnx_path,
+                test_inputs[: cfg.export.parity_samples],
+                cfg.export.parity_atol,
+            )
+            predictor = Predictor(
+                write_bundle(
+                    work / "final",
+                    name=cfg.task.model_name,
+                    task=cfg.task.name,
+                    labels=dataset.class_names,
+                    preprocessing=spec,
+                    onnx_file=onnx_path,
+                    reference_profile={},
+                    metrics={},
+                )
+            )
+            test_pred = kind.predict(predictor, test_examples[:4])
         profile = _profile(kind, predictor, dataset, cfg.train.seed)
         metrics = {**report.metrics(), **val_report.metrics(prefix="best_"), **calibration}
         bundle = write_bundle(
@@ -145,6 +183,7 @@ def finish(
                     DATA_CONFIG_KEY: record_data_config(cfg.data),
                 },
                 **({"calibration": {**calibration, "fitted_on": "val"}} if calibration else {}),
+                **({"final_fit": final.record} if final is not None else {}),
                 "onnx": {
                     "input": INPUT_NAME,
                     "input_kind": kind.onnx_input_kind,

@@ -22,6 +22,7 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
+from torch import nn
 
 from modelyard import tracking
 from modelyard.config import Config, compose_config, flatten, from_yaml, to_yaml
@@ -38,6 +39,7 @@ from modelyard.train.datamodule import ImageDataModule
 from modelyard.train.distributed import RUN_ID_ENV, global_rank
 from modelyard.train.finish import finish
 from modelyard.train.module import Classifier
+from modelyard.train.refit import Refit, best_epochs, refit_on_all
 from modelyard.train.text_data import TextDataModule
 from modelyard.train.tracking_inputs import log_dataset_inputs
 
@@ -349,12 +351,15 @@ def _fit(
     run_id: str,
     resume: bool,
     callbacks: Sequence[L.Callback] = (),
+    checkpoints: Path | None = None,
 ) -> tuple[Classifier, int, int]:
-    """The fitted module (best checkpoint restored), epochs trained and the world size."""
+    """The fitted module (best checkpoint restored), epochs trained and the world size.
+
+    ``checkpoints`` replaces the run's checkpoint folder (the refit keeps its own)."""
     spec = input_spec(cfg)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     module, datamodule = _setup(cfg, dataset, spec)
-    folder = checkpoint_dir(run_id)
+    folder = checkpoints or checkpoint_dir(run_id)
     watch = _InterruptWatch()
     trainer, best = _trainer(cfg, folder, run_id, [*callbacks, watch])
     last = folder / LAST_CHECKPOINT
@@ -455,7 +460,8 @@ def train(
             mlflow.log_metrics(
                 {"fit_seconds": fit_seconds, "epochs_trained": epochs, "world_size": world_size}
             )
-            finished = finish(cfg, module.model, dataset, input_spec(cfg), run_id)
+            final = _refit(cfg, dataset, run_id, epochs) if cfg.train.refit else None
+            finished = finish(cfg, module.model, dataset, input_spec(cfg), run_id, final=final)
             mlflow.set_tag(STATUS_TAG, "complete")
         except KeyboardInterrupt as interrupt:
             raise _end_interrupted(cfg, run_id, parent_run_id) from interrupt
@@ -473,6 +479,23 @@ def train(
         fit_seconds=fit_seconds,
         epochs=epochs,
     )
+
+
+def _refit(cfg: Config, dataset: Dataset | TextDataset, run_id: str, epochs: int) -> Refit:
+    """``train.refit``: the model fitted on every labelled example (:mod:`.refit`)."""
+    best = best_epochs(checkpoint_dir(run_id) / "best.ckpt", epochs)
+
+    def fit(refit_cfg: Config, everything: TextDataset) -> nn.Module:
+        folder = checkpoint_dir(run_id) / "refit"
+        module, _, _ = _fit(refit_cfg, everything, run_id, False, checkpoints=folder)
+        return module.model
+
+    started = time.perf_counter()
+    refit = refit_on_all(cfg, dataset, best, fit)
+    mlflow.log_metric("refit_seconds", time.perf_counter() - started)
+    mlflow.log_params({k: v for k, v in refit.record.items() if k != "final_fit_fingerprint"})
+    mlflow.set_tag("modelyard.final_fit", refit.record["final_fit_data"])
+    return refit
 
 
 def _end_interrupted(cfg: Config, run_id: str, parent_run_id: str | None) -> TrainingInterrupted:
