@@ -61,3 +61,32 @@ class Modelyard:
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         return list(self.predictor.predict_texts(list(texts)).predicted_labels)
+
+    def calibration(self, texts: Sequence[str], truth: Sequence[str]) -> dict:
+        """ECE of the served probabilities, and what a ``text.min_confidence``
+        threshold would do: the share answered and the accuracy of those answers."""
+        import numpy as np
+
+        from modelyard.calibration import expected_calibration_error
+
+        prediction = self.predictor.predict_texts(list(texts))
+        index = {label: i for i, label in enumerate(self.bundle.labels)}
+        labels = np.array([index[t] for t in truth])
+        correct = prediction.predicted == labels
+        confidence = prediction.confidence
+        thresholds = {}
+        for threshold in (0.5, 0.7, 0.9):
+            answered = confidence >= threshold
+            thresholds[str(threshold)] = {
+                "answered": float(answered.mean()),
+                "accuracy_answered": float(correct[answered].mean()) if answered.any() else None,
+            }
+        return {
+            "ece": expected_calibration_error(prediction.probabilities, labels),
+            "mean_confidence": float(confidence.mean()),
+            "accuracy": float(correct.mean()),
+            "min_confidence": thresholds,
+            "temperature": (self.bundle.manifest.get("calibration") or {}).get(
+                "calibration_temperature"
+            ),
+        }

@@ -122,7 +122,9 @@ def margin_table(results: dict) -> list[str]:
     if not margins:
         return ["(modelyard not run)"]
     lines = [
-        _row(["modelyard minus", "macro-F1 difference", "95% interval (paired bootstrap)"]),
+        _row(
+            ["modelyard minus", "macro-F1 difference", "95% interval (paired document bootstrap)"]
+        ),
         _row(["---", "---:", "---:"]),
     ]
     for key, margin in margins.items():
@@ -132,6 +134,84 @@ def margin_table(results: dict) -> list[str]:
                     results["systems"][key]["title"],
                     f"{margin['difference']:+.4f}",
                     f"[{margin['ci95_low']:+.4f}, {margin['ci95_high']:+.4f}]",
+                ]
+            )
+        )
+    return lines
+
+
+def _ci(value: float, interval: list[float]) -> str:
+    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def interval_table(results: dict) -> list[str]:
+    """Every system on the held-out documents, with 95% document-bootstrap intervals."""
+    systems = [s for s in results["systems"].values() if "intervals" in s]
+    if not systems:
+        return ["(no intervals in this results.json)"]
+    lines = [
+        _row(["system", "macro-F1", "accuracy", *[f"F1 {lb}" for lb in LABELS]]),
+        _row(["---"] + ["---:"] * (len(LABELS) + 2)),
+    ]
+    for system in sorted(systems, key=lambda s: s["intervals"]["macro_f1"], reverse=True):
+        i = system["intervals"]
+        lines.append(
+            _row(
+                [
+                    system["title"],
+                    _ci(i["macro_f1"], i["macro_f1_ci95"]),
+                    _ci(i["accuracy"], i["accuracy_ci95"]),
+                    *[_ci(i["f1"][lb], i["f1_ci95"][lb]) for lb in LABELS],
+                ]
+            )
+        )
+    documents = systems[0]["intervals"]["documents"]
+    return [f"Test documents: {documents} (intervals resample them, 2,000 times).", "", *lines]
+
+
+def calibration_table(results: dict) -> list[str]:
+    """modelyard's ECE and what min_confidence thresholds do, on test and hold-outs."""
+    rows = []
+    main = results["systems"].get("modelyard", {}).get("calibration")
+    if main:
+        rows.append(("held-out documents (test split)", main))
+    for title, entry in (results.get("cross_genre") or {}).items():
+        if entry.get("modelyard_calibration"):
+            rows.append((f"held out: {title}", entry["modelyard_calibration"]))
+    if not rows:
+        return ["(no calibration figures)"]
+    thresholds = list(rows[0][1]["min_confidence"])
+    lines = [
+        _row(
+            [
+                "sentences",
+                "temperature",
+                "ECE",
+                "accuracy",
+                "mean confidence",
+                *[f"min_confidence {t}: answered / accuracy" for t in thresholds],
+            ]
+        ),
+        _row(["---"] + ["---:"] * (4 + len(thresholds))),
+    ]
+    for title, c in rows:
+        cells = []
+        for t in thresholds:
+            th = c["min_confidence"][t]
+            accuracy = th["accuracy_answered"]
+            cells.append(
+                f"{th['answered']:.3f} / " + ("" if accuracy is None else f"{accuracy:.3f}")
+            )
+        temperature = c.get("temperature")
+        lines.append(
+            _row(
+                [
+                    title,
+                    "" if temperature is None else f"{temperature:.2f}",
+                    f"{c['ece']:.4f}",
+                    f"{c['accuracy']:.3f}",
+                    f"{c['mean_confidence']:.3f}",
+                    *cells,
                 ]
             )
         )
@@ -161,8 +241,11 @@ def cross_genre_table(results: dict) -> list[str]:
                     if label != truth:
                         wrong[label] = wrong.get(label, 0) + count
             worst = max(wrong, key=wrong.get) if wrong else None  # type: ignore[arg-type]
+            interval = scored.get("accuracy_ci95")
             cells.append(
-                f"{scored['accuracy']:.3f}" + (f" (->{worst} {wrong[worst]})" if worst else "")
+                f"{scored['accuracy']:.3f}"
+                + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
+                + (f" (->{worst} {wrong[worst]})" if worst else "")
             )
         lines.append(_row([title, str(entry["n"]), *cells]))
     return lines
@@ -180,7 +263,11 @@ def markdown(results: dict) -> str:
         "",
         *main_table(results),
         "",
+        *interval_table(results),
+        "",
         *margin_table(results),
+        "",
+        *calibration_table(results),
         "",
         *length_table(results),
         "",

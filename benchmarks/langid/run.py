@@ -34,8 +34,9 @@ import latency
 import peers
 import report
 import ud_split
+from intervals import document_bootstrap, paired_difference
 from labels import LABELS
-from metrics import confusions, macro_f1_difference, quality, speed
+from metrics import confusions, quality, speed
 from modelyard_side import Modelyard, find_fingerprint, train_modelyard
 from timing import load_average, one_core, time_batched, time_single
 
@@ -88,7 +89,12 @@ def run_holdouts(args: argparse.Namespace, base: baseline.Baseline, full: ud_spl
         split = ud_split.load(args.data_dir, exclude=files)
         seen = split.train.texts + split.val.texts
         test = ud_split.held_out(full, files, seen)
-        entry: dict = {"files": list(files), "n": len(test), "texts": test.texts}
+        entry: dict = {
+            "files": list(files),
+            "n": len(test),
+            "texts": test.texts,
+            "documents": test.documents,
+        }
         entry["truth"] = test.labels
         pipeline = baseline.make(base.ngram_range, base.c).fit(
             split.train.texts, split.train.labels
@@ -98,7 +104,9 @@ def run_holdouts(args: argparse.Namespace, base: baseline.Baseline, full: ud_spl
             home = args.work_dir / f"holdout-{files[0].split('-')[0]}"
             trained = train_modelyard(args.data_dir, files, home)
             entry["modelyard_fit_seconds"] = trained["fit_seconds"]
-            entry["modelyard"] = Modelyard(trained["bundle"]).predict(test.texts)
+            held = Modelyard(trained["bundle"])
+            entry["modelyard"] = held.predict(test.texts)
+            entry["modelyard_calibration"] = held.calibration(test.texts, test.labels)
         results[title] = entry
     return results
 
@@ -170,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "speed": speed(len(test), seconds, cpu_seconds, single),
             "train_s": trained.get("fit_seconds"),
             "train_wall_s": trained.get("wall_seconds"),
+            "calibration": model.calibration(test.texts, test.labels),
         }
 
     served = None
@@ -206,10 +215,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("scores on the held-out test split:")
     for system in systems.values():
         system["quality"] = score(system["title"], test.texts, test.labels, system["predicted"])
-    # modelyard's margin over each system, with a paired-bootstrap 95% interval.
+    # Intervals resample whole documents: the test split holds whole documents.
+    for system in systems.values():
+        system["intervals"] = document_bootstrap(
+            test.labels, system["predicted"], test.documents, LABELS
+        )
+    # modelyard's margin over each system, with a paired document-bootstrap 95% interval.
     comparisons = {
-        key: macro_f1_difference(
-            test.labels, systems["modelyard"]["predicted"], system["predicted"]
+        key: paired_difference(
+            test.labels,
+            systems["modelyard"]["predicted"],
+            system["predicted"],
+            test.documents,
+            LABELS,
         )
         for key, system in systems.items()
         if "modelyard" in systems and key != "modelyard"
@@ -219,6 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             key: {
                 "accuracy": sum(p == t for p, t in zip(entry[key], entry["truth"], strict=True))
                 / max(entry["n"], 1),
+                "accuracy_ci95": document_bootstrap(
+                    entry["truth"], entry[key], entry["documents"], LABELS
+                )["accuracy_ci95"],
                 "confusion": confusions(entry["truth"], entry[key]),
             }
             for key in systems
@@ -245,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             title: {
                 k: v
                 for k, v in entry.items()
-                if k in ("files", "n", "scores", "modelyard_fit_seconds")
+                if k in ("files", "n", "scores", "modelyard_fit_seconds", "modelyard_calibration")
             }
             for title, entry in holdouts.items()
         },

@@ -31,7 +31,8 @@ def main() -> int:
     parser.add_argument("--override", nargs="*", default=[])
     parser.add_argument("--output", required=True, type=Path)
     args = parser.parse_args()
-    cfg = compose_config([*task_overrides(args.data_dir), *args.override])
+    # The held-out fit is what is scored here: a refit would have seen the test split.
+    cfg = compose_config([*task_overrides(args.data_dir), "train.refit=false", *args.override])
     cfg = replace(cfg, data=drop_files(cfg.data, args.exclude))
     result = train(cfg)
     args.output.write_text(

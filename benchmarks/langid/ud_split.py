@@ -1,7 +1,7 @@
 """The benchmark's sentences, read and split by modelyard itself.
 
 The held-out split is modelyard's own (`task=langid_nordic`: its CoNLL-U reader,
-file -> label table, de-duplication and seeded stratified split), so every
+file -> label table, de-duplication and seeded split by document), so every
 detector is scored on exactly the sentences modelyard's model never saw.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from modelyard.config.compose import compose_config
 from modelyard.config.schema import DataConfig
-from modelyard.data import load_text_dataset
+from modelyard.data import load_text_dataset, load_text_source
 from modelyard.data.text import TextSplit
 
 TASK = "langid_nordic"
@@ -36,6 +36,8 @@ class Sentences:
     labels: list[str]
     groups: list[str]
     """The file each sentence came from."""
+    documents: list[str]
+    """The document each sentence came from (file#document id), for bootstraps."""
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -75,22 +77,38 @@ def data_config(
     return data if split_seed is None else replace(data, split_seed=split_seed)
 
 
-def _sentences(split: TextSplit, class_names: tuple[str, ...]) -> Sentences:
+def _sentences(
+    split: TextSplit, class_names: tuple[str, ...], document_of: dict[str, str]
+) -> Sentences:
+    texts = [str(t) for t in split.texts]
     return Sentences(
-        texts=[str(t) for t in split.texts],
+        texts=texts,
         labels=[class_names[i] for i in split.labels],
         groups=[str(g) for g in split.groups],
+        documents=[document_of.get(t, t) for t in texts],
     )
+
+
+def _document_of(data: DataConfig) -> dict[str, str]:
+    """Each text's document, at its first occurrence (the one a split keeps)."""
+    source = load_text_source(data)
+    documents = source.documents if source.documents is not None else source.texts
+    found: dict[str, str] = {}
+    for text, document in zip(source.texts, documents, strict=True):
+        found.setdefault(str(text), str(document))
+    return found
 
 
 def load(data_dir: Path, exclude: Collection[str] = (), split_seed: int | None = None) -> Split:
     """modelyard's train/val/test split of the UD sentences (without ``exclude``)."""
-    dataset = load_text_dataset(data_config(data_dir, exclude, split_seed))
+    data = data_config(data_dir, exclude, split_seed)
+    dataset = load_text_dataset(data)
     names = dataset.class_names
+    document_of = _document_of(data)
     return Split(
-        train=_sentences(dataset.train, names),
-        val=_sentences(dataset.val, names),
-        test=_sentences(dataset.test, names),
+        train=_sentences(dataset.train, names, document_of),
+        val=_sentences(dataset.val, names, document_of),
+        test=_sentences(dataset.test, names, document_of),
         fingerprint=dataset.fingerprint,
         overrides=tuple(task_overrides(data_dir)),
     )
@@ -100,11 +118,13 @@ def held_out(everything: Split, files: Collection[str], seen: Collection[str]) -
     """Every sentence from ``files`` (all three splits) whose text is not in ``seen``
     (the training data of the model under test), so none was trained on."""
     seen_set = set(seen)
-    texts, labels, groups = [], [], []
+    texts, labels, groups, documents = [], [], [], []
     for part in (everything.train, everything.val, everything.test):
-        for text, label, group in zip(part.texts, part.labels, part.groups, strict=True):
+        rows = zip(part.texts, part.labels, part.groups, part.documents, strict=True)
+        for text, label, group, document in rows:
             if group in files and text not in seen_set:
                 texts.append(text)
                 labels.append(label)
                 groups.append(group)
-    return Sentences(texts, labels, groups)
+                documents.append(document)
+    return Sentences(texts, labels, groups, documents)
