@@ -26,7 +26,8 @@ def test_wilson_interval_matches_the_textbook() -> None:
 
 
 def _row(t: float, version: str, request_id: str, label: str, latency: float) -> tuple[object, ...]:
-    return (t, "m", version, request_id, "image", label, 0.9, latency, "{}", "[]", None)
+    summary = '{"x": 1.0}' if version == "1" else "{}"  # v2 logs as a shadow does
+    return (t, "m", version, request_id, "image", label, 0.9, latency, summary, "[]", None)
 
 
 def _fill(url: str) -> None:
@@ -95,3 +96,15 @@ def test_the_cli_writes_json_and_an_html_report(tmp_path: Path) -> None:
     assert json.loads((out / "compare.json").read_text())["paired"] == 30
     bad = run_cli("monitor", "compare", "m", "--db", url, "--versions", "1")
     assert bad.returncode == 2 and "--versions takes BASELINE,CHALLENGER" in bad.stderr
+
+
+def test_shadow_rows_do_not_make_the_latest_version(log_url: str) -> None:
+    from modelyard.monitor.logstore import latest_version
+
+    _fill(log_url)  # v2's rows carry no input summary, like a shadow's
+    engine = create_log_engine(log_url)
+    try:
+        write_rows(engine, [_row(time.time(), "2", "late", "cat", 0.004)])
+        assert latest_version(engine, "m") == "1"
+    finally:
+        engine.dispose()

@@ -267,10 +267,14 @@ def window_from_rows(rows: list[Any]) -> LogWindow:
 
 
 def latest_version(engine: Engine, model: str) -> str | None:
-    """The version of ``model``'s most recent record, or None when it has none."""
+    """The version of ``model``'s most recent record, or None when it has none.
+
+    Shadow rows (no input summary: ``{}``) do not count: the served version is meant.
+    """
     query = (
         sa.select(predictions.c.version)
         .where(predictions.c.model == model)
+        .where(sa.cast(predictions.c.summary, sa.Text) != "{}")
         .order_by(predictions.c.time.desc())
         .limit(1)
     )

@@ -145,6 +145,41 @@ def build_openapi() -> dict[str, Any]:
                     },
                 }
             },
+            "/v1/feedback": {
+                "post": {
+                    "summary": "True labels for served requests, joined to the prediction log",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "oneOf": [
+                                        {"$ref": "#/components/schemas/Feedback"},
+                                        {
+                                            "type": "array",
+                                            "items": {"$ref": "#/components/schemas/Feedback"},
+                                        },
+                                    ]
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Labels stored",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {"stored": {"type": "integer"}},
+                                    }
+                                }
+                            },
+                        },
+                        **{code: _ERROR for code in ("400", "401", "409", "413", "422", "503")},
+                    },
+                }
+            },
             "/metrics": {
                 "get": {
                     "summary": "Prometheus metrics",
@@ -158,6 +193,11 @@ def build_openapi() -> dict[str, Any]:
                     "type": "object",
                     "required": ["error"],
                     "properties": {"error": {"type": "string"}},
+                },
+                "Feedback": {
+                    "type": "object",
+                    "required": ["id", "label"],
+                    "properties": {"id": {"type": "string"}, "label": {"type": "string"}},
                 },
                 "Live": {"type": "object", "properties": {"live": {"type": "boolean"}}},
                 "Ready": {"type": "object", "properties": {"ready": {"type": "boolean"}}},
