@@ -1,4 +1,4 @@
-"""The Streamlit entry script (``modelyard ui`` runs it): two pages."""
+"""The Streamlit entry script (``modelyard ui`` runs it): predict, drift and compare pages."""
 
 from __future__ import annotations
 
@@ -13,5 +13,6 @@ st.navigation(
     [
         st.Page(VIEWS / "predict.py", title="Predict", default=True),
         st.Page(VIEWS / "drift.py", title="Drift"),
+        st.Page(VIEWS / "compare.py", title="Compare"),
     ]
 ).run()
