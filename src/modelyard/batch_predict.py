@@ -32,7 +32,7 @@ import numpy as np
 
 from modelyard import bundle as bundle_io
 from modelyard.bundle import Bundle
-from modelyard.errors import DataError, ModelyardError, UsageError
+from modelyard.errors import DataError, UsageError
 from modelyard.features.image import ImageSpec, conform_images, decode_image
 from modelyard.file_formats import IMAGE_SUFFIXES, TABLE_SUFFIXES
 from modelyard.predictor import Predictor
@@ -267,9 +267,9 @@ def _write_csv(out: Path, header: list[str], rows: Iterable[list[Any]]) -> None:
 
 def _check_out(out: Path, overwrite: bool) -> None:
     if out.is_dir():
-        raise ModelyardError(f"--out {out} is a folder; name a CSV file")
+        raise UsageError(f"--out {out} is a folder; name a CSV file")
     if out.exists() and not overwrite:
-        raise ModelyardError(
+        raise UsageError(
             f"{out} already exists; pass --overwrite to replace it, or choose another --out"
         )
 
@@ -322,7 +322,7 @@ def _images_to_csv(
     overwrite: bool,
 ) -> BatchPrediction:
     if id_column is not None:
-        raise ModelyardError("--id-column is for text tables; image rows are named by file")
+        raise UsageError("--id-column is for text tables; image rows are named by file")
     spec = loaded.preprocessing
     assert isinstance(spec, ImageSpec)
     files = collect_inputs(inputs)

@@ -22,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.errors import ModelyardError
+from modelyard.errors import BundleError, UsageError
 
 if TYPE_CHECKING:
     from modelyard.modality import InputSpec, Modality
@@ -155,7 +155,7 @@ def update_manifest(bundle: Bundle, changes: dict[str, Any]) -> Bundle:
     model and profile are fixed once written.
     """
     if FILES_KEY in changes:
-        raise ModelyardError(f"{FILES_KEY!r} is written by write_bundle only")
+        raise BundleError(f"{FILES_KEY!r} is written by write_bundle only")
     manifest = {**bundle.manifest, **changes}
     (bundle.path / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return read_bundle(bundle.path, bundle.version, bundle.source_uri, bundle.from_cache_note)
@@ -173,14 +173,14 @@ def read_bundle(
         folder = folder / MLFLOW_SUBDIR
     manifest_path = folder / MANIFEST
     if not manifest_path.exists():
-        raise ModelyardError(
+        raise BundleError(
             f"{folder} is not a modelyard bundle (no {MANIFEST}); pass a bundle folder, "
             "models:/<name>@<alias> or <name>@<alias>"
         )
     try:
         manifest = json.loads(manifest_path.read_text())
     except json.JSONDecodeError as error:
-        raise ModelyardError(f"{manifest_path} is not valid JSON: {error}") from error
+        raise BundleError(f"{manifest_path} is not valid JSON: {error}") from error
     bundle = Bundle(folder, manifest, version, source_uri or str(folder), from_cache_note)
     validate(bundle)
     return bundle
@@ -191,24 +191,24 @@ def validate(bundle: Bundle) -> None:
     required = ("format_version", "name", "task", "kind", "labels", "preprocessing")
     missing = [key for key in required if key not in bundle.manifest]
     if missing:
-        raise ModelyardError(f"bundle {bundle.path} manifest lacks {', '.join(missing)}")
+        raise BundleError(f"bundle {bundle.path} manifest lacks {', '.join(missing)}")
     if bundle.manifest["format_version"] > FORMAT_VERSION:
-        raise ModelyardError(
+        raise BundleError(
             f"bundle {bundle.path} has format {bundle.manifest['format_version']}; this "
             f"modelyard reads up to {FORMAT_VERSION}: upgrade modelyard"
         )
     from modelyard.modality import kinds
 
     if bundle.kind not in kinds():
-        raise ModelyardError(
+        raise BundleError(
             f"bundle {bundle.path} has kind '{bundle.kind}'; this modelyard serves "
             f"{', '.join(kinds())}"
         )
     if len(bundle.labels) < 2:
-        raise ModelyardError(f"bundle {bundle.path} must name at least two labels")
+        raise BundleError(f"bundle {bundle.path} must name at least two labels")
     for file in (ONNX_FILE, PROFILE_FILE):
         if not (bundle.path / file).is_file():
-            raise ModelyardError(f"bundle {bundle.path} is missing {file}")
+            raise BundleError(f"bundle {bundle.path} is missing {file}")
     for file in (MANIFEST, ONNX_FILE, PROFILE_FILE):
         require_inside(bundle.path / file, bundle.path)
     bundle.preprocessing  # noqa: B018 -- raises KeyError early if the spec is malformed
@@ -231,12 +231,12 @@ def verify_files(folder: Path, manifest: dict[str, Any]) -> list[str]:
     recorded = manifest.get(FILES_KEY) or {}
     for name, expected in sorted(recorded.items()):
         if name not in CHECKED_FILES:
-            raise ModelyardError(f"bundle {folder} lists an unexpected file '{name}'")
+            raise BundleError(f"bundle {folder} lists an unexpected file '{name}'")
         path = folder / name
         if not path.is_file():
-            raise ModelyardError(f"bundle {folder} is missing {name}")
+            raise BundleError(f"bundle {folder} is missing {name}")
         if file_sha256(path) != expected.get("sha256"):
-            raise ModelyardError(
+            raise BundleError(
                 f"bundle {folder}: {name} does not match the sha256 its manifest records "
                 "(corrupt or tampered); fetch the model again"
             )
@@ -250,7 +250,7 @@ def require_inside(path: Path, root: Path) -> None:
     make the server read an arbitrary file of the host.
     """
     if not path.resolve().is_relative_to(root.resolve()):
-        raise ModelyardError(
+        raise BundleError(
             f"{path} points outside {root}; refusing it (path traversal). "
             "Re-export the bundle without links or '..' paths"
         )
@@ -293,7 +293,7 @@ def load(uri: str | Path, tracking_uri: str | None = None) -> Bundle:
         return read_bundle(Path(text))
     text = parse_model_uri(text)
     if not text.startswith(("models:/", "runs:/")):
-        raise ModelyardError(_not_a_model(text))
+        raise UsageError(_not_a_model(text))
     from modelyard.registry_client import fetch_bundle
 
     fetched = fetch_bundle(text, tracking_uri)

@@ -18,7 +18,7 @@ import numpy as np
 from modelyard import bundle as bundle_io
 from modelyard.bundle import Bundle
 from modelyard.config.schema import Config, DataConfig, check_paths, validate
-from modelyard.errors import ModelyardError
+from modelyard.errors import ConfigError, UsageError
 from modelyard.features.image import ImageSpec, conform_images
 from modelyard.predictor import Prediction, Predictor
 
@@ -113,7 +113,7 @@ def record_data_config(data: DataConfig) -> dict[str, Any]:
 def labelled_split(model: Bundle, cfg: Config, split: str) -> LabelledSplit:
     """``split`` of the configured dataset, checked against the model's kind and labels."""
     if cfg.task.kind != model.kind:
-        raise ModelyardError(
+        raise ConfigError(
             f"model '{model.name}' is a {model.kind} model but task '{cfg.task.name}' has "
             f"{cfg.task.kind} data; pass the model's task (task={model.task})"
         )
@@ -129,7 +129,7 @@ def labelled_split(model: Bundle, cfg: Config, split: str) -> LabelledSplit:
         dataset.fingerprint,
     )
     if found.class_names != model.labels:
-        raise ModelyardError(
+        raise ConfigError(
             f"dataset '{found.dataset_name}' has classes {', '.join(found.class_names)} but "
             f"model '{model.name}' predicts {', '.join(model.labels)}; pass the model's task "
             f"(task={model.task}) and the data it was trained on"
@@ -153,7 +153,7 @@ def split_for(model: Bundle, cfg: Config, split: str) -> ArraySplit:
     from modelyard.data.dataset import ArraySplit
 
     if not isinstance(model.preprocessing, ImageSpec):
-        raise ModelyardError(f"{model.name} is a {model.kind} model, not an image model")
+        raise UsageError(f"{model.name} is a {model.kind} model, not an image model")
     data = labelled_split(model, cfg, split)
     return ArraySplit(conform_images(data.examples, model.preprocessing), data.labels)
 

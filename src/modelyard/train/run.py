@@ -28,7 +28,7 @@ from modelyard import tracking
 from modelyard.config import Config, compose_config, flatten, from_yaml, to_yaml
 from modelyard.data import Dataset, TextDataset
 from modelyard.data.text import class_weights
-from modelyard.errors import ConfigError, ModelyardError
+from modelyard.errors import ConfigError, UsageError
 from modelyard.features.image import ImageSpec
 from modelyard.features.text import TextSpec
 from modelyard.modality import InputSpec, modality_for
@@ -161,7 +161,7 @@ def find_resumable_run(task: str | None = None) -> ResumableRun:
     if found is not None:
         return found
     if task is None:
-        raise ModelyardError(
+        raise UsageError(
             "no interrupted training run with a checkpoint to resume; "
             "start a new run without --resume"
         )
@@ -173,7 +173,7 @@ def find_resumable_run(task: str | None = None) -> ResumableRun:
         if others
         else "start a new run without --resume"
     )
-    raise ModelyardError(f"no interrupted '{task}' run with a checkpoint to resume; {hint}")
+    raise UsageError(f"no interrupted '{task}' run with a checkpoint to resume; {hint}")
 
 
 def _touched_keys(override: str, cfg: Config) -> list[str]:
