@@ -84,6 +84,8 @@ TEXT_FAST = [
     # Tests re-score bundles on their test split and compare with the recorded metrics,
     # which only a held-out fit keeps equal (tests/train/test_refit.py covers refit).
     "train.refit=false",
+    # 4,500 word-list pseudo-sentences would triple the tiny training set's time.
+    "data.word_list_sentences=0",
 ]
 """A text model trained in seconds on the generated fixture (tests/text_fixtures.py)."""
 

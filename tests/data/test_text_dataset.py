@@ -29,7 +29,7 @@ def _check_contract(data: TextDataset) -> None:
 
 def test_langid_nordic_on_fixture_files(tmp_path: Path) -> None:
     folder = write_ud_fixture(tmp_path / "ud", copies=3)
-    cfg = compose_config(["task=langid_nordic", f"data.path={folder}"])
+    cfg = compose_config([*_args(folder)])
     assert cfg.task.kind == "text" and cfg.model.name == "fasttext"
     data = load_text_dataset(cfg.data)
     _check_contract(data)
@@ -47,7 +47,8 @@ def test_langid_nordic_on_fixture_files(tmp_path: Path) -> None:
 
 
 def _args(folder: Path) -> list[str]:
-    return ["task=langid_nordic", f"data.path={folder}"]
+    # Without word-list sentences (tests/data/test_wordlists.py), so counts are the files'.
+    return ["task=langid_nordic", f"data.path={folder}", "data.word_list_sentences=0"]
 
 
 def test_table_task(tmp_path: Path) -> None:
@@ -80,7 +81,7 @@ def test_class_weights_balance_counts() -> None:
 
 
 def test_langid_nordic_real_ud_files(ud_dir: Path) -> None:
-    cfg = compose_config(["task=langid_nordic", f"data.path={ud_dir}"])
+    cfg = compose_config(_args(ud_dir))
     data = load_text_dataset(cfg.data)
     _check_contract(data)
     counts = {

@@ -58,6 +58,11 @@ class DataConfig:
     """Share held out for the final test when the source has no fixed test split."""
     split_seed: int = 0
     """Seed of the stratified train/val/test split (independent of the training seed)."""
+    word_lists: dict[str, str] = field(default_factory=dict)
+    """Text sources: label -> wordfreq language (``da: da``); ``data.word_list_sentences``
+    pseudo-sentences of frequency-sampled words per label join the training split only."""
+    word_list_sentences: int = 0
+    """Pseudo-sentences per ``data.word_lists`` label (0: none)."""
     split_by: str = "sentence"
     """Text sources: the unit a split never divides. ``document`` keeps each document
     (CoNLL-U ``# newdoc id``, sentence-id prefix, else blocks of 20 sentences) whole in
@@ -451,6 +456,10 @@ def _validate_text(cfg: Config) -> Config:
     if not 0.0 <= cfg.train.punctuation_dropout <= 1.0:
         raise ConfigError(
             f"train.punctuation_dropout must be in [0, 1], got {cfg.train.punctuation_dropout}"
+        )
+    if cfg.data.word_list_sentences < 0:
+        raise ConfigError(
+            f"data.word_list_sentences must be at least 0, got {cfg.data.word_list_sentences}"
         )
     if not 0.0 <= text.min_confidence < 1.0:
         raise ConfigError(f"text.min_confidence must be in [0, 1), got {text.min_confidence}")

@@ -89,7 +89,7 @@ def load_text_source(cfg: DataConfig) -> TextSource:
 def load_text_dataset(cfg: DataConfig) -> TextDataset:
     """Load a text source and split it: seeded, stratified train/val/test (by sentence or
     by document, ``data.split_by``)."""
-    return make_text_splits(
+    dataset = make_text_splits(
         load_text_source(cfg),
         cfg.val_fraction,
         cfg.test_fraction,
@@ -97,3 +97,12 @@ def load_text_dataset(cfg: DataConfig) -> TextDataset:
         cfg.limit,
         split_by=cfg.split_by,
     )
+    if cfg.word_lists and cfg.word_list_sentences > 0:
+        from modelyard.data.text import with_extra_training
+        from modelyard.data.wordlists import word_list_sentences
+
+        extra = word_list_sentences(
+            cfg.word_lists, dataset.class_names, cfg.word_list_sentences, cfg.split_seed
+        )
+        dataset = with_extra_training(dataset, extra)
+    return dataset

@@ -10,7 +10,7 @@ training and serving share.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -191,6 +191,22 @@ def make_text_splits(
         fingerprint=text_fingerprint(splits, source.class_names),
         **splits,
     )
+
+
+def with_extra_training(dataset: TextDataset, extra: TextSplit) -> TextDataset:
+    """``dataset`` with ``extra`` appended to its training split only (fingerprint
+    recomputed); an extra text that is already in any split is left out."""
+    seen = {str(t) for split in (dataset.train, dataset.val, dataset.test) for t in split.texts}
+    keep = np.fromiter((str(t) not in seen for t in extra.texts), bool, len(extra))
+    extra = extra.take(keep)
+    extra = extra.take(first_occurrences(extra.texts))
+    train = TextSplit(
+        np.concatenate([dataset.train.texts, extra.texts]),
+        np.concatenate([dataset.train.labels, extra.labels]),
+        np.concatenate([dataset.train.groups, extra.groups]),
+    )
+    splits = {"train": train, "val": dataset.val, "test": dataset.test}
+    return replace(dataset, train=train, fingerprint=text_fingerprint(splits, dataset.class_names))
 
 
 def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
