@@ -17,6 +17,7 @@ import numpy as np
 
 from modelyard import bundle as bundle_io
 from modelyard.bundle import Bundle
+from modelyard.config.overrides import overridden_keys, override_key, override_value
 from modelyard.config.schema import Config, DataConfig, check_paths, validate
 from modelyard.errors import ConfigError, UsageError
 from modelyard.features.image import ImageSpec, conform_images
@@ -67,11 +68,6 @@ def recorded_data_config(model: Bundle) -> dict[str, Any] | None:
     return dict(recorded) if isinstance(recorded, dict) else None
 
 
-def _explicit_keys(overrides: Sequence[str], section: str) -> set[str]:
-    keys = (o.split("=", 1)[0].lstrip("+~") for o in overrides)
-    return {k.split(".", 1)[1] for k in keys if k.startswith(section + ".")}
-
-
 def config_for(model: Bundle, overrides: Sequence[str] = ()) -> Config:
     """The config that scores ``model``: its own task and training data settings,
     with ``overrides`` on top.
@@ -82,7 +78,7 @@ def config_for(model: Bundle, overrides: Sequence[str] = ()) -> Config:
     from modelyard.config import compose_config
 
     overrides = list(overrides)
-    own_task = not any(o.split("=", 1)[0] == "task" for o in overrides)
+    own_task = not any(override_key(o) == "task" for o in overrides)
     if own_task:
         overrides.insert(0, f"task={model.task}")
     recorded = recorded_data_config(model) if own_task else None
@@ -91,7 +87,7 @@ def config_for(model: Bundle, overrides: Sequence[str] = ()) -> Config:
     # The task's own defaults may be incomplete (text_table has no data.path), so
     # validate only once the recorded settings are in.
     cfg = compose_config(overrides, validated=False)
-    explicit = _explicit_keys(overrides, "data")
+    explicit = overridden_keys(overrides, "data")
     known = {f.name for f in fields(DataConfig)}
     for key, value in recorded.items():
         if key in known and key not in explicit:
@@ -161,11 +157,7 @@ def split_for(model: Bundle, cfg: Config, split: str) -> ArraySplit:
 def tracking_uri_in(overrides: Sequence[str]) -> str | None:
     """The ``tracking.uri=...`` among ``overrides``: a bundle must be fetched from the
     registry before its own task's config can be composed."""
-    for override in overrides:
-        key, _, value = override.partition("=")
-        if key.lstrip("+") == "tracking.uri" and value not in ("", "null"):
-            return value
-    return None
+    return override_value(overrides, "tracking.uri")
 
 
 def evaluate_model(

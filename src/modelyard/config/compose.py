@@ -23,6 +23,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from modelyard.config.overrides import override_key
 from modelyard.config.schema import PATH_KEYS, Config, check_paths, expand_paths, validate
 from modelyard.errors import ConfigError
 
@@ -155,8 +156,8 @@ def _explain(error: Exception, overrides: Sequence[str]) -> str:
         error = error.__cause__  # type: ignore[assignment]
     text = str(error).strip()
     for override in overrides:
-        key = override.split("=", 1)[0]
-        problem = _unknown_key(key.lstrip("+~"), override)
+        key = override.split("=", 1)[0]  # with its prefix: "+" matters below
+        problem = _unknown_key(override_key(override), override)
         if problem:
             return problem
         if key.count(".") > 1 and not key.startswith("+"):

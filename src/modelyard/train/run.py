@@ -26,6 +26,7 @@ from torch import nn
 
 from modelyard import tracking
 from modelyard.config import Config, compose_config, flatten, from_yaml, to_yaml
+from modelyard.config.overrides import override_key
 from modelyard.data import Dataset, TextDataset
 from modelyard.data.text import class_weights
 from modelyard.errors import ConfigError, UsageError
@@ -178,7 +179,7 @@ def find_resumable_run(task: str | None = None) -> ResumableRun:
 
 def _touched_keys(override: str, cfg: Config) -> list[str]:
     """The ``section.key`` names an override sets; ``task=``/``task.name=`` select the run."""
-    key = override.split("=", 1)[0].lstrip("+~")
+    key = override_key(override)
     if key in ("task", "task.name"):
         return []
     flat = flatten(cfg)
@@ -199,7 +200,7 @@ def resume_config(overrides: Sequence[str] = ()) -> tuple[str, Config]:
     if replica_run:  # a DDP rank launched by rank 0: the run rank 0 resumed
         return replica_run, from_yaml((run_dir(replica_run) / CONFIG_FILE).read_text())
     wanted = compose_config(overrides)
-    keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides]
+    keys = [override_key(o) for o in overrides]
     task_given = "task" in keys or "task.name" in keys
     tracking.configure(wanted.tracking.uri)
     found = find_resumable_run(wanted.task.name if task_given else None)
