@@ -3,7 +3,9 @@
 Sentences of one document are not independent (same names, topic, speaker), so a
 sentence bootstrap on a document-grouped test set gives intervals that are too
 narrow. Here each resample draws documents with replacement and sums their
-confusion matrices.
+confusion matrices. Documents are drawn within their class (a stratified
+bootstrap, as the split was stratified): Swedish has two test documents, and a
+resample without any would score its F1 as 0 rather than measure anything.
 """
 
 from __future__ import annotations
@@ -43,6 +45,20 @@ def _scores(confusion: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def _weights(table: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """(resamples, documents) draw counts: each class's documents resampled with
+    replacement among themselves (a document's class is its sentences' true label)."""
+    rng = np.random.default_rng(seed)
+    classes = table.sum(axis=2).argmax(axis=1)
+    weights = np.zeros((resamples, len(table)))
+    rows = np.arange(resamples)[:, None]
+    for label in np.unique(classes):
+        members = np.flatnonzero(classes == label)
+        draws = members[rng.integers(0, len(members), size=(resamples, len(members)))]
+        np.add.at(weights, (rows, draws), 1.0)
+    return weights
+
+
 def document_bootstrap(
     truth: Sequence[str],
     predicted: Sequence[str],
@@ -54,10 +70,7 @@ def document_bootstrap(
     """Point values and 95% percentile intervals of accuracy, macro-F1 and each
     class's F1, resampling ``documents``."""
     table = _confusions(truth, predicted, documents, labels)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(table), size=(resamples, len(table)))
-    weights = np.zeros((resamples, len(table)))
-    np.add.at(weights, (np.arange(resamples)[:, None], draws), 1.0)
+    weights = _weights(table, resamples, seed)
     resampled = np.einsum("rd,dij->rij", weights, table)
     point = _scores(table.sum(axis=0))
     sample = _scores(resampled)
@@ -90,10 +103,7 @@ def paired_difference(
     for both systems (paired), so the gap's noise is not counted twice."""
     table_a = _confusions(truth, a, documents, labels)
     table_b = _confusions(truth, b, documents, labels)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(table_a), size=(resamples, len(table_a)))
-    weights = np.zeros((resamples, len(table_a)))
-    np.add.at(weights, (np.arange(resamples)[:, None], draws), 1.0)
+    weights = _weights(table_a, resamples, seed)
     sample = (
         _scores(np.einsum("rd,dij->rij", weights, table_a))["macro_f1"]
         - _scores(np.einsum("rd,dij->rij", weights, table_b))["macro_f1"]

@@ -44,3 +44,12 @@ def test_paired_difference_of_a_system_with_itself_is_exactly_zero() -> None:
     assert same == {"difference": 0.0, "ci95_low": 0.0, "ci95_high": 0.0}
     gap = paired_difference(truth, better, worse, docs, LABELS, resamples=200)
     assert gap["difference"] > 0.4 and gap["ci95_low"] > 0
+
+
+def test_a_class_with_few_documents_is_in_every_resample() -> None:
+    # One "b" document among many "a" ones: an unstratified draw often misses it and
+    # scores F1 b as 0; within-class draws keep it, so a perfect system stays perfect.
+    truth = ["a"] * 40 + ["b"] * 5
+    docs = [f"d{i // 5}" for i in range(45)]
+    result = document_bootstrap(truth, truth, docs, LABELS, resamples=300)
+    assert result["f1_ci95"]["b"] == [1.0, 1.0] and result["macro_f1_ci95"] == [1.0, 1.0]
