@@ -46,7 +46,7 @@ def _rechecksum(folder: Path) -> None:
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
 
 
-def slower_copy(source: Path, folder: Path, width: int = 1024, layers: int = 6) -> Path:
+def slower_copy(source: Path, folder: Path, width: int = 2048, layers: int = 12) -> Path:
     """The same predictions, after ``layers`` dense ``width x width`` products of the
     input (added to the probabilities times zero): a slower model, same answers."""
     import onnx
