@@ -86,3 +86,23 @@ def test_force_is_recorded_and_does_not_hide_the_reason() -> None:
     assert decision.outcome == "forced" and decision.forced
     assert decision.reason.startswith("forced past: macro_f1 0.1000")
     assert decision.to_dict()["outcome"] == "forced"
+
+
+def test_a_multiply_add_budget_is_checked_only_when_set() -> None:
+    unset = decide("m", "staging", figures(macs=5e6), None, PromoteConfig())
+    assert "macs" not in [c.name for c in unset.checks]
+    within = decide("m", "staging", figures(macs=5e6), None, PromoteConfig(max_macs=5e6))
+    assert within.passed and any(c.name == "macs" for c in within.checks)
+
+
+@pytest.mark.parametrize(
+    ("macs", "says"),
+    [
+        (29_000_000.0, "multiply-adds 29,000,000 per example (budget 2,000,000)"),
+        (None, "records no cost report"),
+    ],
+)
+def test_a_multiply_add_budget_refuses(macs: float | None, says: str) -> None:
+    decision = decide("m", "production", figures(macs=macs), None, PromoteConfig(max_macs=2e6))
+    assert failed(decision) == ["macs"]
+    assert decision.outcome == "refused" and says in decision.reason

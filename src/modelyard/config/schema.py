@@ -205,6 +205,9 @@ class ExportConfig:
     """Largest absolute difference allowed between torch and ONNX Runtime probabilities."""
     parity_samples: int = 256
     """Real test samples the parity check runs on."""
+    cost_repeats: int = 10
+    """Timed ONNX Runtime calls (median taken) at batch 1 and at batch 32 for the
+    bundle's cost report (:mod:`modelyard.export.cost`)."""
 
 
 @dataclass
@@ -258,6 +261,9 @@ class PromoteConfig:
     """Timed batches (after warm-up); the median is compared with the budget."""
     max_size_mb: float = 50.0
     """Budget for the ONNX graph on disk, in MB (10^6 bytes)."""
+    max_macs: float = 0.0
+    """Budget for multiply-adds per example, read from the bundle's cost report
+    (bundle.json ``cost``); 0: no budget. A bundle without a cost report fails it."""
     min_shadow_requests: int = 0
     """Requests the challenger must have answered in shadow of the champion (the
     prediction log pairs them by request id) within ``shadow_since``; 0: no shadow

@@ -33,6 +33,8 @@ class ModelFigures:
     """Largest torch vs ONNX Runtime probability difference recorded in bundle.json."""
     labels_match: bool = True
     """False when the model predicts other labels than the challenger."""
+    macs: float | None = None
+    """Multiply-adds per example from bundle.json's cost report; None when absent."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,23 @@ def _absolute(challenger: ModelFigures, metric: str, cfg: PromoteConfig) -> list
             challenger.size_mb <= cfg.max_size_mb,
             f"size {challenger.size_mb:.2f} MB (budget {cfg.max_size_mb:g} MB)",
         ),
+        *_macs(challenger, cfg),
+    ]
+
+
+def _macs(challenger: ModelFigures, cfg: PromoteConfig) -> list[Check]:
+    """The multiply-add budget, checked only when one is set (``promote.max_macs``)."""
+    if cfg.max_macs <= 0:
+        return []
+    macs = challenger.macs
+    return [
+        Check(
+            "macs",
+            macs is not None and macs <= cfg.max_macs,
+            "bundle.json records no cost report (multiply-adds); re-export the model"
+            if macs is None
+            else f"multiply-adds {macs:,.0f} per example (budget {cfg.max_macs:,.0f})",
+        )
     ]
 
 

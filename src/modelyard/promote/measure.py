@@ -40,6 +40,11 @@ def _parity(model: Bundle) -> float | None:
     return float(value) if value is not None else None
 
 
+def _macs(model: Bundle) -> float | None:
+    value = (model.manifest.get("cost") or {}).get("macs_per_example")
+    return float(value) if value is not None else None
+
+
 def measure(
     model: Bundle,
     examples: np.ndarray,
@@ -71,4 +76,5 @@ def measure(
         size_mb=model.onnx_path.stat().st_size / 1e6,
         parity_max_abs_diff=_parity(model),
         labels_match=reference_labels is None or model.labels == reference_labels,
+        macs=_macs(model),
     )
