@@ -69,6 +69,7 @@ COMMANDS = [
     (["config", "show"], True),
     (["evaluate"], True),
     (["predict"], True),
+    (["inspect"], True),
     (["serve"], False),
     (["bench"], True),
     (["ui"], False),

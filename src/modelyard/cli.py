@@ -222,6 +222,22 @@ def evaluate(
 
 
 @app.command()
+def inspect(
+    model_uri: str = typer.Argument(
+        ..., help="models:/<name>@<alias>, <name>@<alias> or a bundle folder"
+    ),
+    as_json: bool = JSON_OUT,
+    debug: bool = DEBUG,
+) -> None:
+    """Show a model's name, version, kind, labels, metrics and cost report."""
+    from modelyard.bundle import load
+    from modelyard.inspection import describe, summary_lines
+
+    data = describe(load(model_uri))
+    _emit(data, as_json, summary_lines(data))
+
+
+@app.command()
 def predict(
     model_uri: str = typer.Argument(
         ..., help="models:/<name>@<alias>, <name>@<alias> or a bundle folder"

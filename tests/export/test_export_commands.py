@@ -58,6 +58,12 @@ def test_quantize_prints_the_comparison_and_records_it(tmp_path: Path) -> None:
     assert quantized.metrics == {"test_accuracy": comparison["accuracy_int8"]}
     assert comparison["accuracy_drop"] < 0.05
     assert f"{comparison['accuracy_int8']:.4f}" in result.stdout
+    # Its own cost report, timed on the INT8 graph; the float32 one kept beside it.
+    cost = quantized.manifest["cost"]
+    assert cost["size_bytes"] == quantized.onnx_path.stat().st_size
+    source = quantized.manifest["quantization"]["source_cost"]
+    assert cost["macs_per_example"] == source["macs_per_example"] > 0
+    assert cost["size_bytes"] < source["size_bytes"]
 
 
 @pytest.mark.parametrize("command", ["triton", "onnx", "quantize"])

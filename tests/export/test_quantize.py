@@ -15,6 +15,7 @@ from modelyard.bundle import Bundle
 from modelyard.config import compose_config
 from modelyard.errors import ModelyardError
 from modelyard.export import quantize
+from modelyard.export.cost import count_macs
 from modelyard.export.quantize import compare_quantized, quantize_bundle
 from modelyard.predictor import Predictor
 
@@ -52,6 +53,11 @@ def test_quantized_bundle_loads_and_predicts_like_the_source(
     assert loaded.metrics == {}  # the float32 numbers do not describe this graph
     assert "parity" not in loaded.manifest.get("onnx", {})
     assert {"ConvInteger", "MatMulInteger"} & _op_types(loaded)
+    # The float32 cost report moves aside; the INT8 graph does the same multiply-adds.
+    assert "cost" not in loaded.manifest
+    assert meta["source_cost"] == registered.manifest["cost"]
+    count = count_macs(onnx.load(str(loaded.onnx_path)), meta["source_cost"]["input_shape"])
+    assert count.macs == meta["source_cost"]["macs_per_example"]
 
     spec = registered.preprocessing
     shape = (16, spec.height, spec.width, spec.channels)

@@ -26,6 +26,8 @@ from modelyard.features.image import to_model_input
 from modelyard.predictor import Predictor
 
 LATENCY_BATCH = 32
+COST_EXAMPLES = 64
+"""Real test inputs the INT8 bundle's cost report is timed on (tiled to batch 32)."""
 # Conv layers become ConvInteger, which not every ONNX Runtime build implements for
 # int8 weights, and which the CPU build that does runs several times slower than
 # float32 Conv (no fused kernel). Quantizing only these keeps float32 speed and still
@@ -158,6 +160,11 @@ def quantize_bundle(
             "source_uri": bundle.source_uri,
             "source_metrics": bundle.metrics,
         }
+        # The source's cost report describes the float32 graph; quantize_model
+        # measures this one.
+        source_cost = extra.pop("cost", None)
+        if source_cost is not None:
+            extra["quantization"]["source_cost"] = source_cost
         return write_bundle(
             out,
             name=bundle.name,
@@ -241,8 +248,14 @@ def quantize_model(
     cfg = config_for(original, overrides)
     quantized = quantize_bundle(original, out, op_types=op_types, overwrite=overwrite)
     report = compare_quantized(original, quantized, cfg, split)
+    from modelyard.export.cost import cost_report
+    from modelyard.scoring import split_for
+
+    images = split_for(original, cfg, split).images[:COST_EXAMPLES]
+    cost = cost_report(quantized.onnx_path, to_model_input(images, original.preprocessing))
     measured = {
         "metrics": {f"{split}_accuracy": report.accuracy_int8},
+        "cost": cost.to_dict(),
         "quantization": {**quantized.manifest["quantization"], "comparison": report.to_dict()},
     }
     return Quantized(bundle_io.update_manifest(quantized, measured), report)

@@ -16,6 +16,7 @@ from modelyard.config.schema import Config
 from modelyard.data.dataset import Dataset
 from modelyard.data.text import TextDataset
 from modelyard.evaluate import EvaluationReport, evaluate_probabilities, log_report, plot_curves
+from modelyard.export.cost import cost_report, mlflow_figures
 from modelyard.export.onnx import ParityReport, check_parity, export_onnx
 from modelyard.mlflow_model import log_bundle_model
 from modelyard.modality import InputSpec, Modality, modality_for
@@ -163,6 +164,11 @@ def finish(
             )
             test_pred = kind.predict(predictor, test_examples[:4])
         profile = _profile(kind, predictor, dataset, cfg.train.seed)
+        # The cost of the graph that is bundled (the refit's when there is one).
+        cost = cost_report(onnx_path, test_inputs, cfg.export.cost_repeats).to_dict()
+        cost_metrics, cost_params = mlflow_figures(cost)
+        mlflow.log_metrics(cost_metrics)
+        mlflow.log_params(cost_params)
         metrics = {**report.metrics(), **val_report.metrics(prefix="best_"), **calibration}
         bundle = write_bundle(
             bundle_dir(run_id),
@@ -184,6 +190,7 @@ def finish(
                 },
                 **({"calibration": {**calibration, "fitted_on": "val"}} if calibration else {}),
                 **({"final_fit": final.record} if final is not None else {}),
+                "cost": cost,
                 "onnx": {
                     "input": INPUT_NAME,
                     "input_kind": kind.onnx_input_kind,
