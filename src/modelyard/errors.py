@@ -56,8 +56,8 @@ class UsageError(ModelyardError):
 
 
 class ServiceError(ModelyardError):
-    """A server modelyard talks to (a model server, a tracking server) cannot be
-    reached, or answered with an error it reports."""
+    """A server modelyard starts or talks to (a model server, a tracking server) did
+    not start, cannot be reached, or answered with an error it reports."""
 
 
 class MissingExtra(ModelyardError):

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from modelyard import bundle as bundle_io
 from modelyard.bundle import BARE_NAME, Bundle
 from modelyard.durations import parse_duration
-from modelyard.errors import ModelyardError
+from modelyard.errors import DataError, UsageError
 from modelyard.monitor.drift import DriftConfig, WindowData, run_checks
 from modelyard.monitor.logstore import (
     LogWindow,
@@ -54,12 +54,12 @@ def resolve_model(model: str, engine: Engine) -> tuple[Bundle, str | None]:
     if BARE_NAME.match(model):
         version = latest_version(engine, model)
         if version is None:
-            raise ModelyardError(
+            raise DataError(
                 f"no records of model '{model}' in the prediction log; is the server logging "
                 "to this database (--db)? Or pass <name>@<alias> or a bundle folder"
             )
         if not version.isdigit():
-            raise ModelyardError(
+            raise UsageError(
                 f"'{model}' was served from a bundle folder (version '{version}'); "
                 "pass that folder instead of the name"
             )
@@ -88,7 +88,7 @@ def check_drift(
     folder and points ``monitor/<model>/latest`` at it.
     """
     if last is not None and last < 1:
-        raise ModelyardError(f"--last must be at least 1, got {last}")
+        raise UsageError(f"--last must be at least 1, got {last}")
     config = config or DriftConfig()
     span_s = parse_duration(since) if since else None
     engine = create_log_engine(db_url)
@@ -104,7 +104,7 @@ def check_drift(
     if len(window) == 0:
         which = f"version {version} of " if version else ""
         span = f" in the last {since}" if since else ""
-        raise ModelyardError(
+        raise DataError(
             f"no records of {which}'{bundle.name}' in the prediction log{span}; "
             "check --db and --since, and that the server logs predictions"
         )

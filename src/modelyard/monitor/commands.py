@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from modelyard.cli_options import DEBUG, JSON_OUT
-from modelyard.errors import EXIT_REFUSED
+from modelyard.errors import EXIT_REFUSED, UsageError
 from modelyard.monitor.report import iso_utc
 
 monitor_app = typer.Typer(
@@ -51,12 +51,11 @@ def drift(
     debug: bool = DEBUG,
 ) -> None:
     """Test the logged traffic against the bundle's reference profile; exit 1 on drift."""
-    from modelyard.errors import ModelyardError
     from modelyard.monitor.check import check_drift
     from modelyard.monitor.drift import DriftConfig
 
     if not 0 < alpha < 1:
-        raise ModelyardError(f"--alpha must be between 0 and 1, got {alpha}")
+        raise UsageError(f"--alpha must be between 0 and 1, got {alpha}")
     run = check_drift(
         model,
         since=since,
@@ -143,7 +142,6 @@ def compare(
     debug: bool = DEBUG,
 ) -> None:
     """Two served versions side by side: agreement, disagreements, latency, accuracy."""
-    from modelyard.errors import ModelyardError
     from modelyard.monitor.compare import compare as run_compare
     from modelyard.monitor.compare_report import write_compare
 
@@ -151,7 +149,7 @@ def compare(
     if versions is not None:
         parts = [v.strip() for v in versions.split(",")]
         if len(parts) != 2 or not all(parts):
-            raise ModelyardError(f"--versions takes BASELINE,CHALLENGER (e.g. 3,4), got {versions}")
+            raise UsageError(f"--versions takes BASELINE,CHALLENGER (e.g. 3,4), got {versions}")
         pair = (parts[0], parts[1])
     result = run_compare(model, since=since, db_url=db, versions=pair)
     folder = write_compare(result, out)

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from modelyard.durations import parse_duration
-from modelyard.errors import ModelyardError
+from modelyard.errors import DataError
 from modelyard.monitor.feedback import read_labelled
 from modelyard.monitor.logstore import create_log_engine, predictions
 from modelyard.monitor.performance import Scores, score
@@ -111,7 +111,7 @@ def _rows(engine: Engine, model: str, since: float) -> list[Any]:
     except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
         if "no such table" in str(error) or "does not exist" in str(error):
             return []
-        raise ModelyardError(f"cannot read the prediction log: {error}") from None
+        raise DataError(f"cannot read the prediction log: {error}") from None
 
 
 def _latency(values: list[float]) -> Latency:
@@ -126,14 +126,14 @@ def pick_versions(counts: Counter[str], versions: tuple[str, str] | None) -> tup
     if versions is not None:
         missing = [v for v in versions if v not in counts]
         if missing:
-            raise ModelyardError(
+            raise DataError(
                 f"no records of version {', '.join(missing)} in the window; logged: "
                 f"{', '.join(sorted(counts)) or 'none'}"
             )
         return versions
     ranked = [v for v, _ in counts.most_common()]
     if len(ranked) < 2:
-        raise ModelyardError(
+        raise DataError(
             f"the window holds {'only version ' + ranked[0] if ranked else 'no records'}; "
             "compare needs two versions (serve with shadow= or canary=), or widen --since"
         )

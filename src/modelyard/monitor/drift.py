@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from modelyard.errors import ModelyardError
+from modelyard.errors import DataError
 from modelyard.monitor.report import Check
 
 MIN_RECORDS = 30
@@ -193,7 +193,7 @@ def run_checks(
     """Every check the profile and the window both allow, each with its drift decision."""
     config = config or DriftConfig()
     if len(window) < MIN_RECORDS:
-        raise ModelyardError(
+        raise DataError(
             f"only {len(window)} records in the window; drift checks need at least "
             f"{MIN_RECORDS}: widen the window (--since/--last) or wait for more traffic"
         )
@@ -222,7 +222,7 @@ def run_checks(
     )
     if reference_projection.size and window.projection.size:
         if reference_projection.shape[1] != window.projection.shape[1]:
-            raise ModelyardError(
+            raise DataError(
                 f"the window's embedding projection has {window.projection.shape[1]} dimensions, "
                 f"the reference profile {reference_projection.shape[1]}: the log was written "
                 "with another model's profile"
@@ -233,7 +233,7 @@ def run_checks(
         if len(projection) >= MIN_RECORDS:
             raw.append(mmd_check(reference_projection, projection, config, stop_above=level))
     if not raw:
-        raise ModelyardError("the reference profile and the window share nothing to compare")
+        raise DataError("the reference profile and the window share nothing to compare")
     threshold = config.alpha / len(raw)
     return [
         Check(

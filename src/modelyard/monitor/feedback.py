@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from modelyard.errors import ModelyardError
+from modelyard.errors import DataError, ModelyardError
 from modelyard.monitor.logstore import ensure_schema, feedback, predictions
 
 MAX_BATCH = 10_000
@@ -188,7 +188,7 @@ def read_labelled(
         if "no such table" in str(error) or "does not exist" in str(error):
             rows = []
         else:
-            raise ModelyardError(f"cannot read the prediction log: {error}") from None
+            raise DataError(f"cannot read the prediction log: {error}") from None
     rows.reverse()
     return Labelled(
         [r[0] for r in rows],

@@ -25,21 +25,21 @@ DB = typer.Option(
 
 def read_labels_csv(path: Path) -> list[dict[str, str]]:
     """The rows of a CSV with the columns ``id`` and ``label`` (a header line first)."""
-    from modelyard.errors import ModelyardError
+    from modelyard.errors import DataError
 
     if not path.is_file():
-        raise ModelyardError(f"{path}: no such file; pass a CSV with the columns id,label")
+        raise DataError(f"{path}: no such file; pass a CSV with the columns id,label")
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             if reader.fieldnames is None or not {"id", "label"} <= set(reader.fieldnames):
-                raise ModelyardError(
+                raise DataError(
                     f"{path}: the header must name the columns id and label "
                     f"(found {', '.join(reader.fieldnames or []) or 'nothing'})"
                 )
             return [{"id": row["id"] or "", "label": row["label"] or ""} for row in reader]
     except (UnicodeDecodeError, csv.Error) as error:
-        raise ModelyardError(f"{path}: not a readable CSV file ({error})") from None
+        raise DataError(f"{path}: not a readable CSV file ({error})") from None
 
 
 @feedback_app.command("import")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from modelyard.errors import ModelyardError
+from modelyard.errors import DataError, UsageError
 from modelyard.monitor.logstore import latest_version
 
 
@@ -18,11 +18,11 @@ def model_labels(engine: Engine, model: str) -> list[str]:
 
     version = latest_version(engine, model)
     if version is None:
-        raise ModelyardError(
+        raise DataError(
             f"no predictions of model '{model}' in the prediction log; check --model and --db"
         )
     if not version.isdigit():
-        raise ModelyardError(
+        raise UsageError(
             f"'{model}' was served from a bundle folder (version '{version}'); "
             "its labels cannot be looked up in the registry"
         )

@@ -24,7 +24,7 @@ except ImportError:  # the monitor extra alone: the standard library encodes
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from modelyard.errors import ModelyardError
+from modelyard.errors import DataError, MissingExtra, UsageError
 from modelyard.paths import home_dir
 
 LOG_URL_ENV = "MODELYARD_PREDICTION_LOG"
@@ -95,7 +95,7 @@ def create_log_engine(url: str | None = None) -> Engine:
     try:
         parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError:
-        raise ModelyardError(
+        raise UsageError(
             f"'{url}' is not a database URL; use sqlite:///path/log.db or postgresql://user@host/db"
         ) from None
     if parsed.get_backend_name() == "sqlite":
@@ -117,7 +117,7 @@ def create_log_engine(url: str | None = None) -> Engine:
         try:
             import psycopg  # noqa: F401
         except ImportError:
-            raise ModelyardError(
+            raise MissingExtra(
                 "a PostgreSQL prediction log needs psycopg: pip install 'modelyard[monitor]'"
             ) from None
         return sa.create_engine(
@@ -126,7 +126,7 @@ def create_log_engine(url: str | None = None) -> Engine:
             connect_args={"connect_timeout": 5},
             json_serializer=encode_json,
         )
-    raise ModelyardError(
+    raise UsageError(
         f"unsupported prediction log database '{parsed.get_backend_name()}'; "
         "use sqlite:///... or postgresql://..."
     )
@@ -237,7 +237,7 @@ def read_window(
         if "no such table" in str(error):
             rows = []
         else:
-            raise ModelyardError(f"cannot read the prediction log: {error}") from None
+            raise DataError(f"cannot read the prediction log: {error}") from None
     except sa.exc.ProgrammingError as error:
         if "does not exist" in str(error):
             rows = []

@@ -20,7 +20,7 @@ import numpy as np
 
 from modelyard import bundle as bundle_io
 from modelyard.bundle import INPUT_NAME, Bundle
-from modelyard.errors import ModelyardError
+from modelyard.errors import BundleError, UsageError
 from modelyard.modality import Modality
 from modelyard.serve.batcher import BatcherClosed, BatchStats, DynamicBatcher, QueueFull
 from modelyard.serve.errors import Overloaded, Unavailable
@@ -79,7 +79,7 @@ def _session(bundle: Bundle, threads: int, spinning: bool = True) -> object:
         )
     except Exception as error:  # onnxruntime raises its own classes (Fail, InvalidProtobuf, ...)
         detail = " ".join(str(error).split())
-        raise ModelyardError(
+        raise BundleError(
             f"{bundle.name}: ONNX Runtime cannot load {bundle.onnx_path} ({detail}); "
             "export or train the model again, or serve another version"
         ) from error
@@ -124,7 +124,7 @@ def load_model(
         out = run_batch(_warmup_input(bundle, rows))
         probabilities = out.get("probabilities")
         if probabilities is None or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3):
-            raise ModelyardError(f"{bundle.name}: smoke prediction failed (no valid probabilities)")
+            raise BundleError(f"{bundle.name}: smoke prediction failed (no valid probabilities)")
 
     single = _one_row_seconds(run_batch, _warmup_input(bundle, 1))
 
@@ -341,7 +341,7 @@ def _model_name(uri: str) -> str:
 
     ref = ModelRef.parse(uri)
     if ref is None:
-        raise ModelyardError(f"{uri} is not a registry alias")
+        raise UsageError(f"{uri} is not a registry alias")
     return ref.name
 
 

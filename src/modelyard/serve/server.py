@@ -16,7 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from modelyard.errors import ModelyardError
+from modelyard.errors import ModelyardError, ServiceError, UsageError
 from modelyard.serve.settings import SETTINGS_ENV, ServeSettings
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ def bind_port(host: str, port: int) -> socket.socket:
         else:
             problem = f"cannot listen on {host}:{port} ({error.strerror or error})"
             fix = "pass another --host or --port"
-        raise ModelyardError(f"{problem}; {fix}") from None
+        raise UsageError(f"{problem}; {fix}") from None
     sock.set_inheritable(True)  # worker processes serve on it too
     return sock
 
@@ -168,7 +168,7 @@ def _serve_in_this_process(settings: ServeSettings, sock: socket.socket) -> None
         error = app.state.startup_error
         if isinstance(error, ModelyardError):
             raise error
-        raise ModelyardError("the server did not start; the log above says why")
+        raise ServiceError("the server did not start; the log above says why")
 
 
 def _serve_with_workers(settings: ServeSettings, sock: socket.socket) -> None:
@@ -191,7 +191,7 @@ def _serve_with_workers(settings: ServeSettings, sock: socket.socket) -> None:
             os.environ.pop(STARTUP_ERROR_ENV, None)
         if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
             # The supervisor stopped because a worker could not start.
-            raise ModelyardError(
+            raise ServiceError(
                 reason.read_text().strip()
                 if reason.exists()
                 else "a worker process did not start; the log above says why"
