@@ -92,7 +92,9 @@ def _sentences(
 def _document_of(data: DataConfig) -> dict[str, str]:
     """Each text's document, at its first occurrence (the one a split keeps)."""
     source = load_text_source(data)
-    documents = source.documents if source.documents is not None else source.texts
+    # getattr: throughput/latency A/B runs put an older modelyard (no documents) first.
+    documents = getattr(source, "documents", None)
+    documents = documents if documents is not None else source.texts
     found: dict[str, str] = {}
     for text, document in zip(source.texts, documents, strict=True):
         found.setdefault(str(text), str(document))
