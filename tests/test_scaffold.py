@@ -229,7 +229,7 @@ def _dvc_repro(folder: Path, env: dict[str, str], params: dict[str, object]) -> 
     assert "up to date" in status.stdout, status.stdout
 
 
-@pytest.mark.slow  # init, then two trainings of a tiny CNN (about a minute)
+@pytest.mark.e2e  # init, then two trainings of a tiny CNN (about a minute): make e2e
 def test_a_new_image_project_trains_and_reproduces(tmp_path: Path) -> None:
     env = _project_env(tmp_path)
     _run([str(BIN / "modelyard"), "init", "pets", "--task", "image"], tmp_path, env)
@@ -256,7 +256,7 @@ def test_a_new_image_project_trains_and_reproduces(tmp_path: Path) -> None:
     assert (folder / "pipeline" / "triton" / "pets" / "config.pbtxt").exists()
 
 
-@pytest.mark.slow  # init, then two trainings of a tiny fastText model (about a minute)
+@pytest.mark.e2e  # init, then two trainings of a tiny fastText model: make e2e
 def test_a_new_text_project_trains_and_reproduces(tmp_path: Path) -> None:
     env = _project_env(tmp_path)
     _run([str(BIN / "modelyard"), "init", "langs", "--task", "text"], tmp_path, env)

@@ -127,6 +127,7 @@ def trained_by_the_docs(workspace: Path) -> Iterator[None]:
     yield
 
 
+@pytest.mark.e2e  # trains four models (minutes): make e2e, after make test
 @pytest.mark.parametrize("page", RUNNABLE)
 def test_page_examples_run(page: str, workspace: Path, trained_by_the_docs: None) -> None:
     if page != FIRST:  # the fixture ran it
