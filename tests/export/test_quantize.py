@@ -133,3 +133,29 @@ def test_refuses_a_non_empty_folder(registered: Bundle, tmp_path: Path) -> None:
     with pytest.raises(ModelyardError, match="--overwrite"):
         quantize_bundle(registered, tmp_path)
     assert not (tmp_path / "model.onnx").exists()
+
+
+def _report(int8_ms: float, flags: tuple[str, ...]) -> quantize.QuantizationReport:
+    return quantize.QuantizationReport(
+        "test", 10, 0.9, 0.9, 0.0, 1.0, 100, 30, 1.0, int8_ms, 32, "Some CPU", flags
+    )
+
+
+@pytest.mark.parametrize(
+    ("int8_ms", "flags", "method", "says"),
+    [
+        (0.5, ("avx2",), "static", None),
+        (1.5, ("avx", "avx2"), "static", "Some CPU (avx2) has no int8 dot-product"),
+        (1.5, ("avx2", "avx512_vnni", "avx512f"), "static", "even with avx512_vnni"),
+        (1.5, ("avx2",), "dynamic", "ConvInteger has no fast kernel"),
+    ],
+)
+def test_the_speed_verdict_says_why_int8_is_not_faster(
+    int8_ms: float, flags: tuple[str, ...], method: str, says: str | None
+) -> None:
+    verdict = quantize.speed_verdict(_report(int8_ms, flags), method)
+    if says is None:
+        assert verdict is None
+    else:
+        assert verdict is not None and says in verdict
+        assert "at batch 32 here (1.500 vs 1.000 ms)" in verdict

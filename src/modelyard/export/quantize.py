@@ -1,7 +1,11 @@
 """An INT8 copy of a bundle (ONNX Runtime dynamic quantization) and what it costs.
 
 Dynamic quantization stores weights as int8 and quantizes activations on the fly,
-so it needs no calibration data. Whether that is worth it depends on the model, so
+so it needs no calibration data. Static quantization (``static=True``) fixes the
+activations' scales from calibration on training images and writes a QDQ graph with
+per-channel int8 weights, which ONNX Runtime fuses into int8 kernels (fast where the
+CPU has VNNI, AVX-512 or AVX-VNNI). Whether either is worth it depends on the model
+and the CPU, so
 :func:`compare_quantized` measures the INT8 bundle against its source on a real
 split: accuracy, agreement, file size and single-thread latency.
 """
@@ -33,6 +37,13 @@ COST_EXAMPLES = 64
 # float32 Conv (no fused kernel). Quantizing only these keeps float32 speed and still
 # shrinks the dense layers; it is also the fallback when ConvInteger cannot run.
 MATMUL_ONLY = ("MatMul", "Gemm")
+STATIC_OPS = ("Conv", "Gemm", "MatMul")
+"""Ops static quantization rewrites. Softmax and the outputs stay float32: the served
+probabilities keep their precision."""
+CALIBRATION_EXAMPLES = 512
+"""Training images the static scales are calibrated on (a seeded random sample)."""
+INT8_EXTENSIONS = ("avx512_vnni", "avx_vnni", "amx_int8")
+"""CPU extensions with int8 dot-product instructions, which make int8 kernels pay."""
 # Keys write_bundle sets itself; everything else in the source manifest is carried over.
 _OWN_KEYS = (
     "format_version", "name", "task", "kind", "labels", "preprocessing", "metrics", FILES_KEY,
@@ -57,9 +68,42 @@ class QuantizationReport:
     """Median time of one batch of ``latency_batch`` on one thread."""
     latency_int8_ms: float
     latency_batch: int
+    cpu: str = ""
+    """The CPU both latencies were measured on."""
+    cpu_flags: tuple[str, ...] = ()
+    """Its vector extensions (AVX2, AVX-512, VNNI ...): int8 speed depends on them."""
+
+    @property
+    def faster(self) -> bool:
+        return self.latency_int8_ms < self.latency_fp32_ms
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "cpu_flags": list(self.cpu_flags), "faster": self.faster}
+
+
+def speed_verdict(report: QuantizationReport, method: str) -> str | None:
+    """Why INT8 is not faster than float32 here, or None when it is."""
+    if report.faster:
+        return None
+    int8 = [f for f in INT8_EXTENSIONS if f in report.cpu_flags]
+    vector = [f for f in ("avx512f", "avx2") if f in report.cpu_flags]
+    cpu = f"{report.cpu or 'this CPU'} ({', '.join([*int8, *vector]) or 'no AVX2'})"
+    if method == "dynamic":
+        why = "ONNX Runtime's CPU ConvInteger has no fast kernel; --matmul-only keeps float32 speed"
+    elif not int8:
+        why = (
+            f"{cpu} has no int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI, AMX), so "
+            "int8 kernels gain little over float32 and the Quantize/Dequantize steps cost more"
+        )
+    else:
+        why = (
+            f"even with {', '.join(int8)} on {cpu}, this model is too small for int8 "
+            "kernels to repay the Quantize/Dequantize steps at this batch"
+        )
+    return (
+        f"INT8 ({method}) is not faster than float32 at batch {report.latency_batch} here "
+        f"({report.latency_int8_ms:.3f} vs {report.latency_fp32_ms:.3f} ms): {why}"
+    )
 
 
 @dataclass(frozen=True)
@@ -89,10 +133,62 @@ def _loads(path: Path) -> bool:
     return True
 
 
+def _calibration_reader(quantization: Any, inputs: np.ndarray, batch: int = 32) -> Any:
+    """Feeds ``inputs`` (preprocessed model inputs) to the calibrator in batches."""
+    from modelyard.bundle import INPUT_NAME
+
+    class Reader(quantization.CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(
+                [{INPUT_NAME: inputs[i : i + batch]} for i in range(0, len(inputs), batch)]
+            )
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.batches, None)
+
+    return Reader()
+
+
+def _quantize_static(
+    quantization: Any, prepared: Path, quantized: Path, calibration: np.ndarray
+) -> dict[str, Any]:
+    quantization.quantize_static(
+        str(prepared),
+        str(quantized),
+        _calibration_reader(quantization, calibration),
+        quant_format=quantization.QuantFormat.QDQ,
+        op_types_to_quantize=list(STATIC_OPS),
+        per_channel=True,
+        activation_type=quantization.QuantType.QUInt8,
+        weight_type=quantization.QuantType.QInt8,
+        calibrate_method=quantization.CalibrationMethod.MinMax,
+    )
+    if not _loads(quantized):
+        raise ExportError(
+            f"ONNX Runtime cannot run the static INT8 graph quantized from {prepared}; "
+            "serve the float32 bundle"
+        )
+    return {
+        "method": "static",
+        "format": "QDQ",
+        "per_channel": True,
+        "weight_type": "int8",
+        "activation_type": "uint8",
+        "op_types": list(STATIC_OPS),
+        "calibration": {"method": "minmax", "split": "train", "examples": len(calibration)},
+        "fallback": False,
+    }
+
+
 def _quantize_graph(
-    source: Path, work: Path, op_types: Sequence[str] | None
+    source: Path,
+    work: Path,
+    op_types: Sequence[str] | None,
+    calibration: np.ndarray | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Quantize ``source`` into ``work``; return the graph and how it was made."""
+    """Quantize ``source`` into ``work``; return the graph and how it was made.
+
+    With ``calibration`` (preprocessed training inputs) the quantization is static."""
     quantization = _quantization_api()
     prepared = work / "prepared.onnx"
     try:
@@ -105,6 +201,9 @@ def _quantize_graph(
     except Exception:
         prepared, preprocessed = source, False
     quantized = work / "model.onnx"
+    if calibration is not None:
+        method = _quantize_static(quantization, prepared, quantized, calibration)
+        return quantized, {**method, "preprocessed": preprocessed}
     attempts = [list(op_types)] if op_types else [None, list(MATMUL_ONLY)]
     for attempt in attempts:
         quantization.quantize_dynamic(
@@ -136,8 +235,10 @@ def quantize_bundle(
     *,
     op_types: Sequence[str] | None = None,
     overwrite: bool = False,
+    calibration: np.ndarray | None = None,
 ) -> Bundle:
-    """Write an INT8 dynamic-quantized copy of ``bundle`` to ``out`` and return it.
+    """Write an INT8 dynamic-quantized copy of ``bundle`` to ``out`` and return it
+    (static, QDQ, per-channel when ``calibration`` inputs are given).
 
     ``op_types`` limits quantization to those ONNX ops (e.g. :data:`MATMUL_ONLY`);
     by default every supported op is, falling back to MatMul/Gemm only when ONNX
@@ -153,7 +254,7 @@ def quantize_bundle(
         # The parity check compared torch with the float32 graph, not this one.
         extra["onnx"] = {k: v for k, v in extra["onnx"].items() if k != "parity"}
     with tempfile.TemporaryDirectory() as tmp:
-        graph, method = _quantize_graph(bundle.onnx_path, Path(tmp), op_types)
+        graph, method = _quantize_graph(bundle.onnx_path, Path(tmp), op_types, calibration)
         extra["quantization"] = {
             **method,
             "source_version": bundle.version,
@@ -197,6 +298,7 @@ def compare_quantized(
     original: Bundle, quantized: Bundle, cfg: Config, split: str = "test"
 ) -> QuantizationReport:
     """Score both bundles through :class:`Predictor` on a split of the configured dataset."""
+    from modelyard.export.cost import cpu_flags, machine
     from modelyard.scoring import split_for
 
     data = split_for(original, cfg, split)
@@ -219,6 +321,8 @@ def compare_quantized(
         latency_fp32_ms=_latency_ms(original, inputs),
         latency_int8_ms=_latency_ms(quantized, inputs),
         latency_batch=LATENCY_BATCH,
+        cpu=str(machine()["cpu"]),
+        cpu_flags=tuple(cpu_flags()),
     )
 
 
@@ -229,6 +333,8 @@ def quantize_model(
     split: str = "test",
     op_types: Sequence[str] | None = None,
     overwrite: bool = False,
+    static: bool = False,
+    calibration_examples: int = CALIBRATION_EXAMPLES,
 ) -> Quantized:
     """Quantize a registered or local model, measure it, and record the result in it.
 
@@ -245,17 +351,31 @@ def quantize_model(
             "for image models only (a text model's cost is its embedding gather, which INT8 "
             "does not speed up)"
         )
-    cfg = config_for(original, overrides)
-    quantized = quantize_bundle(original, out, op_types=op_types, overwrite=overwrite)
-    report = compare_quantized(original, quantized, cfg, split)
     from modelyard.export.cost import cost_report
     from modelyard.scoring import split_for
+
+    cfg = config_for(original, overrides)
+    calibration = None
+    if static:
+        if op_types is not None:
+            raise UsageError("--static quantizes Conv, Gemm and MatMul; drop --matmul-only")
+        train = split_for(original, cfg, "train").images
+        rows = np.random.default_rng(cfg.train.seed).permutation(len(train))
+        calibration = to_model_input(train[rows[:calibration_examples]], original.preprocessing)
+    quantized = quantize_bundle(
+        original, out, op_types=op_types, overwrite=overwrite, calibration=calibration
+    )
+    report = compare_quantized(original, quantized, cfg, split)
 
     images = split_for(original, cfg, split).images[:COST_EXAMPLES]
     cost = cost_report(quantized.onnx_path, to_model_input(images, original.preprocessing))
     measured = {
         "metrics": {f"{split}_accuracy": report.accuracy_int8},
         "cost": cost.to_dict(),
-        "quantization": {**quantized.manifest["quantization"], "comparison": report.to_dict()},
+        "quantization": {
+            **quantized.manifest["quantization"],
+            "comparison": report.to_dict(),
+            "speed_verdict": speed_verdict(report, quantized.manifest["quantization"]["method"]),
+        },
     }
     return Quantized(bundle_io.update_manifest(quantized, measured), report)
