@@ -42,7 +42,7 @@ def cost_lines(cost: dict[str, Any] | None) -> list[str]:
         return ["cost      not recorded (exported before cost reports; re-train to add one)"]
     found = cost.get("machine") or {}
     flags = found.get("cpu_flags") or []
-    vector = [f for f in ("avx512_vnni", "avx512f", "avx_vnni", "avx2") if f in flags]
+    vector = [f for f in ("avx512_vnni", "avx_vnni", "amx_int8", "avx512f", "avx2") if f in flags]
     return [
         f"cost      {_count(cost['parameters'])} parameters, "
         f"{_count(cost['macs_per_example'])} multiply-adds per example, "
