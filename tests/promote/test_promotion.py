@@ -81,6 +81,10 @@ def test_dry_run_and_budgets(models: TwoModels) -> None:
     assert slow.decision.outcome == "refused" and "latency" in slow.decision.reason
     big = promote(NAME, "production", version=good, overrides=["promote.max_size_mb=0.001"])
     assert [c.name for c in big.decision.checks if not c.passed] == ["size"]
+    # The multiply-add budget reads the bundle's cost report (digits CNN: 91,776).
+    heavy = promote(NAME, "production", version=good, overrides=["promote.max_macs=1000"])
+    assert [c.name for c in heavy.decision.checks if not c.passed] == ["macs"]
+    assert "multiply-adds 91,776 per example (budget 1,000)" in heavy.decision.reason
     assert alias("production") is None
     assert promote(NAME, "production", version=good).moved and alias("production") == good
     again = promote(NAME, "production", version=good)
