@@ -20,7 +20,7 @@ import shutil
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from modelyard.errors import BundleError, UsageError
 
@@ -107,7 +107,7 @@ class Bundle:
 
     @cached_property
     def reference_profile(self) -> dict[str, Any]:
-        return json.loads((self.path / PROFILE_FILE).read_text())
+        return cast("dict[str, Any]", json.loads((self.path / PROFILE_FILE).read_text()))
 
 
 def write_bundle(

@@ -18,7 +18,7 @@ from typing import Any
 
 import mlflow.pyfunc
 import numpy as np
-from mlflow.pyfunc import PythonModel
+from mlflow.pyfunc.model import PythonModel
 
 CODE_FILE = Path(__file__).with_name("mlflow_pyfunc_code.py")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -33,7 +34,7 @@ class Prediction:
 
     @property
     def predicted(self) -> np.ndarray:
-        return self.probabilities.argmax(axis=1)
+        return cast("np.ndarray", self.probabilities.argmax(axis=1))
 
     @property
     def predicted_labels(self) -> list[str]:
@@ -41,7 +42,7 @@ class Prediction:
 
     @property
     def confidence(self) -> np.ndarray:
-        return self.probabilities.max(axis=1)
+        return cast("np.ndarray", self.probabilities.max(axis=1))
 
     @property
     def answers(self) -> list[str]:

@@ -40,7 +40,7 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from modelyard.bundle import (
     BUNDLE_FILES,
@@ -153,7 +153,7 @@ class RestStore:
         request = urllib.request.Request(url, headers=self._headers())
         try:
             with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
-                return response.read()
+                return cast("bytes", response.read())
         except urllib.error.HTTPError as error:
             if error.code >= 500:
                 raise RegistryUnreachable(
@@ -169,7 +169,7 @@ class RestStore:
     def _get(self, path: str, **params: str) -> dict[str, Any]:
         body = self._request(f"/api/2.0/mlflow/{path}", params)
         try:
-            return json.loads(body)
+            return cast("dict[str, Any]", json.loads(body))
         except ValueError:
             raise RegistryUnreachable(
                 f"{self.uri} did not answer {path} with JSON; is it an MLflow tracking server?"
@@ -181,7 +181,9 @@ class RestStore:
 
     def _registered(self, name: str) -> dict[str, Any]:
         try:
-            return self._get("registered-models/get", name=name)["registered_model"]
+            return cast(
+                "dict[str, Any]", self._get("registered-models/get", name=name)["registered_model"]
+            )
         except _ApiError as error:
             if error.missing:
                 raise _missing_model(name, self._model_names()) from None
@@ -419,7 +421,7 @@ class BundleCache:
     def aliases(self, name: str) -> dict[str, dict[str, Any]]:
         path = self.folder(name, ALIASES_FILE)
         try:
-            return json.loads(path.read_text())
+            return cast("dict[str, dict[str, Any]]", json.loads(path.read_text()))
         except (OSError, ValueError):
             return {}
 

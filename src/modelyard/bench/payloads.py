@@ -23,7 +23,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from modelyard.bench.connection import Endpoint
 from modelyard.bench.loadgen import Protocol, infer_path
@@ -93,7 +93,7 @@ def fetch_metadata(url: str, model: str, headers: dict[str, str]) -> dict[str, A
         metadata["inputs"][0]["shape"]
     except (ValueError, KeyError, IndexError, TypeError):
         raise ServiceError(f"{where} did not return v2 model metadata; pass --shape") from None
-    return metadata
+    return cast("dict[str, Any]", metadata)
 
 
 def _names(document: Any) -> list[str]:

@@ -153,7 +153,7 @@ def _explain(error: Exception, overrides: Sequence[str]) -> str:
     """Turn a Hydra/OmegaConf error into one line naming the key and the valid choices."""
     # Hydra wraps the OmegaConf error that names the key and type; read the innermost.
     while error.__cause__ is not None:
-        error = error.__cause__  # type: ignore[assignment]
+        error = error.__cause__  # type: ignore[assignment]  # the cause is a BaseException; every Hydra cause is an Exception
     text = str(error).strip()
     for override in overrides:
         key = override.split("=", 1)[0]  # with its prefix: "+" matters below

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -57,7 +58,7 @@ class Dataset:
     def split(self, name: str) -> ArraySplit:
         if name not in ("train", "val", "test"):
             raise DataError(f"unknown split '{name}'; choose train, val or test")
-        return getattr(self, name)
+        return cast("ArraySplit", getattr(self, name))
 
 
 def check_arrays(

@@ -51,6 +51,6 @@ def grouped_indices(
                 position += 1
         assignment[members[position:]] = 0
     per_example = assignment[group_ids]
-    return tuple(  # type: ignore[return-value]
+    return tuple(  # type: ignore[return-value]  # three arrays, as the tuple's length shows
         np.flatnonzero(per_example == split) for split in (0, 1, 2)
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
+from typing import cast
 
 import numpy as np
 
@@ -81,7 +82,7 @@ class TextDataset:
     def split(self, name: str) -> TextSplit:
         if name not in ("train", "val", "test"):
             raise DataError(f"unknown split '{name}'; choose train, val or test")
-        return getattr(self, name)
+        return cast("TextSplit", getattr(self, name))
 
 
 def as_text_array(texts: list[str] | tuple[str, ...] | np.ndarray) -> np.ndarray:

@@ -30,8 +30,8 @@ class _ExportHead(nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        embedding = self.model.embed(x)  # type: ignore[operator]
-        logits = self.model.classifier(embedding)  # type: ignore[operator]
+        embedding = self.model.embed(x)  # type: ignore[operator]  # nn.Module attributes are typed Tensor | Module
+        logits = self.model.classifier(embedding)  # type: ignore[operator]  # as above
         return logits, torch.softmax(logits, dim=1), embedding
 
 

@@ -137,7 +137,7 @@ def _calibration_reader(quantization: Any, inputs: np.ndarray, batch: int = 32) 
     """Feeds ``inputs`` (preprocessed model inputs) to the calibrator in batches."""
     from modelyard.bundle import INPUT_NAME
 
-    class Reader(quantization.CalibrationDataReader):
+    class Reader(quantization.CalibrationDataReader):  # type: ignore[misc]  # onnxruntime ships no types
         def __init__(self) -> None:
             self.batches = iter(
                 [{INPUT_NAME: inputs[i : i + batch]} for i in range(0, len(inputs), batch)]

@@ -161,7 +161,7 @@ class Modality(ABC, Generic[S]):
     def same_group(self, a: Any, b: Any) -> bool:
         """Whether two requests' ``observed`` inputs can be summarised as one batch."""
         if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
-            return a.dtype == b.dtype and a.shape[1:] == b.shape[1:]
+            return bool(a.dtype == b.dtype and a.shape[1:] == b.shape[1:])
         return type(a) is type(b)
 
     @abstractmethod

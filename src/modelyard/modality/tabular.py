@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import orjson
@@ -68,7 +68,7 @@ class TabularDataset:
     def split(self, name: str) -> TabularSplit:
         if name not in ("train", "val", "test"):
             raise DataError(f"unknown split '{name}'; choose train, val or test")
-        return getattr(self, name)
+        return cast("TabularSplit", getattr(self, name))
 
 
 def _checked_rows(rows: np.ndarray, where: str, spec: TabularSpec, max_rows: int) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -39,7 +41,7 @@ class SmallCNN(nn.Module):
         self.classifier = nn.Linear(cfg.hidden, num_classes)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embedding(self.features(x))
+        return cast("torch.Tensor", self.embedding(self.features(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(self.embed(x)))
+        return cast("torch.Tensor", self.classifier(self.dropout(self.embed(x))))

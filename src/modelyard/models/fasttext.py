@@ -50,7 +50,7 @@ class FastText(nn.Module):
             ids = ids.masked_fill(dropped, self.pad_id)
         summed = self.embeddings(ids).sum(dim=1)
         count = (ids != self.pad_id).sum(dim=1, keepdim=True).clamp(min=1)
-        return self.hidden(summed / count.to(summed.dtype))
+        return cast("torch.Tensor", self.hidden(summed / count.to(summed.dtype)))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(self.embed(ids)))
+        return cast("torch.Tensor", self.classifier(self.dropout(self.embed(ids))))

@@ -13,7 +13,7 @@ import math
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import sqlalchemy as sa
@@ -79,7 +79,7 @@ class Comparison:
         out["disagreements"] = [
             {"baseline": a, "challenger": b, "count": n} for a, b, n in self.disagreements()
         ]
-        return _strict(out)
+        return cast("dict[str, Any]", _strict(out))
 
 
 def _strict(value: Any) -> Any:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -160,7 +160,7 @@ def mmd_check(
         # Rows of +1/m (reference side) and -1/n (window side): s K s^T is the
         # biased MMD^2 estimate, for a chunk of permutations in one matrix product.
         weights = np.where(assignments, 1.0 / m, -1.0 / n)
-        return np.einsum("ij,ij->i", weights @ kernel, weights)
+        return cast("np.ndarray", np.einsum("ij,ij->i", weights @ kernel, weights))
 
     observed_assignment = np.arange(m + n) < m
     observed = float(statistic(observed_assignment[None, :])[0])

@@ -20,7 +20,7 @@ import numpy as np
 try:
     import orjson
 except ImportError:  # the monitor extra alone: the standard library encodes
-    orjson = None  # type: ignore[assignment]
+    orjson = None  # type: ignore[assignment]  # the module is optional
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 

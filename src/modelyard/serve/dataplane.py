@@ -113,7 +113,7 @@ class DataPlane:
             "versions": [model.version],
             "platform": "onnxruntime_onnx",
             "inputs": modality.metadata_inputs(spec),
-            "outputs": modality.metadata_outputs(model.session.get_outputs()),  # type: ignore[attr-defined]
+            "outputs": modality.metadata_outputs(model.session.get_outputs()),  # type: ignore[attr-defined]  # the session's type is a Protocol without ORT's full API
             "parameters": {
                 "labels": list(model.bundle.labels),
                 "task": model.bundle.task,

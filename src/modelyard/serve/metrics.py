@@ -200,11 +200,11 @@ class ServerMetrics:
         if folder is None:
             return generate_latest(self.registry)
         combined = CollectorRegistry()
-        MultiProcessCollector(combined, path=folder)
+        MultiProcessCollector(combined, path=folder)  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
         return generate_latest(combined)
 
     def close(self) -> None:
         """A stopping worker's live gauges (in flight, model info) stop counting."""
         folder = multiprocess_dir()
         if folder is not None:
-            mark_process_dead(os.getpid(), folder)
+            mark_process_dead(os.getpid(), folder)  # type: ignore[no-untyped-call]  # as above

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
+from typing import cast
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -27,7 +28,7 @@ from modelyard.serve.runtime import LoadedModel
 
 
 def _plane(request: Request) -> DataPlane:
-    return request.app.state.dataplane
+    return cast("DataPlane", request.app.state.dataplane)
 
 
 def error_response(error: ClientError) -> Response:

@@ -113,10 +113,10 @@ def load_model(
     prediction metrics count there, once per batch); warm-up runs are not shown.
     """
     session = _session(bundle, settings.intra_op_threads, settings.ort_spinning)
-    output_names = [o.name for o in session.get_outputs()]  # type: ignore[attr-defined]
+    output_names = [o.name for o in session.get_outputs()]  # type: ignore[attr-defined]  # onnxruntime ships no types
 
     def run_batch(inputs: np.ndarray) -> dict[str, np.ndarray]:
-        return dict(zip(output_names, session.run(None, {INPUT_NAME: inputs}), strict=True))  # type: ignore[attr-defined]
+        return dict(zip(output_names, session.run(None, {INPUT_NAME: inputs}), strict=True))  # type: ignore[attr-defined]  # onnxruntime ships no types
 
     # Warm-up at the sizes traffic will use, and a smoke test: a version that cannot
     # produce sane probabilities is never swapped in.

@@ -129,7 +129,7 @@ def _uvicorn_config(app: object, settings: ServeSettings) -> uvicorn.Config:
     import uvicorn
 
     return uvicorn.Config(
-        app,  # type: ignore[arg-type]
+        app,  # type: ignore[arg-type]  # uvicorn's ASGI type is narrower than Starlette's
         host=settings.host,
         port=settings.port,
         workers=settings.workers,

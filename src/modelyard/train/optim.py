@@ -47,7 +47,7 @@ class SparseDenseAdam(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        self.sparse_optimizer.step()
+        self.sparse_optimizer.step()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
         self.dense_optimizer.step()
         return loss
 

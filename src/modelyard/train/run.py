@@ -264,7 +264,7 @@ def _trainer(
         devices=cfg.train.devices,
         num_nodes=cfg.train.num_nodes,
         strategy=cfg.train.strategy,
-        precision=cfg.train.precision,  # type: ignore[arg-type]
+        precision=cfg.train.precision,  # type: ignore[arg-type]  # Lightning types precision as a Literal; the schema validates it
         deterministic=cfg.train.deterministic,
         callbacks=callbacks,
         logger=False,

@@ -8,6 +8,7 @@ split at once would pad ten thousand sentences to the longest one in the corpus.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -113,19 +114,19 @@ class TextDataModule(L.LightningDataModule):
         self.seed = seed
         self.punctuation_dropout = punctuation_dropout
 
-    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+    def _loader(self, name: str, shuffle: bool) -> DataLoader[Any]:
         split = self.dataset.split(name)
         lengths = np.fromiter(map(len, split.texts), np.int64, len(split))
         if shuffle:
             batches: Sampler[list[int]] = LengthBucketBatches(lengths, self.batch_size, self.seed)
         else:  # evaluation: sorted by length, the least padding
             order = np.argsort(lengths, kind="stable")
-            batches = [  # type: ignore[assignment]
+            batches = [  # type: ignore[assignment]  # a list of index lists serves as a batch sampler
                 order[i : i + self.batch_size].tolist()
                 for i in range(0, len(order), self.batch_size)
             ]
         return DataLoader(
-            range(len(split)),  # type: ignore[arg-type]
+            range(len(split)),  # type: ignore[arg-type]  # a range is a map-style dataset of its indices
             batch_sampler=batches,
             collate_fn=_Collate(
                 split, self.spec, self.punctuation_dropout if shuffle else 0.0, self.seed
@@ -134,11 +135,11 @@ class TextDataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader[Any]:
         return self._loader("train", shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader[Any]:
         return self._loader("val", shuffle=False)
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> DataLoader[Any]:
         return self._loader("test", shuffle=False)

@@ -159,6 +159,6 @@ def corners(params: list[Param]) -> list[list[str]]:
     for param in params:
         values = list(param.choices) if param.kind == "categorical" else [param.low, param.high]
         if param.kind == "int":
-            values = [int(v) for v in values]  # type: ignore[arg-type]
+            values = [int(v) for v in values]  # type: ignore[arg-type]  # int bounds are validated numbers when the space is parsed
         probes.extend([override(param.key, v)] for v in values)
     return probes

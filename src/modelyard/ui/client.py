@@ -8,6 +8,7 @@ message a person can act on.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -58,7 +59,7 @@ class ServerClient:
     def _get(self, path: str) -> httpx.Response:
         return self._checked(lambda: self._http.get(path))
 
-    def _checked(self, call) -> httpx.Response:
+    def _checked(self, call: Callable[[], httpx.Response]) -> httpx.Response:
         try:
             response: httpx.Response = call()
         except httpx.TimeoutException:

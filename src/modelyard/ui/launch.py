@@ -30,7 +30,9 @@ def streamlit_command(host: str, port: int) -> list[str]:
     ]
 
 
-def start_ui(settings: UISettings, host: str = "127.0.0.1", port: int = 8501) -> subprocess.Popen:
+def start_ui(
+    settings: UISettings, host: str = "127.0.0.1", port: int = 8501
+) -> subprocess.Popen[bytes]:
     """The UI server process; it talks to ``settings.server`` (and staging) over HTTP.
 
     A port already taken (or a host not of this machine) is a :class:`ModelyardError`
