@@ -120,7 +120,6 @@ class Modality(ABC, Generic[S]):
         """Uploaded files (multipart ``/v1`` predict) -> a batch, for kinds that take them."""
         raise UnsupportedMediaType(f"{self.kind} models take no file uploads; send JSON")
 
-    @abstractmethod
     def encode_v1(
         self,
         batch: Batch,
@@ -131,7 +130,11 @@ class Modality(ABC, Generic[S]):
         request_id: str,
         spec: S,
     ) -> bytes:
-        """The ``/v1`` answer (JSON bytes): one prediction per input."""
+        """The ``/v1`` answer (JSON bytes): one prediction per input. Kinds whose answer
+        needs more than the probabilities (text: which inputs were cut) override it."""
+        from modelyard.serve.codecs import simple
+
+        return simple.encode_predictions(probabilities, labels, model, version, request_id)
 
     @abstractmethod
     def metadata_inputs(self, spec: S) -> list[dict[str, Any]]:

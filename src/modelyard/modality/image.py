@@ -92,18 +92,6 @@ class ImageModality(Modality[ImageSpec]):
         images = simple.decode_files(files, spec, names)
         return Batch(to_model_input(images, spec), images)
 
-    def encode_v1(
-        self,
-        batch: Batch,
-        probabilities: np.ndarray,
-        labels: tuple[str, ...],
-        model: str,
-        version: str,
-        request_id: str,
-        spec: ImageSpec,
-    ) -> bytes:
-        return simple.encode_predictions(probabilities, labels, model, version, request_id)
-
     def metadata_inputs(self, spec: ImageSpec) -> list[dict[str, Any]]:
         from modelyard.bundle import INPUT_NAME
 

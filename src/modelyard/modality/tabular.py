@@ -20,7 +20,6 @@ import orjson
 
 from modelyard.errors import DataError
 from modelyard.modality.base import Batch, Examples, Modality
-from modelyard.serve.codecs import simple
 from modelyard.serve.errors import ClientError, PayloadTooLarge, UnsupportedMediaType
 
 if TYPE_CHECKING:
@@ -133,18 +132,6 @@ class TabularModality(Modality[TabularSpec]):
             raise ClientError(f"every instance must hold {spec.features} numbers") from None
         rows = _checked_rows(rows, "instances", spec, max_rows)
         return Batch(rows, rows)
-
-    def encode_v1(
-        self,
-        batch: Batch,
-        probabilities: np.ndarray,
-        labels: tuple[str, ...],
-        model: str,
-        version: str,
-        request_id: str,
-        spec: TabularSpec,
-    ) -> bytes:
-        return simple.encode_predictions(probabilities, labels, model, version, request_id)
 
     def metadata_inputs(self, spec: TabularSpec) -> list[dict[str, Any]]:
         from modelyard.bundle import INPUT_NAME
