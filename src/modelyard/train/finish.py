@@ -11,7 +11,7 @@ import mlflow
 from torch import nn
 
 from modelyard import registry
-from modelyard.bundle import INPUT_NAME, Bundle, write_bundle
+from modelyard.bundle import INPUT_NAME, ONNX_FILE, Bundle, write_bundle
 from modelyard.config.schema import Config
 from modelyard.data.dataset import Dataset
 from modelyard.data.text import TextDataset
@@ -71,6 +71,37 @@ def _profile(
     return kind.reference_profile(sampled, pred.probabilities, pred.embedding, dataset.class_names)
 
 
+def _export_checked(
+    model: nn.Module,
+    test_inputs: Any,
+    folder: Path,
+    cfg: Config,
+    kind: Modality[Any],
+    spec: InputSpec,
+    labels: tuple[str, ...],
+) -> tuple[Path, ParityReport, Bundle]:
+    """Export ``model`` to ONNX, check parity with torch, and wrap the graph in a
+    provisional bundle (no profile or metrics yet) that ONNX Runtime can predict with."""
+    folder.mkdir(parents=True)
+    onnx_path = export_onnx(
+        model, test_inputs, folder / ONNX_FILE, cfg.export.opset, input_axes=kind.onnx_input_axes
+    )
+    parity = check_parity(
+        model, onnx_path, test_inputs[: cfg.export.parity_samples], cfg.export.parity_atol
+    )
+    provisional = write_bundle(
+        folder,
+        name=cfg.task.model_name,
+        task=cfg.task.name,
+        labels=labels,
+        preprocessing=spec,
+        onnx_file=onnx_path,
+        reference_profile={},
+        metrics={},
+    )
+    return onnx_path, parity, provisional
+
+
 def finish(
     cfg: Config,
     model: nn.Module,
@@ -100,15 +131,8 @@ def finish(
             scale_classifier(final.model, calibration["calibration_temperature"])
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        onnx_path = export_onnx(
-            model,
-            test_inputs,
-            work / "model.onnx",
-            cfg.export.opset,
-            input_axes=kind.onnx_input_axes,
-        )
-        parity = check_parity(
-            model, onnx_path, test_inputs[: cfg.export.parity_samples], cfg.export.parity_atol
+        onnx_path, parity, provisional = _export_checked(
+            model, test_inputs, work / "held-out", cfg, kind, spec, dataset.class_names
         )
         mlflow.log_metrics(
             {
@@ -117,16 +141,6 @@ def finish(
             }
         )
         # Evaluate through ONNX Runtime: the numbers describe what will be served.
-        provisional = write_bundle(
-            work / "provisional",
-            name=cfg.task.model_name,
-            task=cfg.task.name,
-            labels=dataset.class_names,
-            preprocessing=spec,
-            onnx_file=onnx_path,
-            reference_profile={},
-            metrics={},
-        )
         predictor = Predictor(provisional)
         test_pred, report = _evaluate(kind, predictor, dataset, "test")
         _, val_report = _evaluate(kind, predictor, dataset, "val")
@@ -137,31 +151,10 @@ def finish(
 
         if final is not None:
             final_model = final.model.float().eval().cpu()
-            onnx_path = export_onnx(
-                final_model,
-                test_inputs,
-                work / "final.onnx",
-                cfg.export.opset,
-                input_axes=kind.onnx_input_axes,
+            onnx_path, parity, final_bundle = _export_checked(
+                final_model, test_inputs, work / "final", cfg, kind, spec, dataset.class_names
             )
-            parity = check_parity(
-                final_model,
-                onnx_path,
-                test_inputs[: cfg.export.parity_samples],
-                cfg.export.parity_atol,
-            )
-            predictor = Predictor(
-                write_bundle(
-                    work / "final",
-                    name=cfg.task.model_name,
-                    task=cfg.task.name,
-                    labels=dataset.class_names,
-                    preprocessing=spec,
-                    onnx_file=onnx_path,
-                    reference_profile={},
-                    metrics={},
-                )
-            )
+            predictor = Predictor(final_bundle)
             test_pred = kind.predict(predictor, test_examples[:4])
         profile = _profile(kind, predictor, dataset, cfg.train.seed)
         # The cost of the graph that is bundled (the refit's when there is one).
