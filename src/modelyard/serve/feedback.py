@@ -13,8 +13,6 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import Gauge
-
 from modelyard.monitor.feedback import FeedbackError, parse_labels, read_labelled, record_feedback
 from modelyard.monitor.performance import score
 from modelyard.serve.errors import ClientError, Unavailable
@@ -33,27 +31,20 @@ LIVE_WINDOW = 1000
 class FeedbackService:
     def __init__(self, monitor: ServingMonitor, metrics: ServerMetrics) -> None:
         self.monitor = monitor
-        registry = metrics.registry
-        self.live_accuracy = Gauge(
+        self.live_accuracy = metrics.state_gauge(
             "modelyard_live_accuracy",
             f"Accuracy of the newest (up to {LIVE_WINDOW}) predictions that got feedback labels",
             ["model", "version"],
-            registry=registry,
-            multiprocess_mode="livemostrecent",
         )
-        self.labelled = Gauge(
+        self.labelled = metrics.state_gauge(
             "modelyard_live_accuracy_labels",
             "Labelled predictions behind modelyard_live_accuracy",
             ["model", "version"],
-            registry=registry,
-            multiprocess_mode="livemostrecent",
         )
-        self.test_accuracy = Gauge(
+        self.test_accuracy = metrics.state_gauge(
             "modelyard_test_accuracy",
             "The served bundle's accuracy on its test split (offline, at training)",
             ["model", "version"],
-            registry=registry,
-            multiprocess_mode="livemostrecent",
         )
 
     def show_test_accuracy(self, model: LoadedModel) -> None:

@@ -169,6 +169,13 @@ class ServerMetrics:
             registry=r,
         )
 
+    def state_gauge(self, name: str, documentation: str, labels: list[str]) -> Gauge:
+        """A gauge holding the latest state (drift, live accuracy) in this registry; with
+        --workers N every worker computes it from the shared log, so the newest wins."""
+        return Gauge(
+            name, documentation, labels, registry=self.registry, multiprocess_mode="livemostrecent"
+        )
+
     def child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, cached."""
         key = (metric, labels)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter
 
 from modelyard.monitor.logstore import create_log_engine, read_window
 from modelyard.monitor.observe import observe_outputs
@@ -86,35 +86,28 @@ def _concatenated(run: list[_Queued]) -> tuple[list[str], dict[str, np.ndarray],
 class ServingMonitor:
     def __init__(self, settings: ServeSettings, metrics: ServerMetrics):
         self.settings = settings
-        registry = metrics.registry
         self.dropped = Counter(
             "modelyard_prediction_log_dropped",
             "Prediction log records dropped: buffer full while the database was slow or "
             "down, or unwritten at shutdown",
-            registry=registry,
+            registry=metrics.registry,
         )
         # With --workers N each worker checks the shared log: show the newest result.
-        self.drift_detected = Gauge(
+        self.drift_detected = metrics.state_gauge(
             "modelyard_drift_detected",
             "1 when the latest periodic drift check found drift in the served traffic, else 0",
             ["model"],
-            registry=registry,
-            multiprocess_mode="livemostrecent",
         )
-        self.drift_score = Gauge(
+        self.drift_score = metrics.state_gauge(
             "modelyard_drift_score",
             "Test statistic of each drift check: KS D for input summaries and confidence, "
             "chi-square for labels, squared MMD for the embedding",
             ["model", "check"],
-            registry=registry,
-            multiprocess_mode="livemostrecent",
         )
-        self.drift_p_value = Gauge(
+        self.drift_p_value = metrics.state_gauge(
             "modelyard_drift_p_value",
             "p-value of each drift check (compare with alpha / number of checks)",
             ["model", "check"],
-            registry=registry,
-            multiprocess_mode="livemostrecent",
         )
         self.log: PredictionLogger | None = None
         if settings.log_predictions:
