@@ -11,6 +11,7 @@ import pytest
 from tests.promote.test_gate import failed, figures
 
 from modelyard.config.schema import PromoteConfig
+from modelyard.monitor.compare import wilson
 from modelyard.monitor.logstore import create_log_engine, ensure_schema, write_rows
 from modelyard.promote.gate import ShadowEvidence, decide
 from modelyard.promote.shadow import needs_shadow_evidence, shadow_evidence
@@ -28,10 +29,25 @@ def test_enough_agreeing_shadow_requests_pass() -> None:
     assert any("shadow agreement 0.9700" in c.detail for c in decision.checks)
 
 
+def test_a_point_above_the_bar_with_a_lower_bound_below_it_is_refused() -> None:
+    """19 agreements in 20 pairs: the point (0.95) meets the bar, its interval's low
+    end (0.76) does not; the refusal says the point, the interval and the bound."""
+    low, high = wilson(19, 20)
+    decision = _decide(ShadowEvidence(20, 0.95, low, high), PromoteConfig(min_shadow_agreement=0.9))
+    assert not decision.passed and failed(decision) == ["shadow_agreement"]
+    detail = next(c.detail for c in decision.checks if c.name == "shadow_agreement")
+    assert f"0.9500, 95% Wilson interval {low:.4f}-{high:.4f}, lower bound {low:.4f}" in detail
+    assert "need a lower bound of at least 0.9000" in detail
+    lots = wilson(1900, 2000)  # the same point, with a hundred times the evidence
+    assert _decide(
+        ShadowEvidence(2000, 0.95, *lots), PromoteConfig(min_shadow_agreement=0.9)
+    ).passed
+
+
 @pytest.mark.parametrize(
     ("evidence", "refused"),
     [
-        (ShadowEvidence(50, 0.99, 0.9, 1.0), ["shadow_requests"]),
+        (ShadowEvidence(50, 0.99, 0.96, 1.0), ["shadow_requests"]),
         (ShadowEvidence(500, 0.90, 0.87, 0.92), ["shadow_agreement"]),
         (ShadowEvidence(0, math.nan, math.nan, math.nan), ["shadow_requests", "shadow_agreement"]),
     ],
