@@ -102,6 +102,136 @@ def _export_checked(
     return onnx_path, parity, provisional
 
 
+@dataclass(frozen=True)
+class _Evaluated:
+    """The held-out fit, exported and scored through ONNX Runtime."""
+
+    onnx_path: Path
+    parity: ParityReport
+    predictor: Predictor
+    test_prediction: Prediction
+    report: EvaluationReport
+    val_report: EvaluationReport
+
+
+def _calibrate(
+    cfg: Config,
+    model: nn.Module,
+    kind: Modality[Any],
+    dataset: Dataset | TextDataset,
+    spec: InputSpec,
+    final: Refit | None,
+) -> dict[str, float]:
+    """Fit a temperature on val when ``train.calibrate`` asks (empty dict otherwise).
+
+    The refit saw val, so it takes the held-out fit's temperature rather than its own.
+    """
+    if not cfg.train.calibrate:
+        return {}
+    from modelyard.train.calibrate import calibrate_classifier
+
+    calibration = calibrate_classifier(model, kind, dataset, spec)
+    mlflow.log_metrics(calibration)
+    if final is not None:
+        scale_classifier(final.model, calibration["calibration_temperature"])
+    return calibration
+
+
+def _evaluate_held_out(
+    cfg: Config,
+    model: nn.Module,
+    kind: Modality[Any],
+    dataset: Dataset | TextDataset,
+    spec: InputSpec,
+    test_inputs: Any,
+    run_id: str,
+    work: Path,
+) -> _Evaluated:
+    """Export the held-out fit and evaluate it through ONNX Runtime, so the logged
+    numbers describe what will be served; log parity, reports and training curves."""
+    onnx_path, parity, provisional = _export_checked(
+        model, test_inputs, work / "held-out", cfg, kind, spec, dataset.class_names
+    )
+    mlflow.log_metrics(
+        {
+            "onnx_parity_max_abs_diff": parity.max_abs_diff_probabilities,
+            "onnx_parity_argmax_agreement": parity.argmax_agreement,
+        }
+    )
+    predictor = Predictor(provisional)
+    test_pred, report = _evaluate(kind, predictor, dataset, "test")
+    _, val_report = _evaluate(kind, predictor, dataset, "val")
+    log_report(report)
+    mlflow.log_metrics(val_report.metrics(prefix="best_"))
+    curves = plot_curves(_history(run_id), work / "training_curves.png")
+    mlflow.log_artifact(str(curves), artifact_path="evaluation")
+    return _Evaluated(onnx_path, parity, predictor, test_pred, report, val_report)
+
+
+def _swap_in_refit(
+    cfg: Config,
+    final: Refit,
+    kind: Modality[Any],
+    dataset: Dataset | TextDataset,
+    spec: InputSpec,
+    test_inputs: Any,
+    test_examples: Any,
+    held_out: _Evaluated,
+    work: Path,
+) -> _Evaluated:
+    """Export the refit (``train.refit``): its graph, parity and predictions replace the
+    held-out fit's, while the metrics stay the held-out fit's (the refit saw val)."""
+    final_model = final.model.float().eval().cpu()
+    onnx_path, parity, final_bundle = _export_checked(
+        final_model, test_inputs, work / "final", cfg, kind, spec, dataset.class_names
+    )
+    predictor = Predictor(final_bundle)
+    test_pred = kind.predict(predictor, test_examples[:4])
+    return _Evaluated(onnx_path, parity, predictor, test_pred, held_out.report, held_out.val_report)
+
+
+def _log_cost(cfg: Config, onnx_path: Path, test_inputs: Any) -> dict[str, Any]:
+    """Measure the bundled graph's cost, log it to MLflow and return the report."""
+    cost = cost_report(onnx_path, test_inputs, cfg.export.cost_repeats).to_dict()
+    cost_metrics, cost_params = mlflow_figures(cost)
+    mlflow.log_metrics(cost_metrics)
+    mlflow.log_params(cost_params)
+    return cost
+
+
+def _manifest_extra(
+    cfg: Config,
+    run_id: str,
+    kind: Modality[Any],
+    dataset: Dataset | TextDataset,
+    calibration: dict[str, float],
+    final: Refit | None,
+    cost: dict[str, Any],
+    parity: ParityReport,
+) -> dict[str, Any]:
+    """The manifest's training-time record: run, dataset, calibration, refit, cost, ONNX."""
+    return {
+        "run_id": run_id,
+        "dataset": {
+            "name": dataset.name,
+            "uri": dataset.uri,
+            "fingerprint": dataset.fingerprint,
+            # evaluate/promote score the bundle on this data without overrides
+            DATA_CONFIG_KEY: record_data_config(cfg.data),
+        },
+        **({"calibration": {**calibration, "fitted_on": "val"}} if calibration else {}),
+        **({"final_fit": final.record} if final is not None else {}),
+        "cost": cost,
+        "onnx": {
+            "input": INPUT_NAME,
+            "input_kind": kind.onnx_input_kind,
+            "outputs": ["logits", "probabilities", "embedding"],
+            "opset": cfg.export.opset,
+            "parity": parity.to_dict(),
+        },
+    }
+
+
 def finish(
     cfg: Config,
     model: nn.Module,
@@ -121,83 +251,38 @@ def finish(
     # The first real test examples as model input (for export and parity).
     test_examples = kind.split_examples(dataset, "test").examples
     test_inputs = kind.model_inputs(test_examples[: max(cfg.export.parity_samples, 2)], spec)
-    calibration: dict[str, float] = {}
-    if cfg.train.calibrate:
-        from modelyard.train.calibrate import calibrate_classifier
-
-        calibration = calibrate_classifier(model, kind, dataset, spec)
-        mlflow.log_metrics(calibration)
-        if final is not None:  # the held-out fit's temperature: the refit saw val
-            scale_classifier(final.model, calibration["calibration_temperature"])
+    calibration = _calibrate(cfg, model, kind, dataset, spec, final)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        onnx_path, parity, provisional = _export_checked(
-            model, test_inputs, work / "held-out", cfg, kind, spec, dataset.class_names
-        )
-        mlflow.log_metrics(
-            {
-                "onnx_parity_max_abs_diff": parity.max_abs_diff_probabilities,
-                "onnx_parity_argmax_agreement": parity.argmax_agreement,
-            }
-        )
-        # Evaluate through ONNX Runtime: the numbers describe what will be served.
-        predictor = Predictor(provisional)
-        test_pred, report = _evaluate(kind, predictor, dataset, "test")
-        _, val_report = _evaluate(kind, predictor, dataset, "val")
-        log_report(report)
-        mlflow.log_metrics(val_report.metrics(prefix="best_"))
-        curves = plot_curves(_history(run_id), work / "training_curves.png")
-        mlflow.log_artifact(str(curves), artifact_path="evaluation")
-
+        held_out = _evaluate_held_out(cfg, model, kind, dataset, spec, test_inputs, run_id, work)
+        bundled = held_out
         if final is not None:
-            final_model = final.model.float().eval().cpu()
-            onnx_path, parity, final_bundle = _export_checked(
-                final_model, test_inputs, work / "final", cfg, kind, spec, dataset.class_names
+            bundled = _swap_in_refit(
+                cfg, final, kind, dataset, spec, test_inputs, test_examples, held_out, work
             )
-            predictor = Predictor(final_bundle)
-            test_pred = kind.predict(predictor, test_examples[:4])
-        profile = _profile(kind, predictor, dataset, cfg.train.seed)
+        profile = _profile(kind, bundled.predictor, dataset, cfg.train.seed)
         # The cost of the graph that is bundled (the refit's when there is one).
-        cost = cost_report(onnx_path, test_inputs, cfg.export.cost_repeats).to_dict()
-        cost_metrics, cost_params = mlflow_figures(cost)
-        mlflow.log_metrics(cost_metrics)
-        mlflow.log_params(cost_params)
-        metrics = {**report.metrics(), **val_report.metrics(prefix="best_"), **calibration}
+        cost = _log_cost(cfg, bundled.onnx_path, test_inputs)
+        report, val_report = held_out.report, held_out.val_report
         bundle = write_bundle(
             bundle_dir(run_id),
             name=cfg.task.model_name,
             task=cfg.task.name,
             labels=dataset.class_names,
             preprocessing=spec,
-            onnx_file=onnx_path,
+            onnx_file=bundled.onnx_path,
             reference_profile=profile,
-            metrics=metrics,
-            extra={
-                "run_id": run_id,
-                "dataset": {
-                    "name": dataset.name,
-                    "uri": dataset.uri,
-                    "fingerprint": dataset.fingerprint,
-                    # evaluate/promote score the bundle on this data without overrides
-                    DATA_CONFIG_KEY: record_data_config(cfg.data),
-                },
-                **({"calibration": {**calibration, "fitted_on": "val"}} if calibration else {}),
-                **({"final_fit": final.record} if final is not None else {}),
-                "cost": cost,
-                "onnx": {
-                    "input": INPUT_NAME,
-                    "input_kind": kind.onnx_input_kind,
-                    "outputs": ["logits", "probabilities", "embedding"],
-                    "opset": cfg.export.opset,
-                    "parity": parity.to_dict(),
-                },
-            },
+            metrics={**report.metrics(), **val_report.metrics(prefix="best_"), **calibration},
+            extra=_manifest_extra(
+                cfg, run_id, kind, dataset, calibration, final, cost, bundled.parity
+            ),
         )
         examples = kind.signature_examples(test_examples[:4])
-        model_uri = log_bundle_model(bundle.path, examples, test_pred.probabilities[:4])
+        probabilities = bundled.test_prediction.probabilities[:4]
+        model_uri = log_bundle_model(bundle.path, examples, probabilities)
         version = None
         if cfg.tracking.register:
             version = registry.register(model_uri, cfg.task.model_name, bundle_dir=bundle.path)
     return Finished(
-        bundle=bundle, report=report, parity=parity, model_uri=model_uri, version=version
+        bundle=bundle, report=report, parity=bundled.parity, model_uri=model_uri, version=version
     )
