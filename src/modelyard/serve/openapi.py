@@ -43,6 +43,19 @@ _TENSOR = {
 }
 
 
+def _ref(schema: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{schema}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON content map holding ``schema``."""
+    return {"application/json": {"schema": schema}}
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    return {code: _ERROR for code in codes}
+
+
 def _json_op(
     summary: str, response: str, params: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
@@ -50,12 +63,7 @@ def _json_op(
         "summary": summary,
         "parameters": params or [],
         "responses": {
-            "200": {
-                "description": "OK",
-                "content": {
-                    "application/json": {"schema": {"$ref": f"#/components/schemas/{response}"}}
-                },
-            },
+            "200": {"description": "OK", "content": _json(_ref(response))},
             "404": _ERROR,
         },
     }
@@ -66,221 +74,176 @@ def _infer_op(params: list[dict[str, Any]]) -> dict[str, Any]:
         "summary": "Open Inference Protocol (v2) inference: JSON tensors or Triton's "
         "binary extension",
         "parameters": params,
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/InferRequest"}}
-            },
-        },
+        "requestBody": {"required": True, "content": _json(_ref("InferRequest"))},
         "responses": {
-            "200": {
-                "description": "Outputs",
-                "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/InferResponse"}}
-                },
-            },
-            **{code: _ERROR for code in ("400", "401", "404", "413", "429", "503")},
+            "200": {"description": "Outputs", "content": _json(_ref("InferResponse"))},
+            **_errors("400", "401", "404", "413", "429", "503"),
         },
     }
 
 
-def build_openapi() -> dict[str, Any]:
+def _v2_paths() -> dict[str, Any]:
+    """Open Inference Protocol routes: health, server and model metadata, inference."""
     both = [_NAME, _VERSION]
+    ready = {
+        **_json_op("Readiness", "Ready"),
+        "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}},
+    }
+    return {
+        "/v2/health/live": {"get": _json_op("Liveness", "Live")},
+        "/v2/health/ready": {"get": ready},
+        "/v2": {"get": _json_op("Server metadata", "ServerMetadata")},
+        "/v2/models/{name}": {"get": _json_op("Model metadata", "ModelMetadata", [_NAME])},
+        "/v2/models/{name}/versions/{version}": {
+            "get": _json_op("Model metadata", "ModelMetadata", both)
+        },
+        "/v2/models/{name}/ready": {"get": _json_op("Model readiness", "ModelReady", [_NAME])},
+        "/v2/models/{name}/versions/{version}/ready": {
+            "get": _json_op("Model readiness", "ModelReady", both)
+        },
+        "/v2/models/{name}/infer": {"post": _infer_op([_NAME])},
+        "/v2/models/{name}/versions/{version}/infer": {"post": _infer_op(both)},
+    }
+
+
+def _v1_predict_op() -> dict[str, Any]:
+    upload = {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+    return {
+        "summary": "Predict labels for images: multipart upload or JSON instances",
+        "parameters": [_NAME],
+        "requestBody": {
+            "required": True,
+            "content": {
+                **_json(_ref("Instances")),
+                "multipart/form-data": {"schema": upload},
+            },
+        },
+        "responses": {
+            "200": {"description": "Predictions", "content": _json(_ref("Predictions"))},
+            **_errors("400", "401", "404", "413", "415", "429", "503"),
+        },
+    }
+
+
+def _feedback_op() -> dict[str, Any]:
+    one_or_many = {
+        "oneOf": [_ref("Feedback"), {"type": "array", "items": _ref("Feedback")}],
+    }
+    stored = {"type": "object", "properties": {"stored": {"type": "integer"}}}
+    return {
+        "summary": "True labels for served requests, joined to the prediction log",
+        "requestBody": {"required": True, "content": _json(one_or_many)},
+        "responses": {
+            "200": {"description": "Labels stored", "content": _json(stored)},
+            **_errors("400", "401", "409", "413", "422", "503"),
+        },
+    }
+
+
+_METRICS_OP = {
+    "summary": "Prometheus metrics",
+    "responses": {"200": {"description": "text exposition"}},
+}
+
+_STRING = {"type": "string"}
+_STRINGS = {"type": "array", "items": _STRING}
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {"type": "object", "required": ["error"], "properties": {"error": _STRING}},
+    "Feedback": {
+        "type": "object",
+        "required": ["id", "label"],
+        "properties": {"id": _STRING, "label": _STRING},
+    },
+    "Live": {"type": "object", "properties": {"live": {"type": "boolean"}}},
+    "Ready": {"type": "object", "properties": {"ready": {"type": "boolean"}}},
+    "ModelReady": {
+        "type": "object",
+        "properties": {"name": _STRING, "ready": {"type": "boolean"}},
+    },
+    "ServerMetadata": {
+        "type": "object",
+        "properties": {"name": _STRING, "version": _STRING, "extensions": _STRINGS},
+    },
+    "ModelMetadata": {
+        "type": "object",
+        "properties": {
+            "name": _STRING,
+            "versions": _STRINGS,
+            "platform": _STRING,
+            "inputs": {"type": "array"},
+            "outputs": {"type": "array"},
+        },
+    },
+    "InferRequest": {
+        "type": "object",
+        "required": ["inputs"],
+        "properties": {
+            "id": _STRING,
+            "parameters": {"type": "object"},
+            "inputs": {"type": "array", "minItems": 1, "items": _TENSOR},
+            "outputs": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {"name": _STRING, "parameters": {"type": "object"}},
+                },
+            },
+        },
+    },
+    "InferResponse": {
+        "type": "object",
+        "properties": {
+            "model_name": _STRING,
+            "model_version": _STRING,
+            "id": _STRING,
+            "outputs": {"type": "array", "items": _TENSOR},
+        },
+    },
+    "Instances": {
+        "type": "object",
+        "required": ["instances"],
+        "properties": {"instances": {"type": "array", "minItems": 1, "items": {}}},
+    },
+    "Predictions": {
+        "type": "object",
+        "properties": {
+            "model_name": _STRING,
+            "model_version": _STRING,
+            "request_id": _STRING,
+            "predictions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "label": _STRING,
+                        "confidence": {"type": "number"},
+                        "probabilities": {
+                            "type": "object",
+                            "additionalProperties": {"type": "number"},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+"""The request and response bodies the routes refer to (``#/components/schemas/...``)."""
+
+
+def build_openapi() -> dict[str, Any]:
+    """The server's OpenAPI 3.0 document: v2 routes, the /v1 routes, /metrics."""
     return {
         "openapi": "3.0.3",
         "info": {"title": "modelyard inference server", "version": __version__},
         "paths": {
-            "/v2/health/live": {"get": _json_op("Liveness", "Live")},
-            "/v2/health/ready": {
-                "get": {
-                    **_json_op("Readiness", "Ready"),
-                    "responses": {
-                        "200": {"description": "Ready"},
-                        "503": {"description": "Not ready"},
-                    },
-                }
-            },
-            "/v2": {"get": _json_op("Server metadata", "ServerMetadata")},
-            "/v2/models/{name}": {"get": _json_op("Model metadata", "ModelMetadata", [_NAME])},
-            "/v2/models/{name}/versions/{version}": {
-                "get": _json_op("Model metadata", "ModelMetadata", both)
-            },
-            "/v2/models/{name}/ready": {"get": _json_op("Model readiness", "ModelReady", [_NAME])},
-            "/v2/models/{name}/versions/{version}/ready": {
-                "get": _json_op("Model readiness", "ModelReady", both)
-            },
-            "/v2/models/{name}/infer": {"post": _infer_op([_NAME])},
-            "/v2/models/{name}/versions/{version}/infer": {"post": _infer_op(both)},
-            "/v1/models/{name}:predict": {
-                "post": {
-                    "summary": "Predict labels for images: multipart upload or JSON instances",
-                    "parameters": [_NAME],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/Instances"}
-                            },
-                            "multipart/form-data": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {"file": {"type": "string", "format": "binary"}},
-                                }
-                            },
-                        },
-                    },
-                    "responses": {
-                        "200": {
-                            "description": "Predictions",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/Predictions"}
-                                }
-                            },
-                        },
-                        **{
-                            code: _ERROR
-                            for code in ("400", "401", "404", "413", "415", "429", "503")
-                        },
-                    },
-                }
-            },
-            "/v1/feedback": {
-                "post": {
-                    "summary": "True labels for served requests, joined to the prediction log",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "oneOf": [
-                                        {"$ref": "#/components/schemas/Feedback"},
-                                        {
-                                            "type": "array",
-                                            "items": {"$ref": "#/components/schemas/Feedback"},
-                                        },
-                                    ]
-                                }
-                            }
-                        },
-                    },
-                    "responses": {
-                        "200": {
-                            "description": "Labels stored",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "properties": {"stored": {"type": "integer"}},
-                                    }
-                                }
-                            },
-                        },
-                        **{code: _ERROR for code in ("400", "401", "409", "413", "422", "503")},
-                    },
-                }
-            },
-            "/metrics": {
-                "get": {
-                    "summary": "Prometheus metrics",
-                    "responses": {"200": {"description": "text exposition"}},
-                }
-            },
+            **_v2_paths(),
+            "/v1/models/{name}:predict": {"post": _v1_predict_op()},
+            "/v1/feedback": {"post": _feedback_op()},
+            "/metrics": {"get": _METRICS_OP},
         },
-        "components": {
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "properties": {"error": {"type": "string"}},
-                },
-                "Feedback": {
-                    "type": "object",
-                    "required": ["id", "label"],
-                    "properties": {"id": {"type": "string"}, "label": {"type": "string"}},
-                },
-                "Live": {"type": "object", "properties": {"live": {"type": "boolean"}}},
-                "Ready": {"type": "object", "properties": {"ready": {"type": "boolean"}}},
-                "ModelReady": {
-                    "type": "object",
-                    "properties": {"name": {"type": "string"}, "ready": {"type": "boolean"}},
-                },
-                "ServerMetadata": {
-                    "type": "object",
-                    "properties": {
-                        "name": {"type": "string"},
-                        "version": {"type": "string"},
-                        "extensions": {"type": "array", "items": {"type": "string"}},
-                    },
-                },
-                "ModelMetadata": {
-                    "type": "object",
-                    "properties": {
-                        "name": {"type": "string"},
-                        "versions": {"type": "array", "items": {"type": "string"}},
-                        "platform": {"type": "string"},
-                        "inputs": {"type": "array"},
-                        "outputs": {"type": "array"},
-                    },
-                },
-                "InferRequest": {
-                    "type": "object",
-                    "required": ["inputs"],
-                    "properties": {
-                        "id": {"type": "string"},
-                        "parameters": {"type": "object"},
-                        "inputs": {"type": "array", "minItems": 1, "items": _TENSOR},
-                        "outputs": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["name"],
-                                "properties": {
-                                    "name": {"type": "string"},
-                                    "parameters": {"type": "object"},
-                                },
-                            },
-                        },
-                    },
-                },
-                "InferResponse": {
-                    "type": "object",
-                    "properties": {
-                        "model_name": {"type": "string"},
-                        "model_version": {"type": "string"},
-                        "id": {"type": "string"},
-                        "outputs": {"type": "array", "items": _TENSOR},
-                    },
-                },
-                "Instances": {
-                    "type": "object",
-                    "required": ["instances"],
-                    "properties": {"instances": {"type": "array", "minItems": 1, "items": {}}},
-                },
-                "Predictions": {
-                    "type": "object",
-                    "properties": {
-                        "model_name": {"type": "string"},
-                        "model_version": {"type": "string"},
-                        "request_id": {"type": "string"},
-                        "predictions": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "label": {"type": "string"},
-                                    "confidence": {"type": "number"},
-                                    "probabilities": {
-                                        "type": "object",
-                                        "additionalProperties": {"type": "number"},
-                                    },
-                                },
-                            },
-                        },
-                    },
-                },
-            }
-        },
+        "components": {"schemas": _SCHEMAS},
     }
 
 
