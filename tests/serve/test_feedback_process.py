@@ -6,7 +6,9 @@ import and ``monitor performance`` read the same log."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -114,3 +116,56 @@ def test_feedback_joins_the_log_and_names_what_it_cannot_take(  # type: ignore[n
     scores = json.loads(report.stdout)["by_version"][version]
     assert scores["n"] == len(kept)
     assert scores["accuracy"] == pytest.approx((len(kept) - 5) / len(kept))
+
+
+def _predict_then_label(url: str, request_id: str) -> tuple[int, str]:
+    """A prediction, then at once its true label, each on a fresh connection (so the
+    two land on either worker)."""
+    answer = httpx.post(
+        f"{url}/v1/models/digits-cnn:predict",
+        json={"instances": [[[int(request_id[-1]) * 1] * 8] * 8]},
+        headers={"x-request-id": request_id},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    label = answer.json()["predictions"][0]["label"]
+    sent = httpx.post(f"{url}/v1/feedback", json={"id": request_id, "label": label}, timeout=30)
+    return sent.status_code, sent.text
+
+
+def test_two_workers_take_a_label_from_either_before_the_log_is_written(  # type: ignore[no-untyped-def]
+    trained, use_session_home, log_url: str
+) -> None:
+    """The label may reach the worker that did not predict, before the one that did
+    has written its log (once a second): it is held until that write, not refused.
+    An id no worker logged is still refused, by name, once every write is due."""
+    server = Server(
+        "digits-cnn@candidate",
+        "--workers",
+        "2",
+        "poll_interval_s=0",
+        "log_flush_interval_s=1.0",
+        f"prediction_log_url={log_url}",
+    )
+    try:
+        ids = [f"race-{n:03d}" for n in range(40)]
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda i: _predict_then_label(server.url, i), ids))
+        refused = [
+            (i, text) for i, (status, text) in zip(ids, results, strict=True) if status != 200
+        ]
+        assert refused == []
+        started = time.monotonic()
+        unknown = httpx.post(
+            f"{server.url}/v1/feedback", json={"id": "never-served", "label": "1"}, timeout=30
+        )
+        assert unknown.status_code == 422
+        assert "unknown request id(s) never-served" in unknown.json()["error"]
+        assert time.monotonic() - started < 10
+    finally:
+        assert server.stop() == 0
+    report = run_cli(
+        "monitor", "performance", "digits-cnn", "--since", "1h", "--json", "--db", log_url
+    )
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["by_version"][trained.model_version]["n"] == len(ids)

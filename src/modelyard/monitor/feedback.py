@@ -33,6 +33,15 @@ class FeedbackError(ModelyardError):
     """Feedback that cannot be stored: malformed, unknown ids or unknown labels."""
 
 
+class UnknownIds(FeedbackError):
+    """Request ids the log does not hold (yet: another server process may not have
+    written them), ``ids`` naming them."""
+
+    def __init__(self, message: str, ids: set[str]) -> None:
+        super().__init__(message)
+        self.ids = ids
+
+
 @dataclass(frozen=True)
 class Label:
     request_id: str
@@ -123,10 +132,11 @@ def record_feedback(
     if missing:
         missing -= logged_ids(engine, model, sorted(missing))
     if missing:
-        raise FeedbackError(
+        raise UnknownIds(
             f"unknown request id(s) {_shown(missing)}: the prediction log of '{model}' has no "
             "prediction with that id (never served here, or sampled out by log_sample_rate); "
-            "nothing of this batch was stored"
+            "nothing of this batch was stored",
+            missing,
         )
     ensure_schema(engine)
     now = time.time()

@@ -13,7 +13,14 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from modelyard.monitor.feedback import FeedbackError, parse_labels, read_labelled, record_feedback
+from modelyard.monitor.feedback import (
+    FeedbackError,
+    Label,
+    UnknownIds,
+    parse_labels,
+    read_labelled,
+    record_feedback,
+)
 from modelyard.monitor.performance import score
 from modelyard.serve.errors import ClientError, Unavailable
 from modelyard.serve.metrics import ServerMetrics
@@ -27,10 +34,34 @@ logger = logging.getLogger("modelyard.serve")
 LIVE_WINDOW = 1000
 """Newest labelled predictions the live-accuracy gauges score."""
 
+WRITE_SLACK_S = 2.0
+"""How long past its flush interval a busy server process may take to write what it
+logged (summaries and the insert, on a loaded machine or a remote database)."""
+
+RETRY_EVERY_S = 0.2
+"""How often a held label's unknown ids are looked for again."""
+
+
+def settle_s(workers: int, flush_interval_s: float) -> float:
+    """How long a label for an id the log does not hold yet is held before it is refused.
+
+    One process knows every id it logged (written or not), so it refuses at once.
+    With ``--workers N`` the prediction may have been answered by another process,
+    whose log writes it within its flush interval (plus :data:`WRITE_SLACK_S`): a
+    label that arrived sooner must wait for that write, not get a false 422. Sharing
+    the unwritten ids between processes instead would need a shared store on the
+    request path (each prediction, not each label, would pay for it); holding costs
+    only labels for ids that are not logged yet, and truly unknown ids a 422 that
+    comes a few seconds late.
+    """
+    return 0.0 if workers <= 1 else flush_interval_s + WRITE_SLACK_S
+
 
 class FeedbackService:
     def __init__(self, monitor: ServingMonitor, metrics: ServerMetrics) -> None:
         self.monitor = monitor
+        settings = monitor.settings
+        self.settle_s = settle_s(settings.workers, settings.log_flush_interval_s)
         self.live_accuracy = metrics.state_gauge(
             "modelyard_live_accuracy",
             f"Accuracy of the newest (up to {LIVE_WINDOW}) predictions that got feedback labels",
@@ -67,7 +98,7 @@ class FeedbackService:
             raise ClientError(str(error), status=422) from None
         loop = asyncio.get_running_loop()
         try:
-            stored = await loop.run_in_executor(None, self._store, model, labels)
+            stored = await self._store_when_logged(model, labels)
         except FeedbackError as error:
             raise ClientError(str(error), status=422) from None
         except Exception as error:  # the database is down: the client may retry
@@ -80,7 +111,20 @@ class FeedbackService:
             logger.warning("live accuracy not updated: %s", error)
         return {"stored": stored}
 
-    def _store(self, model: LoadedModel, labels: Any) -> int:
+    async def _store_when_logged(self, model: LoadedModel, labels: list[Label]) -> int:
+        """Store ``labels``, holding them (on the event loop, no thread) while their
+        unknown ids may still be in another worker's unwritten log (:func:`settle_s`)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settle_s
+        while True:
+            try:
+                return await loop.run_in_executor(None, self._store, model, labels)
+            except UnknownIds:
+                if loop.time() + RETRY_EVERY_S > deadline:
+                    raise
+            await asyncio.sleep(RETRY_EVERY_S)
+
+    def _store(self, model: LoadedModel, labels: list[Label]) -> int:
         assert self.monitor.log is not None
         return record_feedback(
             self.monitor.log.engine,
