@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from modelyard.config.prune import check_prune
 from modelyard.errors import ConfigError
 
 
@@ -123,6 +125,23 @@ class ModelConfig:
     model cannot lean on a few of them (helps on genres it has not seen)."""
 
 
+class PruneMethod(str, Enum):
+    """``train.prune``: what pruning does after the fit (then ``train.prune_finetune_epochs``
+    of fine-tuning)."""
+
+    none = "none"
+    """No pruning."""
+    channels = "channels"
+    """Structured: remove whole convolution channels (lowest L1 norm of the BN-scaled
+    filter), so the exported graph itself is smaller and faster."""
+    magnitude = "magnitude"
+    """Unstructured: zero the smallest weights of each conv and linear layer. The
+    tensors stay dense, so ONNX Runtime on CPU runs no faster."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass
 class TrainConfig:
     max_epochs: int = 20
@@ -149,6 +168,15 @@ class TrainConfig:
     """Text tasks: after the held-out fit is evaluated, fit again on train + val + test
     for the held-out fit's best number of epochs and register that model; the
     metrics stay the held-out fit's (the run and bundle say which data each used)."""
+    prune: PruneMethod = PruneMethod.none
+    """Prune the fitted model (:mod:`modelyard.train.prune`): none, channels (structured;
+    model.name=cnn) or magnitude (unstructured). The run and bundle.json ``pruning``
+    record what it did."""
+    prune_amount: float = 0.5
+    """Share in [0, 1) pruned from every layer: of its channels (rounded to the nearest
+    channel), or of its weights (magnitude)."""
+    prune_finetune_epochs: int = 3
+    """Epochs of fine-tuning after pruning (the best by val loss is kept); 0: none."""
     calibrate: bool = False
     """Fit a temperature on the validation split after training and fold it into the
     exported classifier, so served probabilities are calibrated (argmax unchanged);
@@ -366,6 +394,7 @@ def validate(cfg: Config) -> Config:
             "promote.min_shadow_agreement must be within 0..1, got "
             f"{cfg.promote.min_shadow_agreement}"
         )
+    check_prune(cfg)
     if cfg.task.kind == "text":
         return _validate_text(cfg)
     if cfg.data.source in TEXT_SOURCES or cfg.model.name in TEXT_MODELS:
