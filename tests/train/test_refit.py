@@ -3,16 +3,20 @@ held-out fit's, and the run and bundle say so."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from tests.conftest import TEXT_FAST
 from tests.text_fixtures import write_ud_fixture
 
-from modelyard.config import compose_config
+from modelyard.config import Config, compose_config
 from modelyard.data import load_text_dataset
-from modelyard.train.refit import all_labelled
+from modelyard.data.text import TextDataset
+from modelyard.errors import ConfigError
+from modelyard.train.refit import all_labelled, refit_on_all
 
 
 def test_all_labelled_trains_on_every_split(tmp_path: Path) -> None:
@@ -25,6 +29,15 @@ def test_all_labelled_trains_on_every_split(tmp_path: Path) -> None:
     )
     assert everything.test is data.test and everything.fingerprint != data.fingerprint
     assert np.array_equal(everything.train.labels[: len(data.train)], data.train.labels)
+
+
+def test_refit_is_refused_for_a_kind_that_does_not_refit() -> None:
+    def fit(cfg: Config, data: TextDataset) -> torch.nn.Module:
+        raise AssertionError("refused before fitting")
+
+    message = "train.refit is for text tasks; set train.refit=false"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        refit_on_all(compose_config(["task=digits"]), None, 3, fit)
 
 
 @pytest.mark.slow

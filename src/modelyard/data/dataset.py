@@ -1,14 +1,24 @@
-"""The dataset contract every source fulfils: arrays, labels, class names, fingerprint."""
+"""The dataset contract every source fulfils: examples, labels, class names, fingerprint.
+
+One :class:`LabelledDataset` type holds the train/val/test splits of every input kind;
+only the split type differs (:class:`ArraySplit` images here, ``TextSplit`` texts in
+:mod:`modelyard.data.text`, ``TabularSplit`` rows in the tabular modality).
+"""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import cast
+from typing import Generic, TypeAlias, TypeVar, cast
 
 import numpy as np
 
 from modelyard.errors import DataError
+
+SPLITS = ("train", "val", "test")
+"""The names :meth:`LabelledDataset.split` takes."""
+
+SplitT = TypeVar("SplitT")
 
 
 @dataclass(frozen=True)
@@ -20,6 +30,11 @@ class ArraySplit:
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    @property
+    def examples(self) -> np.ndarray:
+        """The raw examples, whatever the kind (every split type has them)."""
+        return self.images
 
 
 @dataclass(frozen=True)
@@ -43,22 +58,29 @@ class SourceData:
 
 
 @dataclass(frozen=True)
-class Dataset:
-    """Train/val/test splits of one source, ready for training and evaluation."""
+class LabelledDataset(Generic[SplitT]):
+    """Train/val/test splits of one source, ready for training and evaluation; the
+    same type for every input kind, whose own split type is ``SplitT``."""
 
     name: str
     uri: str
+    """Where the data came from (URL, folder, file or package), for tracking."""
     class_names: tuple[str, ...]
-    train: ArraySplit
-    val: ArraySplit
-    test: ArraySplit
+    train: SplitT
+    val: SplitT
+    test: SplitT
     fingerprint: str
-    """sha256 over every split's bytes and the class names: changes iff the data does."""
+    """sha256 over every split's examples and labels and the class names: changes iff
+    the data does."""
 
-    def split(self, name: str) -> ArraySplit:
-        if name not in ("train", "val", "test"):
+    def split(self, name: str) -> SplitT:
+        if name not in SPLITS:
             raise DataError(f"unknown split '{name}'; choose train, val or test")
-        return cast("ArraySplit", getattr(self, name))
+        return cast("SplitT", getattr(self, name))
+
+
+Dataset: TypeAlias = LabelledDataset[ArraySplit]
+"""An image dataset (the name predates the other kinds)."""
 
 
 def check_arrays(

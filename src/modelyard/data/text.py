@@ -2,7 +2,8 @@
 
 The text counterpart of :mod:`modelyard.data.dataset`. Every text source (CoNLL-U
 files, a user's CSV/JSONL/Parquet table) yields a :class:`TextSource`; splitting it
-gives a :class:`TextDataset` whose train/val/test are :class:`TextSplit`.
+gives a :data:`TextDataset` (a :class:`~modelyard.data.dataset.LabelledDataset` of
+:class:`TextSplit`).
 Texts stay raw here: normalisation belongs to :mod:`modelyard.features.text`, which
 training and serving share.
 """
@@ -11,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from typing import cast
+from typing import TypeAlias
 
 import numpy as np
 
+from modelyard.data.dataset import LabelledDataset
 from modelyard.data.split import stratified_indices
 from modelyard.errors import DataError
 
@@ -31,6 +33,11 @@ class TextSplit:
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    @property
+    def examples(self) -> np.ndarray:
+        """The raw examples, whatever the kind (every split type has them)."""
+        return self.texts
 
     def take(self, index: np.ndarray) -> TextSplit:
         """The examples at ``index`` (integer indices or a boolean mask)."""
@@ -66,23 +73,8 @@ class TextSource:
         return TextSplit(self.texts, self.labels, self.groups)
 
 
-@dataclass(frozen=True)
-class TextDataset:
-    """Train/val/test splits of one text source."""
-
-    name: str
-    uri: str
-    class_names: tuple[str, ...]
-    train: TextSplit
-    val: TextSplit
-    test: TextSplit
-    fingerprint: str
-    """sha256 over every split's texts and labels and the class names."""
-
-    def split(self, name: str) -> TextSplit:
-        if name not in ("train", "val", "test"):
-            raise DataError(f"unknown split '{name}'; choose train, val or test")
-        return cast("TextSplit", getattr(self, name))
+TextDataset: TypeAlias = LabelledDataset[TextSplit]
+"""Train/val/test splits of one text source."""
 
 
 def as_text_array(texts: list[str] | tuple[str, ...] | np.ndarray) -> np.ndarray:

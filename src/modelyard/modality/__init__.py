@@ -17,9 +17,17 @@ from importlib import import_module
 from typing import Any
 
 from modelyard.errors import ConfigError
-from modelyard.modality.base import Batch, Examples, InputSpec, Modality
+from modelyard.modality.base import Batch, Examples, InputSpec, Modality, TrackedSplit
 
-__all__ = ["Batch", "Examples", "InputSpec", "Modality", "kinds", "modality_for"]
+__all__ = [
+    "Batch",
+    "Examples",
+    "InputSpec",
+    "Modality",
+    "TrackedSplit",
+    "kinds",
+    "modality_for",
+]
 
 _KINDS: dict[str, str] = {
     "image": "modelyard.modality.image:ImageModality",

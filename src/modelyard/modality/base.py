@@ -71,6 +71,16 @@ class Examples:
     labels: np.ndarray
 
 
+@dataclass(frozen=True)
+class TrackedSplit:
+    """A split as MLflow logs it: ``features`` (an array) with the labels as
+    ``targets``; or, for kinds whose examples read better as a table, ``features`` is
+    named columns that hold the labels too (``targets`` is then not logged)."""
+
+    features: np.ndarray | dict[str, np.ndarray]
+    targets: np.ndarray
+
+
 class Modality(ABC, Generic[S]):
     """An input kind. Subclasses are stateless; one instance per kind is shared."""
 
@@ -84,6 +94,20 @@ class Modality(ABC, Generic[S]):
     """What the graph's input holds, recorded in ``bundle.json`` (``onnx.input_kind``)."""
     onnx_input_axes: ClassVar[dict[int, str] | None] = None
     """Dynamic axes of the graph's input beyond the batch, for the ONNX export."""
+    predictor_method: ClassVar[str] = "predict_inputs"
+    """The :class:`~modelyard.predictor.Predictor` method that takes this kind's raw
+    inputs (named in the error when another kind's method is called)."""
+    refits: ClassVar[bool] = False
+    """Whether ``train.refit`` (a second fit on every labelled example) is built for
+    this kind's training."""
+    int8_refusal: ClassVar[str | None] = "INT8 quantization is not measured for this kind"
+    """Why ``export quantize`` refuses this kind; None: it quantizes, calibrating on and
+    comparing over the task's examples through :meth:`model_inputs`."""
+    triton_refusal: ClassVar[str | None] = (
+        "modelyard writes no Triton config for this kind; serve it with `modelyard serve`"
+    )
+    """Why ``export triton`` refuses this kind; None: Triton can be sent the graph's own
+    input, so the exported model repository serves it."""
 
     # -- the spec -------------------------------------------------------------------
 
@@ -195,6 +219,10 @@ class Modality(ABC, Generic[S]):
 
     # -- data -----------------------------------------------------------------------
 
+    def validate_config(self, cfg: Config) -> None:
+        """The config checks of this kind's tasks, after the checks every kind shares
+        (:func:`modelyard.config.schema.validate`); :class:`ConfigError` names the key."""
+
     @abstractmethod
     def input_spec(self, cfg: Config) -> S:
         """The spec a task's config implies (training writes it into the bundle)."""
@@ -204,9 +232,11 @@ class Modality(ABC, Generic[S]):
         """The task's dataset: ``name``, ``uri``, ``class_names``, ``fingerprint`` and
         ``split(name)`` giving train, val or test."""
 
-    @abstractmethod
     def split_examples(self, dataset: Any, split: str) -> Examples:
-        """One split of :meth:`load_dataset`'s dataset as raw examples and labels."""
+        """One split of :meth:`load_dataset`'s dataset (a
+        :class:`~modelyard.data.dataset.LabelledDataset`) as raw examples and labels."""
+        part = dataset.split(split)
+        return Examples(part.examples, part.labels)
 
     @abstractmethod
     def model_inputs(self, examples: Any, spec: S) -> np.ndarray:
@@ -215,6 +245,11 @@ class Modality(ABC, Generic[S]):
     @abstractmethod
     def predict(self, predictor: Predictor, examples: Any) -> Prediction:
         """Predict raw examples through the predictor's bundle."""
+
+    def tracked_split(self, split: Any, class_names: tuple[str, ...]) -> TrackedSplit:
+        """One split of :meth:`load_dataset`'s dataset as the training run logs it (an
+        MLflow dataset input): by default its examples, with the labels as targets."""
+        return TrackedSplit(split.examples, split.labels)
 
     def pyfunc_examples(self, model_input: Any) -> Any:
         """What MLflow's pyfunc ``predict`` was given, as this kind's raw examples."""

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from modelyard.errors import ConfigError
 from modelyard.features.image import ImageSpec, conform_images, to_model_input
-from modelyard.modality.base import Batch, Examples, Modality
+from modelyard.modality.base import Batch, Modality
 from modelyard.monitor.profile import image_summaries
 from modelyard.serve.codecs import simple
 from modelyard.serve.errors import ClientError, PayloadTooLarge, UnsupportedMediaType
@@ -43,6 +44,9 @@ class ImageModality(Modality[ImageSpec]):
     kind = "image"
     accepts_uploads = True
     onnx_input_kind = "image"
+    predictor_method = "predict_images"
+    int8_refusal = None
+    triton_refusal = None
 
     def spec_from_dict(self, data: dict[str, Any]) -> ImageSpec:
         return ImageSpec.from_dict(data)
@@ -127,6 +131,27 @@ class ImageModality(Modality[ImageSpec]):
         images = np.asarray(model_input, dtype=np.uint8)
         return images[..., None] if images.ndim == 3 else images
 
+    def validate_config(self, cfg: Config) -> None:
+        """Text sources and models refused; the network fits the image size."""
+        from modelyard.config.schema import TEXT_MODELS, TEXT_SOURCES
+
+        if cfg.data.source in TEXT_SOURCES or cfg.model.name in TEXT_MODELS:
+            raise ConfigError(
+                f"data.source={cfg.data.source} / model.name={cfg.model.name} need a text task "
+                "(task.kind=text, e.g. task=langid_nordic or task=text_table)"
+            )
+        if not cfg.model.channels or min(cfg.model.channels) < 1:
+            raise ConfigError("model.channels must be a non-empty list of positive integers")
+        if 2 ** len(cfg.model.channels) > cfg.data.image_size:
+            raise ConfigError(
+                f"model.channels has {len(cfg.model.channels)} blocks, too many for "
+                f"{cfg.data.image_size}px images; use fewer blocks or a larger data.image_size"
+            )
+        if cfg.data.source == "image_folder" and not cfg.data.path:
+            raise ConfigError(
+                "data.source=image_folder needs data.path=<folder with one sub-folder per class>"
+            )
+
     def input_spec(self, cfg: Config) -> ImageSpec:
         from modelyard.data import image_spec
 
@@ -136,10 +161,6 @@ class ImageModality(Modality[ImageSpec]):
         from modelyard.data import load_dataset
 
         return load_dataset(data)
-
-    def split_examples(self, dataset: Any, split: str) -> Examples:
-        part = dataset.split(split)
-        return Examples(part.images, part.labels)
 
     def model_inputs(self, examples: Any, spec: ImageSpec) -> np.ndarray:
         return to_model_input(conform_images(examples, spec), spec)

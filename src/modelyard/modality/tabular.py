@@ -13,17 +13,18 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
 
 from modelyard.errors import DataError
-from modelyard.modality.base import Batch, Examples, Modality
+from modelyard.modality.base import Batch, Modality
 from modelyard.serve.errors import ClientError, PayloadTooLarge, UnsupportedMediaType
 
 if TYPE_CHECKING:
     from modelyard.config.schema import Config, DataConfig
+    from modelyard.data.dataset import LabelledDataset
     from modelyard.predictor import Prediction, Predictor
 
 SUMMARY_FEATURES = ("mean", "std", "min", "max")
@@ -49,25 +50,16 @@ class TabularSpec:
 
 @dataclass(frozen=True)
 class TabularSplit:
+    """One split of a table (a :class:`~modelyard.data.dataset.LabelledDataset` holds three)."""
+
     rows: np.ndarray
     """float32 (N, F)."""
     labels: np.ndarray
 
-
-@dataclass(frozen=True)
-class TabularDataset:
-    name: str
-    uri: str
-    class_names: tuple[str, ...]
-    train: TabularSplit
-    val: TabularSplit
-    test: TabularSplit
-    fingerprint: str
-
-    def split(self, name: str) -> TabularSplit:
-        if name not in ("train", "val", "test"):
-            raise DataError(f"unknown split '{name}'; choose train, val or test")
-        return cast("TabularSplit", getattr(self, name))
+    @property
+    def examples(self) -> np.ndarray:
+        """The raw examples, whatever the kind (every split type has them)."""
+        return self.rows
 
 
 def _checked_rows(rows: np.ndarray, where: str, spec: TabularSpec, max_rows: int) -> np.ndarray:
@@ -180,8 +172,9 @@ class TabularModality(Modality[TabularSpec]):
             )
         return [c for c in columns if c != data.label_column], rows
 
-    def load_dataset(self, data: DataConfig) -> TabularDataset:
+    def load_dataset(self, data: DataConfig) -> LabelledDataset[TabularSplit]:
         """The table as float32 rows, split stratified like every other kind's data."""
+        from modelyard.data.dataset import LabelledDataset
         from modelyard.data.split import stratified_indices
 
         columns, table = self._table(data)
@@ -204,7 +197,7 @@ class TabularModality(Modality[TabularSpec]):
         val = pool[val]
         digest = hashlib.sha256(rows.tobytes() + labels.tobytes())
         digest.update("\0".join(class_names).encode())
-        return TabularDataset(
+        return LabelledDataset(
             name=Path(data.path or "").stem,
             uri=str(Path(data.path or "").resolve()),
             class_names=class_names,
@@ -213,10 +206,6 @@ class TabularModality(Modality[TabularSpec]):
             test=TabularSplit(rows[test], labels[test]),
             fingerprint=digest.hexdigest(),
         )
-
-    def split_examples(self, dataset: Any, split: str) -> Examples:
-        part = dataset.split(split)
-        return Examples(part.rows, part.labels)
 
     def model_inputs(self, examples: Any, spec: TabularSpec) -> np.ndarray:
         return np.ascontiguousarray(examples, dtype=np.float32)

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from modelyard.errors import ConfigError
 from modelyard.features.text import EncodedTexts, TextSpec, encode_texts
-from modelyard.modality.base import Batch, Examples, Modality
+from modelyard.modality.base import Batch, Modality, TrackedSplit
 from modelyard.monitor.summaries import text_summaries
 from modelyard.serve.codecs import text as text_codec
 from modelyard.serve.errors import ClientError, UnsupportedMediaType
@@ -38,6 +39,16 @@ class TextModality(Modality[TextSpec]):
     v2_datatype = "BYTES"
     onnx_input_kind = "text_ngram_ids"
     onnx_input_axes: ClassVar[dict[int, str] | None] = {0: "batch", 1: "ngrams"}
+    predictor_method = "predict_texts"
+    refits = True
+    int8_refusal = (
+        "INT8 quantization is measured for image models only (a text model's cost is its "
+        "embedding gather, which INT8 does not speed up)"
+    )
+    triton_refusal = (
+        "Triton would receive n-gram ids, not texts, and cannot apply the text "
+        "preprocessing; serve it with `modelyard serve`"
+    )
 
     def spec_from_dict(self, data: dict[str, Any]) -> TextSpec:
         return TextSpec.from_dict(data)
@@ -114,6 +125,59 @@ class TextModality(Modality[TextSpec]):
     def raw_inputs(self, observed: Any) -> list[bytes]:
         return [text.encode() for text in observed]
 
+    def validate_config(self, cfg: Config) -> None:
+        """A text source and model, and the n-gram, model and threshold settings in range
+        (the image size and channel checks do not apply)."""
+        from modelyard.config.schema import TEXT_MODELS, TEXT_SOURCES
+
+        if cfg.data.source not in TEXT_SOURCES:
+            raise ConfigError(
+                f"task.kind=text needs a text data.source ({', '.join(TEXT_SOURCES)}), "
+                f"got {cfg.data.source}"
+            )
+        if cfg.model.name not in TEXT_MODELS:
+            raise ConfigError(
+                f"task.kind=text needs a text model ({', '.join(TEXT_MODELS)}), "
+                f"got {cfg.model.name}"
+            )
+        if cfg.data.source == "table" and not cfg.data.path:
+            raise ConfigError("data.source=table needs data.path=<CSV, TSV, JSONL or Parquet file>")
+        if cfg.data.source == "conllu" and not cfg.data.files:
+            raise ConfigError("data.source=conllu needs data.files (CoNLL-U file name -> label)")
+        text = cfg.text
+        if not 1 <= text.ngram_min <= text.ngram_max <= 8:
+            raise ConfigError(
+                f"need 1 <= text.ngram_min <= text.ngram_max <= 8, got "
+                f"{text.ngram_min}..{text.ngram_max}"
+            )
+        for dotted, value in (
+            ("text.buckets", text.buckets),
+            ("text.max_chars", text.max_chars),
+            ("model.embedding_dim", cfg.model.embedding_dim),
+        ):
+            if value < 1:
+                raise ConfigError(f"{dotted} must be at least 1, got {value}")
+        if not 0.0 <= cfg.train.punctuation_dropout <= 1.0:
+            raise ConfigError(
+                f"train.punctuation_dropout must be in [0, 1], got {cfg.train.punctuation_dropout}"
+            )
+        if cfg.data.word_list_sentences < 0:
+            raise ConfigError(
+                f"data.word_list_sentences must be at least 0, got {cfg.data.word_list_sentences}"
+            )
+        if not 0.0 <= text.min_confidence < 1.0:
+            raise ConfigError(f"text.min_confidence must be in [0, 1), got {text.min_confidence}")
+        if not text.low_confidence_label.strip():
+            raise ConfigError("text.low_confidence_label is empty; use e.g. unknown or other")
+        if not 0.0 <= cfg.model.ngram_dropout < 1.0:
+            raise ConfigError(
+                f"model.ngram_dropout must be in [0, 1), got {cfg.model.ngram_dropout}"
+            )
+        if cfg.model.hidden < 0 or not 0.0 <= cfg.model.dropout < 1.0:
+            raise ConfigError(
+                "model.hidden must be >= 0 (0: no hidden layer), 0 <= model.dropout < 1"
+            )
+
     def input_spec(self, cfg: Config) -> TextSpec:
         t = cfg.text
         return TextSpec(
@@ -135,16 +199,19 @@ class TextModality(Modality[TextSpec]):
 
         return load_text_dataset(data)
 
-    def split_examples(self, dataset: Any, split: str) -> Examples:
-        part = dataset.split(split)
-        return Examples(part.texts, part.labels)
-
     def model_inputs(self, examples: Any, spec: TextSpec) -> np.ndarray:
         """n-gram ids, padded to the batch's longest text."""
         return encode_texts([str(text) for text in examples], spec).ids
 
     def predict(self, predictor: Predictor, examples: Any) -> Prediction:
         return predictor.predict_texts([str(text) for text in examples])
+
+    def tracked_split(self, split: Any, class_names: tuple[str, ...]) -> TrackedSplit:
+        """A table: each text, its label's name and its source (file or genre)."""
+        names = np.empty(len(split.labels), dtype=object)
+        names[:] = [class_names[i] for i in split.labels]
+        columns = {"text": split.texts, "label": names, "source": split.groups}
+        return TrackedSplit(columns, split.labels)
 
     def pyfunc_examples(self, model_input: Any) -> list[str]:
         """A 1-d array of strings (the logged signature), or a one-column DataFrame."""

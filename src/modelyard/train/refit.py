@@ -21,6 +21,7 @@ import torch
 from modelyard.config.schema import Config
 from modelyard.data.text import TextDataset, TextSplit, text_fingerprint
 from modelyard.errors import ConfigError
+from modelyard.modality import kinds, modality_for
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,9 @@ def refit_on_all(
 ) -> Refit:
     """Fit ``cfg``'s model on every labelled example for ``epochs`` epochs, with
     early stopping off; ``fit`` trains and returns the model (the caller's trainer)."""
-    if not isinstance(dataset, TextDataset):
-        raise ConfigError("train.refit is for text tasks; set train.refit=false")
+    if not modality_for(cfg.task.kind).refits:
+        refitting = ", ".join(k for k in kinds() if modality_for(k).refits)
+        raise ConfigError(f"train.refit is for {refitting} tasks; set train.refit=false")
     everything = all_labelled(dataset)
     train_cfg = replace(
         cfg.train, max_epochs=epochs, min_epochs=epochs, early_stopping_patience=epochs + 1
