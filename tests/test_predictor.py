@@ -4,11 +4,13 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from tests.conftest import FAST
 
 from modelyard import bundle
 from modelyard.config import compose_config
 from modelyard.data import load_dataset
+from modelyard.errors import DataError
 from modelyard.predictor import Predictor
 
 
@@ -22,6 +24,12 @@ def test_batched_prediction_equals_single_rows(trained) -> None:  # type: ignore
     assert np.allclose(whole.probabilities, rows, atol=1e-6)
     assert whole.embedding.shape == (10, 64)
     assert whole.predicted_labels == [str(i) for i in whole.predicted]
+
+
+def test_a_text_method_on_an_image_model_names_the_image_method(trained) -> None:  # type: ignore[no-untyped-def]
+    predictor = Predictor(bundle.load(trained.bundle_path))
+    with pytest.raises(DataError, match="digits-cnn is an image model; use predict_images"):
+        predictor.predict_texts(["hej"])
 
 
 def test_reading_and_predicting_a_bundle_never_imports_torch(trained, use_session_home) -> None:  # type: ignore[no-untyped-def]

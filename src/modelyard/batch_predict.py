@@ -323,8 +323,7 @@ def _images_to_csv(
 ) -> BatchPrediction:
     if id_column is not None:
         raise UsageError("--id-column is for text tables; image rows are named by file")
-    spec = loaded.preprocessing
-    assert isinstance(spec, ImageSpec)
+    spec: ImageSpec = loaded.preprocessing  # _WRITERS sends only image bundles here
     files = collect_inputs(inputs)
     _check_out(out, overwrite)
     names: list[str] = []

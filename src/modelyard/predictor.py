@@ -81,18 +81,25 @@ class Predictor:
             np.concatenate(probabilities), np.concatenate(embeddings), self.bundle.labels
         )
 
-    def _image_spec(self) -> ImageSpec:
-        if not isinstance(self.spec, ImageSpec):
-            raise DataError(f"{self.bundle.name} is a text model; use predict_texts")
-        return self.spec
+    def _check_takes(self, method: str) -> None:
+        """A clear error when ``method`` is another kind's: the bundle's modality names
+        the method that takes its inputs."""
+        fits = self.bundle.modality.predictor_method
+        if method != fits:
+            kind = self.bundle.kind
+            article = "an" if kind[:1] in ("a", "e", "i", "o", "u") else "a"
+            raise DataError(f"{self.bundle.name} is {article} {kind} model; use {fits}")
 
     def predict_images(self, images: np.ndarray) -> Prediction:
         """Predict on uint8 (N, H, W, C) images at the bundle's size."""
-        return self.predict_inputs(to_model_input(images, self._image_spec()))
+        self._check_takes("predict_images")
+        spec: ImageSpec = self.spec
+        return self.predict_inputs(to_model_input(images, spec))
 
     def predict_files(self, files: Sequence[str | Path]) -> Prediction:
         """Decode image files with the bundle's preprocessing and predict."""
-        spec = self._image_spec()
+        self._check_takes("predict_images")
+        spec: ImageSpec = self.spec
         images = np.stack([decode_image(Path(f), spec) for f in files])
         return self.predict_images(images)
 
@@ -102,9 +109,8 @@ class Predictor:
         Texts are encoded and run in batches of similar length (so padding stays
         small), then put back in the order given. Empty texts are refused.
         """
-        spec = self.spec
-        if not isinstance(spec, TextSpec):
-            raise DataError(f"{self.bundle.name} is an image model; use predict_images")
+        self._check_takes("predict_texts")
+        spec: TextSpec = self.spec
         if isinstance(texts, str):
             raise DataError("predict_texts takes a list of texts, not one string")
         texts = list(texts)

@@ -19,14 +19,12 @@ from modelyard import bundle as bundle_io
 from modelyard.bundle import Bundle
 from modelyard.config.overrides import overridden_keys, override_key, override_value
 from modelyard.config.schema import Config, DataConfig, check_paths, validate
-from modelyard.errors import ConfigError, UsageError
-from modelyard.features.image import ImageSpec, conform_images
+from modelyard.errors import ConfigError
 from modelyard.predictor import Prediction, Predictor
 
 # MLflow, scikit-learn and the data loaders load only once the model and its config
 # have been checked, so a mistyped path or key fails in about a second.
 if TYPE_CHECKING:
-    from modelyard.data.dataset import ArraySplit
     from modelyard.evaluate import EvaluationReport
 
 DATA_CONFIG_KEY = "config"
@@ -142,16 +140,6 @@ def model_inputs(model: Bundle, examples: np.ndarray) -> np.ndarray:
     """Raw examples as one ONNX input batch of ``model``'s own input (normalised
     float32 images, text n-gram ids padded to the batch's longest text, ...)."""
     return model.modality.model_inputs(examples, model.preprocessing)
-
-
-def split_for(model: Bundle, cfg: Config, split: str) -> ArraySplit:
-    """An image model's split at its input size (the INT8 comparison's data)."""
-    from modelyard.data.dataset import ArraySplit
-
-    if not isinstance(model.preprocessing, ImageSpec):
-        raise UsageError(f"{model.name} is a {model.kind} model, not an image model")
-    data = labelled_split(model, cfg, split)
-    return ArraySplit(conform_images(data.examples, model.preprocessing), data.labels)
 
 
 def tracking_uri_in(overrides: Sequence[str]) -> str | None:

@@ -213,3 +213,33 @@ def test_batch_prediction_says_it_has_no_tabular_reader(
     with pytest.raises(UsageError, match="toy-tabular is a tabular model: serve it"):
         predict_to_csv(str(tabular_bundle), [tmp_path], tmp_path / "out.csv")
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_another_kinds_predictor_method_names_the_one_that_fits(tabular_bundle: Path) -> None:
+    from modelyard.errors import DataError
+    from modelyard.predictor import Predictor
+
+    predictor = Predictor(read_bundle(tabular_bundle))
+    for wrong in (
+        lambda: predictor.predict_images(np.zeros((1, 8, 8, 1), np.uint8)),
+        lambda: predictor.predict_files(["seven.png"]),
+        lambda: predictor.predict_texts(["hej"]),
+    ):
+        with pytest.raises(DataError, match="toy-tabular is a tabular model; use predict_inputs"):
+            wrong()
+    expected = _run(tabular_bundle / "model.onnx", ROWS)["probabilities"]
+    assert np.allclose(predictor.predict_inputs(ROWS).probabilities, expected)
+
+
+def test_int8_and_triton_exports_refuse_a_kind_without_them(
+    tabular_bundle: Path, tmp_path: Path
+) -> None:
+    from modelyard.errors import UsageError
+    from modelyard.export.quantize import quantize_model
+    from modelyard.export.triton import write_triton_repository
+
+    with pytest.raises(UsageError, match="toy-tabular is a tabular model; INT8 quantization is"):
+        quantize_model(str(tabular_bundle), tmp_path / "int8")
+    with pytest.raises(UsageError, match="toy-tabular is a tabular model: modelyard writes no"):
+        write_triton_repository(read_bundle(tabular_bundle), tmp_path / "triton")
+    assert not (tmp_path / "int8").exists() and not (tmp_path / "triton").exists()

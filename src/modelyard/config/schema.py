@@ -395,24 +395,10 @@ def validate(cfg: Config) -> Config:
             f"{cfg.promote.min_shadow_agreement}"
         )
     check_prune(cfg)
-    if cfg.task.kind == "text":
-        return _validate_text(cfg)
-    if cfg.data.source in TEXT_SOURCES or cfg.model.name in TEXT_MODELS:
-        raise ConfigError(
-            f"data.source={cfg.data.source} / model.name={cfg.model.name} need a text task "
-            "(task.kind=text, e.g. task=langid_nordic or task=text_table)"
-        )
-    if not cfg.model.channels or min(cfg.model.channels) < 1:
-        raise ConfigError("model.channels must be a non-empty list of positive integers")
-    if 2 ** len(cfg.model.channels) > cfg.data.image_size:
-        raise ConfigError(
-            f"model.channels has {len(cfg.model.channels)} blocks, too many for "
-            f"{cfg.data.image_size}px images; use fewer blocks or a larger data.image_size"
-        )
-    if cfg.data.source == "image_folder" and not cfg.data.path:
-        raise ConfigError(
-            "data.source=image_folder needs data.path=<folder with one sub-folder per class>"
-        )
+    # The checks of the task's own kind (image sizes, text n-grams, ...) live with it.
+    from modelyard.modality import modality_for
+
+    modality_for(cfg.task.kind).validate_config(cfg)
     return cfg
 
 
@@ -462,46 +448,3 @@ def check_paths(cfg: Config) -> Config:
     else:
         return cfg
     raise ConfigError(f"{what} {path} {problem}; set data.path to {wanted}")
-
-
-def _validate_text(cfg: Config) -> Config:
-    """The checks of a text task (images' size/channel checks do not apply)."""
-    if cfg.data.source not in TEXT_SOURCES:
-        raise ConfigError(
-            f"task.kind=text needs a text data.source ({', '.join(TEXT_SOURCES)}), "
-            f"got {cfg.data.source}"
-        )
-    if cfg.model.name not in TEXT_MODELS:
-        raise ConfigError(
-            f"task.kind=text needs a text model ({', '.join(TEXT_MODELS)}), got {cfg.model.name}"
-        )
-    if cfg.data.source == "table" and not cfg.data.path:
-        raise ConfigError("data.source=table needs data.path=<CSV, TSV, JSONL or Parquet file>")
-    if cfg.data.source == "conllu" and not cfg.data.files:
-        raise ConfigError("data.source=conllu needs data.files (CoNLL-U file name -> label)")
-    text = cfg.text
-    if not 1 <= text.ngram_min <= text.ngram_max <= 8:
-        raise ConfigError(
-            f"need 1 <= text.ngram_min <= text.ngram_max <= 8, got "
-            f"{text.ngram_min}..{text.ngram_max}"
-        )
-    for dotted in ("text.buckets", "text.max_chars", "model.embedding_dim"):
-        if _get(cfg, dotted) < 1:
-            raise ConfigError(f"{dotted} must be at least 1, got {_get(cfg, dotted)}")
-    if not 0.0 <= cfg.train.punctuation_dropout <= 1.0:
-        raise ConfigError(
-            f"train.punctuation_dropout must be in [0, 1], got {cfg.train.punctuation_dropout}"
-        )
-    if cfg.data.word_list_sentences < 0:
-        raise ConfigError(
-            f"data.word_list_sentences must be at least 0, got {cfg.data.word_list_sentences}"
-        )
-    if not 0.0 <= text.min_confidence < 1.0:
-        raise ConfigError(f"text.min_confidence must be in [0, 1), got {text.min_confidence}")
-    if not text.low_confidence_label.strip():
-        raise ConfigError("text.low_confidence_label is empty; use e.g. unknown or other")
-    if not 0.0 <= cfg.model.ngram_dropout < 1.0:
-        raise ConfigError(f"model.ngram_dropout must be in [0, 1), got {cfg.model.ngram_dropout}")
-    if cfg.model.hidden < 0 or not 0.0 <= cfg.model.dropout < 1.0:
-        raise ConfigError("model.hidden must be >= 0 (0: no hidden layer), 0 <= model.dropout < 1")
-    return cfg

@@ -26,7 +26,6 @@ from modelyard import bundle as bundle_io
 from modelyard.bundle import FILES_KEY, Bundle, write_bundle
 from modelyard.config.schema import Config
 from modelyard.errors import ExportError, MissingExtra, UsageError
-from modelyard.features.image import to_model_input
 from modelyard.predictor import Predictor
 
 LATENCY_BATCH = 32
@@ -299,12 +298,12 @@ def compare_quantized(
 ) -> QuantizationReport:
     """Score both bundles through :class:`Predictor` on a split of the configured dataset."""
     from modelyard.export.cost import cpu_flags, machine
-    from modelyard.scoring import split_for
+    from modelyard.scoring import labelled_split, model_inputs
 
-    data = split_for(original, cfg, split)
+    data = labelled_split(original, cfg, split)
     if quantized.labels != original.labels:
         raise ExportError("the quantized bundle's labels differ from the original's")
-    inputs = to_model_input(data.images, original.preprocessing)
+    inputs = model_inputs(original, data.examples)
     fp32 = Predictor(original).predict_inputs(inputs).predicted
     int8 = Predictor(quantized).predict_inputs(inputs).predicted
     accuracy_fp32 = float((fp32 == data.labels).mean())
@@ -345,30 +344,27 @@ def quantize_model(
     from modelyard.scoring import config_for
 
     original = bundle_io.load(model_uri)
-    if original.kind != "image":
-        raise UsageError(
-            f"{original.name} is a {original.kind} model; INT8 quantization is measured "
-            "for image models only (a text model's cost is its embedding gather, which INT8 "
-            "does not speed up)"
-        )
+    refusal = original.modality.int8_refusal
+    if refusal is not None:
+        raise UsageError(f"{original.name} is a {original.kind} model; {refusal}")
     from modelyard.export.cost import cost_report
-    from modelyard.scoring import split_for
+    from modelyard.scoring import labelled_split, model_inputs
 
     cfg = config_for(original, overrides)
     calibration = None
     if static:
         if op_types is not None:
             raise UsageError("--static quantizes Conv, Gemm and MatMul; drop --matmul-only")
-        train = split_for(original, cfg, "train").images
+        train = labelled_split(original, cfg, "train").examples
         rows = np.random.default_rng(cfg.train.seed).permutation(len(train))
-        calibration = to_model_input(train[rows[:calibration_examples]], original.preprocessing)
+        calibration = model_inputs(original, train[rows[:calibration_examples]])
     quantized = quantize_bundle(
         original, out, op_types=op_types, overwrite=overwrite, calibration=calibration
     )
     report = compare_quantized(original, quantized, cfg, split)
 
-    images = split_for(original, cfg, split).images[:COST_EXAMPLES]
-    cost = cost_report(quantized.onnx_path, to_model_input(images, original.preprocessing))
+    examples = labelled_split(original, cfg, split).examples[:COST_EXAMPLES]
+    cost = cost_report(quantized.onnx_path, model_inputs(original, examples))
     measured = {
         "metrics": {f"{split}_accuracy": report.accuracy_int8},
         "cost": cost.to_dict(),

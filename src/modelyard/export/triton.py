@@ -144,11 +144,9 @@ def model_config(
         )
     if kind not in KINDS:
         raise UsageError(f"instance kind '{kind}' is not one of {', '.join(KINDS)}")
-    if bundle.kind != "image":
-        raise UsageError(
-            f"{bundle.name} is a {bundle.kind} model: Triton would receive n-gram ids, not "
-            "texts, and cannot apply the text preprocessing; serve it with `modelyard serve`"
-        )
+    refusal = bundle.modality.triton_refusal
+    if refusal is not None:
+        raise UsageError(f"{bundle.name} is a {bundle.kind} model: {refusal}")
     expected = bundle.preprocessing.shape
     inputs = {t.name: t for t in signature.inputs}
     if INPUT_NAME not in inputs or len(inputs) != 1:

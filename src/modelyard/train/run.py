@@ -447,7 +447,7 @@ def train(
                     {**tracking.git_info(), TASK_TAG: cfg.task.name, STATUS_TAG: "training"}
                 )
                 mlflow.log_text(to_yaml(cfg), "config.yaml")
-                log_dataset_inputs(dataset)
+                log_dataset_inputs(dataset, modality_for(cfg.task.kind))
             else:
                 mlflow.set_tag(STATUS_TAG, "training")
             # Ranks that Lightning launches inherit this environment: same run, same folder.

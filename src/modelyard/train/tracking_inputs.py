@@ -2,47 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import mlflow
 from mlflow.data.numpy_dataset import from_numpy
 from mlflow.data.pandas_dataset import from_pandas
 
-from modelyard.data.dataset import Dataset
-from modelyard.data.text import TextDataset, TextSplit
+from modelyard.data.dataset import LabelledDataset
+from modelyard.modality import Modality
 
 # MLflow keeps at most 36 characters of a dataset digest.
 DIGEST_LENGTH = 32
 
 
-def log_dataset_inputs(dataset: Dataset | TextDataset) -> None:
-    """One input per split (training/validation/testing), all with the same digest."""
+def log_dataset_inputs(dataset: LabelledDataset[Any], kind: Modality[Any]) -> None:
+    """One input per split (training/validation/testing), all with the same digest;
+    ``kind`` says what a split looks like logged (an array, or a table)."""
     mlflow.set_tag("modelyard.dataset_fingerprint", dataset.fingerprint)
     for split_name, context in (("train", "training"), ("val", "validation"), ("test", "testing")):
-        split = dataset.split(split_name)
-        if isinstance(split, TextSplit):
+        tracked = kind.tracked_split(dataset.split(split_name), dataset.class_names)
+        name = f"{dataset.name}-{split_name}"
+        digest = dataset.fingerprint[:DIGEST_LENGTH]
+        if isinstance(tracked.features, dict):  # named columns: a table
             import pandas as pd  # MLflow's own dependency
 
-            frame = pd.DataFrame(
-                {
-                    "text": split.texts,
-                    "label": [dataset.class_names[i] for i in split.labels],
-                    "source": split.groups,
-                }
-            )
-            mlflow.log_input(
-                from_pandas(
-                    frame,
-                    source=dataset.uri,
-                    name=f"{dataset.name}-{split_name}",
-                    digest=dataset.fingerprint[:DIGEST_LENGTH],
-                ),
-                context=context,
-            )
+            frame = pd.DataFrame(tracked.features)
+            table = from_pandas(frame, source=dataset.uri, name=name, digest=digest)
+            mlflow.log_input(table, context=context)
             continue
-        logged = from_numpy(
-            split.images,
-            targets=split.labels,
-            source=dataset.uri,
-            name=f"{dataset.name}-{split_name}",
-            digest=dataset.fingerprint[:DIGEST_LENGTH],
+        array = from_numpy(
+            tracked.features, targets=tracked.targets, source=dataset.uri, name=name, digest=digest
         )
-        mlflow.log_input(logged, context=context)
+        mlflow.log_input(array, context=context)

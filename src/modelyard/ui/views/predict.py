@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from modelyard.ui.client import ModelInfo, Prediction, ServerClient, ServerError
 from modelyard.ui.examples import digit_png, drawing_png, has_ink
@@ -23,17 +28,14 @@ for role, client in clients:
     except ServerError as error:
         infos[role] = error
 
-kinds = {info.kind for info in infos.values() if isinstance(info, ModelInfo)}
-text_input: str | None = None
-image_input: bytes | None = None
 
-inputs, results = st.columns([1, 2], gap="large")
-if not kinds:
-    inputs.error("No model server answered, so there is nothing to predict with.")
-elif "text" in kinds:
-    text_input = inputs.text_area("Text", key="text", placeholder="Type a sentence") or None
-else:
-    draw, upload, example = inputs.tabs(["Draw", "Upload", "Example"])
+def _ask_text(container: DeltaGenerator) -> str | None:
+    return container.text_area("Text", key="text", placeholder="Type a sentence") or None
+
+
+def _ask_image(container: DeltaGenerator) -> bytes | None:
+    image: bytes | None = None
+    draw, upload, example = container.tabs(["Draw", "Upload", "Example"])
     with draw:
         try:
             from streamlit_drawable_canvas import st_canvas
@@ -52,11 +54,11 @@ else:
                 key="canvas",
             )
             if canvas is not None and has_ink(canvas.image_data):
-                image_input = drawing_png(canvas.image_data)
+                image = drawing_png(canvas.image_data)
     with upload:
         uploaded = st.file_uploader("Image", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"])
         if uploaded is not None:
-            image_input = uploaded.getvalue()
+            image = uploaded.getvalue()
     with example:
         # ?example=7 in the URL opens the page with that digit sent (a shareable demo link).
         asked = st.query_params.get("example", "")
@@ -67,9 +69,40 @@ else:
             key="example",
         )
         if digit is not None:
-            image_input = digit_png(int(digit))
-    if image_input is not None:
-        inputs.image(image_input, caption="sent to the server", width=112)
+            image = digit_png(int(digit))
+    if image is not None:
+        container.image(image, caption="sent to the server", width=112)
+    return image
+
+
+@dataclass(frozen=True)
+class InputWidget:
+    """How this page takes one input of a kind and sends it to a server."""
+
+    ask: Callable[[DeltaGenerator], Any]
+    """Shows the widget; returns the input, or None while there is none."""
+    send: Callable[[ServerClient, Any], Prediction]
+
+
+WIDGETS: dict[str, InputWidget] = {
+    "text": InputWidget(_ask_text, ServerClient.predict_text),
+    "image": InputWidget(_ask_image, ServerClient.predict_image),
+}
+"""The server's reported kind (``ModelInfo.kind``) -> its widget, first match wins when
+production and staging differ. The UI reaches models over HTTP only, so it keeps its
+own Streamlit widgets here rather than asking modelyard.modality (server-side code)."""
+
+kinds = {info.kind for info in infos.values() if isinstance(info, ModelInfo)}
+asked_kind = next((kind for kind in WIDGETS if kind in kinds), None)
+given: Any = None
+
+inputs, results = st.columns([1, 2], gap="large")
+if not kinds:
+    inputs.error("No model server answered, so there is nothing to predict with.")
+elif asked_kind is None:
+    inputs.error(f"This page has no input for {', '.join(sorted(kinds))} models.")
+else:
+    given = WIDGETS[asked_kind].ask(inputs)
 
 
 def _show(role: str, info: ModelInfo | ServerError, client: ServerClient) -> Prediction | None:
@@ -80,13 +113,10 @@ def _show(role: str, info: ModelInfo | ServerError, client: ServerClient) -> Pre
         return None
     st.markdown(f"Model **{info.name}** version **{info.version}**")
     try:
-        if text_input is not None and info.kind == "text":
-            prediction = client.predict_text(text_input)
-        elif image_input is not None and info.kind == "image":
-            prediction = client.predict_image(image_input)
-        else:
+        if given is None or info.kind != asked_kind:
             st.info("Give an input on the left to see this model's answer.")
             return None
+        prediction = WIDGETS[asked_kind].send(client, given)
     except ServerError as error:
         st.error(str(error))
         return None
