@@ -6,9 +6,11 @@ hot-reloaded once its alias moves; bad shadow settings are one line, exit 2."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -100,6 +102,68 @@ def test_a_slow_shadow_never_holds_up_the_main_path(versions: Versions, log_url:
     assert set(shadowed) <= set(main)
     assert len(shadowed) >= shadow["done"]
     assert all(main[i] == label for i, label in shadowed.items())
+    # shadow rows summarise their inputs like main rows: drift runs the same checks
+    checked = {}
+    for version in ("1", "2"):
+        done = run_cli(
+            "monitor", "drift", f"models:/digits-cnn/{version}", "--since", "1h", "--json",
+            "--db", log_url, timeout=120,
+        )  # fmt: skip
+        assert done.returncode in (0, 1), done.stderr  # 1: drift (one image, sent 400 times)
+        verdict = json.loads(done.stdout)
+        assert verdict["window"]["records"] == (len(main) if version == "1" else len(shadowed))
+        checked[version] = sorted(check["name"] for check in verdict["checks"])
+    assert checked["2"] == checked["1"]
+    assert any(name not in ("labels", "confidence", "embedding") for name in checked["2"])
+
+
+def _ask(url: str, request_id: str) -> int:
+    """One request on a fresh connection, so it may land on either worker."""
+    answer = httpx.post(
+        f"{url}/v1/models/digits-cnn:predict",
+        json=BODY,
+        headers={"x-request-id": request_id},
+        timeout=30,
+    )
+    return answer.status_code
+
+
+def test_two_workers_each_shadow_what_they_answer(versions: Versions, tmp_path: Path) -> None:
+    """Every worker process loads the shadow and logs its predictions beside its own
+    main ones: each shadow row pairs with a main row of the same id."""
+    log_url = f"sqlite:///{tmp_path / 'log.db'}"
+    server = Server(
+        "digits-cnn@production",
+        "--workers",
+        "2",
+        "shadow=challenger",
+        "shadow_rate=1.0",
+        "shadow_queue=512",
+        "poll_interval_s=0",
+        f"prediction_log_url={log_url}",
+    )
+    ids = [f"w{n}" for n in range(120)]
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(lambda i: _ask(server.url, i), ids))
+        shadow = _counter(server.url, "modelyard_shadow_requests_total")  # both workers'
+    finally:
+        assert server.stop() == 0
+    assert set(statuses) == {200}
+    engine = create_log_engine(log_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(predictions.c.version, predictions.c.request_id, predictions.c.label)
+            ).all()
+    finally:
+        engine.dispose()
+    main = {r.request_id: r.label for r in rows if r.version == "1"}
+    shadowed = {r.request_id: r.label for r in rows if r.version == "4"}
+    assert set(main) == set(ids)
+    assert shadow.get("dropped", 0) + len(shadowed) == len(ids), shadow
+    assert shadowed and set(shadowed) <= set(main)
+    assert all(main[i] == label for i, label in shadowed.items())  # v4 is a copy of v1
 
 
 def test_a_shadow_that_fails_to_load_leaves_the_main_model_serving(versions: Versions) -> None:

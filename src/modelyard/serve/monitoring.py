@@ -47,16 +47,11 @@ class _Queued:
     probabilities: np.ndarray
     embedding: np.ndarray | None
     latency_s: float
-    light: bool = False
-    """Log the answer only (label, confidence, latency), not the inputs' summary: a
-    shadow's row, whose inputs the main row of the same request id already describes."""
 
     def same_group(self, other: _Queued) -> bool:
         """Whether the two can be summarised in one concatenated batch."""
         if self.model is not other.model or (self.embedding is None) != (other.embedding is None):
             return False
-        if self.light or other.light:
-            return self.light == other.light
         return self.model.modality.same_group(self.inputs, other.inputs)
 
 
@@ -161,13 +156,13 @@ class ServingMonitor:
         outputs: dict[str, np.ndarray],
         latency_s: float,
         sampled: bool | None = None,
-        light: bool = False,
     ) -> bool:
         """Queue one answered request for the log: ``inputs`` is its ``Batch.observed``
         (uint8 images or normalised floats, texts, ...). Returns whether it was queued.
 
         ``sampled`` overrides the log's sample rate (a shadow's prediction is logged
-        exactly when the main one of the same request was).
+        exactly when the main one of the same request was; its row summarises the
+        inputs too, so drift can be checked on the shadow's version).
 
         Cheap on purpose (the event loop calls it per request): the inputs are only
         referenced; :meth:`flush_queued` summarises them on the log thread. Beyond the
@@ -183,9 +178,8 @@ class ServingMonitor:
             request_id,
             inputs,
             outputs["probabilities"],
-            None if light else outputs.get("embedding"),
+            outputs.get("embedding"),
             latency_s,
-            light,
         )
         with self._queue_lock:
             before = self._queued_rows
@@ -228,9 +222,6 @@ class ServingMonitor:
         model = run[0].model
         modality = model.modality
         request_ids, outputs, latencies = _concatenated(run)
-        if run[0].light:
-            self._record(model, request_ids, {}, outputs, latencies, modality.kind, None)
-            return
         inputs = modality.concatenate([item.inputs for item in run], model.spec)
         raw = modality.raw_inputs(inputs) if self.log.store_inputs else None
         self._record(

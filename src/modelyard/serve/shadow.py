@@ -1,9 +1,9 @@
 """Shadow traffic: a second alias of the served model sees a sampled share of the
 requests after they are answered, and its predictions go to the log under the same
-request ids (``modelyard monitor compare`` pairs them). A shadow row holds the
-answer (label, confidence, latency) without the input summary and embedding
-projection: the main row of the same id has the inputs' summary, and writing it
-twice was most of the shadow's cost to the main path.
+request ids (``modelyard monitor compare`` pairs them). A shadow row is a full row,
+like a main one (the inputs' summary as the shadow's kind makes it, the embedding's
+projection), so ``modelyard monitor`` can check drift on the shadow's version; the
+summaries are made on the log's thread, off the main path.
 
 The main path only draws a random number and puts a reference on a bounded queue
 (``put_nowait``); a few worker tasks take from it and submit to the shadow's own
@@ -146,15 +146,9 @@ class Shadow:
         for work, batch in zip(items, batches, strict=True):
             rows = len(batch.model_input)
             if work.logged:
-                mine = {"probabilities": outputs["probabilities"][row : row + rows]}
+                mine = {name: value[row : row + rows] for name, value in outputs.items()}
                 self.monitor.observe(
-                    served,
-                    work.request_id,
-                    batch.observed,
-                    mine,
-                    latency,
-                    sampled=True,
-                    light=True,  # the main row of this id already summarises the inputs
+                    served, work.request_id, batch.observed, mine, latency, sampled=True
                 )
             row += rows
         self._count("done", len(items))
