@@ -31,6 +31,7 @@ from modelyard.serve.errors import ClientError, UnsupportedMediaType
 
 if TYPE_CHECKING:
     from modelyard.config.schema import Config, DataConfig
+    from modelyard.data.dataset import LabelledDataset
     from modelyard.predictor import Prediction, Predictor
     from modelyard.serve.codecs.v2 import InferRequest
 
@@ -228,13 +229,12 @@ class Modality(ABC, Generic[S]):
         """The spec a task's config implies (training writes it into the bundle)."""
 
     @abstractmethod
-    def load_dataset(self, data: DataConfig) -> Any:
-        """The task's dataset: ``name``, ``uri``, ``class_names``, ``fingerprint`` and
-        ``split(name)`` giving train, val or test."""
+    def load_dataset(self, data: DataConfig) -> LabelledDataset[Any]:
+        """The task's dataset: train, val and test splits of this kind's split type,
+        each with ``examples`` and ``labels``."""
 
-    def split_examples(self, dataset: Any, split: str) -> Examples:
-        """One split of :meth:`load_dataset`'s dataset (a
-        :class:`~modelyard.data.dataset.LabelledDataset`) as raw examples and labels."""
+    def split_examples(self, dataset: LabelledDataset[Any], split: str) -> Examples:
+        """One split of :meth:`load_dataset`'s dataset as raw examples and labels."""
         part = dataset.split(split)
         return Examples(part.examples, part.labels)
 

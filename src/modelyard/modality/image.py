@@ -22,6 +22,7 @@ from modelyard.serve.errors import ClientError, PayloadTooLarge, UnsupportedMedi
 
 if TYPE_CHECKING:
     from modelyard.config.schema import Config, DataConfig
+    from modelyard.data.dataset import Dataset
     from modelyard.predictor import Prediction, Predictor
 
 
@@ -157,7 +158,7 @@ class ImageModality(Modality[ImageSpec]):
 
         return image_spec(cfg.data)
 
-    def load_dataset(self, data: DataConfig) -> Any:
+    def load_dataset(self, data: DataConfig) -> Dataset:
         from modelyard.data import load_dataset
 
         return load_dataset(data)

@@ -21,6 +21,7 @@ from modelyard.serve.errors import ClientError, UnsupportedMediaType
 
 if TYPE_CHECKING:
     from modelyard.config.schema import Config, DataConfig
+    from modelyard.data.text import TextDataset
     from modelyard.predictor import Prediction, Predictor
 
 
@@ -194,7 +195,7 @@ class TextModality(Modality[TextSpec]):
             low_confidence_label=t.low_confidence_label,
         )
 
-    def load_dataset(self, data: DataConfig) -> Any:
+    def load_dataset(self, data: DataConfig) -> TextDataset:
         from modelyard.data import load_text_dataset
 
         return load_text_dataset(data)
