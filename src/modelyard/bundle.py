@@ -9,6 +9,8 @@ On disk a bundle is a folder::
 
 Training writes it (:func:`write_bundle`); serving, export, evaluation and
 monitoring read it (:func:`load`). Only JSON and ONNX are read: no pickle.
+The manifest's typed fields (:class:`modelyard.manifest.Manifest`) are parsed once,
+on reading; :func:`write_bundle` and :func:`update_manifest` are its only writers.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from modelyard.errors import BundleError, UsageError
+from modelyard.manifest import Manifest, parse_manifest
 
 if TYPE_CHECKING:
     from modelyard.modality import InputSpec, Modality
@@ -60,29 +63,35 @@ class Bundle:
 
     path: Path
     manifest: dict[str, Any]
+    """bundle.json as written, for writing it back unchanged; read :attr:`fields`."""
     version: str | None = None
     """Registry version when loaded through the registry, else None."""
     source_uri: str = ""
     from_cache_note: str | None = None
     """Set when the registry was unreachable and this copy came from the local cache."""
 
+    @cached_property
+    def fields(self) -> Manifest:
+        """The manifest's typed fields (parsed, and checked, when the bundle is read)."""
+        return parse_manifest(self.manifest, str(self.path))
+
     @property
     def name(self) -> str:
-        return str(self.manifest["name"])
+        return self.fields.name
 
     @property
     def task(self) -> str:
-        return str(self.manifest["task"])
+        return self.fields.task
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return tuple(self.manifest["labels"])
+        return self.fields.labels
 
     @property
     def kind(self) -> str:
         """What the bundle takes as input (``image``, ``text``, ...); see
         :mod:`modelyard.modality`."""
-        return str(self.manifest.get("kind", "image"))
+        return self.fields.kind
 
     @cached_property
     def modality(self) -> Modality[Any]:
@@ -95,11 +104,11 @@ class Bundle:
     def preprocessing(self) -> Any:
         """The input spec of the bundle's kind (``ImageSpec``, ``TextSpec``, ...), parsed
         once: the server asks for it on every request; specs are frozen."""
-        return self.modality.spec_from_dict(self.manifest["preprocessing"])
+        return self.modality.spec_from_dict(dict(self.fields.preprocessing))
 
     @property
     def metrics(self) -> dict[str, float]:
-        return dict(self.manifest.get("metrics", {}))
+        return dict(self.fields.metrics)
 
     @property
     def onnx_path(self) -> Path:
@@ -143,8 +152,13 @@ def write_bundle(
         **(extra or {}),
         FILES_KEY: files,
     }
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    _write_manifest(folder, manifest)
     return read_bundle(folder)
+
+
+def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    """The one place bundle.json is written (a test holds every other module to it)."""
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
 
 
 def update_manifest(bundle: Bundle, changes: dict[str, Any]) -> Bundle:
@@ -156,8 +170,7 @@ def update_manifest(bundle: Bundle, changes: dict[str, Any]) -> Bundle:
     """
     if FILES_KEY in changes:
         raise BundleError(f"{FILES_KEY!r} is written by write_bundle only")
-    manifest = {**bundle.manifest, **changes}
-    (bundle.path / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    _write_manifest(bundle.path, {**bundle.manifest, **changes})
     return read_bundle(bundle.path, bundle.version, bundle.source_uri, bundle.from_cache_note)
 
 
@@ -188,15 +201,14 @@ def read_bundle(
 
 def validate(bundle: Bundle) -> None:
     """Check the manifest's shape and that the files it promises are there."""
-    required = ("format_version", "name", "task", "kind", "labels", "preprocessing")
-    missing = [key for key in required if key not in bundle.manifest]
-    if missing:
-        raise BundleError(f"bundle {bundle.path} manifest lacks {', '.join(missing)}")
-    if bundle.manifest["format_version"] > FORMAT_VERSION:
+    written = bundle.manifest.get("format_version")
+    # Checked before the fields: a newer format may shape them differently.
+    if isinstance(written, int) and written > FORMAT_VERSION:
         raise BundleError(
-            f"bundle {bundle.path} has format {bundle.manifest['format_version']}; this "
+            f"bundle {bundle.path} has format {written}; this "
             f"modelyard reads up to {FORMAT_VERSION}: upgrade modelyard"
         )
+    bundle.fields  # noqa: B018 -- parses every typed field, naming the first malformed one
     from modelyard.modality import kinds
 
     if bundle.kind not in kinds():

@@ -25,7 +25,7 @@ def describe(bundle: Bundle) -> dict[str, Any]:
         "kind": bundle.kind,
         "labels": list(bundle.labels),
         "metrics": bundle.metrics,
-        "cost": bundle.manifest.get("cost"),
+        "cost": dict(cost.record) if (cost := bundle.fields.cost) else None,
     }
 
 

@@ -27,9 +27,6 @@ from modelyard.predictor import Prediction, Predictor
 if TYPE_CHECKING:
     from modelyard.evaluate import EvaluationReport
 
-DATA_CONFIG_KEY = "config"
-"""Where ``bundle.json`` keeps the training data settings: ``manifest["dataset"]["config"]``."""
-
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -62,8 +59,8 @@ class LabelledSplit:
 
 def recorded_data_config(model: Bundle) -> dict[str, Any] | None:
     """The ``data`` settings the bundle was trained with (None for older bundles)."""
-    recorded = (model.manifest.get("dataset") or {}).get(DATA_CONFIG_KEY)
-    return dict(recorded) if isinstance(recorded, dict) else None
+    dataset = model.fields.dataset
+    return dict(dataset.config) if dataset and dataset.config is not None else None
 
 
 def config_for(model: Bundle, overrides: Sequence[str] = ()) -> Config:

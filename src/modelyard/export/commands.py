@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from modelyard.cli_options import DEBUG, JSON_OUT
+from modelyard.errors import ExportError
 
 export_app = typer.Typer(
     help="Export a model: Triton model repository, bare ONNX, INT8 bundle.",
@@ -127,22 +128,24 @@ def quantize(
         calibration_examples=calibration_examples,
     )
     r = result.report
-    q = result.bundle.manifest["quantization"]
-    ops = q["op_types"] if q["op_types"] == "all" else "/".join(q["op_types"])
-    if q["fallback"]:
+    q = result.bundle.fields.quantization
+    if q is None:  # quantize_from_config always records how it quantized
+        raise ExportError(f"{result.bundle.path} records no quantization")
+    ops = q.op_types if isinstance(q.op_types, str) else "/".join(q.op_types)
+    if q.fallback:
         ops += " (ConvInteger cannot run on this ONNX Runtime)"
     hint: list[str] = []
-    if r.latency_int8_ms > r.latency_fp32_ms and q["op_types"] == "all":
+    if r.latency_int8_ms > r.latency_fp32_ms and q.op_types == "all":
         hint = [
             "INT8 is slower here: ONNX Runtime's CPU ConvInteger has no fast kernel; "
             "--matmul-only keeps float32 speed"
         ]
-    elif q.get("speed_verdict") and q["method"] == "static":
-        hint = [q["speed_verdict"]]
-    if q["method"] == "static":
+    elif q.speed_verdict and q.method == "static":
+        hint = [q.speed_verdict]
+    if q.method == "static":
         how = (
             f"static quantization (QDQ, per-channel int8 weights, uint8 activations "
-            f"calibrated on {q['calibration']['examples']} training images), ops: {ops}"
+            f"calibrated on {q.calibration_examples} training images), ops: {ops}"
         )
     else:
         how = f"dynamic quantization, int8 weights, ops quantized: {ops}"
@@ -150,7 +153,7 @@ def quantize(
         f for f in ("avx512_vnni", "avx_vnni", "amx_int8", "avx512f", "avx2") if f in r.cpu_flags
     ]
     _emit(
-        {"bundle": str(result.bundle.path), "quantization": q, **r.to_dict()},
+        {"bundle": str(result.bundle.path), "quantization": dict(q.record), **r.to_dict()},
         as_json,
         [
             f"INT8 bundle of {result.bundle.name} written to {result.bundle.path}",

@@ -365,13 +365,16 @@ def quantize_model(
 
     examples = labelled_split(original, cfg, split).examples[:COST_EXAMPLES]
     cost = cost_report(quantized.onnx_path, model_inputs(original, examples))
+    recorded = quantized.fields.quantization
+    if recorded is None:  # quantize_bundle always records how it quantized
+        raise ExportError(f"{quantized.path} records no quantization")
     measured = {
         "metrics": {f"{split}_accuracy": report.accuracy_int8},
         "cost": cost.to_dict(),
         "quantization": {
-            **quantized.manifest["quantization"],
+            **recorded.record,
             "comparison": report.to_dict(),
-            "speed_verdict": speed_verdict(report, quantized.manifest["quantization"]["method"]),
+            "speed_verdict": speed_verdict(report, recorded.method),
         },
     }
     return Quantized(bundle_io.update_manifest(quantized, measured), report)

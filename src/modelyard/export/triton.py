@@ -286,7 +286,7 @@ def write_onnx(bundle: Bundle, out: Path, *, overwrite: bool = False) -> Path:
         "outputs": {t.name: ["batch", *t.dims] for t in signature.outputs},
         "metrics": bundle.metrics,
     }
-    if "quantization" in bundle.manifest:
-        description["quantization"] = bundle.manifest["quantization"]
+    if bundle.fields.quantization is not None:
+        description["quantization"] = dict(bundle.fields.quantization.record)
     sidecar.write_text(json.dumps(description, indent=2))
     return out

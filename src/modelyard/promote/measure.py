@@ -35,14 +35,11 @@ def latency_ms(predictor: Predictor, examples: np.ndarray, rows: int, repeats: i
 
 
 def _parity(model: Bundle) -> float | None:
-    parity = (model.manifest.get("onnx") or {}).get("parity") or {}
-    value = parity.get("max_abs_diff_probabilities")
-    return float(value) if value is not None else None
+    return model.fields.onnx.max_abs_diff if model.fields.onnx else None
 
 
 def _macs(model: Bundle) -> float | None:
-    value = (model.manifest.get("cost") or {}).get("macs_per_example")
-    return float(value) if value is not None else None
+    return model.fields.cost.macs_per_example if model.fields.cost else None
 
 
 def measure(

@@ -18,12 +18,13 @@ from modelyard.data.text import TextDataset
 from modelyard.evaluate import EvaluationReport, evaluate_probabilities, log_report, plot_curves
 from modelyard.export.cost import cost_report, mlflow_figures
 from modelyard.export.onnx import ParityReport, check_parity, export_onnx
+from modelyard.manifest import DATA_CONFIG_KEY
 from modelyard.mlflow_model import log_bundle_model
 from modelyard.modality import InputSpec, Modality, modality_for
 from modelyard.monitor.profile import sample_indices
 from modelyard.paths import bundle_dir
 from modelyard.predictor import Prediction, Predictor
-from modelyard.scoring import DATA_CONFIG_KEY, record_data_config
+from modelyard.scoring import record_data_config
 from modelyard.train.calibrate import scale_classifier
 from modelyard.train.refit import Refit
 
