@@ -7,6 +7,11 @@
 The names below load on first use, so the ``modelyard`` command (which imports
 :mod:`modelyard.bench.commands`) does not pay for asyncio, urllib and the engine
 unless it benchmarks.
+
+Owns: payloads, the load loop, latency statistics, the ceiling probe and the report.
+
+May import: ``serve.codecs`` (the v2 wire format); it talks to a server over HTTP
+only, never loading a model itself.
 """
 
 from __future__ import annotations

@@ -1,4 +1,10 @@
-"""Data sources: each yields arrays, labels, class names and a content fingerprint."""
+"""Data sources: each yields arrays, labels, class names and a content fingerprint.
+
+Owns: downloads (sha256-checked), file formats (IDX, image folders, CoNLL-U, CSV,
+JSONL), splits and fingerprints, for images, text and tables.
+
+May import: ``config``, ``features``; never torch (training wraps these arrays).
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,11 @@
 """Deployment specs and ``modelyard deploy`` (move an environment's alias).
 
 The names below load on first use, so the CLI starts without importing MLflow.
+
+Owns: deploy specs, the alias moves between environments, the alias history and
+``rollback``.
+
+May import: ``bundle``, ``promote``, ``registry``, ``serve.settings``, ``tracking``.
 """
 
 from __future__ import annotations

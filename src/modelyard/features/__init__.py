@@ -1,4 +1,9 @@
-"""Preprocessing shared by training and serving: the one place inputs become tensors."""
+"""Preprocessing shared by training and serving: the one place inputs become tensors.
+
+Owns: image and text specs and the functions that turn raw inputs into model input.
+
+May import: only the foundations; never torch, so serving can use it.
+"""
 
 from modelyard.features.image import ImageSpec, conform_images, decode_image, to_model_input
 from modelyard.features.text import (

@@ -7,8 +7,13 @@ plus one line in ``_KINDS`` below. Modules load on first use, so serving an imag
 model never imports the text kind's code, and a kind's heavy parts (data loaders)
 load only when called.
 
-May import: ``bundle``, ``features``, ``monitor`` (numpy-only summaries and
-profiles), ``serve.codecs`` and ``serve.errors``; never torch, MLflow or Starlette.
+Owns: each kind's spec, request decoding (v1, v2), metadata, warm-up input, log
+summaries and reference profile, and dataset loading and splitting.
+
+May import: ``bundle``, ``config``, ``data`` (inside functions: loading a kind's
+datasets), ``features``, ``monitor.profile``, ``monitor.summaries`` (numpy only),
+``predictor`` (type hints), ``serve.codecs``, ``serve.errors``; never torch, MLflow
+or Starlette.
 """
 
 from __future__ import annotations

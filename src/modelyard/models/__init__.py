@@ -1,4 +1,9 @@
-"""Architectures by name: the table the ``model.name`` config key chooses from."""
+"""Architectures by name: the table the ``model.name`` config key chooses from.
+
+Owns: the nn.Modules and the name -> architecture tables (torch lives here).
+
+May import: ``config``.
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,11 @@
 
 The profile and summary functions are numpy only and imported eagerly (training
 uses them); the rest loads on first use, so ``import modelyard.monitor`` stays cheap.
+
+Owns: reference profiles and summaries, the prediction log, drift checks, feedback
+labels, live performance, version comparison and their reports.
+
+May import: ``bundle``; never torch, and MLflow never (it reads the log store).
 """
 
 from __future__ import annotations

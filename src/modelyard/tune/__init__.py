@@ -2,6 +2,10 @@
 
 The names below load on first use, so ``modelyard --help`` (and a serving-only
 install, which has no torch) never imports Lightning or Optuna.
+
+Owns: search spaces, the study and its storage, ``modelyard tune``.
+
+May import: ``bundle``, ``config``, ``registry``, ``tracking``, ``train``.
 """
 
 from __future__ import annotations

@@ -2,6 +2,10 @@
 
 It only speaks HTTP to ``modelyard serve``: no torch and no ONNX Runtime here.
 Names load lazily so that ``modelyard --help`` works without the [ui] extra.
+
+Owns: the Streamlit pages (predict, drift, compare), their HTTP client, ``modelyard ui``.
+
+May import: ``monitor``, ``serve.server`` (to find a free port).
 """
 
 from __future__ import annotations
