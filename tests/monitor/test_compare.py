@@ -26,8 +26,7 @@ def test_wilson_interval_matches_the_textbook() -> None:
 
 
 def _row(t: float, version: str, request_id: str, label: str, latency: float) -> tuple[object, ...]:
-    summary = '{"x": 1.0}' if version == "1" else "{}"  # v2 logs as a shadow does
-    return (t, "m", version, request_id, "image", label, 0.9, latency, summary, "[]", None)
+    return (t, "m", version, request_id, "image", label, 0.9, latency, '{"x": 1.0}', "[]", None)
 
 
 def _fill(url: str) -> None:
@@ -101,10 +100,13 @@ def test_the_cli_writes_json_and_an_html_report(tmp_path: Path) -> None:
 def test_shadow_rows_do_not_make_the_latest_version(log_url: str) -> None:
     from modelyard.monitor.logstore import latest_version
 
-    _fill(log_url)  # v2's rows carry no input summary, like a shadow's
+    _fill(log_url)  # v2 shadows v1: its rows come after v1's of the same request id
     engine = create_log_engine(log_url)
     try:
-        write_rows(engine, [_row(time.time(), "2", "late", "cat", 0.004)])
+        write_rows(engine, [_row(time.time(), "1", "late", "cat", 0.01)])
+        write_rows(engine, [_row(time.time() + 1, "2", "late", "cat", 0.004)])
         assert latest_version(engine, "m") == "1"
+        write_rows(engine, [_row(time.time() + 2, "2", "new", "cat", 0.004)])
+        assert latest_version(engine, "m") == "2"  # v2 answered a request itself
     finally:
         engine.dispose()

@@ -267,15 +267,26 @@ def window_from_rows(rows: list[Any]) -> LogWindow:
 
 
 def latest_version(engine: Engine, model: str) -> str | None:
-    """The version of ``model``'s most recent record, or None when it has none.
+    """The version of ``model``'s most recent answer, or None when it has none.
 
-    Shadow rows (no input summary: ``{}``) do not count: the served version is meant.
+    A shadow's row does not count: the served version is meant. It is the one row of
+    a request id logged after another (the main prediction of the same request is
+    queued first, in the same process, so it has the smaller id). A client that
+    reuses request ids only makes this look at an earlier answer.
     """
+    earlier = predictions.alias("earlier")
+    shadowed = (
+        sa.select(earlier.c.id)
+        .where(earlier.c.model == predictions.c.model)
+        .where(earlier.c.request_id == predictions.c.request_id)
+        .where(earlier.c.id < predictions.c.id)
+        .exists()
+    )
     query = (
         sa.select(predictions.c.version)
         .where(predictions.c.model == model)
-        .where(sa.cast(predictions.c.summary, sa.Text) != "{}")
-        .order_by(predictions.c.time.desc())
+        .where(~shadowed)
+        .order_by(predictions.c.time.desc(), predictions.c.id.desc())
         .limit(1)
     )
     try:
