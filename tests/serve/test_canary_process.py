@@ -1,17 +1,21 @@
-"""Canary traffic on a real server process and the real prediction log: a weighted
-split that is sticky per key (X-Modelyard-Key, else the request id) over 1,000 keys,
-answers that say which version served them, and metrics and log rows labelled by
-that version."""
+"""Canary traffic on real server processes and the real prediction log (SQLite and
+PostgreSQL): a weighted split that is sticky per key (X-Modelyard-Key, else the
+request id) over 1,000 keys, and across worker processes; answers that say which
+version served them, and metrics and log rows labelled by that version; a canary
+and a shadow in one server."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from tests.helpers import Server
+from tests.helpers import Server, postgres_database
 from tests.serve.conftest import Versions
 
 from modelyard.monitor.logstore import create_log_engine, predictions
@@ -21,10 +25,27 @@ pytestmark = pytest.mark.slow
 BODY = {"instances": [[[5] * 8] * 8]}
 
 
-def test_the_canary_split_is_weighted_and_sticky_per_key(
-    versions: Versions, tmp_path: Path
-) -> None:
-    log_url = f"sqlite:///{tmp_path / 'log.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'log.db'}"
+        return
+    with postgres_database() as url:
+        yield url
+
+
+def _logged(log_url: str) -> list[sa.Row[Any]]:
+    engine = create_log_engine(log_url)
+    try:
+        with engine.connect() as connection:
+            return list(
+                connection.execute(sa.select(predictions.c.request_id, predictions.c.version))
+            )
+    finally:
+        engine.dispose()
+
+
+def test_the_canary_split_is_weighted_and_sticky_per_key(versions: Versions, log_url: str) -> None:
     server = Server(
         "digits-cnn@production",
         "canary=challenger",
@@ -88,13 +109,94 @@ def test_the_canary_split_is_weighted_and_sticky_per_key(
         if line.startswith("modelyard_answers_total{")
     }
     assert counted["4"] == on_canary * 2 + by_id.count("4") + sum(v == "4" for v in [*v2] * 3) + 1
-    engine = create_log_engine(log_url)
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(
-                sa.select(predictions.c.request_id, predictions.c.version)
-            ).all()
-    finally:
-        engine.dispose()
-    logged = {r.request_id: r.version for r in rows if r.request_id in answered}
+    logged = {r.request_id: r.version for r in _logged(log_url) if r.request_id in answered}
     assert logged == answered  # every answer logged under the version that gave it
+
+
+def _ask(url: str, key: str, request_id: str) -> tuple[int, str]:
+    """One request on a fresh connection, so it may land on any worker."""
+    answer = httpx.post(
+        f"{url}/v1/models/digits-cnn:predict",
+        json=BODY,
+        headers={"x-modelyard-key": key, "x-request-id": request_id},
+        timeout=30,
+    )
+    return answer.status_code, answer.json().get("model_version", answer.text)
+
+
+def test_two_workers_send_a_key_to_one_version(versions: Versions, tmp_path: Path) -> None:
+    """The split is a hash of the key, the same in every worker process (not Python's
+    per-process salted hash()): a key meets one version whichever worker answers."""
+    log_url = f"sqlite:///{tmp_path / 'log.db'}"
+    server = Server(
+        "digits-cnn@production",
+        "--workers",
+        "2",
+        "canary=challenger",
+        "canary_weight=0.5",
+        "poll_interval_s=0",
+        f"prediction_log_url={log_url}",
+    )
+    keys = [f"user-{i}" for i in range(100)]
+    asks = [(key, f"{key}-{n}") for n in range(3) for key in keys]
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda ask: _ask(server.url, *ask), asks))
+    finally:
+        assert server.stop() == 0
+    assert {status for status, _ in answers} == {200}, answers[:5]
+    seen: dict[str, set[str]] = {key: set() for key in keys}
+    for (key, _), (_, version) in zip(asks, answers, strict=True):
+        seen[key].add(version)
+    assert all(len(versions_seen) == 1 for versions_seen in seen.values())
+    assert {v for s in seen.values() for v in s} == {"1", "4"}
+    answered = {
+        request_id: version for (_, request_id), (_, version) in zip(asks, answers, strict=True)
+    }
+    logged = {r.request_id: r.version for r in _logged(log_url)}
+    assert logged == answered  # both workers logged, each answer under its version
+
+
+def test_a_canary_and_a_shadow_in_one_server(versions: Versions, log_url: str) -> None:
+    """Three versions: production answers most keys, the canary (challenger) the
+    rest, and the shadow (staging) mirrors production's answers only, so its rows
+    pair with production's under the same request ids."""
+    server = Server(
+        "digits-cnn@production",
+        "canary=challenger",
+        "canary_weight=0.3",
+        "shadow=staging",
+        "shadow_rate=1.0",
+        "shadow_queue=512",
+        "poll_interval_s=0",
+        f"prediction_log_url={log_url}",
+    )
+    answered: dict[str, str] = {}
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            for n in range(200):
+                answer = client.post(
+                    "/v1/models/digits-cnn:predict",
+                    json=BODY,
+                    headers={"x-modelyard-key": f"user-{n % 100}", "x-request-id": f"r{n}"},
+                )
+                assert answer.status_code == 200, answer.text
+                answered[f"r{n}"] = answer.json()["model_version"]
+            metrics = client.get("/metrics").text
+    finally:
+        assert server.stop() == 0  # graceful: queued shadow work is logged first
+    assert set(answered.values()) == {"1", "4"}
+    assert 'modelyard_shadow_info{model="digits-cnn",version="2"} 1.0' in metrics
+    rows = _logged(log_url)
+    by_version: dict[str, set[str]] = {}
+    for row in rows:
+        by_version.setdefault(row.version, set()).add(row.request_id)
+    assert by_version["1"] == {i for i, v in answered.items() if v == "1"}
+    assert by_version["4"] == {i for i, v in answered.items() if v == "4"}
+    assert by_version["2"] and by_version["2"] <= by_version["1"]  # mirrors main only
+    dropped = [
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith('modelyard_shadow_requests_total{outcome="dropped"}')
+    ]
+    assert len(by_version["2"]) + sum(dropped) >= len(by_version["1"]) - 8

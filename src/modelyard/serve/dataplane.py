@@ -154,8 +154,9 @@ class DataPlane:
             logged = self.monitor.observe(
                 served, request_id, batch.observed, outputs, time.perf_counter() - started
             )
-            if self.shadow is not None and self.shadow.sampled():
-                self.shadow.offer(
+            shadow = self._shadow_for(served)
+            if shadow is not None:
+                shadow.offer(
                     ShadowWork(
                         request_id,
                         served,
@@ -212,6 +213,15 @@ class DataPlane:
             return self.canary.runtime
         return self.runtime
 
+    def _shadow_for(self, served: LoadedModel) -> Shadow | None:
+        """The shadow, when this answer is one it mirrors: a sampled share of the main
+        version's answers. A canary's answers are not mirrored: the shadow is compared
+        with the main version, and the canary is an experiment of its own."""
+        shadow = self.shadow
+        if shadow is None or served.role == "canary" or not shadow.sampled():
+            return None
+        return shadow
+
     async def _predict(
         self,
         model: LoadedModel,
@@ -226,8 +236,9 @@ class DataPlane:
         logged = self.monitor.observe(
             served, request_id, batch.observed, outputs, time.perf_counter() - started
         )
-        if self.shadow is not None and self.shadow.sampled():
-            self.shadow.offer(ShadowWork(request_id, served, batch, decode, logged))
+        shadow = self._shadow_for(served)
+        if shadow is not None:
+            shadow.offer(ShadowWork(request_id, served, batch, decode, logged))
         body = served.modality.encode_v1(
             batch,
             outputs["probabilities"],

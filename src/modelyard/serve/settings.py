@@ -195,8 +195,11 @@ def settings_from(overrides: Sequence[str] = (), **values: object) -> ServeSetti
             raise ConfigError(f"bad serve setting {key}={value}: {key} must be {words}")
     _check_second_alias(settings, "shadow")
     _check_second_alias(settings, "canary")
-    if settings.shadow and settings.canary:
-        raise ConfigError("serve with shadow= or canary=, not both at once")
+    if settings.shadow and settings.shadow == settings.canary:
+        raise ConfigError(
+            f"shadow={settings.shadow} and canary={settings.canary} name one alias: a version "
+            "cannot both answer a share of clients and shadow the rest; name two aliases"
+        )
     return settings
 
 
