@@ -297,7 +297,9 @@ class PromoteConfig:
     prediction log pairs them by request id) within ``shadow_since``; 0: no shadow
     evidence needed."""
     min_shadow_agreement: float = 0.0
-    """Least share (0..1) of those requests on which challenger and champion agree."""
+    """Least share (0..1) of those requests on which challenger and champion agree,
+    met by the lower bound of the agreement's 95% Wilson interval (as ``monitor
+    compare`` prints it), not by the point."""
     shadow_since: str = "7d"
     """How far back the prediction log is read for shadow evidence."""
     prediction_log: str = ""
