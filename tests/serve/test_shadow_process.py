@@ -202,6 +202,7 @@ def test_a_shadow_that_fails_to_load_leaves_the_main_model_serving(versions: Ver
         (["shadow=staging", "shadow_rate=1.5"], "shadow_rate must be within 0..1"),
         (["shadow=a/b"], "bad serve setting shadow=a/b"),
         (["canary=staging", "canary_weight=-0.1"], "canary_weight must be within 0..1"),
+        (["shadow=staging", "canary=staging"], "shadow=staging and canary=staging name one alias"),
     ],
 )
 def test_bad_shadow_settings_are_one_line(
