@@ -9,12 +9,13 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from modelyard.bench.commands import bench as bench_command
-from modelyard.cli_options import DEBUG, JSON_OUT, debug_requested
+from modelyard.choices import Split
+from modelyard.cli_options import Debug, JsonOut, ModelUri, Overrides, debug_requested
 from modelyard.deploy.commands import deploy as deploy_command
 from modelyard.deploy.rollback_command import rollback as rollback_command
 from modelyard.errors import EXIT_INTERRUPTED, EXIT_USAGE, ModelyardError
@@ -47,8 +48,6 @@ app.command("promote")(promote_command)
 app.command("deploy")(deploy_command)
 app.command("rollback")(rollback_command)
 
-OVERRIDES = typer.Argument(None, help="Hydra-style overrides: task=mnist5k train.max_epochs=5")
-
 
 def _print_version(value: bool) -> None:
     if value:
@@ -60,14 +59,16 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    debug: bool = DEBUG,
-    version: bool = typer.Option(
-        False,
-        "--version",
-        callback=_print_version,
-        is_eager=True,
-        help="Print the installed version and exit.",
-    ),
+    debug: Debug = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
 ) -> None:
     """--debug before the command name (every command also takes it after)."""
 
@@ -78,15 +79,17 @@ def _emit(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
 
 @app.command()
 def train(
-    overrides: list[str] = OVERRIDES,
-    resume: bool = typer.Option(
-        False,
-        "--resume",
-        help="Continue the newest interrupted run (of task=..., if given, else of any task) "
-        "from its last checkpoint, with the config it started with.",
-    ),
-    as_json: bool = JSON_OUT,
-    debug: bool = DEBUG,
+    overrides: Overrides = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the newest interrupted run (of task=..., if given, else of any task) "
+            "from its last checkpoint, with the config it started with.",
+        ),
+    ] = False,
+    as_json: JsonOut = False,
+    debug: Debug = False,
 ) -> None:
     """Train a model, evaluate it, write its bundle and register it as `candidate`."""
     from modelyard.config import compose_config
@@ -147,18 +150,24 @@ def train(
 
 @app.command()
 def init(
-    folder: Path = typer.Argument(..., help="The new project's folder (created if missing)."),
-    task: str = typer.Option("image", "--task", help="What the model classifies: image or text."),
-    name: str | None = typer.Option(
-        None, "--name", help="The task's and the registered model's name (default: the folder's)."
-    ),
-    force: bool = typer.Option(
-        False,
-        "--force",
-        help="Write into a folder that is not empty; every file replaced is listed.",
-    ),
-    as_json: bool = JSON_OUT,
-    debug: bool = DEBUG,
+    folder: Annotated[Path, typer.Argument(help="The new project's folder (created if missing).")],
+    task: Annotated[
+        str, typer.Option("--task", help="What the model classifies: image or text.")
+    ] = "image",
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name", help="The task's and the registered model's name (default: the folder's)."
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Write into a folder that is not empty; every file replaced is listed."
+        ),
+    ] = False,
+    as_json: JsonOut = False,
+    debug: Debug = False,
 ) -> None:
     """Start a new model project: config, DVC pipeline, deploy files, CI, README."""
     from modelyard.scaffold import init_project
@@ -179,7 +188,7 @@ def init(
 
 @config_app.command("show")
 def config_show(
-    overrides: list[str] = OVERRIDES, as_json: bool = JSON_OUT, debug: bool = DEBUG
+    overrides: Overrides = None, as_json: JsonOut = False, debug: Debug = False
 ) -> None:
     """Print the resolved configuration after applying overrides."""
     from modelyard.config import compose_config, to_dict, to_yaml
@@ -190,20 +199,20 @@ def config_show(
 
 @app.command()
 def evaluate(
-    model_uri: str = typer.Argument(
-        ..., help="models:/<name>@<alias>, <name>@<alias> or a bundle folder"
-    ),
-    overrides: list[str] = OVERRIDES,
-    split: str = typer.Option("test", help="Dataset split: train, val or test."),
-    log: bool = typer.Option(True, "--log/--no-log", help="Log the report as an MLflow run."),
-    as_json: bool = JSON_OUT,
-    debug: bool = DEBUG,
+    model_uri: ModelUri,
+    overrides: Overrides = None,
+    split: Annotated[Split, typer.Option(help="Dataset split.")] = Split.test,
+    log: Annotated[
+        bool, typer.Option("--log/--no-log", help="Log the report as an MLflow run.")
+    ] = True,
+    as_json: JsonOut = False,
+    debug: Debug = False,
 ) -> None:
     """Re-evaluate a model through ONNX Runtime on a dataset split."""
     from modelyard.scoring import evaluate_model
 
     # The model's own task and training data unless the overrides say otherwise.
-    result = evaluate_model(model_uri, overrides or [], split=split, log=log)
+    result = evaluate_model(model_uri, overrides or [], split=str(split), log=log)
     report = result.report
     data = {
         "model": result.model,
@@ -223,11 +232,9 @@ def evaluate(
 
 @app.command()
 def inspect(
-    model_uri: str = typer.Argument(
-        ..., help="models:/<name>@<alias>, <name>@<alias> or a bundle folder"
-    ),
-    as_json: bool = JSON_OUT,
-    debug: bool = DEBUG,
+    model_uri: ModelUri,
+    as_json: JsonOut = False,
+    debug: Debug = False,
 ) -> None:
     """Show a model's name, version, kind, labels, metrics and cost report."""
     from modelyard.bundle import load
@@ -239,28 +246,34 @@ def inspect(
 
 @app.command()
 def predict(
-    model_uri: str = typer.Argument(
-        ..., help="models:/<name>@<alias>, <name>@<alias> or a bundle folder"
+    model_uri: ModelUri,
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Image files, folders of images or .npy arrays (uint8, or floats in [0, 1] or "
+            "[0, 255]); for text models .txt files (one text per line) or CSV/TSV/JSONL/Parquet "
+            "tables"
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="CSV file to write.")] = Path(
+        "preds.csv"
     ),
-    inputs: list[Path] = typer.Argument(
-        ...,
-        help="Image files, folders of images or .npy arrays (uint8, or floats in [0, 1] or "
-        "[0, 255]); for text models .txt files (one text per line) or CSV/TSV/JSONL/Parquet "
-        "tables",
-    ),
-    out: Path = typer.Option(Path("preds.csv"), "--out", "-o", help="CSV file to write."),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace the --out file if it already exists."
-    ),
-    text_column: str = typer.Option("text", help="Text models: the tables' text column."),
-    id_column: str | None = typer.Option(
-        None,
-        "--id-column",
-        help="Text models: a table column copied to the output to join on "
-        "(default: 'id' when the table has one).",
-    ),
-    as_json: bool = JSON_OUT,
-    debug: bool = DEBUG,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the --out file if it already exists.")
+    ] = False,
+    text_column: Annotated[
+        str, typer.Option(help="Text models: the tables' text column.")
+    ] = "text",
+    id_column: Annotated[
+        str | None,
+        typer.Option(
+            "--id-column",
+            help="Text models: a table column copied to the output to join on "
+            "(default: 'id' when the table has one).",
+        ),
+    ] = None,
+    as_json: JsonOut = False,
+    debug: Debug = False,
 ) -> None:
     """Score inputs in batch and write label, confidence and per-class probabilities.
 
@@ -290,16 +303,16 @@ def predict(
 
 @app.command()
 def serve(
-    model: str = typer.Argument(
-        ..., help="<name>@<alias>, models:/<name>/<version> or a bundle folder"
-    ),
-    overrides: list[str] = typer.Argument(
-        None, help="Serve settings: max_batch_size=64 max_delay_ms=1"
-    ),
-    host: str = typer.Option("127.0.0.1", help="Interface to bind (0.0.0.0 for all)."),
-    port: int = typer.Option(8000, help="TCP port."),
-    workers: int = typer.Option(1, help="Server processes."),
-    debug: bool = DEBUG,
+    model: Annotated[
+        str, typer.Argument(help="<name>@<alias>, models:/<name>/<version> or a bundle folder")
+    ],
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="Serve settings: max_batch_size=64 max_delay_ms=1")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0 for all).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
+    debug: Debug = False,
 ) -> None:
     """Serve a model over HTTP: Open Inference Protocol v2, /v1 predict, /metrics."""
     from modelyard.serve.server import run_server
@@ -320,7 +333,22 @@ def main() -> None:
         for name in ("mlflow", "alembic", "lightning", "lightning.pytorch", "lightning.fabric"):
             logging.getLogger(name).setLevel(logging.WARNING)
     try:
-        app()
+        code = app(standalone_mode=False)
+    except typer.BadParameter as error:
+        # A value outside an option's choices, or a required option missing: one line
+        # naming the valid values, as for every other user error (Typer would draw a box).
+        typer.echo(f"error: {' '.join(error.format_message().split())}", err=True)
+        sys.exit(error.exit_code)
+    except typer.Abort:
+        typer.echo("Aborted!", err=True)
+        sys.exit(1)
+    except typer.TyperException as error:
+        # Click's other usage errors (unknown option, missing argument) as Typer shows them.
+        from typer import rich_utils
+
+        if str(error):  # a bare command's help was printed already; only the code is left
+            rich_utils.rich_format_error(error)  # type: ignore[arg-type]  # it is a click exception
+        sys.exit(getattr(error, "exit_code", EXIT_USAGE))
     except ModelyardError as error:
         if debug:
             raise
@@ -336,6 +364,7 @@ def main() -> None:
         # Commands that can be continued raise it with one line saying how.
         typer.echo(str(interrupt) or "interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

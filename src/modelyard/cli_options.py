@@ -3,7 +3,7 @@
 ``--debug`` is accepted by every command (and before the command name); ``--json``
 by every command that prints a result. Declare them as parameters::
 
-    def drift(..., as_json: bool = JSON_OUT, debug: bool = DEBUG) -> None:
+    def drift(..., as_json: JsonOut = False, debug: Debug = False) -> None:
 
 ``main()`` in :mod:`modelyard.cli` looks for ``--debug`` in ``sys.argv`` before
 parsing, to silence library warnings unless asked; the option's callback also sets
@@ -14,6 +14,7 @@ Typer directly (tests, ``CliRunner``).
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
 import typer
 
@@ -32,10 +33,19 @@ def debug_requested(argv: list[str]) -> bool:
     return "--debug" in options or bool(os.environ.get(DEBUG_ENV))
 
 
-JSON_OUT: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")
-DEBUG: bool = typer.Option(
-    False,
-    "--debug",
-    help="Show tracebacks and library warnings.",
-    callback=_enable_debug,
-)
+JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+"""``--json``: the parameter type of every command that prints a result (default False)."""
+Debug = Annotated[
+    bool,
+    typer.Option("--debug", help="Show tracebacks and library warnings.", callback=_enable_debug),
+]
+"""``--debug``: the parameter type of every command (default False)."""
+ModelUri = Annotated[
+    str, typer.Argument(help="models:/<name>@<alias>, <name>@<alias> or a bundle folder")
+]
+"""The model a command reads: a registry reference or a bundle folder (required)."""
+Overrides = Annotated[
+    list[str] | None,
+    typer.Argument(help="Hydra-style overrides: task=mnist5k train.max_epochs=5"),
+]
+"""Config overrides after the command's own arguments (default None: none)."""

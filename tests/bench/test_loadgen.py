@@ -351,7 +351,10 @@ def test_cli_self_test_and_bad_input() -> None:
         (["http://127.0.0.1:1", "--model", "m", "--duration", "10x"], "not a positive duration"),
         ([], "pass the server URL"),
         (["http://127.0.0.1:1"], "cannot reach"),  # asked which model it serves
-        (["http://127.0.0.1:1", "--model", "m", "--protocol", "v3"], "not one of v2, v1"),
+        (
+            ["http://127.0.0.1:1", "--model", "m", "--protocol", "v3"],
+            "'v3' is not one of 'v2', 'v1'",
+        ),
         (["http://127.0.0.1:1", "--model", "m"], "cannot reach"),
     ]:
         failed = run_cli("bench", *args)

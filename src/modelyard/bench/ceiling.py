@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from modelyard.bench.loadgen import new_loop, run_load
 from modelyard.bench.payloads import Payload, tensor_payload
+from modelyard.bench.protocol import Protocol
 from modelyard.bench.stats import LevelResult
 
 _OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
@@ -89,14 +90,14 @@ def ceiling(
     ``payload`` defaults to a small v2 JSON tensor; pass the benchmark's own so the
     generator renders and sends the same bytes it will send the server.
     """
-    payload = payload or tensor_payload("v2", (1, 8, 8))
+    payload = payload or tensor_payload(Protocol.v2, (1, 8, 8))
     results = []
     with trivial_endpoint() as url:
         for level in concurrency_levels:
             result = run_load(
                 url,
                 model="trivial",
-                protocol="v2",
+                protocol=Protocol.v2,
                 concurrency=level,
                 duration_s=duration_s,
                 warmup_s=warmup_s,

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from modelyard.bench.protocol import Protocol
 from modelyard.bench.stats import SELF_TEST_DURATION_S, SELF_TEST_WARMUP_S
-from modelyard.cli_options import DEBUG, JSON_OUT
+from modelyard.cli_options import Debug, JsonOut
 from modelyard.errors import UsageError
 
 
@@ -34,55 +36,83 @@ def _shape(text: str | None) -> tuple[int, ...] | None:
 
 
 def bench(
-    url: str | None = typer.Argument(
-        None,
-        help="Server base URL, e.g. http://127.0.0.1:8000 or 127.0.0.1:8000 "
-        "(not needed with --self-test).",
-    ),
-    model: str | None = typer.Option(
-        None, "--model", "-m", help="Model name on the server (default: the one it serves)."
-    ),
-    concurrency: str = typer.Option(
-        "1,8,32,64", "--concurrency", "-c", help="Concurrency levels, comma-separated."
-    ),
-    duration: str | None = typer.Option(
-        None,
-        help="Measured time per level: 10s, 500ms, 2m "
-        f"(default: 10s; {SELF_TEST_DURATION_S:g}s with --self-test).",
-        show_default=False,
-    ),
-    warmup: str | None = typer.Option(
-        None,
-        help=f"Unmeasured warm-up before each level (default: 1s; {SELF_TEST_WARMUP_S:g}s "
-        "with --self-test).",
-        show_default=False,
-    ),
-    protocol: str = typer.Option("v2", help="v2 (Open Inference Protocol) or v1 (simple API)."),
-    binary: bool = typer.Option(False, "--binary", help="v2: send tensors as binary data."),
-    batch: int = typer.Option(1, "--batch", help="Rows (instances) per request."),
-    image: Path | None = typer.Option(None, "--image", help="v1: upload this image file."),
-    text: str | None = typer.Option(
-        None,
-        "--text",
-        help="Send this text (text models; the metadata tells a text model, which gets a "
-        "sample sentence without it).",
-    ),
-    shape: str | None = typer.Option(
-        None, "--shape", help="Input shape without batch (C,H,W) instead of the model metadata."
-    ),
-    api_key: str | None = typer.Option(
-        None, "--api-key", envvar="MODELYARD_API_KEY", help="Sent as 'Authorization: Bearer'."
-    ),
-    processes: int = typer.Option(1, "--processes", "-p", help="Generator worker processes."),
-    timeout: str = typer.Option("30s", help="A request unanswered this long counts as an error."),
-    no_ceiling: bool = typer.Option(
-        False, "--no-ceiling", help="Skip measuring the generator's own ceiling first."
-    ),
-    self_test: bool = typer.Option(
-        False, "--self-test", help="Only measure the generator against a trivial endpoint."
-    ),
-    as_json: bool = JSON_OUT,
-    debug: bool = DEBUG,
+    url: Annotated[
+        str | None,
+        typer.Argument(
+            help="Server base URL, e.g. http://127.0.0.1:8000 or 127.0.0.1:8000 "
+            "(not needed with --self-test)."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", "-m", help="Model name on the server (default: the one it serves)."
+        ),
+    ] = None,
+    concurrency: Annotated[
+        str, typer.Option("--concurrency", "-c", help="Concurrency levels, comma-separated.")
+    ] = "1,8,32,64",
+    duration: Annotated[
+        str | None,
+        typer.Option(
+            help="Measured time per level: 10s, 500ms, 2m "
+            f"(default: 10s; {SELF_TEST_DURATION_S:g}s with --self-test).",
+            show_default=False,
+        ),
+    ] = None,
+    warmup: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Unmeasured warm-up before each level (default: 1s; {SELF_TEST_WARMUP_S:g}s "
+            "with --self-test).",
+            show_default=False,
+        ),
+    ] = None,
+    protocol: Annotated[
+        Protocol, typer.Option(help="v2 (Open Inference Protocol) or v1 (simple API).")
+    ] = Protocol.v2,
+    binary: Annotated[
+        bool, typer.Option("--binary", help="v2: send tensors as binary data.")
+    ] = False,
+    batch: Annotated[int, typer.Option("--batch", help="Rows (instances) per request.")] = 1,
+    image: Annotated[
+        Path | None, typer.Option("--image", help="v1: upload this image file.")
+    ] = None,
+    text: Annotated[
+        str | None,
+        typer.Option(
+            "--text",
+            help="Send this text (text models; the metadata tells a text model, which gets a "
+            "sample sentence without it).",
+        ),
+    ] = None,
+    shape: Annotated[
+        str | None,
+        typer.Option(
+            "--shape", help="Input shape without batch (C,H,W) instead of the model metadata."
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key", envvar="MODELYARD_API_KEY", help="Sent as 'Authorization: Bearer'."
+        ),
+    ] = None,
+    processes: Annotated[
+        int, typer.Option("--processes", "-p", help="Generator worker processes.")
+    ] = 1,
+    timeout: Annotated[
+        str, typer.Option(help="A request unanswered this long counts as an error.")
+    ] = "30s",
+    no_ceiling: Annotated[
+        bool, typer.Option("--no-ceiling", help="Skip measuring the generator's own ceiling first.")
+    ] = False,
+    self_test: Annotated[
+        bool,
+        typer.Option("--self-test", help="Only measure the generator against a trivial endpoint."),
+    ] = False,
+    as_json: JsonOut = False,
+    debug: Debug = False,
 ) -> None:
     """Load-test a served model (perf_analyzer style): req/s, p50-p99 latency, errors."""
     from modelyard.bench import report
@@ -100,14 +130,12 @@ def bench(
     else:
         if url is None:
             raise UsageError("pass the server URL, e.g. http://127.0.0.1:8000 (or --self-test)")
-        if protocol not in ("v2", "v1"):
-            raise UsageError(f"--protocol '{protocol}' is not one of v2, v1")
         result = report.bench(
             url,
             model,
             levels,
             parse_duration(duration or "10s"),
-            protocol,  # type: ignore[arg-type]  # checked above
+            protocol,
             warmup_s=parse_duration(warmup or "1s", allow_zero=True),
             batch=batch,
             binary=binary,

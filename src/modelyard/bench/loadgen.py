@@ -15,13 +15,12 @@ import ssl
 import time
 from array import array
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from modelyard.bench.connection import Client, Endpoint, Tally, render_request
+from modelyard.bench.protocol import Protocol
 from modelyard.bench.stats import LevelResult, Partial, summarize
 from modelyard.errors import UsageError
-
-Protocol = Literal["v2", "v1"]
 
 
 def infer_path(protocol: Protocol, model: str) -> str:

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from modelyard.bench.connection import Endpoint
-from modelyard.bench.loadgen import Protocol, infer_path
+from modelyard.bench.loadgen import infer_path
+from modelyard.bench.protocol import Protocol
 from modelyard.errors import DataError, ServiceError, UsageError
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # as the engine: no proxy

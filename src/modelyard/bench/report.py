@@ -18,7 +18,7 @@ from typing import Any
 from modelyard import __version__
 from modelyard.bench.ceiling import Progress, ceiling
 from modelyard.bench.connection import Endpoint
-from modelyard.bench.loadgen import Protocol, run_load, uses_uvloop
+from modelyard.bench.loadgen import run_load, uses_uvloop
 from modelyard.bench.payloads import (
     auth_headers,
     build_payload,
@@ -26,6 +26,7 @@ from modelyard.bench.payloads import (
     resolve_model,
     tensor_payload,
 )
+from modelyard.bench.protocol import Protocol
 from modelyard.bench.stats import SELF_TEST_DURATION_S, SELF_TEST_WARMUP_S, LevelResult
 from modelyard.errors import UsageError
 
@@ -134,7 +135,7 @@ def bench(
     model: str | None,
     concurrency_levels: Sequence[int],
     duration_s: float,
-    protocol: Protocol = "v2",
+    protocol: Protocol = Protocol.v2,
     *,
     warmup_s: float = 1.0,
     batch: int = 1,
@@ -155,8 +156,8 @@ def bench(
     default, what the server's model metadata asks for: a sample sentence for a
     text model, else a random tensor of the input's shape (``shape`` overrides).
     """
-    if protocol not in ("v2", "v1"):
-        raise UsageError(f"protocol '{protocol}' is not one of v2, v1")
+    if protocol not in Protocol.values():
+        raise UsageError(f"protocol '{protocol}' is not one of {', '.join(Protocol.values())}")
     if not concurrency_levels or min(concurrency_levels) < 1 or processes < 1:
         raise UsageError("concurrency levels and --processes must be at least 1")
     url = Endpoint.parse(url).url
@@ -230,7 +231,7 @@ def self_test(
 ) -> BenchReport:
     """The generator's ceiling as a report of its own (``modelyard bench --self-test``)."""
     load_before = _load_average()
-    payload = tensor_payload("v2", (1, 8, 8))
+    payload = tensor_payload(Protocol.v2, (1, 8, 8))
     levels = ceiling(
         concurrency_levels,
         duration_s=duration_s,

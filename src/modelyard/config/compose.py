@@ -21,8 +21,9 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import OmegaConfBaseException, ValidationError
 
+from modelyard.choices import Choice, invalid_choice
 from modelyard.config.overrides import override_key
 from modelyard.config.schema import PATH_KEYS, Config, check_paths, expand_paths, validate
 from modelyard.errors import ConfigError
@@ -51,6 +52,16 @@ def _mapping_fields() -> set[str]:
         for name, hint in get_type_hints(cls).items()
         if get_origin(hint) is dict
     }
+
+
+def _choice_field(full_key: object) -> type[Choice] | None:
+    """The :class:`Choice` a ``section.key`` of :class:`Config` is typed with, or None."""
+    if not isinstance(full_key, str) or full_key.count(".") != 1:
+        return None
+    section, name = full_key.split(".")
+    cls = get_type_hints(Config).get(section)
+    hint = get_type_hints(cls).get(name) if dataclasses.is_dataclass(cls) else None
+    return hint if isinstance(hint, type) and issubclass(hint, Choice) else None
 
 
 def project_config_dir() -> Path | None:
@@ -163,6 +174,9 @@ def _explain(error: Exception, overrides: Sequence[str]) -> str:
         if key.count(".") > 1 and not key.startswith("+"):
             mapping = ".".join(key.split(".")[:2])
             return f"'{key}' adds a key to the mapping {mapping}: write +{override}"
+    choice = _choice_field(getattr(error, "full_key", None))
+    if choice is not None and isinstance(error, ValidationError):
+        return invalid_choice(str(error.full_key), error.value, choice.values())
     first_line = text.splitlines()[0] if text else type(error).__name__
     if "Could not find" in text or "Could not load" in text:
         lines = [ln.strip() for ln in text.splitlines()[1:] if ln.strip()]

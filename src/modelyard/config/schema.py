@@ -2,7 +2,9 @@
 
 Hydra composes YAML from this package's groups (task, data, model, train) on top
 of these dataclasses, so an unknown key or a value of the wrong type fails while
-composing, before any work starts. Fields whose values come from a closed set are
+composing, before any work starts. A field whose values come from a closed set is
+typed with its :class:`~modelyard.choices.Choice` (:mod:`modelyard.choices`), so
+composing refuses another value too; the few sets that grow by registration are
 checked by :func:`validate` against :data:`CHOICES`.
 """
 
@@ -10,10 +12,26 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from modelyard.choices import (
+    Accelerator,
+    Choice,
+    ClassBalance,
+    DataSource,
+    Optimizer,
+    Precision,
+    PromoteMetric,
+    Pruner,
+    Sampler,
+    Scheduler,
+    Split,
+    SplitBy,
+    Strategy,
+    TuneMetric,
+    invalid_choice,
+)
 from modelyard.config.prune import check_prune
 from modelyard.errors import ConfigError
 
@@ -30,7 +48,7 @@ class TaskConfig:
 
 @dataclass
 class DataConfig:
-    source: str = "mnist5k"
+    source: DataSource = DataSource.mnist5k
     """Dataset source: mnist5k, digits, mnist, fashion_mnist, image_folder (images);
     conllu or table (text)."""
     path: str | None = None
@@ -65,7 +83,7 @@ class DataConfig:
     pseudo-sentences of frequency-sampled words per label join the training split only."""
     word_list_sentences: int = 0
     """Pseudo-sentences per ``data.word_lists`` label (0: none)."""
-    split_by: str = "sentence"
+    split_by: SplitBy = SplitBy.sentence
     """Text sources: the unit a split never divides. ``document`` keeps each document
     (CoNLL-U ``# newdoc id``, sentence-id prefix, else blocks of 20 sentences) whole in
     one split, so test scores are for documents the model never saw."""
@@ -125,7 +143,7 @@ class ModelConfig:
     model cannot lean on a few of them (helps on genres it has not seen)."""
 
 
-class PruneMethod(str, Enum):
+class PruneMethod(Choice):
     """``train.prune``: what pruning does after the fit (then ``train.prune_finetune_epochs``
     of fine-tuning)."""
 
@@ -138,9 +156,6 @@ class PruneMethod(str, Enum):
     """Unstructured: zero the smallest weights of each conv and linear layer. The
     tensors stay dense, so ONNX Runtime on CPU runs no faster."""
 
-    def __str__(self) -> str:
-        return self.value
-
 
 @dataclass
 class TrainConfig:
@@ -150,9 +165,9 @@ class TrainConfig:
     lr: float = 3.0e-3
     """Peak learning rate."""
     weight_decay: float = 1.0e-4
-    optimizer: str = "adamw"
+    optimizer: Optimizer = Optimizer.adamw
     """adam or adamw."""
-    scheduler: str = "onecycle"
+    scheduler: Scheduler = Scheduler.onecycle
     """Learning-rate schedule: none, cosine, onecycle, step or plateau (halve when val
     loss stalls)."""
     min_epochs: int = 0
@@ -186,16 +201,16 @@ class TrainConfig:
     each epoch (prediction always keeps it). A corpus's punctuation habits (spoken
     transcripts writing " ." apart, say) otherwise stand in for its label and fail on
     other genres."""
-    class_balance: str = "none"
+    class_balance: ClassBalance = ClassBalance.none
     """none, or weights: cross-entropy weighted n / (k * count) per class, so rare
     classes count as much as common ones."""
-    precision: str = "32"
+    precision: Precision = Precision["32"]
     """Numeric precision: 32, bf16-mixed or 16-mixed."""
-    accelerator: str = "cpu"
+    accelerator: Accelerator = Accelerator.cpu
     """cpu, gpu or auto."""
     devices: int = 1
     """Devices (CPU processes or GPUs) per node."""
-    strategy: str = "auto"
+    strategy: Strategy = Strategy.auto
     """Lightning strategy: auto (Lightning picks), ddp (one process per device, launched by
     re-running the command, or by torchrun/SLURM), ddp_spawn (processes forked from
     this one; slower start). Each DDP process sees batch_size rows per step, so the
@@ -246,15 +261,15 @@ class TuneConfig:
     """Search space: ``<section>.<key>`` of this config -> ``{type: float|int, low, high,
     log, step}`` or ``{type: categorical, choices: [...]}``; e.g.
     ``train.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}``."""
-    metric: str = "val_loss"
+    metric: TuneMetric = TuneMetric.val_loss
     """What a trial scores, on the validation split through ONNX Runtime: val_loss
     (minimised), val_accuracy or val_macro_f1 (maximised)."""
-    sampler: str = "tpe"
+    sampler: Sampler = Sampler.tpe
     """tpe (Bayesian) or random."""
     seed: int | None = None
     """Sampler seed. Give each worker of a shared study its own seed (or none), or
     they propose the same trials."""
-    pruner: str = "median"
+    pruner: Pruner = Pruner.median
     """median (stop a trial whose epoch score is worse than the median of earlier
     trials at that epoch) or none."""
     pruner_startup_trials: int = 2
@@ -267,9 +282,9 @@ class TuneConfig:
 class PromoteConfig:
     """``modelyard promote``: the gate a challenger passes before it takes an alias."""
 
-    metric: str = "macro_f1"
+    metric: PromoteMetric = PromoteMetric.macro_f1
     """The score compared: macro_f1 or accuracy, on ``split`` through ONNX Runtime."""
-    split: str = "test"
+    split: Split = Split.test
     """Dataset split both models are evaluated on (the challenger's task's data)."""
     min_improvement: float = 0.0
     """The challenger must score at least this much above the champion (0 allows a tie)."""
@@ -321,30 +336,12 @@ class Config:
 
 CHOICES: dict[str, tuple[Any, ...]] = {
     "task.kind": ("image", "text"),
-    "data.source": (
-        "mnist5k",
-        "digits",
-        "mnist",
-        "fashion_mnist",
-        "image_folder",
-        "conllu",
-        "table",
-    ),
     "data.channels": (1, 3),
     "model.name": ("cnn", "fasttext"),
-    "train.class_balance": ("none", "weights"),
-    "data.split_by": ("sentence", "document"),
-    "train.optimizer": ("adam", "adamw"),
-    "train.scheduler": ("none", "cosine", "onecycle", "step", "plateau"),
-    "train.precision": ("32", "bf16-mixed", "16-mixed"),
-    "train.accelerator": ("cpu", "gpu", "auto"),
-    "train.strategy": ("auto", "ddp", "ddp_spawn"),
-    "tune.metric": ("val_loss", "val_accuracy", "val_macro_f1"),
-    "tune.sampler": ("tpe", "random"),
-    "tune.pruner": ("median", "none"),
-    "promote.metric": ("macro_f1", "accuracy"),
-    "promote.split": ("train", "val", "test"),
 }
+"""Choices that are not a :class:`~modelyard.choices.Choice`: the trainable input kinds
+(more are registered in :mod:`modelyard.modality`), the architectures (registered in
+:mod:`modelyard.models`, which needs torch) and the channel counts (integers)."""
 
 
 def _get(cfg: Config, dotted: str) -> Any:
@@ -357,10 +354,7 @@ def validate(cfg: Config) -> Config:
     for dotted, allowed in CHOICES.items():
         value = _get(cfg, dotted)
         if value not in allowed:
-            raise ConfigError(
-                f"{dotted}={value!r} is not a valid choice; choose one of "
-                + ", ".join(str(a) for a in allowed)
-            )
+            raise ConfigError(invalid_choice(dotted, value, allowed))
     positive = (
         "data.image_size",
         "train.max_epochs",

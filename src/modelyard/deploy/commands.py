@@ -4,23 +4,31 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from modelyard.cli_options import DEBUG, JSON_OUT
+from modelyard.cli_options import Debug, JsonOut
 
 
 def deploy(
-    spec: Path = typer.Argument(..., help="Deployment spec, e.g. deploy/models/mnist5k-cnn.yaml"),
-    env: str = typer.Option(..., "--env", help="Environment in the spec: staging or production."),
-    version: str = typer.Option(
-        None, "--version", help="Version to deploy; default the newest that passed the gate."
-    ),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Validate the spec and check the gate; move nothing."
-    ),
-    as_json: bool = JSON_OUT,
-    debug: bool = DEBUG,
+    spec: Annotated[
+        Path, typer.Argument(help="Deployment spec, e.g. deploy/models/mnist5k-cnn.yaml")
+    ],
+    env: Annotated[
+        str, typer.Option("--env", help="Environment in the spec: staging or production.")
+    ],
+    version: Annotated[
+        str | None,
+        typer.Option(
+            "--version", help="Version to deploy; default the newest that passed the gate."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate the spec and check the gate; move nothing.")
+    ] = False,
+    as_json: JsonOut = False,
+    debug: Debug = False,
 ) -> None:
     """Validate a deploy spec and move the environment's alias to a gated version."""
     from modelyard.deploy.run import deploy as run_deploy

@@ -4,22 +4,26 @@ before (:func:`modelyard.deploy.history.rollback`)."""
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 import typer
 
-from modelyard.cli_options import DEBUG, JSON_OUT
+from modelyard.cli_options import Debug, JsonOut
 
 
 def rollback(
-    name: str = typer.Argument(..., help="Registered model name, e.g. digits-cnn."),
-    env: str = typer.Option(
-        ..., "--env", help="The environment's alias to move back: production, staging, ..."
-    ),
-    reason: str = typer.Option(
-        "no reason given", "--reason", help="Why, recorded as a tag on the version left."
-    ),
-    as_json: bool = JSON_OUT,
-    debug: bool = DEBUG,
+    name: Annotated[str, typer.Argument(help="Registered model name, e.g. digits-cnn.")],
+    env: Annotated[
+        str,
+        typer.Option(
+            "--env", help="The environment's alias to move back: production, staging, ..."
+        ),
+    ],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why, recorded as a tag on the version left.")
+    ] = "no reason given",
+    as_json: JsonOut = False,
+    debug: Debug = False,
 ) -> None:
     """Move NAME@ENV back to its previous version; servers follow within one poll."""
     from mlflow.exceptions import MlflowException

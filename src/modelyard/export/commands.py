@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
-from modelyard.cli_options import DEBUG, JSON_OUT
+from modelyard.choices import Split
+from modelyard.cli_options import Debug, JsonOut, ModelUri
 from modelyard.errors import ExportError
+from modelyard.export.triton import InstanceKind
 
 export_app = typer.Typer(
     help="Export a model: Triton model repository, bare ONNX, INT8 bundle.",
     no_args_is_help=True,
 )
 
-MODEL_URI = typer.Argument(..., help="models:/<name>@<alias>, <name>@<alias> or a bundle folder")
-OVERWRITE = typer.Option(False, "--overwrite", help="Replace what is already at --out.")
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace what is already at --out.")]
 
 
 def _emit(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
@@ -27,14 +28,16 @@ def _emit(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
 
 @export_app.command("triton")
 def triton(
-    model_uri: str = MODEL_URI,
-    out: Path = typer.Option(Path("model_repository"), "--out", "-o", help="Model repository."),
-    max_batch_size: int = typer.Option(64, help="Largest batch Triton may form."),
-    instances: int = typer.Option(1, help="Model instances (ONNX Runtime sessions)."),
-    kind: str = typer.Option("KIND_CPU", help="Instance kind: KIND_CPU, KIND_GPU or KIND_AUTO."),
-    overwrite: bool = OVERWRITE,
-    as_json: bool = JSON_OUT,
-    debug: bool = DEBUG,
+    model_uri: ModelUri,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model repository.")] = Path(
+        "model_repository"
+    ),
+    max_batch_size: Annotated[int, typer.Option(help="Largest batch Triton may form.")] = 64,
+    instances: Annotated[int, typer.Option(help="Model instances (ONNX Runtime sessions).")] = 1,
+    kind: Annotated[InstanceKind, typer.Option(help="Instance kind.")] = InstanceKind.KIND_CPU,
+    overwrite: Overwrite = False,
+    as_json: JsonOut = False,
+    debug: Debug = False,
 ) -> None:
     """Write a Triton model repository entry: config.pbtxt, labels and <version>/model.onnx."""
     from modelyard import bundle as bundle_io
@@ -46,7 +49,7 @@ def triton(
         out,
         max_batch_size=max_batch_size,
         instances=instances,
-        kind=kind,
+        kind=str(kind),
         overwrite=overwrite,
     )
     files = sorted(str(p.relative_to(out)) for p in folder.rglob("*") if p.is_file())
@@ -63,11 +66,12 @@ def triton(
 
 @export_app.command("onnx")
 def onnx(
-    model_uri: str = MODEL_URI,
-    out: Path = typer.Option(..., "--out", "-o", help="The .onnx file to write."),
-    overwrite: bool = OVERWRITE,
-    as_json: bool = JSON_OUT,
-    debug: bool = DEBUG,
+    model_uri: ModelUri,
+    *,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The .onnx file to write.")],
+    overwrite: Overwrite = False,
+    as_json: JsonOut = False,
+    debug: Debug = False,
 ) -> None:
     """Copy the ONNX graph out, with a .json beside it (labels, preprocessing, shapes)."""
     from modelyard import bundle as bundle_io
@@ -88,29 +92,38 @@ def _size(n: int) -> str:
 
 @export_app.command("quantize")
 def quantize(
-    model_uri: str = MODEL_URI,
-    overrides: list[str] = typer.Argument(
-        None, help="Overrides for the dataset measured on; default: the model's task"
-    ),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder for the INT8 bundle."),
-    split: str = typer.Option("test", help="Dataset split to measure on: train, val or test."),
-    matmul_only: bool = typer.Option(
-        False,
-        "--matmul-only",
-        help="Quantize only MatMul/Gemm: a smaller gain in size, none lost in speed.",
-    ),
-    static: bool = typer.Option(
-        False,
-        "--static",
-        help="Static INT8: activation scales calibrated on training images, QDQ graph, "
-        "per-channel weights (fast where the CPU has VNNI).",
-    ),
-    calibration_examples: int = typer.Option(
-        512, "--calibration-examples", help="With --static: training images calibrated on."
-    ),
-    overwrite: bool = OVERWRITE,
-    as_json: bool = JSON_OUT,
-    debug: bool = DEBUG,
+    model_uri: ModelUri,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(help="Overrides for the dataset measured on; default: the model's task"),
+    ] = None,
+    *,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the INT8 bundle.")],
+    split: Annotated[Split, typer.Option(help="Dataset split to measure on.")] = Split.test,
+    matmul_only: Annotated[
+        bool,
+        typer.Option(
+            "--matmul-only",
+            help="Quantize only MatMul/Gemm: a smaller gain in size, none lost in speed.",
+        ),
+    ] = False,
+    static: Annotated[
+        bool,
+        typer.Option(
+            "--static",
+            help="Static INT8: activation scales calibrated on training images, QDQ graph, "
+            "per-channel weights (fast where the CPU has VNNI).",
+        ),
+    ] = False,
+    calibration_examples: Annotated[
+        int,
+        typer.Option(
+            "--calibration-examples", help="With --static: training images calibrated on."
+        ),
+    ] = 512,
+    overwrite: Overwrite = False,
+    as_json: JsonOut = False,
+    debug: Debug = False,
 ) -> None:
     """Write an INT8 bundle (dynamic, or --static) and compare it with the float32 one.
 
@@ -121,7 +134,7 @@ def quantize(
         model_uri,
         out,
         overrides or [],
-        split=split,
+        split=str(split),
         op_types=MATMUL_ONLY if matmul_only else None,
         overwrite=overwrite,
         static=static,

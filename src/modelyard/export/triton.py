@@ -26,11 +26,22 @@ from pathlib import Path
 from typing import Any, Union
 
 from modelyard.bundle import INPUT_NAME, MANIFEST, PROFILE_FILE, Bundle
+from modelyard.choices import Choice
 from modelyard.errors import BundleError, ExportError, UsageError
 
 CONFIG_FILE = "config.pbtxt"
 LABELS_FILE = "labels.txt"
-KINDS = ("KIND_CPU", "KIND_GPU", "KIND_AUTO")
+
+
+class InstanceKind(Choice):
+    """Where Triton runs a model instance (``instance_group.kind``)."""
+
+    KIND_CPU = "KIND_CPU"
+    KIND_GPU = "KIND_GPU"
+    KIND_AUTO = "KIND_AUTO"
+
+
+KINDS = tuple(InstanceKind.values())
 # Triton model names become folder names and URL path segments.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _TRITON_TYPES = {

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from modelyard.cli_options import DEBUG, JSON_OUT
+from modelyard.cli_options import Debug, JsonOut
 from modelyard.errors import EXIT_REFUSED, UsageError
 from modelyard.monitor.report import iso_utc
 
@@ -22,33 +23,44 @@ EXIT_DRIFT = EXIT_REFUSED
 
 @monitor_app.command("drift")
 def drift(
-    model: str = typer.Argument(
-        ...,
-        help="<name>@<alias>, models:/<name>/<version>, a bundle folder, or a bare model "
-        "name (the version of its newest logged record)",
-    ),
-    since: str = typer.Option(None, "--since", help="Window: the last 30m, 1h, 2d, ..."),
-    last: int = typer.Option(
-        None, "--last", help="Window: the newest N records (default 1000 without --since)."
-    ),
-    db: str = typer.Option(
-        None,
-        "--db",
-        help="Prediction log URL (sqlite:///... or postgresql://...); default: "
-        "$MODELYARD_PREDICTION_LOG or $MODELYARD_HOME/predictions.db",
-    ),
-    out: Path = typer.Option(
-        None,
-        "--out",
-        "-o",
-        help="Report folder; default $MODELYARD_HOME/monitor/<model>/reports/<UTC time>/",
-    ),
-    alpha: float = typer.Option(
-        0.01, help="Family-wise false-alarm rate (Bonferroni over the checks)."
-    ),
-    min_psi: float = typer.Option(0.1, "--min-psi", help="Smallest PSI that counts as drift."),
-    as_json: bool = JSON_OUT,
-    debug: bool = DEBUG,
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="<name>@<alias>, models:/<name>/<version>, a bundle folder, or a bare model "
+            "name (the version of its newest logged record)"
+        ),
+    ],
+    since: Annotated[
+        str | None, typer.Option("--since", help="Window: the last 30m, 1h, 2d, ...")
+    ] = None,
+    last: Annotated[
+        int | None,
+        typer.Option("--last", help="Window: the newest N records (default 1000 without --since)."),
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Prediction log URL (sqlite:///... or postgresql://...); default: "
+            "$MODELYARD_PREDICTION_LOG or $MODELYARD_HOME/predictions.db",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Report folder; default $MODELYARD_HOME/monitor/<model>/reports/<UTC time>/",
+        ),
+    ] = None,
+    alpha: Annotated[
+        float, typer.Option(help="Family-wise false-alarm rate (Bonferroni over the checks).")
+    ] = 0.01,
+    min_psi: Annotated[
+        float, typer.Option("--min-psi", help="Smallest PSI that counts as drift.")
+    ] = 0.1,
+    as_json: JsonOut = False,
+    debug: Debug = False,
 ) -> None:
     """Test the logged traffic against the bundle's reference profile; exit 1 on drift."""
     from modelyard.monitor.check import check_drift
@@ -86,16 +98,20 @@ def drift(
 
 @monitor_app.command("performance")
 def performance(
-    model: str = typer.Argument(..., help="Model name, as logged."),
-    since: str = typer.Option("1d", "--since", help="Window: the last 30m, 1h, 1d, ..."),
-    every: str = typer.Option(
-        None, "--every", help="Length of each time window; default a quarter of --since."
-    ),
-    db: str = typer.Option(
-        None, "--db", help="Prediction log URL; default $MODELYARD_PREDICTION_LOG or SQLite."
-    ),
-    as_json: bool = JSON_OUT,
-    debug: bool = DEBUG,
+    model: Annotated[str, typer.Argument(help="Model name, as logged.")],
+    since: Annotated[str, typer.Option("--since", help="Window: the last 30m, 1h, 1d, ...")] = "1d",
+    every: Annotated[
+        str | None,
+        typer.Option("--every", help="Length of each time window; default a quarter of --since."),
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db", help="Prediction log URL; default $MODELYARD_PREDICTION_LOG or SQLite."
+        ),
+    ] = None,
+    as_json: JsonOut = False,
+    debug: Debug = False,
 ) -> None:
     """Accuracy, macro-F1 and per-class recall of labelled predictions, per version."""
     from modelyard.monitor.performance import performance as measure
@@ -122,24 +138,31 @@ def performance(
 
 @monitor_app.command("compare")
 def compare(
-    model: str = typer.Argument(..., help="Model name, as logged."),
-    since: str = typer.Option("1h", "--since", help="Window: the last 30m, 1h, 1d, ..."),
-    versions: str = typer.Option(
-        None,
-        "--versions",
-        help="BASELINE,CHALLENGER; default the two versions with the most records.",
-    ),
-    db: str = typer.Option(
-        None, "--db", help="Prediction log URL; default $MODELYARD_PREDICTION_LOG or SQLite."
-    ),
-    out: Path = typer.Option(
-        None,
-        "--out",
-        "-o",
-        help="Report folder; default $MODELYARD_HOME/monitor/<model>/compare/<UTC time>/",
-    ),
-    as_json: bool = JSON_OUT,
-    debug: bool = DEBUG,
+    model: Annotated[str, typer.Argument(help="Model name, as logged.")],
+    since: Annotated[str, typer.Option("--since", help="Window: the last 30m, 1h, 1d, ...")] = "1h",
+    versions: Annotated[
+        str | None,
+        typer.Option(
+            "--versions",
+            help="BASELINE,CHALLENGER; default the two versions with the most records.",
+        ),
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db", help="Prediction log URL; default $MODELYARD_PREDICTION_LOG or SQLite."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Report folder; default $MODELYARD_HOME/monitor/<model>/compare/<UTC time>/",
+        ),
+    ] = None,
+    as_json: JsonOut = False,
+    debug: Debug = False,
 ) -> None:
     """Two served versions side by side: agreement, disagreements, latency, accuracy."""
     from modelyard.monitor.compare import compare as run_compare

@@ -5,22 +5,25 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from modelyard.cli_options import DEBUG, JSON_OUT
+from modelyard.cli_options import Debug, JsonOut
 
 feedback_app = typer.Typer(
     help="Feedback labels: the true label of served requests, for live accuracy.",
     no_args_is_help=True,
 )
 
-DB = typer.Option(
-    None,
-    "--db",
-    help="Prediction log URL (sqlite:///... or postgresql://...); default: "
-    "$MODELYARD_PREDICTION_LOG or $MODELYARD_HOME/predictions.db",
-)
+Db = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Prediction log URL (sqlite:///... or postgresql://...); default: "
+        "$MODELYARD_PREDICTION_LOG or $MODELYARD_HOME/predictions.db",
+    ),
+]
 
 
 def read_labels_csv(path: Path) -> list[dict[str, str]]:
@@ -44,11 +47,11 @@ def read_labels_csv(path: Path) -> list[dict[str, str]]:
 
 @feedback_app.command("import")
 def import_labels(
-    path: Path = typer.Argument(..., help="CSV file with the columns id,label"),
-    model: str = typer.Option(..., "--model", "-m", help="Model name the labels are for."),
-    db: str = DB,
-    as_json: bool = JSON_OUT,
-    debug: bool = DEBUG,
+    path: Annotated[Path, typer.Argument(help="CSV file with the columns id,label")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name the labels are for.")],
+    db: Db = None,
+    as_json: JsonOut = False,
+    debug: Debug = False,
 ) -> None:
     """Store labels for logged requests; unknown ids or labels store nothing (exit 2)."""
     from modelyard.monitor.feedback import parse_labels, record_feedback

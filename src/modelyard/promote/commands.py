@@ -8,38 +8,49 @@ usage error (unknown model, version, setting).
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 import typer
 
-from modelyard.cli_options import DEBUG, JSON_OUT
+from modelyard.choices import PromotionTarget
+from modelyard.cli_options import Debug, JsonOut
 from modelyard.errors import EXIT_REFUSED
 
 
 def promote(
-    name: str = typer.Argument(..., help="Registered model name, e.g. mnist5k-cnn."),
-    overrides: list[str] = typer.Argument(
-        None, help="Gate settings and data: promote.min_improvement=0.01 promote.split=val"
-    ),
-    to: str = typer.Option(..., "--to", help="Target alias: staging or production."),
-    version: str = typer.Option(None, "--version", help="The challenger version."),
-    from_alias: str = typer.Option(
-        "candidate", "--from", help="Alias naming the challenger when --version is not given."
-    ),
-    force: bool = typer.Option(
-        False, "--force", help="Move the alias even if the gate refuses (recorded as forced)."
-    ),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Decide and record the decision, but move no alias."
-    ),
-    as_json: bool = JSON_OUT,
-    debug: bool = DEBUG,
+    name: Annotated[str, typer.Argument(help="Registered model name, e.g. mnist5k-cnn.")],
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Gate settings and data: promote.min_improvement=0.01 promote.split=val"
+        ),
+    ] = None,
+    *,
+    to: Annotated[PromotionTarget, typer.Option("--to", help="The alias to move.")],
+    version: Annotated[
+        str | None, typer.Option("--version", help="The challenger version.")
+    ] = None,
+    from_alias: Annotated[
+        str, typer.Option("--from", help="Alias naming the challenger when --version is not given.")
+    ] = "candidate",
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Move the alias even if the gate refuses (recorded as forced)."
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Decide and record the decision, but move no alias.")
+    ] = False,
+    as_json: JsonOut = False,
+    debug: Debug = False,
 ) -> None:
     """Gate a challenger against the champion on the same data; move the alias if it passes."""
     from modelyard.promote.run import promote as run_promote
 
     result = run_promote(
         name,
-        to,
+        str(to),
         version=version,
         from_alias=from_alias,
         force=force,

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from modelyard import bundle as bundle_io
+from modelyard.choices import PromotionTarget
 from modelyard.errors import ConfigError
 from modelyard.promote.gate import FORCED, PASSED, Decision, decide
 from modelyard.promote.measure import measure
@@ -24,7 +25,7 @@ from modelyard.scoring import config_for, labelled_split, tracking_uri_in
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
-TARGETS = ("staging", "production")
+TARGETS = tuple(PromotionTarget)
 TAG_PREFIX = "modelyard.gate"
 _TAG_LIMIT = 5000  # MLflow's limit on a model version tag value
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
-from modelyard.cli_options import DEBUG, JSON_OUT
+from modelyard.cli_options import Debug, JsonOut
 from modelyard.errors import EXIT_INTERRUPTED, ConfigError, UsageError
 
 
@@ -49,32 +49,44 @@ def continue_command(
 
 
 def tune(
-    overrides: list[str] = typer.Argument(
-        None, help="The training overrides every trial starts from: task=digits train=fast"
-    ),
-    trials: int = typer.Option(
-        ..., "--trials", "-n", help="The study's total trials, shared by all its workers."
-    ),
-    storage: str = typer.Option(
-        None,
-        "--storage",
-        help="Optuna storage URL; default sqlite under MODELYARD_HOME. "
-        "postgresql://... lets workers on several machines share one study.",
-    ),
-    study: str = typer.Option(
-        None, "--study", help="Study name; an existing one is joined. Default: <task>-<time>."
-    ),
-    timeout: float = typer.Option(
-        None, "--timeout", help="Start no new trial after this many seconds."
-    ),
-    space: Path = typer.Option(
-        None,
-        "--space",
-        help="YAML file whose entries replace tune.space, e.g. "
-        "'train.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}'.",
-    ),
-    as_json: bool = JSON_OUT,
-    debug: bool = DEBUG,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="The training overrides every trial starts from: task=digits train=fast"
+        ),
+    ] = None,
+    *,
+    trials: Annotated[
+        int,
+        typer.Option("--trials", "-n", help="The study's total trials, shared by all its workers."),
+    ],
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help="Optuna storage URL; default sqlite under MODELYARD_HOME. "
+            "postgresql://... lets workers on several machines share one study.",
+        ),
+    ] = None,
+    study: Annotated[
+        str | None,
+        typer.Option(
+            "--study", help="Study name; an existing one is joined. Default: <task>-<time>."
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Start no new trial after this many seconds.")
+    ] = None,
+    space: Annotated[
+        Path | None,
+        typer.Option(
+            "--space",
+            help="YAML file whose entries replace tune.space, e.g. "
+            "'train.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}'.",
+        ),
+    ] = None,
+    as_json: JsonOut = False,
+    debug: Debug = False,
 ) -> None:
     """Search hyperparameters (tune.space) with Optuna; register the best as `candidate`."""
     from modelyard.config import compose_config

@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import signal
+from typing import Annotated
 
 import typer
 
-from modelyard.cli_options import DEBUG
+from modelyard.cli_options import Debug
 from modelyard.ui.launch import start_ui
 from modelyard.ui.settings import UISettings
 
 
 def ui(
-    server: str = typer.Option(
-        "http://127.0.0.1:8000", "--server", help="URL of the production `modelyard serve`."
-    ),
-    staging_server: str | None = typer.Option(
-        None, "--staging-server", help="URL of a staging server to compare side by side."
-    ),
-    model: str | None = typer.Option(
-        None, "--model", help="Model name (default: whatever the server serves)."
-    ),
-    host: str = typer.Option("127.0.0.1", help="Interface for the UI (0.0.0.0 for all)."),
-    port: int = typer.Option(8501, help="TCP port of the UI."),
-    debug: bool = DEBUG,
+    server: Annotated[
+        str, typer.Option("--server", help="URL of the production `modelyard serve`.")
+    ] = "http://127.0.0.1:8000",
+    staging_server: Annotated[
+        str | None,
+        typer.Option("--staging-server", help="URL of a staging server to compare side by side."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Model name (default: whatever the server serves)."),
+    ] = None,
+    host: Annotated[
+        str, typer.Option(help="Interface for the UI (0.0.0.0 for all).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port of the UI.")] = 8501,
+    debug: Debug = False,
 ) -> None:
     """Open a web UI on a running server: draw, upload or type; see label, probabilities, drift."""
     settings = UISettings(server=server, staging_server=staging_server, model=model)
