@@ -105,6 +105,16 @@ def test_a_missing_required_field_is_named() -> None:
         parse_manifest([1, 2], "x")
 
 
+def test_a_fetched_copy_with_malformed_checksums_is_refused(bundle_copy: Path) -> None:
+    manifest = json.loads((bundle_copy / bundle.MANIFEST).read_text())
+    assert bundle.verify_files(bundle_copy, manifest) == sorted(bundle.CHECKED_FILES)
+    manifest["files"][bundle.ONNX_FILE] = "0" * 64
+    with pytest.raises(BundleError, match=r"'files\.model\.onnx' should be an object"):
+        bundle.verify_files(bundle_copy, manifest)
+    with pytest.raises(BundleError, match="should hold a JSON object"):
+        bundle.verify_files(bundle_copy, [])  # type: ignore[arg-type]  # what a hostile registry may send
+
+
 def _writes_the_manifest(call: ast.Call, source: str) -> bool:
     """A write_text/write_bytes/open(..., "w")/json.dump call whose target names bundle.json."""
     func = call.func

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from modelyard.errors import BundleError, UsageError
-from modelyard.manifest import Manifest, parse_manifest
+from modelyard.manifest import FILES_KEY, Manifest, parse_manifest, recorded_files
 
 if TYPE_CHECKING:
     from modelyard.modality import InputSpec, Modality
@@ -39,10 +39,6 @@ ONNX_FILE = "model.onnx"
 PROFILE_FILE = "reference_profile.json"
 # Inside an MLflow model folder the bundle sits under the pyfunc artifacts.
 MLFLOW_SUBDIR = Path("artifacts") / "bundle"
-FILES_KEY = "files"
-"""``manifest["files"]``: ``{file name: {"sha256": hex, "bytes": n}}`` for every file
-but the manifest itself, written at training time and checked when a bundle is
-fetched from a registry or read back from the cache."""
 MANIFEST_SHA_TAG = "modelyard.bundle_sha256"
 """Model version tag holding bundle.json's sha256, set when the version is registered,
 so a fetched manifest is checked against the registry's record too."""
@@ -240,14 +236,14 @@ def verify_files(folder: Path, manifest: dict[str, Any]) -> list[str]:
     Raises :class:`ModelyardError` naming the first file that is missing or differs. A
     bundle written before checksums were recorded has nothing to check (empty list).
     """
-    recorded = manifest.get(FILES_KEY) or {}
+    recorded = recorded_files(manifest, str(folder))
     for name, expected in sorted(recorded.items()):
         if name not in CHECKED_FILES:
             raise BundleError(f"bundle {folder} lists an unexpected file '{name}'")
         path = folder / name
         if not path.is_file():
             raise BundleError(f"bundle {folder} is missing {name}")
-        if file_sha256(path) != expected.get("sha256"):
+        if file_sha256(path) != expected.sha256:
             raise BundleError(
                 f"bundle {folder}: {name} does not match the sha256 its manifest records "
                 "(corrupt or tampered); fetch the model again"

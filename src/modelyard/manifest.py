@@ -20,6 +20,11 @@ from modelyard.errors import BundleError
 
 _T = TypeVar("_T")
 
+FILES_KEY = "files"
+"""``manifest["files"]``: ``{file name: {"sha256": hex, "bytes": n}}`` for every file
+but the manifest itself, written at training time and checked when a bundle is
+fetched from a registry or read back from the cache."""
+
 DATA_CONFIG_KEY = "config"
 """Where ``dataset`` keeps the training data settings (``manifest["dataset"]["config"]``)."""
 
@@ -29,7 +34,7 @@ class FileRecord:
     """The sha256 and size of one file of the bundle (``files``)."""
 
     sha256: str
-    bytes: int
+    bytes: int | None
 
 
 @dataclass(frozen=True)
@@ -168,8 +173,16 @@ def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def recorded_files(data: Mapping[str, Any], where: str) -> dict[str, FileRecord]:
+    """Only the ``files`` checksums of bundle.json ``data``: what a fetched copy is
+    verified against before the rest of the manifest is trusted."""
+    if not isinstance(data, Mapping):
+        raise BundleError(f"bundle {where}: bundle.json should hold a JSON object")
+    return _files(_Reader(data, where))
+
+
 def _files(manifest: _Reader) -> dict[str, FileRecord]:
-    files = manifest.section("files")
+    files = manifest.section(FILES_KEY)
     if files is None:
         return {}
     records = {}
@@ -178,7 +191,7 @@ def _files(manifest: _Reader) -> dict[str, FileRecord]:
         if entry is None:
             raise files.fail(name, "an object")
         records[name] = FileRecord(
-            entry.get("sha256", str, "a hex string"), entry.get("bytes", int, "an integer")
+            entry.get("sha256", str, "a hex string"), entry.optional("bytes", int, "an integer")
         )
     return records
 

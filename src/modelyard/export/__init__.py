@@ -4,6 +4,6 @@ cost report, and Triton's model repository.
 Owns: ONNX export and parity, quantization and its comparison, cost reports, Triton
 repositories.
 
-May import: ``bundle``, ``config``, ``predictor``, ``scoring``; the serving path never
+May import: ``bundle``, ``config``, ``manifest``, ``predictor``, ``scoring``; the serving path never
 imports this package.
 """

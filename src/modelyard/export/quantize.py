@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from modelyard import bundle as bundle_io
-from modelyard.bundle import FILES_KEY, Bundle, write_bundle
+from modelyard.bundle import Bundle, write_bundle
 from modelyard.config.schema import Config
 from modelyard.errors import ExportError, MissingExtra, UsageError
+from modelyard.manifest import FILES_KEY
 from modelyard.predictor import Predictor
 
 LATENCY_BATCH = 32
