@@ -83,7 +83,6 @@ COMMANDS = [
     (["monitor", "performance"], True),
     (["monitor", "compare"], True),
     (["rollback"], True),
-    (["distill"], True),
     (["feedback", "import"], True),
     (["init"], True),
 ]

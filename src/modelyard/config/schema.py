@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from modelyard.choices import (
     Accelerator,
@@ -322,20 +322,6 @@ class PromoteConfig:
 
 
 @dataclass
-class DistillConfig:
-    """``modelyard distill``: a student trained on a teacher's logits (train/distill.py)."""
-
-    teacher: str = ""
-    """The teacher: ``<name>@<alias>``, ``models:/<name>/<version>`` or a bundle folder
-    (the command's ``teacher=``). Read by ``modelyard distill`` only."""
-    temperature: float = 4.0
-    """Softens both softmaxes (logits / T) in the KL term; must be positive."""
-    alpha: float = 0.9
-    """Weight in [0, 1] of the teacher's term; 1 - alpha weighs the labels'
-    cross-entropy (0: plain training)."""
-
-
-@dataclass
 class Config:
     task: TaskConfig = field(default_factory=TaskConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -346,7 +332,6 @@ class Config:
     export: ExportConfig = field(default_factory=ExportConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
     promote: PromoteConfig = field(default_factory=PromoteConfig)
-    distill: DistillConfig = field(default_factory=DistillConfig)
 
 
 CHOICES: dict[str, tuple[Any, ...]] = {
@@ -364,8 +349,27 @@ def _get(cfg: Config, dotted: str) -> Any:
     return getattr(getattr(cfg, section), key)
 
 
+def _coerce_choices(cfg: Config) -> None:
+    """Make every :class:`Choice` field a member, refusing a value outside its set.
+
+    Composing does this already; a value put in afterwards (a bundle's recorded data
+    settings, a test's ``DataConfig(source="digits")``) is a plain string until here.
+    """
+    for section, part in vars(cfg).items():
+        for name, hint in get_type_hints(type(part)).items():
+            if isinstance(hint, type) and issubclass(hint, Choice):
+                value = getattr(part, name)
+                try:
+                    setattr(part, name, hint(value))
+                except ValueError:
+                    raise ConfigError(
+                        invalid_choice(f"{section}.{name}", value, hint.values())
+                    ) from None
+
+
 def validate(cfg: Config) -> Config:
     """Check closed-set choices and ranges the type system cannot express."""
+    _coerce_choices(cfg)
     for dotted, allowed in CHOICES.items():
         value = _get(cfg, dotted)
         if value not in allowed:
@@ -406,10 +410,6 @@ def validate(cfg: Config) -> Config:
             f"{cfg.promote.min_shadow_agreement}"
         )
     check_prune(cfg)
-    if cfg.distill.temperature <= 0:
-        raise ConfigError(f"distill.temperature must be positive, got {cfg.distill.temperature}")
-    if not 0.0 <= cfg.distill.alpha <= 1.0:
-        raise ConfigError(f"distill.alpha must be within 0..1, got {cfg.distill.alpha}")
     # The checks of the task's own kind (image sizes, text n-grams, ...) live with it.
     from modelyard.modality import modality_for
 

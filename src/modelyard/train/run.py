@@ -400,7 +400,6 @@ def train(
     callbacks: Sequence[L.Callback] = (),
     parent_run_id: str | None = None,
     run_name: str | None = None,
-    manifest_extra: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train, evaluate, bundle and register one model; everything tracked in MLflow.
 
@@ -412,8 +411,7 @@ def train(
     ``dataset`` replaces loading ``cfg.data`` (the dvc pipeline passes the splits
     its prepare stage wrote). ``callbacks`` join the Lightning trainer's own
     (``modelyard tune`` adds its pruning callback); ``parent_run_id`` makes the run a
-    child of that MLflow run. ``manifest_extra`` joins the bundle's bundle.json
-    (``modelyard distill`` records its teacher).
+    child of that MLflow run.
     """
     _quiet()
     tracking_uri = tracking.configure(cfg.tracking.uri)
@@ -464,10 +462,7 @@ def train(
                 {"fit_seconds": fit_seconds, "epochs_trained": epochs, "world_size": world_size}
             )
             final = _refit(cfg, dataset, run_id, epochs) if cfg.train.refit else None
-            spec = input_spec(cfg)
-            finished = finish(
-                cfg, module.model, dataset, spec, run_id, final=final, extra=manifest_extra
-            )
+            finished = finish(cfg, module.model, dataset, input_spec(cfg), run_id, final=final)
             mlflow.set_tag(STATUS_TAG, "complete")
         except KeyboardInterrupt as interrupt:
             raise _end_interrupted(cfg, run_id, parent_run_id) from interrupt
