@@ -58,6 +58,15 @@ def _load(url: str, n: int, results: list[tuple[int, str, float]]) -> None:
             )
 
 
+def _thread_nice_values(pid: int) -> list[int]:
+    """The nice value of each thread of process ``pid`` (Linux /proc)."""
+    values = []
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        values.append(int(fields[16]))  # field 19 of stat; fields here start at field 3
+    return values
+
+
 def test_a_slow_shadow_never_holds_up_the_main_path(versions: Versions, log_url: str) -> None:
     server = Server(
         "digits-cnn@production",
@@ -78,8 +87,10 @@ def test_a_slow_shadow_never_holds_up_the_main_path(versions: Versions, log_url:
             thread.join()
         shadow = _counter(server.url, "modelyard_shadow_requests_total")
         info = httpx.get(f"{server.url}/metrics").text
+        niced = _thread_nice_values(server.process.pid)
     finally:
         assert server.stop() == 0  # graceful: the queued shadow work is logged first
+    assert niced.count(10) == 1, niced  # the shadow's model thread (shadow_nice=10) alone
     assert {(status, version) for status, version, _ in results} == {(200, "1")}
     assert 'modelyard_shadow_info{model="digits-cnn",version="2"} 1.0' in info
     # the shadow is far slower: it could not keep up, dropped (and counted) the rest
@@ -102,19 +113,6 @@ def test_a_slow_shadow_never_holds_up_the_main_path(versions: Versions, log_url:
     assert set(shadowed) <= set(main)
     assert len(shadowed) >= shadow["done"]
     assert all(main[i] == label for i, label in shadowed.items())
-    # shadow rows summarise their inputs like main rows: drift runs the same checks
-    checked = {}
-    for version in ("1", "2"):
-        done = run_cli(
-            "monitor", "drift", f"models:/digits-cnn/{version}", "--since", "1h", "--json",
-            "--db", log_url, timeout=120,
-        )  # fmt: skip
-        assert done.returncode in (0, 1), done.stderr  # 1: drift (one image, sent 400 times)
-        verdict = json.loads(done.stdout)
-        assert verdict["window"]["records"] == (len(main) if version == "1" else len(shadowed))
-        checked[version] = sorted(check["name"] for check in verdict["checks"])
-    assert checked["2"] == checked["1"]
-    assert any(name not in ("labels", "confidence", "embedding") for name in checked["2"])
 
 
 def _ask(url: str, request_id: str) -> int:
@@ -130,7 +128,8 @@ def _ask(url: str, request_id: str) -> int:
 
 def test_two_workers_each_shadow_what_they_answer(versions: Versions, tmp_path: Path) -> None:
     """Every worker process loads the shadow and logs its predictions beside its own
-    main ones: each shadow row pairs with a main row of the same id."""
+    main ones: each shadow row pairs with a main row of the same id, and summarises
+    its inputs like a main row, so drift can be checked on the shadow's version."""
     log_url = f"sqlite:///{tmp_path / 'log.db'}"
     server = Server(
         "digits-cnn@production",
@@ -164,6 +163,19 @@ def test_two_workers_each_shadow_what_they_answer(versions: Versions, tmp_path: 
     assert shadow.get("dropped", 0) + len(shadowed) == len(ids), shadow
     assert shadowed and set(shadowed) <= set(main)
     assert all(main[i] == label for i, label in shadowed.items())  # v4 is a copy of v1
+    # shadow rows summarise their inputs like main rows: drift runs the same checks
+    checked = {}
+    for version in ("1", "4"):
+        done = run_cli(
+            "monitor", "drift", f"models:/digits-cnn/{version}", "--since", "1h", "--json",
+            "--db", log_url, timeout=120,
+        )  # fmt: skip
+        assert done.returncode in (0, 1), done.stderr  # 1: drift (one image, sent 120 times)
+        verdict = json.loads(done.stdout)
+        assert verdict["window"]["records"] == (len(main) if version == "1" else len(shadowed))
+        checked[version] = sorted(check["name"] for check in verdict["checks"])
+    assert checked["4"] == checked["1"]
+    assert any(name not in ("labels", "confidence", "embedding") for name in checked["4"])
 
 
 def test_a_shadow_that_fails_to_load_leaves_the_main_model_serving(versions: Versions) -> None:

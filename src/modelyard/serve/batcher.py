@@ -148,6 +148,11 @@ class DynamicBatcher:
         self._computing: set[asyncio.Task[None]] = set()
 
     @property
+    def executor(self) -> concurrent.futures.Executor:
+        """Where batches are computed (a caller may set up its threads through it)."""
+        return self._executor
+
+    @property
     def pending_rows(self) -> int:
         """Rows queued and not yet handed to ``run_batch`` (what ``max_queue_rows`` bounds)."""
         return self._queued_rows

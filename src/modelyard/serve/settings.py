@@ -103,6 +103,9 @@ class ServeSettings:
     shadow_threads: int = 1
     """ONNX Runtime threads of the shadow's session: few, so it leaves the CPU to the
     main model."""
+    shadow_nice: int = 10
+    """Nice value (0..19) of the thread that runs the shadow's model (Linux): when the
+    CPU is short, the kernel runs the main path's threads first. 0: as the rest."""
     canary: str = ""
     """An alias of the same model that answers a share of the traffic
     (``canary=staging``), sticky per ``X-Modelyard-Key`` header or request id."""
@@ -138,6 +141,7 @@ _ALLOWED: dict[str, tuple[Callable[[Any], bool], str]] = {
     "shadow_rate": (lambda v: 0.0 <= v <= 1.0, "within 0..1"),
     "shadow_queue": (lambda v: v >= 1, "at least 1 (requests)"),
     "shadow_threads": (lambda v: v >= 1, "at least 1"),
+    "shadow_nice": (lambda v: 0 <= v <= 19, "within 0..19"),
     "canary_weight": (lambda v: 0.0 <= v <= 1.0, "within 0..1"),
 }
 """Each numeric setting's allowed values: a check (False also for NaN) and its words."""

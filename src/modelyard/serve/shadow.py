@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -39,6 +41,14 @@ WORKERS = 1
 while the shadow computes."""
 
 
+def lower_priority(nice: int) -> None:
+    """Raise the calling thread's nice value to ``nice`` (on Linux a thread's own; where
+    threads cannot be reniced, nothing): the shadow's model calls yield the CPU to the
+    main path's threads when both want it."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+
+
 @dataclass(frozen=True)
 class ShadowWork:
     """One answered request for the shadow: the main model's decoded batch (reused
@@ -56,6 +66,8 @@ class ShadowWork:
 class Shadow:
     def __init__(self, settings: ServeSettings, metrics: ServerMetrics, monitor: ServingMonitor):
         self.rate = settings.shadow_rate
+        self.nice = settings.shadow_nice
+        self._niced: LoadedModel | None = None
         self.monitor = monitor
         shadow_settings = replace(
             settings,
@@ -135,6 +147,11 @@ class Shadow:
             self._count("skipped", len(items))
             return
         self._show(model)
+        if self.nice and self._niced is not model:  # a new version: a new batcher thread
+            await asyncio.get_running_loop().run_in_executor(
+                model.batcher.executor, lower_priority, self.nice
+            )
+            self._niced = model
         batches = [
             work.batch if model.spec == work.main.spec else work.decode(model) for work in items
         ]
