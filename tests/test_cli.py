@@ -83,6 +83,7 @@ COMMANDS = [
     (["monitor", "performance"], True),
     (["monitor", "compare"], True),
     (["rollback"], True),
+    (["distill"], True),
     (["feedback", "import"], True),
     (["init"], True),
 ]

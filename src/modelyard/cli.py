@@ -24,6 +24,7 @@ from modelyard.extras import missing_extra
 from modelyard.monitor.commands import monitor_app
 from modelyard.monitor.feedback_commands import feedback_app
 from modelyard.promote.commands import promote as promote_command
+from modelyard.train.distill_command import distill as distill_command
 from modelyard.tune.commands import tune as tune_command
 from modelyard.ui.commands import ui as ui_command
 
@@ -47,6 +48,7 @@ app.command("tune")(tune_command)
 app.command("promote")(promote_command)
 app.command("deploy")(deploy_command)
 app.command("rollback")(rollback_command)
+app.command("distill")(distill_command)
 
 
 def _print_version(value: bool) -> None:

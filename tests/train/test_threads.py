@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from modelyard.train import threads
-from modelyard.train.threads import AdaptiveThreads, sample, threads_for
+from modelyard.train.threads import AdaptiveThreads, free_cores, sample, threads_for
 
 
 @pytest.mark.parametrize(
@@ -72,3 +72,24 @@ def test_a_process_spinning_beside_training_takes_a_thread_away() -> None:
         for spinner in spinners:
             spinner.join()
         torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="reads Linux's /proc/stat")
+def test_a_deterministic_run_starts_with_the_cores_left_free(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """free_cores picks one count up front: with every core busy elsewhere, one thread."""
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    stop = mp.Event()
+    spinners = [mp.Process(target=_spin, args=(stop,)) for _ in range(2)]
+    try:
+        for spinner in spinners:
+            spinner.start()
+        time.sleep(0.3)
+        assert free_cores(window_s=0.5) == 1
+    finally:
+        stop.set()
+        for spinner in spinners:
+            spinner.join()
+    monkeypatch.setattr(threads, "sample", lambda stat=None: None)
+    assert free_cores() == 2  # no load to read: torch's default, every core

@@ -221,8 +221,11 @@ class TrainConfig:
     num_workers: int = 0
     """DataLoader worker processes (0 loads in the training process)."""
     threads: int = 0
-    """torch intra-op threads while fitting; 0 keeps torch's default. Small models
-    (text) train fastest on 1: on a busy machine, more threads wait on each other."""
+    """torch intra-op threads while fitting. 0 (the default) uses the cores other
+    processes leave free (train/threads.py): with one of two cores busy elsewhere, two
+    threads train 3x slower than one. A deterministic run picks the count once at its
+    start and tags it (``modelyard.train_threads``); otherwise it is re-checked every
+    second. Small models (text) train fastest on 1."""
     seed: int = 42
     """Seeds torch, numpy and Python; same seed on CPU gives the same metrics."""
     deterministic: bool = True

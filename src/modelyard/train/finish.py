@@ -240,8 +240,12 @@ def finish(
     spec: InputSpec,
     run_id: str,
     final: Refit | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Finished:
     """Turn a fitted model into a registered, parity-checked bundle, logged in ``run_id``.
+
+    ``extra`` joins bundle.json's training-time record (``modelyard distill`` records
+    its teacher there).
 
     With ``final`` (``train.refit``) ``model`` is the held-out fit, which the metrics
     describe, and ``final.model`` (fitted on every labelled example, calibrated with
@@ -274,9 +278,12 @@ def finish(
             onnx_file=bundled.onnx_path,
             reference_profile=profile,
             metrics={**report.metrics(), **val_report.metrics(prefix="best_"), **calibration},
-            extra=_manifest_extra(
-                cfg, run_id, kind, dataset, calibration, final, cost, bundled.parity
-            ),
+            extra={
+                **_manifest_extra(
+                    cfg, run_id, kind, dataset, calibration, final, cost, bundled.parity
+                ),
+                **(extra or {}),
+            },
         )
         examples = kind.signature_examples(test_examples[:4])
         probabilities = bundled.test_prediction.probabilities[:4]

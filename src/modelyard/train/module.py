@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 import lightning as L
@@ -12,6 +13,9 @@ from torch import nn
 from modelyard.config.schema import TrainConfig
 from modelyard.train.augment import random_affine
 from modelyard.train.optim import SparseDenseAdam
+
+TrainLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+"""(batch input as the model saw it, logits, labels) -> the training loss."""
 
 
 class Classifier(L.LightningModule):
@@ -33,6 +37,9 @@ class Classifier(L.LightningModule):
         """Image augmentation; text models pass False whatever train.augment says."""
         # A buffer, so the weights move with the module to the training device.
         self.register_buffer("class_weights", class_weights, persistent=False)
+        self.train_loss: TrainLoss | None = None
+        """Replaces the training cross-entropy when set (``modelyard distill`` sets the
+        teacher's loss through a callback); validation loss stays cross-entropy."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return cast("torch.Tensor", self.model(x))
@@ -48,7 +55,10 @@ class Classifier(L.LightningModule):
         # A registered buffer: a Tensor (nn.Module's __getattr__ is typed Tensor | Module).
         class_weights = cast(torch.Tensor, self.class_weights)
         weight = class_weights if stage == "train" else None
-        loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=smoothing)
+        if stage == "train" and self.train_loss is not None:
+            loss = self.train_loss(x, logits, y)
+        else:
+            loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=smoothing)
         acc = (logits.argmax(dim=1) == y).float().mean()
         on_step = False
         # sync_dist: under DDP every rank must see the same epoch values, or ranks

@@ -42,6 +42,7 @@ from modelyard.train.finish import finish
 from modelyard.train.module import Classifier
 from modelyard.train.refit import Refit, best_epochs, refit_on_all
 from modelyard.train.text_data import TextDataModule
+from modelyard.train.threads import THREADS_TAG, AdaptiveThreads, free_cores
 from modelyard.train.tracking_inputs import log_dataset_inputs
 
 CONFIG_FILE = "config.yaml"
@@ -362,11 +363,18 @@ def _fit(
     module, datamodule = _setup(cfg, dataset, spec)
     folder = checkpoints or checkpoint_dir(run_id)
     watch = _InterruptWatch()
-    trainer, best = _trainer(cfg, folder, run_id, [*callbacks, watch])
+    # train.threads=0: the cores other processes leave free (train/threads.py), chosen
+    # once for a deterministic run (a thread count changes the sums' order), else
+    # re-checked every second.
+    pinned = cfg.train.threads or (free_cores() if cfg.train.deterministic else 0)
+    adaptive = [] if pinned else [AdaptiveThreads()]
+    trainer, best = _trainer(cfg, folder, run_id, [*callbacks, *adaptive, watch])
     last = folder / LAST_CHECKPOINT
     threads = torch.get_num_threads()
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+    if pinned:
+        torch.set_num_threads(pinned)
+        if mlflow.active_run():
+            mlflow.set_tag(THREADS_TAG, str(pinned))
     main_thread = threading.current_thread() is threading.main_thread()
     sigint = signal.getsignal(signal.SIGINT) if main_thread else None
     try:

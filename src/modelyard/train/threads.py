@@ -4,9 +4,12 @@ torch splits each operator across one thread per core and waits for the slowest.
 another process keeps one of two cores busy, the thread sharing that core runs half
 the time and every operator waits for it: the quickstart's CNN then trains 3x slower
 with two threads than with one (benchmarks/training/shared_cpu.py). A laptop always
-has something else running, so ``train.threads=0`` (the default) re-reads the
-machine's load about once a second and gives torch only the cores nobody else is
-using, never fewer than one.
+has something else running, so ``train.threads=0`` (the default) gives torch only the
+cores nobody else is using, never fewer than one: chosen once at the start of a
+deterministic run (``train.deterministic=true``: a different thread count sums in a
+different order, so the same seed would no longer give the same metrics; the count is
+tagged on the run so ``train.threads=N`` reproduces it), re-read about once a second
+otherwise.
 
 Others' load is the machine's busy CPU time minus this process's own, from
 ``/proc/stat`` and :func:`os.times`; where ``/proc/stat`` does not exist (macOS,
@@ -29,6 +32,10 @@ PROC_STAT = Path("/proc/stat")
 CHECK_EVERY_S = 1.0
 """How often the load is re-read: often enough to follow a build starting beside us,
 rarely enough that reading /proc/stat costs nothing next to a training step."""
+THREADS_TAG = "modelyard.train_threads"
+"""Run tag: the intra-op threads a run with a fixed count trained with."""
+START_WINDOW_S = 0.3
+"""How long the load is watched before a deterministic run picks its thread count."""
 IDLE_SLACK = 0.25
 """Others' load below this many cores (daemons, a terminal) leaves every core ours."""
 
@@ -79,6 +86,26 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def others_cores(before: CpuSample, after: CpuSample) -> float:
+    """Cores' worth of CPU that processes other than this one used between two samples."""
+    wall = after.at - before.at
+    ours = after.own_s - before.own_s
+    return (after.machine_busy_s - before.machine_busy_s - ours) / wall
+
+
+def free_cores(window_s: float = START_WINDOW_S) -> int:
+    """Threads for a run that keeps one count: the cores left free over ``window_s``.
+
+    Where the load cannot be read, every usable core (torch's own default)."""
+    cores = usable_cores()
+    before = sample()
+    if before is None:
+        return cores
+    time.sleep(window_s)
+    after = sample()
+    return cores if after is None else threads_for(others_cores(before, after), cores)
+
+
 class AdaptiveThreads(L.Callback):
     """Sets torch's intra-op threads to the cores left free, re-checked every second."""
 
@@ -98,9 +125,7 @@ class AdaptiveThreads(L.Callback):
             if last is not None:
                 self.last = last
             return
-        wall = now.at - last.at
-        others = (now.machine_busy_s - last.machine_busy_s - (now.own_s - last.own_s)) / wall
-        threads = threads_for(others, self.cores)
+        threads = threads_for(others_cores(last, now), self.cores)
         if threads != torch.get_num_threads():
             torch.set_num_threads(threads)
             self.changes.append(threads)
