@@ -27,6 +27,7 @@ from torch import nn
 from modelyard import tracking
 from modelyard.config import Config, compose_config, flatten, from_yaml, to_yaml
 from modelyard.config.overrides import override_key
+from modelyard.config.schema import PruneMethod
 from modelyard.data import Dataset, TextDataset
 from modelyard.data.text import class_weights
 from modelyard.errors import ConfigError, UsageError
@@ -40,6 +41,7 @@ from modelyard.train.datamodule import ImageDataModule
 from modelyard.train.distributed import RUN_ID_ENV, global_rank
 from modelyard.train.finish import finish
 from modelyard.train.module import Classifier
+from modelyard.train.prune import prune_and_finetune
 from modelyard.train.refit import Refit, best_epochs, refit_on_all
 from modelyard.train.text_data import TextDataModule
 from modelyard.train.threads import THREADS_TAG, AdaptiveThreads, free_cores
@@ -408,6 +410,7 @@ def train(
     callbacks: Sequence[L.Callback] = (),
     parent_run_id: str | None = None,
     run_name: str | None = None,
+    manifest_extra: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train, evaluate, bundle and register one model; everything tracked in MLflow.
 
@@ -419,7 +422,8 @@ def train(
     ``dataset`` replaces loading ``cfg.data`` (the dvc pipeline passes the splits
     its prepare stage wrote). ``callbacks`` join the Lightning trainer's own
     (``modelyard tune`` adds its pruning callback); ``parent_run_id`` makes the run a
-    child of that MLflow run.
+    child of that MLflow run. ``manifest_extra`` joins the bundle's bundle.json
+    (``modelyard distill`` records its teacher).
     """
     _quiet()
     tracking_uri = tracking.configure(cfg.tracking.uri)
@@ -469,8 +473,19 @@ def train(
             mlflow.log_metrics(
                 {"fit_seconds": fit_seconds, "epochs_trained": epochs, "world_size": world_size}
             )
+            pruned = cfg.train.prune is not PruneMethod.none
+            pruning = {"pruning": _prune(cfg, dataset, run_id, module)} if pruned else {}
             final = _refit(cfg, dataset, run_id, epochs) if cfg.train.refit else None
-            finished = finish(cfg, module.model, dataset, input_spec(cfg), run_id, final=final)
+            spec = input_spec(cfg)
+            finished = finish(
+                cfg,
+                module.model,
+                dataset,
+                spec,
+                run_id,
+                final=final,
+                extra={**(manifest_extra or {}), **pruning},
+            )
             mlflow.set_tag(STATUS_TAG, "complete")
         except KeyboardInterrupt as interrupt:
             raise _end_interrupted(cfg, run_id, parent_run_id) from interrupt
@@ -488,6 +503,17 @@ def train(
         fit_seconds=fit_seconds,
         epochs=epochs,
     )
+
+
+def _prune(
+    cfg: Config, dataset: Dataset | TextDataset, run_id: str, module: Classifier
+) -> dict[str, Any]:
+    """``train.prune``: prune the fitted model in place, then fine-tune it (:mod:`.prune`)."""
+    spec = input_spec(cfg)
+    assert isinstance(spec, ImageSpec)  # config validation allows image CNNs only
+    _, datamodule = _setup(cfg, dataset, spec)
+    folder = checkpoint_dir(run_id) / "prune"
+    return prune_and_finetune(cfg, module, datamodule, folder, spec.shape)
 
 
 def _refit(cfg: Config, dataset: Dataset | TextDataset, run_id: str, epochs: int) -> Refit:

@@ -1,0 +1,102 @@
+"""``train.prune``: a pruned digits run bundles a smaller graph and says what pruning
+did; a pruning that cannot work is a one-line error before any training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+from tests.conftest import FAST
+from tests.helpers import run_cli
+
+from modelyard import bundle
+from modelyard.config import compose_config
+from modelyard.errors import ConfigError
+from modelyard.train.run import TrainResult, train
+
+PRUNE = [*FAST, "train.prune_finetune_epochs=1"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["train.prune=channels", "train.prune_amount=1.0"],
+            "train.prune_amount must be in [0, 1) (the share of each layer pruned), got 1.0",
+        ),
+        (["train.prune=magnitude", "train.prune_amount=-0.1"], "must be in [0, 1)"),
+        (
+            # digits' cnn_small has 16 and 32 channels: 0.97 x 16 rounds to all 16.
+            ["train.prune=channels", "train.prune_amount=0.97"],
+            "train.prune_amount=0.97 leaves block 0's convolutions (model.channels[0]=16 "
+            "channels) with 0 channels",
+        ),
+        (
+            ["train.prune=structured"],
+            "train.prune='structured' is not a valid choice; choose one of none, channels, "
+            "magnitude",
+        ),
+        (["train.prune=channels", "train.devices=2"], "train.prune fine-tunes in one process"),
+    ],
+)
+def test_impossible_pruning_is_refused_while_composing(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        compose_config([*FAST, *overrides])
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_models_that_cannot_lose_channels_are_named() -> None:
+    with pytest.raises(ConfigError) as error:
+        compose_config(["task=langid_nordic", "train.prune=channels"])
+    assert str(error.value) == (
+        "train.prune=channels cannot prune model.name=fasttext; it supports model.name=cnn "
+        "(image CNNs); use train.prune=none"
+    )
+
+
+def test_the_cli_refuses_in_one_line_before_training(home: Path) -> None:
+    result = run_cli("train", *FAST, "train.prune=channels", "train.prune_amount=0.97")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "model.channels[0]=16 channels" in result.stderr
+    assert not (home / "runs").exists()  # no run was opened
+
+
+@pytest.mark.slow
+def test_channel_pruned_run_bundles_a_smaller_graph(trained: TrainResult, home: Path) -> None:
+    pruned = train(compose_config([*PRUNE, "train.prune=channels", "train.prune_amount=0.5"]))
+    dense = bundle.load(trained.bundle_path).manifest
+    manifest = bundle.load(pruned.bundle_path).manifest
+    record = manifest["pruning"]
+    assert record["method"] == "channels" and record["amount"] == 0.5
+    assert [(r["layer"], r["before"], r["after"]) for r in record["layers"]] == [
+        ("features.0", 16, 8),
+        ("features.4", 32, 16),
+        ("embedding.1", 32 * 2 * 2, 16 * 2 * 2),
+    ]
+    # The bundle's own cost report (counted from its ONNX graph) shows the saving.
+    assert record["macs_before"] == dense["cost"]["macs_per_example"]
+    assert manifest["cost"]["macs_per_example"] == record["macs_after"]
+    assert record["macs_after"] < 0.35 * record["macs_before"]
+    assert manifest["cost"]["parameters"] < 0.5 * dense["cost"]["parameters"]
+    assert 0.0 < manifest["metrics"]["test_accuracy"] == pruned.metrics["test_accuracy"]
+    run = MlflowClient().get_run(pruned.run_id)
+    assert run.data.metrics["prune_macs_after"] == record["macs_after"]
+    assert run.data.params["prune_layers"].startswith("features.0 16->8, features.4 32->16")
+    steps = MlflowClient().get_metric_history(pruned.run_id, "prune_val_acc")
+    assert [m.step for m in steps] == [0]  # one fine-tuning epoch, logged apart
+
+
+@pytest.mark.slow
+def test_magnitude_pruned_run_says_it_saves_nothing_on_cpu(
+    trained: TrainResult, home: Path
+) -> None:
+    pruned = train(compose_config([*PRUNE, "train.prune=magnitude", "train.prune_amount=0.5"]))
+    manifest = bundle.load(pruned.bundle_path).manifest
+    record = manifest["pruning"]
+    assert "ONNX Runtime on CPU runs it no faster" in record["note"]
+    assert record["macs_after"] == record["macs_before"] == manifest["cost"]["macs_per_example"]
+    assert record["zeroed_weights"] > 0.45 * sum(r["before"] for r in record["layers"])
+    assert manifest["metrics"]["test_accuracy"] > 0.0
