@@ -67,8 +67,7 @@ def test_a_bad_choice_names_the_valid_ones_on_one_line(args: list[str], choices:
     [
         (
             ["evaluate", "m@candidate", "--split", "dev"],
-            "error: Invalid value for '--split': Value error, 'dev' is not one of 'train', "
-            "'val', 'test'.",
+            "error: Invalid value for '--split': 'dev' is not one of 'train', 'val', 'test'.",
         ),
         (["promote", "m"], "error: Missing option '--to'. Choose from: staging, production"),
     ],

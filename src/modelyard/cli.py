@@ -339,7 +339,10 @@ def main() -> None:
     except typer.BadParameter as error:
         # A value outside an option's choices, or a required option missing: one line
         # naming the valid values, as for every other user error (Typer would draw a box).
-        typer.echo(f"error: {' '.join(error.format_message().split())}", err=True)
+        # Typer words a refused choice "Value error, 'x' is not one of ..."; the prefix
+        # says nothing to a user.
+        line = " ".join(error.format_message().replace("Value error, ", "").split())
+        typer.echo(f"error: {line}", err=True)
         sys.exit(error.exit_code)
     except typer.Abort:
         typer.echo("Aborted!", err=True)
