@@ -105,7 +105,8 @@ class ServeSettings:
     main model."""
     shadow_nice: int = 10
     """Nice value (0..19) of the thread that runs the shadow's model (Linux): when the
-    CPU is short, the kernel runs the main path's threads first. 0: as the rest."""
+    CPU is short, the kernel runs the main path's threads first. 0: as the rest. With
+    ``shadow_threads`` above 1, ONNX Runtime's own pool threads keep the process's."""
     canary: str = ""
     """An alias of the same model that answers a share of the traffic
     (``canary=staging``), sticky per ``X-Modelyard-Key`` header or request id."""
