@@ -39,6 +39,7 @@ BENCHMARKS = {
     "benchmarks/reliability/RESULTS.md": "reliability",
     "benchmarks/text/RESULTS.md": "text",
     "benchmarks/langid/RESULTS.md": "langid",
+    "benchmarks/prune/RESULTS.md": "prune",
 }
 
 
