@@ -40,6 +40,7 @@ BENCHMARKS = {
     "benchmarks/text/RESULTS.md": "text",
     "benchmarks/langid/RESULTS.md": "langid",
     "benchmarks/prune/RESULTS.md": "prune",
+    "benchmarks/distill/RESULTS.md": "distill",
 }
 
 
