@@ -25,6 +25,8 @@ from modelyard.cli import app
 from modelyard.config.schema import TrainConfig
 from modelyard.errors import ConfigError, UsageError
 from modelyard.features.image import ImageSpec, to_model_input
+from modelyard.paths import checkpoint_dir
+from modelyard.train import distill as distill_module
 from modelyard.train.distill import (
     MANIFEST_KEY,
     TEACHER_TAG,
@@ -35,6 +37,7 @@ from modelyard.train.distill import (
 from modelyard.train.distill_command import distill_config
 from modelyard.train.distill_teacher import Teacher
 from modelyard.train.module import Classifier
+from modelyard.train.run import LAST_CHECKPOINT, TrainingInterrupted
 
 
 def _softmax(values: list[float]) -> list[float]:
@@ -203,6 +206,23 @@ def test_cli_refuses_a_bad_temperature_before_the_training_stack_loads() -> None
     )
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     assert answer == {"error": "distill.temperature must be positive, got 0.0", "heavy": []}
+
+
+def test_ctrl_c_leaves_nothing_that_train_resume_would_continue_without_the_teacher(
+    trained, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    last = checkpoint_dir("run-1") / LAST_CHECKPOINT
+    last.parent.mkdir(parents=True)
+    last.write_bytes(b"checkpoint")
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise TrainingInterrupted("interrupted; resume it with: modelyard train", "run-1", "x")
+
+    monkeypatch.setattr(distill_module, "train", interrupted)
+    with pytest.raises(TrainingInterrupted) as error:
+        distill(distill_config(_digits(f"teacher={trained.bundle_path}")))
+    assert "a distill run cannot be resumed" in str(error.value)
+    assert error.value.command is None and not last.exists()
 
 
 @pytest.mark.slow

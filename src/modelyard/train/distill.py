@@ -22,9 +22,17 @@ from modelyard import tracking
 from modelyard.config import Config
 from modelyard.data import Dataset, TextDataset
 from modelyard.errors import ConfigError
+from modelyard.paths import checkpoint_dir
 from modelyard.train.distill_teacher import Teacher, check_labels, load_teacher_bundle
 from modelyard.train.module import Classifier
-from modelyard.train.run import TrainResult, input_spec, load_dataset_for, train
+from modelyard.train.run import (
+    LAST_CHECKPOINT,
+    TrainingInterrupted,
+    TrainResult,
+    input_spec,
+    load_dataset_for,
+    train,
+)
 
 TEACHER_TAG = "modelyard.teacher"
 """``<name>/<version>`` (or the folder) of the teacher, on the student's MLflow run."""
@@ -120,4 +128,20 @@ def distill(cfg: Config, dataset: Dataset | TextDataset | None = None) -> TrainR
             "alpha": cfg.distill.alpha,
         }
     }
-    return train(cfg, dataset=dataset, callbacks=[callback], manifest_extra=extra)
+    try:
+        return train(cfg, dataset=dataset, callbacks=[callback], manifest_extra=extra)
+    except TrainingInterrupted as interrupt:
+        raise _not_resumable(interrupt) from interrupt
+
+
+def _not_resumable(interrupt: TrainingInterrupted) -> TrainingInterrupted:
+    """Ctrl-C: ``train --resume`` would continue the run without its teacher, so the
+    run's last checkpoint goes (nothing offers to resume it) and the message says so."""
+    if interrupt.run_id is None:
+        return interrupt
+    (checkpoint_dir(interrupt.run_id) / LAST_CHECKPOINT).unlink(missing_ok=True)
+    return TrainingInterrupted(
+        f"interrupted; MLflow run {interrupt.run_id} ended KILLED; a distill run cannot be "
+        "resumed (train --resume would go on without the teacher): run the same command again",
+        interrupt.run_id,
+    )
