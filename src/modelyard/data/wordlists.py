@@ -10,10 +10,11 @@ test stay real sentences from whole held-out documents.
 
 Nynorsk (``nn: nn``): wordfreq's one Norwegian list (``nb``) is mostly Bokmål
 with some Nynorsk in it. When both standards are asked for, the Hunspell
-dictionaries of both (:mod:`modelyard.data.hunspell`) split it: each standard's
-list is the Norwegian list without the words only the *other* standard's dictionary
-has, and its own exclusive words are scaled up until they carry as much of the
-frequency mass as Bokmål's exclusive words do in the raw list (Nynorsk-only words
+dictionaries of both (:mod:`modelyard.data.hunspell`) split it: Bokmål keeps the
+list less the words only the Nynorsk dictionary has; Nynorsk takes the words its
+dictionary has, less those only the Bokmål one has, and its own exclusive words are
+scaled up until they carry as much of the frequency mass as Bokmål's exclusive words
+do in the raw list (Nynorsk-only words
 are rare there because the list is mostly Bokmål, not because Nynorsk text uses
 them less). Without this the Bokmål list pulls Nynorsk text toward Bokmål.
 """
@@ -79,12 +80,17 @@ def _exclusive(standard: str, words: list[str]) -> np.ndarray:
 
 
 def _norwegian(standard: str) -> tuple[list[str], np.ndarray]:
-    """``standard``'s share of the Norwegian list (module docstring): words its own
-    dictionary has, less those only the other standard's has."""
+    """``standard``'s share of the Norwegian list (module docstring). Bokmål keeps the
+    list as it is (top ``TOP_WORDS``) less the Nynorsk-only words; Nynorsk takes the
+    words its dictionary has from a longer stretch of the list, less Bokmål-only ones,
+    with its own exclusive words scaled up."""
+    if standard == "nb":
+        words, frequencies = _frequencies("nb", TOP_WORDS)
+        kept = ~_exclusive("nn", words)
+        return [w for w, k in zip(words, kept, strict=True) if k], frequencies[kept]
     words, frequencies = _frequencies("nb", NORWEGIAN_TOP_WORDS)
-    other = NORWEGIAN[1 - NORWEGIAN.index(standard)]
     own = _dictionary(standard)
-    mine, theirs = _exclusive(standard, words), _exclusive(other, words)
+    mine, theirs = _exclusive(standard, words), _exclusive("nb", words)
     known = np.array([w in own.words or w in own.names for w in words])
     weights = np.where(known & ~theirs, frequencies, 0.0)
     if frequencies[mine].sum() > 0:
