@@ -96,5 +96,8 @@ def test_user_errors(models: TwoModels) -> None:
         promote(NAME, "staging", version="99")
     with pytest.raises(ModelyardError, match="registered model 'nope' not found"):
         promote("nope", "staging")
-    wrong = run_cli("promote", NAME, "--to", "prod")
-    assert wrong.returncode == 2 and "use one of staging, production" in wrong.stderr
+    with pytest.raises(ModelyardError, match="use one of staging, production"):
+        promote(NAME, "prod")
+    wrong = run_cli("promote", NAME, "--to", "prod")  # refused by the option's choices
+    assert wrong.returncode == 2
+    assert "'prod' is not one of 'staging', 'production'" in wrong.stderr
