@@ -70,7 +70,7 @@ def text_model_routes(label: str = "de") -> Routes:
                 "versions": ["4"],
                 "inputs": [{"name": "text", "datatype": "BYTES", "shape": [-1]}],
                 "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 3]}],
-                "parameters": {"labels": labels, "task": "langid"},
+                "parameters": {"labels": labels, "task": "langid", "kind": "text"},
             },
         ),
         "/v1/models/langid:predict": (

@@ -33,7 +33,7 @@ def test_real_server_metadata_and_an_uploaded_digit(server: Server) -> None:
     assert right >= 7  # the trained model, not a constant answer
 
 
-def test_text_model_is_detected_from_a_bytes_input(stand_in: Callable[[Routes], str]) -> None:
+def test_text_model_is_detected_from_the_reported_kind(stand_in: Callable[[Routes], str]) -> None:
     client = ServerClient(stand_in(text_model_routes("fr")))
     assert client.info().kind == "text"
     answer = client.predict_text("bonjour à tous")

@@ -131,7 +131,7 @@ class TabularModality(Modality[TabularSpec]):
         return [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, spec.features]}]
 
     def metadata_parameters(self, spec: TabularSpec) -> dict[str, Any]:
-        return {"kind": self.kind, "features": spec.features}
+        return {"features": spec.features}
 
     def warmup_input(self, spec: TabularSpec, rows: int) -> np.ndarray:
         return np.zeros((rows, spec.features), np.float32)

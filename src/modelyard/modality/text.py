@@ -112,7 +112,7 @@ class TextModality(Modality[TextSpec]):
         return [{"name": o.name, "datatype": "FP32", "shape": [-1, *o.shape[1:]]} for o in outputs]
 
     def metadata_parameters(self, spec: TextSpec) -> dict[str, Any]:
-        return {"kind": self.kind, "max_chars": spec.max_chars, "preprocessing": spec.to_dict()}
+        return {"max_chars": spec.max_chars, "preprocessing": spec.to_dict()}
 
     def warmup_input(self, spec: TextSpec, rows: int) -> np.ndarray:
         return encode_texts(["warm up"] * rows, spec).ids

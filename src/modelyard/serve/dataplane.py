@@ -117,6 +117,7 @@ class DataPlane:
             "parameters": {
                 "labels": list(model.bundle.labels),
                 "task": model.bundle.task,
+                "kind": modality.kind,
                 **modality.metadata_parameters(spec),
                 **model.provenance,
             },

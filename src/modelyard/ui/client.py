@@ -101,7 +101,7 @@ class ServerClient:
                 name=data["name"],
                 version=str(data["versions"][-1]),
                 labels=tuple(data.get("parameters", {}).get("labels", ())),
-                kind="text" if tensor["datatype"] == "BYTES" else "image",
+                kind=str(data["parameters"]["kind"]),
                 input_shape=tuple(int(d) for d in tensor["shape"][1:]),
             )
         except (ValueError, KeyError, TypeError, IndexError):
