@@ -325,6 +325,20 @@ class PromoteConfig:
 
 
 @dataclass
+class DistillConfig:
+    """``modelyard distill``: a student trained on a teacher's logits (train/distill.py)."""
+
+    teacher: str = ""
+    """The teacher: ``<name>@<alias>``, ``models:/<name>/<version>`` or a bundle folder
+    (the command's ``teacher=``). Read by ``modelyard distill`` only."""
+    temperature: float = 4.0
+    """Softens both softmaxes (logits / T) in the KL term; must be positive."""
+    alpha: float = 0.9
+    """Weight in [0, 1] of the teacher's term; 1 - alpha weighs the labels'
+    cross-entropy (0: plain training)."""
+
+
+@dataclass
 class Config:
     task: TaskConfig = field(default_factory=TaskConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -335,6 +349,7 @@ class Config:
     export: ExportConfig = field(default_factory=ExportConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
     promote: PromoteConfig = field(default_factory=PromoteConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
 
 CHOICES: dict[str, tuple[Any, ...]] = {
@@ -413,6 +428,10 @@ def validate(cfg: Config) -> Config:
             f"{cfg.promote.min_shadow_agreement}"
         )
     check_prune(cfg)
+    if cfg.distill.temperature <= 0:
+        raise ConfigError(f"distill.temperature must be positive, got {cfg.distill.temperature}")
+    if not 0.0 <= cfg.distill.alpha <= 1.0:
+        raise ConfigError(f"distill.alpha must be within 0..1, got {cfg.distill.alpha}")
     # The checks of the task's own kind (image sizes, text n-grams, ...) live with it.
     from modelyard.modality import modality_for
 
