@@ -18,7 +18,7 @@ from modelyard.choices import Split
 from modelyard.cli_options import Debug, JsonOut, ModelUri, Overrides, debug_requested
 from modelyard.deploy.commands import deploy as deploy_command
 from modelyard.deploy.rollback_command import rollback as rollback_command
-from modelyard.errors import EXIT_INTERRUPTED, EXIT_USAGE, ModelyardError
+from modelyard.errors import EXIT_INTERRUPTED, EXIT_USAGE, ModelyardError, UsageError
 from modelyard.export.commands import export_app
 from modelyard.extras import missing_extra
 from modelyard.monitor.commands import monitor_app
@@ -100,6 +100,11 @@ def train(
     # fails in a second rather than after torch, Lightning and MLflow import. A
     # resumed run's config is the stored one; resume_config checks the overrides.
     cfg = None if resume else compose_config(overrides or [])
+    if cfg is not None and cfg.distill.teacher:
+        raise UsageError(
+            f"distill.teacher={cfg.distill.teacher} is read by `modelyard distill` only; "
+            "run `modelyard distill teacher=... task=...` to train a student"
+        )
     from modelyard import tracking
     from modelyard.train.run import TrainingInterrupted, resume_config
     from modelyard.train.run import train as run_training

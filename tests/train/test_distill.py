@@ -248,3 +248,10 @@ def test_distill_registers_a_student_whose_run_and_bundle_name_the_teacher(
     assert run.data.params["distill.teacher_bundle_sha256"] == teacher_sha
     assert run.data.params["model.channels"] == "[16, 32]"
     assert mlflow.active_run() is None
+
+
+def test_train_refuses_a_teacher_it_would_ignore(home: Path) -> None:
+    """`modelyard train distill.teacher=...` would train without the teacher: refused."""
+    result = CliRunner().invoke(app, ["train", "task=digits", "distill.teacher=x@candidate"])
+    assert isinstance(result.exception, UsageError)  # exit 2 through main()
+    assert "read by `modelyard distill` only" in str(result.exception)

@@ -8,6 +8,7 @@ count or normalisation, the pixels are recovered and preprocessed the teacher's 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -72,14 +73,20 @@ def _image_adapter(student: ImageSpec, teacher: ImageSpec) -> Any:
     return adapt
 
 
+_ADAPTERS: dict[str, Callable[[Any, Any], Any]] = {"image": _image_adapter}
+"""Kinds whose inputs can be converted from one preprocessing spec to another (torch
+code, so it lives here rather than in the torch-free modality)."""
+
+
 def input_adapter(student: InputSpec, teacher: Bundle) -> Any:
     """A function from the student's batch to the teacher graph's input; refuses a pair
     of specs no function can bridge (text vocabularies, different kinds)."""
     spec = teacher.preprocessing
     if spec == student:
         return lambda x: x
-    if isinstance(spec, ImageSpec) and isinstance(student, ImageSpec):
-        return _image_adapter(student, spec)
+    convert = _ADAPTERS.get(teacher.kind) if type(spec) is type(student) else None
+    if convert is not None:
+        return convert(student, spec)
     raise ConfigError(
         f"teacher {teacher.name} takes {teacher.kind} input preprocessed as {spec.to_dict()}, "
         f"the student {student.to_dict()}; a non-image teacher must share the student's "
