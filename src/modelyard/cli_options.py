@@ -33,6 +33,15 @@ def debug_requested(argv: list[str]) -> bool:
     return "--debug" in options or bool(os.environ.get(DEBUG_ENV))
 
 
+PredictionLogDb = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Prediction log URL (sqlite:///... or postgresql://...); default: "
+        "$MODELYARD_PREDICTION_LOG or $MODELYARD_HOME/predictions.db",
+    ),
+]
+"""The prediction log the monitor and feedback commands read."""
 JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 """``--json``: the parameter type of every command that prints a result (default False)."""
 Debug = Annotated[

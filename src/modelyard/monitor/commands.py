@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from modelyard.cli_options import Debug, JsonOut
+from modelyard.cli_options import Debug, JsonOut, PredictionLogDb
 from modelyard.errors import EXIT_REFUSED, UsageError
 from modelyard.monitor.report import iso_utc
 
@@ -37,14 +37,7 @@ def drift(
         int | None,
         typer.Option("--last", help="Window: the newest N records (default 1000 without --since)."),
     ] = None,
-    db: Annotated[
-        str | None,
-        typer.Option(
-            "--db",
-            help="Prediction log URL (sqlite:///... or postgresql://...); default: "
-            "$MODELYARD_PREDICTION_LOG or $MODELYARD_HOME/predictions.db",
-        ),
-    ] = None,
+    db: PredictionLogDb = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -104,12 +97,7 @@ def performance(
         str | None,
         typer.Option("--every", help="Length of each time window; default a quarter of --since."),
     ] = None,
-    db: Annotated[
-        str | None,
-        typer.Option(
-            "--db", help="Prediction log URL; default $MODELYARD_PREDICTION_LOG or SQLite."
-        ),
-    ] = None,
+    db: PredictionLogDb = None,
     as_json: JsonOut = False,
     debug: Debug = False,
 ) -> None:
@@ -147,12 +135,7 @@ def compare(
             help="BASELINE,CHALLENGER; default the two versions with the most records.",
         ),
     ] = None,
-    db: Annotated[
-        str | None,
-        typer.Option(
-            "--db", help="Prediction log URL; default $MODELYARD_PREDICTION_LOG or SQLite."
-        ),
-    ] = None,
+    db: PredictionLogDb = None,
     out: Annotated[
         Path | None,
         typer.Option(

@@ -9,21 +9,12 @@ from typing import Annotated
 
 import typer
 
-from modelyard.cli_options import Debug, JsonOut
+from modelyard.cli_options import Debug, JsonOut, PredictionLogDb
 
 feedback_app = typer.Typer(
     help="Feedback labels: the true label of served requests, for live accuracy.",
     no_args_is_help=True,
 )
-
-Db = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        help="Prediction log URL (sqlite:///... or postgresql://...); default: "
-        "$MODELYARD_PREDICTION_LOG or $MODELYARD_HOME/predictions.db",
-    ),
-]
 
 
 def read_labels_csv(path: Path) -> list[dict[str, str]]:
@@ -49,7 +40,7 @@ def read_labels_csv(path: Path) -> list[dict[str, str]]:
 def import_labels(
     path: Annotated[Path, typer.Argument(help="CSV file with the columns id,label")],
     model: Annotated[str, typer.Option("--model", "-m", help="Model name the labels are for.")],
-    db: Db = None,
+    db: PredictionLogDb = None,
     as_json: JsonOut = False,
     debug: Debug = False,
 ) -> None:
