@@ -100,3 +100,16 @@ class MlflowEpochMetrics(L.Callback):
             self._flush(trainer)
         except Exception as error:
             logger.warning("the interrupted epoch's metrics were not logged: %s", error)
+
+
+class InterruptWatch(L.Callback):
+    """Remembers the exception that stopped ``fit``, so a ``SystemExit`` from
+    Lightning can be told apart as its answer to Ctrl-C."""
+
+    def __init__(self) -> None:
+        self.exception: BaseException | None = None
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        self.exception = exception

@@ -29,6 +29,7 @@ from modelyard.config.schema import Config, PruneMethod
 from modelyard.export.cost import count_macs, count_parameters
 from modelyard.export.onnx import export_onnx
 from modelyard.models.prune import make_permanent, prune_channels, prune_magnitude
+from modelyard.train.callbacks import InterruptWatch
 from modelyard.train.module import Classifier
 
 MAGNITUDE_NOTE = (
@@ -45,19 +46,6 @@ def graph_cost(model: nn.Module, in_shape: tuple[int, ...], opset: int) -> tuple
         path = export_onnx(model, example, Path(tmp) / "model.onnx", opset)
         graph = onnx.load(str(path))
     return count_macs(graph, list(example.shape)).macs, count_parameters(graph)
-
-
-class _Watch(L.Callback):
-    """Keeps the exception that stopped fine-tuning (Lightning answers Ctrl-C with
-    ``sys.exit``; the caller turns that back into a KeyboardInterrupt)."""
-
-    def __init__(self) -> None:
-        self.exception: BaseException | None = None
-
-    def on_exception(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
-    ) -> None:
-        self.exception = exception
 
 
 class _FinetuneMetrics(L.Callback):
@@ -90,7 +78,7 @@ def _finetune(
     train_cfg = dataclasses.replace(cfg.train, max_epochs=max(epochs, 1), min_epochs=epochs)
     tuner = Classifier(module.model, train_cfg, augment_fill=module.augment_fill)
     best = ModelCheckpoint(dirpath=folder, filename="best", monitor="val_loss", mode="min")
-    watch = _Watch()
+    watch = InterruptWatch()
     trainer = L.Trainer(
         max_epochs=max(epochs, 1),
         accelerator=cfg.train.accelerator,

@@ -36,7 +36,7 @@ from modelyard.features.text import TextSpec
 from modelyard.modality import InputSpec, modality_for
 from modelyard.models import build_model, build_text_model
 from modelyard.paths import checkpoint_dir, run_dir
-from modelyard.train.callbacks import MlflowEpochMetrics
+from modelyard.train.callbacks import InterruptWatch, MlflowEpochMetrics
 from modelyard.train.datamodule import ImageDataModule
 from modelyard.train.distributed import RUN_ID_ENV, global_rank
 from modelyard.train.finish import finish
@@ -235,19 +235,6 @@ def resume_config(overrides: Sequence[str] = ()) -> tuple[str, Config]:
     return found.run_id, cfg
 
 
-class _InterruptWatch(L.Callback):
-    """Remembers the exception that stopped ``fit``, so a ``SystemExit`` from
-    Lightning can be told apart as its answer to Ctrl-C."""
-
-    def __init__(self) -> None:
-        self.exception: BaseException | None = None
-
-    def on_exception(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
-    ) -> None:
-        self.exception = exception
-
-
 def _trainer(
     cfg: Config, folder: Path, run_id: str, extra: Sequence[L.Callback] = ()
 ) -> tuple[L.Trainer, ModelCheckpoint]:
@@ -364,7 +351,7 @@ def _fit(
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     module, datamodule = _setup(cfg, dataset, spec)
     folder = checkpoints or checkpoint_dir(run_id)
-    watch = _InterruptWatch()
+    watch = InterruptWatch()
     # train.threads=0: the cores other processes leave free (train/threads.py), chosen
     # once for a deterministic run (a thread count changes the sums' order), else
     # re-checked every second.
