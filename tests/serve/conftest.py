@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 from tests.conftest import FAST
+from tests.helpers import postgres_database
 
 from modelyard.config import compose_config
 from modelyard.data import load_dataset
@@ -97,3 +98,14 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Versions]:
         else:
             os.environ["MODELYARD_HOME"] = previous
         tracking.configure()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The prediction log a server process writes: embedded SQLite, then the local
+    PostgreSQL (a database of its own, dropped afterwards)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'log.db'}"
+        return
+    with postgres_database() as url:
+        yield url

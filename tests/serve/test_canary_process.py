@@ -7,7 +7,6 @@ and a shadow in one server."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from tests.helpers import Server, postgres_database
+from tests.helpers import Server
 from tests.serve.conftest import Versions
 
 from modelyard.monitor.logstore import create_log_engine, predictions
@@ -23,15 +22,6 @@ from modelyard.monitor.logstore import create_log_engine, predictions
 pytestmark = pytest.mark.slow
 
 BODY = {"instances": [[[5] * 8] * 8]}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'log.db'}"
-        return
-    with postgres_database() as url:
-        yield url
 
 
 def _logged(log_url: str) -> list[sa.Row[Any]]:

@@ -5,27 +5,16 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from tests.helpers import Server, postgres_database
+from tests.helpers import Server
 
 from modelyard.monitor.logstore import create_log_engine, read_window
 
 pytestmark = pytest.mark.slow
 
 PAYLOAD = {"instances": [[[0] * 8] * 8, [[255] * 8] * 8]}  # two rows per request
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'log.db'}"
-    else:
-        with postgres_database() as url:
-            yield url
 
 
 def _logged_request_ids(url: str) -> list[str]:

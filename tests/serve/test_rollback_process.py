@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from tests.helpers import Server, postgres_database, run_cli
+from tests.helpers import Server, run_cli
 from tests.serve.conftest import Versions
 
 from modelyard.monitor.logstore import create_log_engine, predictions
@@ -85,15 +83,6 @@ def test_rollback_under_load_swaps_back_without_failures(versions: Versions) -> 
     again = run_cli("rollback", "digits-cnn", "--env", "production")
     assert again.returncode == 1 and "nothing to roll back to" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'log.db'}"
-        return
-    with postgres_database() as url:
-        yield url
 
 
 Answer = tuple[float, float, int, str]

@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from tests.helpers import Server, postgres_database, run_cli
+from tests.helpers import Server, run_cli
 from tests.serve.conftest import Versions
 from tests.serve.versions import set_alias
 
@@ -25,15 +24,6 @@ from modelyard.monitor.logstore import create_log_engine, predictions
 pytestmark = pytest.mark.slow
 
 BODY = {"instances": [[[3] * 8] * 8]}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'log.db'}"
-        return
-    with postgres_database() as url:
-        yield url
 
 
 def _counter(url: str, name: str) -> dict[str, float]:
