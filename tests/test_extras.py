@@ -36,7 +36,7 @@ def test_every_mapped_extra_exists_and_declares_its_module() -> None:
 def test_a_missing_module_becomes_one_line_naming_the_extra(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def app() -> None:
+    def app(**_: object) -> None:  # main() passes Typer's standalone_mode
         raise ModuleNotFoundError("No module named 'torch'", name="torch")
 
     monkeypatch.setattr(cli, "app", app)

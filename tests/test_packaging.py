@@ -58,12 +58,12 @@ def test_the_version_is_written_once() -> None:
     assert "version" in project["project"]["dynamic"]
     assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "modelyard.__version__"}
     assignments = [
-        f"{path.relative_to(ROOT)}:{n}"
+        str(path.relative_to(ROOT))
         for path in SRC.rglob("*.py")
-        for n, line in enumerate(path.read_text().splitlines(), 1)
+        for line in path.read_text().splitlines()
         if re.match(r"\s*__version__\s*=", line)
     ]
-    assert assignments == ["src/modelyard/__init__.py:3"]
+    assert assignments == ["src/modelyard/__init__.py"]
 
 
 def test_shell_completion_is_enabled() -> None:
