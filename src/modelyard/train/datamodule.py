@@ -19,7 +19,24 @@ def split_tensors(split: ArraySplit, spec: ImageSpec) -> TensorDataset:
     return TensorDataset(x, y)
 
 
-class ImageDataModule(L.LightningDataModule):
+class SplitDataModule(L.LightningDataModule):
+    """The train, val and test loaders of a dataset's three splits: a kind's data
+    module says how one split is loaded (``_loader``); train is shuffled."""
+
+    def _loader(self, name: str, shuffle: bool) -> DataLoader[Any]:
+        raise NotImplementedError
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader[Any]:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader[Any]:
+        return self._loader("test", shuffle=False)
+
+
+class ImageDataModule(SplitDataModule):
     def __init__(self, dataset: Dataset, spec: ImageSpec, batch_size: int, num_workers: int):
         super().__init__()
         self.dataset = dataset
@@ -41,12 +58,3 @@ class ImageDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
-
-    def train_dataloader(self) -> DataLoader[Any]:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader[Any]:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader[Any]:
-        return self._loader("test", shuffle=False)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler, get_worker_info
@@ -19,6 +18,7 @@ from modelyard.config.schema import Config
 from modelyard.data.text import TextDataset, TextSplit
 from modelyard.features.text import TextSpec, encode_texts, strip_punctuation
 from modelyard.modality import modality_for
+from modelyard.train.datamodule import SplitDataModule
 
 
 def text_spec(cfg: Config) -> TextSpec:
@@ -96,7 +96,7 @@ class LengthBucketBatches(Sampler[list[int]]):
             yield batches[index]
 
 
-class TextDataModule(L.LightningDataModule):
+class TextDataModule(SplitDataModule):
     def __init__(
         self,
         dataset: TextDataset,
@@ -134,12 +134,3 @@ class TextDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
-
-    def train_dataloader(self) -> DataLoader[Any]:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader[Any]:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader[Any]:
-        return self._loader("test", shuffle=False)
