@@ -1,0 +1,168 @@
+"""The frontier table (markdown) and plot (PNG) from run.py's JSON.
+
+    .venv/bin/python benchmarks/frontier/report.py benchmarks/frontier/results/mnist5k.json \\
+        --png benchmarks/frontier/frontier.png
+
+Served images/s is the median over the rounds of one serve setting; the ratio to the
+default CNN is taken round by round (both measured minutes apart in the same round) and
+given as the median with the lowest and highest round. The verdict checks the three
+bars of issue 17 part 5 for every recipe trained over more than one split seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+DEFAULT = "default CNN"
+TARGET_ACCURACY = 0.99
+TARGET_RATIO = 2.0
+
+
+def _serving(data: dict[str, Any], settings: str) -> dict[str, dict[str, Any]]:
+    """Per model: median images/s, p50, p99 and the per-round ratios to the default."""
+    rows = [r for r in data["serving"] if r["settings"] == settings]
+    by_round: dict[int, dict[str, float]] = {}
+    for row in rows:
+        by_round.setdefault(row["round"], {})[row["model"]] = row["images_per_s"]
+    out: dict[str, dict[str, Any]] = {}
+    for name in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == name]
+        ratios = [
+            rnd[name] / rnd[DEFAULT] for rnd in by_round.values() if name in rnd and DEFAULT in rnd
+        ]
+        out[name] = {
+            "images_per_s": statistics.median(r["images_per_s"] for r in mine),
+            "p50_ms": statistics.median(r["p50_ms"] for r in mine),
+            "p99_ms": statistics.median(r["p99_ms"] for r in mine),
+            "errors": sum(r["errors"] for r in mine),
+            "rounds": len(mine),
+            "ratios": ratios,
+            "load": [min(r["load_before"] for r in mine), max(r["load_after"] for r in mine)],
+        }
+    return out
+
+
+def _accuracy(runs: dict[str, dict[str, Any]]) -> str:
+    accs = [run["test_accuracy"] for run in runs.values()]
+    if len(accs) == 1:
+        return f"{accs[0]:.3f} (seed 0 only)"
+    return f"{statistics.mean(accs):.4f} / {min(accs):.3f} ({len(accs)} seeds)"
+
+
+def _fit(runs: dict[str, dict[str, Any]]) -> str:
+    fits = [run["fit_seconds"] for run in runs.values() if "fit_seconds" in run]
+    walls = [run["train_seconds"] for run in runs.values() if "train_seconds" in run]
+    if not fits:
+        return "-"
+    return f"{statistics.mean(fits):.0f} / {statistics.mean(walls):.0f}"
+
+
+def table(data: dict[str, Any], settings: str) -> str:
+    served = _serving(data, settings)
+    lines = [
+        "| model | MACs / image | params | test accuracy: mean / min (seeds) "
+        "| served img/s (median) | ratio vs default: median [min-max] | p50 / p99 ms "
+        "| fit s / train() s (mean over seeds) |",
+        "|---|---:|---:|---|---:|---|---:|---:|",
+    ]
+    for name, runs in data["trained"].items():
+        seed0 = runs["0"]
+        s = served.get(name)
+        macs = seed0.get("macs_per_example")
+        params = seed0.get("parameters")
+        if s:
+            r = s["ratios"]
+            ratio = f"**{statistics.median(r):.2f}x** [{min(r):.2f}-{max(r):.2f}]" if r else "-"
+            speed = f"{s['images_per_s']:,.0f}"
+            lat = f"{s['p50_ms']:.1f} / {s['p99_ms']:.1f}"
+        else:
+            ratio = speed = lat = "-"
+        lines.append(
+            f"| {name} | {macs / 1e6:.2f} M | {params:,} | {_accuracy(runs)} | {speed} "
+            f"| {ratio} | {lat} | {_fit(runs)} |"
+            if macs and params
+            else f"| {name} | - | - | {_accuracy(runs)} | {speed} | {ratio} | {lat} "
+            f"| {_fit(runs)} |"
+        )
+    return "\n".join(lines)
+
+
+def verdict(data: dict[str, Any], settings: str) -> list[str]:
+    """One line per recipe trained over several seeds: which of the three bars it meets."""
+    served = _serving(data, settings)
+    trained = data["trained"]
+    base_fit = statistics.mean(run["fit_seconds"] for run in trained[DEFAULT].values())
+    lines = []
+    for name, runs in trained.items():
+        if name == DEFAULT or len(runs) < 2 or name not in served:
+            continue
+        accs = [run["test_accuracy"] for run in runs.values()]
+        fit = statistics.mean(run["fit_seconds"] for run in runs.values())
+        ratio = statistics.median(served[name]["ratios"])
+        bars = {
+            f"accuracy mean {statistics.mean(accs):.4f} >= {TARGET_ACCURACY}": statistics.mean(accs)
+            >= TARGET_ACCURACY,
+            f"served ratio {ratio:.2f}x >= {TARGET_RATIO}x": ratio >= TARGET_RATIO,
+            f"fit mean {fit:.1f}s <= default's {base_fit:.1f}s": fit <= base_fit,
+        }
+        met = ", ".join(f"{k}: {'yes' if ok else 'NO'}" for k, ok in bars.items())
+        lines.append(f"- {name} ({len(accs)} seeds): {met}")
+    return lines
+
+
+def plot(data: dict[str, Any], settings_seen: list[str], png: Path) -> None:
+    """One panel per serve setting: a point per model (seed 0) and its mean over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(
+        1, len(settings_seen), figsize=(6.5 * len(settings_seen), 4.8), squeeze=False
+    )
+    for ax, settings in zip(axes[0], settings_seen, strict=True):
+        served = _serving(data, settings)
+        for name, runs in data["trained"].items():
+            if name not in served:
+                continue
+            x = served[name]["images_per_s"]
+            y = runs["0"]["test_accuracy"] * 100
+            dots = ax.scatter([x], [y], s=45, label=name)
+            accs = [run["test_accuracy"] * 100 for run in runs.values()]
+            if len(accs) > 1:  # mean over seeds: a hollow marker joined to seed 0
+                mean = statistics.mean(accs)
+                ax.scatter([x], [mean], s=45, facecolors="none", edgecolors=dots.get_facecolor())
+                ax.plot([x, x], [y, mean], color="grey", linewidth=0.6)
+        ax.axhline(TARGET_ACCURACY * 100, color="red", linestyle=":", linewidth=0.8)
+        base = served[DEFAULT]["images_per_s"]
+        ax.axvline(base * TARGET_RATIO, color="red", linestyle=":", linewidth=0.8)
+        ax.set_xlabel(f"served images/s at c=32, modelyard serve {settings or '(defaults)'}")
+        ax.set_ylabel("test accuracy % (filled: split seed 0; hollow: seed mean)")
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"{data['task']}: accuracy vs served speed (red dotted: the part-5 bars)")
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("json", type=Path)
+    parser.add_argument("--png", type=Path, help="write the plot here")
+    args = parser.parse_args()
+    data = json.loads(args.json.read_text())
+    settings_seen = list(dict.fromkeys(r["settings"] for r in data["serving"]))
+    for settings in settings_seen:
+        print(f"\n### modelyard serve {settings or '(default settings)'}\n")
+        print(table(data, settings))
+        print()
+        print("\n".join(verdict(data, settings)))
+    if args.png and settings_seen:
+        plot(data, settings_seen, args.png)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""The mnist5k frontier: test accuracy against served images/s, in one run on one machine.
+
+    .venv/bin/python benchmarks/frontier/run.py --home /tmp/frontier-home \\
+        --json benchmarks/frontier/results/mnist5k.json
+    .venv/bin/python benchmarks/frontier/report.py benchmarks/frontier/results/mnist5k.json
+
+Steps, in this order (each result is written to ``--json`` as soon as it exists, and a
+rerun with the same ``--home`` and ``--json`` skips what is already there):
+
+1. split seed 0 of every candidate recipe (``CANDIDATES``), trained through
+   ``modelyard.train.run.train`` as ``modelyard train`` would;
+2. the seed-0 extras of the default CNN: channel-pruned (``train.prune=channels``),
+   a distilled ``cnn_small`` (``modelyard distill``), a static INT8 copy
+   (``modelyard export quantize --static``), and plain ``cnn_small`` for the student;
+3. every seed-0 bundle served by ``modelyard serve <bundle folder>`` (one at a time,
+   same settings) and loaded by ``modelyard bench -c 32`` (v2 JSON, one image per
+   request), the bundles alternated over ``--rounds`` rounds, order rotated each round;
+4. the other split seeds of every candidate, interleaved (seed 1 of each, then seed 2 ...),
+   so a slower spell of the machine falls on all of them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from serving import MODELYARD, serve_and_bench
+
+CANDIDATES: dict[str, list[str]] = {
+    "default CNN": [],
+    "cnn [16,32,64]": ["model.channels=[16,32,64]"],
+    "cnn_small [16,32,64]": ["model=cnn_small", "model.channels=[16,32,64]"],
+}
+"""Recipes trained over every split seed: today's default first (the baseline)."""
+DEFAULT = "default CNN"
+PRUNED = "default pruned 0.5"
+DISTILLED = "cnn_small distilled"
+SMALL = "cnn_small [16,32]"
+INT8 = "default static INT8"
+
+
+class Results:
+    """The run's JSON, saved after every step so an interrupted run keeps its rows."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+        self.data.setdefault("trained", {})
+        self.data.setdefault("serving", [])
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.data, indent=2) + "\n")
+
+
+def _cpu() -> dict[str, Any]:
+    """The CPU's model name and its AVX / AMX flags (what INT8 and ORT speed depend on)."""
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    model = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "")
+    words = next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), [])
+    flags = sorted({w for w in words if w.startswith(("avx", "amx"))})
+    return {"cpu": model, "flags": flags, "cores": os.cpu_count()}
+
+
+def _cost(bundle_path: Path) -> dict[str, Any]:
+    manifest = json.loads((bundle_path / "bundle.json").read_text())
+    cost = manifest.get("cost") or {}
+    return {"macs_per_example": cost.get("macs_per_example"), "parameters": cost.get("parameters")}
+
+
+def _train(task: str, overrides: list[str], seed: int) -> dict[str, Any]:
+    from modelyard.config import compose_config
+    from modelyard.train.run import train
+
+    words = [f"task={task}", f"data.split_seed={seed}", "train.progress_bar=false"]
+    words += ["tracking.register=false", *overrides]
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    result = train(compose_config(words))
+    return {
+        "overrides": overrides,
+        "split_seed": seed,
+        "bundle": str(result.bundle_path),
+        "test_accuracy": result.metrics["test_accuracy"],
+        "epochs": result.epochs,
+        "fit_seconds": result.fit_seconds,
+        "train_seconds": time.perf_counter() - started,
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
+        **_cost(result.bundle_path),
+    }
+
+
+def _cli(words: list[str], env: dict[str, str]) -> tuple[dict[str, Any], float]:
+    """Run ``modelyard <words> --json``; its JSON answer and the command's wall time."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [MODELYARD, *words, "--json"], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"modelyard {' '.join(words)} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout[done.stdout.index("{") :]), time.perf_counter() - started
+
+
+def _distill(task: str, teacher: str, extra: list[str], env: dict[str, str]) -> dict[str, Any]:
+    words = ["distill", f"teacher={teacher}", f"task={task}", "model=cnn_small"]
+    words += ["data.split_seed=0", "train.progress_bar=false", "tracking.register=false", *extra]
+    load_before = os.getloadavg()[0]
+    answer, wall = _cli(words, env)
+    return {
+        "command": "modelyard " + " ".join(words),
+        "split_seed": 0,
+        "bundle": answer["bundle"],
+        "test_accuracy": answer["metrics"]["test_accuracy"],
+        "fit_seconds": answer["fit_seconds"],
+        "train_seconds": wall,
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
+        **_cost(Path(answer["bundle"])),
+    }
+
+
+def _quantize(source: str, out: Path, env: dict[str, str]) -> dict[str, Any]:
+    words = ["export", "quantize", source, "--static", "--out", str(out), "--overwrite"]
+    answer, wall = _cli(words, env)
+    return {
+        "command": "modelyard " + " ".join(words),
+        "split_seed": 0,
+        "bundle": answer["bundle"],
+        "test_accuracy": answer["accuracy_int8"],
+        "accuracy_fp32": answer["accuracy_fp32"],
+        "argmax_agreement": answer["argmax_agreement"],
+        "ort_batch32_ms_fp32": answer["latency_fp32_ms"],
+        "ort_batch32_ms_int8": answer["latency_int8_ms"],
+        "quantize_seconds": wall,
+        **_cost(Path(answer["bundle"])),
+    }
+
+
+def _serve_rounds(
+    results: Results, env: dict[str, str], rounds: int, duration: str, settings: str
+) -> None:
+    """Serve every seed-0 bundle with ``settings``, alternating them over ``rounds``."""
+    seed0 = {name: runs["0"]["bundle"] for name, runs in results.data["trained"].items()}
+    names = list(seed0)
+    rows: list[dict[str, Any]] = results.data["serving"]
+    done = {row["round"] for row in rows if row["settings"] == settings}
+    for round_ in range(rounds):
+        if round_ in done:
+            continue
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            row = serve_and_bench(seed0[name], env, duration, 32, settings.split())
+            rows.append({"model": name, "settings": settings, "round": round_, **row})
+            print(
+                f"[{settings}] round {round_} {name}: {row['images_per_s']:.0f} img/s", flush=True
+            )
+        results.save()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, required=True, help="MODELYARD_HOME for all runs")
+    parser.add_argument("--json", type=Path, required=True, help="results; kept and extended")
+    parser.add_argument("--task", default="mnist5k")
+    parser.add_argument("--seeds", type=int, default=5, help="split seeds 0..N-1")
+    parser.add_argument("--rounds", type=int, default=3, help="serving rounds")
+    parser.add_argument("--duration", default="10s", help="measured time per bench")
+    parser.add_argument(
+        "--serve-settings",
+        nargs="+",
+        default=[""],
+        help="serve overrides, one quoted string per setting measured ('' = defaults); "
+        "the first before the seeds 1..N-1, the others after them",
+    )
+    parser.add_argument("--overrides", nargs="*", default=[], help="for every training run")
+    args = parser.parse_args()
+    args.home.mkdir(parents=True, exist_ok=True)
+    os.environ["MODELYARD_HOME"] = str(args.home)
+    env = dict(os.environ)
+    results = Results(args.json)
+    results.data |= {
+        "machine": _cpu(),
+        "python": platform.python_version(),
+        "task": args.task,
+        "bench": f"modelyard bench -c 32 --duration {args.duration} --no-ceiling (v2 JSON)",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+    }
+    trained: dict[str, dict[str, Any]] = results.data["trained"]
+
+    def train_once(name: str, overrides: list[str], seed: int) -> None:
+        runs = trained.setdefault(name, {})
+        if str(seed) not in runs:
+            runs[str(seed)] = _train(args.task, [*args.overrides, *overrides], seed)
+            results.save()
+            print(name, seed, runs[str(seed)]["test_accuracy"], flush=True)
+
+    for name, overrides in CANDIDATES.items():
+        train_once(name, overrides, 0)
+    pruned = ["train.prune=channels", "train.prune_amount=0.5"]
+    train_once(PRUNED, pruned, 0)
+    train_once(SMALL, ["model=cnn_small"], 0)
+    teacher = trained[DEFAULT]["0"]["bundle"]
+    if "0" not in trained.setdefault(DISTILLED, {}):
+        trained[DISTILLED]["0"] = _distill(args.task, teacher, args.overrides, env)
+        results.save()
+    if "0" not in trained.setdefault(INT8, {}):
+        trained[INT8]["0"] = _quantize(teacher, args.home / "int8-static", env)
+        results.save()
+    first, *later = args.serve_settings
+    _serve_rounds(results, env, args.rounds, args.duration, first)
+    for seed in range(1, args.seeds):
+        for name, overrides in CANDIDATES.items():
+            train_once(name, overrides, seed)
+    for settings in later:
+        _serve_rounds(results, env, args.rounds, args.duration, settings)
+    results.data["load_average_end"] = os.getloadavg()
+    results.save()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Serve one bundle with ``modelyard serve`` and load it with ``modelyard bench``.
+
+One server at a time, each started fresh with the same settings, so a row's
+images/s is what a user gets from ``modelyard serve <bundle>`` on this machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+MODELYARD = str(Path(sys.executable).parent / "modelyard")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_ready(url: str, server: subprocess.Popen[bytes], timeout_s: float = 90.0) -> float:
+    """Seconds until ``/v2/health/ready`` answers 200; raise if the server died or hung."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout_s:
+        if server.poll() is not None:
+            raise SystemExit(f"modelyard serve exited with {server.returncode} before ready")
+        try:
+            with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=2) as answer:
+                if answer.status == 200:
+                    return time.perf_counter() - started
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} not ready after {timeout_s:.0f}s")
+
+
+def serve_and_bench(
+    model: str, env: dict[str, str], duration: str, concurrency: int, settings: list[str]
+) -> dict[str, Any]:
+    """Start ``modelyard serve model``, bench it at ``concurrency``, stop it; the level's row."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = Path(env["MODELYARD_HOME"]) / f"serve-{port}.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [MODELYARD, "serve", model, *settings, "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        ready_s = _wait_ready(url, server)
+        load_before = os.getloadavg()[0]
+        bench = [MODELYARD, "bench", url, "-c", str(concurrency), "--duration", duration]
+        done = subprocess.run(
+            [*bench, "--no-ceiling", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"modelyard bench {url} failed:\n{done.stderr[-2000:]}")
+        answer = json.loads(done.stdout[done.stdout.index("{") :])
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    level = answer["levels"][0]
+    return {
+        "images_per_s": level["throughput"],
+        "p50_ms": level["p50_ms"],
+        "p99_ms": level["p99_ms"],
+        "errors": level["errors"],
+        "requests": level["requests"],
+        "ready_s": ready_s,
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
+    }
