@@ -93,3 +93,13 @@ def test_a_deterministic_run_starts_with_the_cores_left_free(
             spinner.join()
     monkeypatch.setattr(threads, "sample", lambda stat=None: None)
     assert free_cores() == 2  # no load to read: torch's default, every core
+
+
+def test_a_burst_at_the_start_does_not_cost_a_run_a_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A core busy during the short window while the minute's load is low: a process
+    starting, not a job beside us; the run keeps every core."""
+    samples = iter([threads.CpuSample(0.0, 100.0, 10.0), threads.CpuSample(0.3, 100.3, 10.0)])
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(threads, "sample", lambda stat=None: next(samples))
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    assert free_cores(window_s=0.0) == 2

@@ -96,14 +96,19 @@ def others_cores(before: CpuSample, after: CpuSample) -> float:
 def free_cores(window_s: float = START_WINDOW_S) -> int:
     """Threads for a run that keeps one count: the cores left free over ``window_s``.
 
-    Where the load cannot be read, every usable core (torch's own default)."""
+    The count holds for the whole run, so a burst inside the short window (a process
+    starting) must not cost it a core: others' load is also capped by the one-minute
+    load average, which a burst barely moves and a sustained job fills. Where the
+    load cannot be read, every usable core (torch's own default)."""
     cores = usable_cores()
     before = sample()
     if before is None:
         return cores
     time.sleep(window_s)
     after = sample()
-    return cores if after is None else threads_for(others_cores(before, after), cores)
+    if after is None:
+        return cores
+    return threads_for(min(others_cores(before, after), os.getloadavg()[0]), cores)
 
 
 class AdaptiveThreads(L.Callback):
