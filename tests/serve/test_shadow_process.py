@@ -11,6 +11,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +25,20 @@ from modelyard.monitor.logstore import create_log_engine, predictions
 pytestmark = pytest.mark.slow
 
 BODY = {"instances": [[[3] * 8] * 8]}
+
+
+def _logged_rows(log_url: str) -> list[sa.Row[Any]]:
+    """Every logged row's version, request id and label."""
+    engine = create_log_engine(log_url)
+    try:
+        with engine.connect() as connection:
+            return list(
+                connection.execute(
+                    sa.select(predictions.c.version, predictions.c.request_id, predictions.c.label)
+                ).all()
+            )
+    finally:
+        engine.dispose()
 
 
 def _counter(url: str, name: str) -> dict[str, float]:
@@ -87,14 +102,7 @@ def test_a_slow_shadow_never_holds_up_the_main_path(versions: Versions, log_url:
     assert shadow.get("dropped", 0) > 0 and shadow.get("done", 0) > 0, shadow
     # the rest was queued (at most 8) or running (4) when the metrics were read
     assert 400 - 12 <= shadow["done"] + shadow["dropped"] <= 400
-    engine = create_log_engine(log_url)
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(
-                sa.select(predictions.c.version, predictions.c.request_id, predictions.c.label)
-            ).all()
-    finally:
-        engine.dispose()
+    rows = _logged_rows(log_url)
     main = {r.request_id: r.label for r in rows if r.version == "1"}
     shadowed = {r.request_id: r.label for r in rows if r.version == "2"}
     assert len(main) == 400
@@ -139,14 +147,7 @@ def test_two_workers_each_shadow_what_they_answer(versions: Versions, tmp_path: 
     finally:
         assert server.stop() == 0
     assert set(statuses) == {200}
-    engine = create_log_engine(log_url)
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(
-                sa.select(predictions.c.version, predictions.c.request_id, predictions.c.label)
-            ).all()
-    finally:
-        engine.dispose()
+    rows = _logged_rows(log_url)
     main = {r.request_id: r.label for r in rows if r.version == "1"}
     shadowed = {r.request_id: r.label for r in rows if r.version == "4"}
     assert set(main) == set(ids)
