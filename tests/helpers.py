@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -39,6 +41,31 @@ def run_cli(
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+_HEAVY_IMPORTS_PROBE = (
+    "import json, sys\n"
+    "from typer.testing import CliRunner\n"
+    "from modelyard.cli import app\n"
+    "result = CliRunner().invoke(app, sys.argv[1:])\n"
+    "heavy = sorted(m for m in ('torch', 'lightning', 'mlflow') if m in sys.modules)\n"
+    "print(json.dumps({'error': str(result.exception), 'heavy': heavy}))\n"
+)
+
+
+def cli_in_fresh_interpreter(words: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``modelyard WORDS`` in a new interpreter: its error text and which of torch,
+    Lightning and MLflow it imported (a refusal must come before the training stack loads)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _HEAVY_IMPORTS_PROBE, *words],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env=env,
+    )
+    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return report
 
 
 def free_port() -> int:

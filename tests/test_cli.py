@@ -5,15 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import typer
-from tests.helpers import run_cli, write_image
+from tests.helpers import cli_in_fresh_interpreter, run_cli, write_image
 from typer.testing import CliRunner
 
 from modelyard.cli import app
@@ -118,26 +116,12 @@ def test_every_command_takes_debug_and_json_where_it_prints(words: list[str], pr
 def test_missing_data_path_fails_before_the_training_stack_loads(tmp_path: Path) -> None:
     # Run the command in a fresh interpreter and report what it imported: a mistyped
     # path must be refused before torch, Lightning or MLflow load (issue 20, item 12).
-    probe = (
-        "import json, sys\n"
-        "from typer.testing import CliRunner\n"
-        "from modelyard.cli import app\n"
-        "result = CliRunner().invoke(app, sys.argv[1:])\n"
-        "heavy = sorted(m for m in ('torch', 'lightning', 'mlflow') if m in sys.modules)\n"
-        "print(json.dumps({'error': str(result.exception), 'heavy': heavy}))\n"
-    )
     for overrides, message in [
         (["task=image_folder", f"data.path={tmp_path / 'nope'}"], "image folder"),
         (["task=text_table", f"data.path={tmp_path / 'nope.csv'}"], "data file"),
     ]:
-        done = subprocess.run(
-            [sys.executable, "-c", probe, "train", *overrides],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ, "MODELYARD_HOME": str(tmp_path / "home")},
-        )
-        report = json.loads(done.stdout.strip().splitlines()[-1])
+        env = {**os.environ, "MODELYARD_HOME": str(tmp_path / "home")}
+        report = cli_in_fresh_interpreter(["train", *overrides], env)
         assert f"{message} {tmp_path / 'nope'}" in report["error"]
         assert "does not exist; set data.path" in report["error"]
         assert report["heavy"] == []

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -17,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from mlflow.tracking import MlflowClient
 from tests.conftest import FAST
+from tests.helpers import cli_in_fresh_interpreter
 from typer.testing import CliRunner
 
 from modelyard import bundle as bundles
@@ -192,19 +190,8 @@ def test_bad_temperature_or_alpha_is_refused_when_composing(override: str, says:
 
 
 def test_cli_refuses_a_bad_temperature_before_the_training_stack_loads() -> None:
-    probe = (
-        "import json, sys\n"
-        "from typer.testing import CliRunner\n"
-        "from modelyard.cli import app\n"
-        "result = CliRunner().invoke(app, sys.argv[1:])\n"
-        "heavy = sorted(m for m in ('torch', 'lightning', 'mlflow') if m in sys.modules)\n"
-        "print(json.dumps({'error': str(result.exception), 'heavy': heavy}))\n"
-    )
     words = ["distill", "teacher=x@candidate", "task=digits", "distill.temperature=0"]
-    done = subprocess.run(
-        [sys.executable, "-c", probe, *words], capture_output=True, text=True, check=True
-    )
-    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    answer = cli_in_fresh_interpreter(words)
     assert answer == {"error": "distill.temperature must be positive, got 0.0", "heavy": []}
 
 
