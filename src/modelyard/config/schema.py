@@ -179,6 +179,11 @@ class TrainConfig:
     """Cross-entropy label smoothing (0 disables); regularises small datasets."""
     augment: bool = True
     """Random small rotations, scalings and shifts of training images."""
+    ema: float = 0.0
+    """Decay of an exponential moving average of the weights, updated every step
+    (0 disables; 0.99-0.999 typical). When on, validation, checkpoints and so the
+    exported model use the averaged weights; the average is not kept in the
+    checkpoint, so ``--resume`` restarts it from the resumed weights."""
     refit: bool = False
     """Text tasks: after the held-out fit is evaluated, fit again on train + val + test
     for the held-out fit's best number of epochs and register that model; the
@@ -410,6 +415,10 @@ def validate(cfg: Config) -> Config:
     # Training, export and promotion settings mean the same for every input kind.
     if cfg.train.lr <= 0:
         raise ConfigError(f"train.lr must be positive, got {cfg.train.lr}")
+    if not 0.0 <= cfg.train.ema < 1.0:
+        raise ConfigError(
+            f"train.ema must be within [0, 1) (0 disables, 0.99 is typical), got {cfg.train.ema}"
+        )
     if cfg.export.parity_atol <= 0:
         raise ConfigError("export.parity_atol must be positive")
     for dotted in ("promote.latency_batch_size", "promote.latency_repeats"):

@@ -37,6 +37,10 @@ class Classifier(L.LightningModule):
         """Image augmentation; text models pass False whatever train.augment says."""
         # A buffer, so the weights move with the module to the training device.
         self.register_buffer("class_weights", class_weights, persistent=False)
+        self._ema: dict[str, torch.Tensor] | None = None
+        """train.ema > 0: the averaged weights while the model trains, or the training
+        weights while the model holds the average (from validation to the next epoch)."""
+        self._ema_in_model = False
         self.train_loss: TrainLoss | None = None
         """Replaces the training cross-entropy when set (``modelyard distill`` sets the
         teacher's loss through a callback); validation loss stays cross-entropy."""
@@ -74,6 +78,40 @@ class Classifier(L.LightningModule):
 
     def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self._step(batch, "val")
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        decay = self.cfg.ema
+        if decay <= 0:
+            return
+        with torch.no_grad():
+            state = self.model.state_dict()
+            if self._ema is None:
+                self._ema = {k: v.detach().clone() for k, v in state.items()}
+                return
+            for key, value in state.items():
+                average = self._ema[key]
+                if average.is_floating_point():
+                    average.lerp_(value.detach(), 1.0 - decay)
+                else:  # BatchNorm's step counter
+                    average.copy_(value)
+
+    def _swap_ema(self) -> None:
+        assert self._ema is not None
+        current = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.model.load_state_dict(self._ema)
+        self._ema = current
+        self._ema_in_model = not self._ema_in_model
+
+    def on_validation_epoch_start(self) -> None:
+        # Validate (and so checkpoint, early-stop and export) the averaged weights; they
+        # stay in the model until training resumes, so the checkpoint saved after this
+        # validation holds them, and so does the model when fit ends.
+        if self._ema is not None and not self._ema_in_model:
+            self._swap_ema()
+
+    def on_train_epoch_start(self) -> None:
+        if self._ema is not None and self._ema_in_model:
+            self._swap_ema()
 
     def configure_optimizers(self) -> Any:
         sparse = list(getattr(self.model, "sparse_parameters", list)())
