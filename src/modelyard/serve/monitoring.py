@@ -8,6 +8,11 @@ inputs; embedding projection, labels) and does the I/O. Summarising per request 
 ~45% of the server's event-loop time at c=32 (2026-11-24); in bulk it is a few
 microseconds per row, off the loop. A failure here is logged and never reaches the
 client.
+
+A shadow's row of a request reuses the main row's input summary when both versions
+read the inputs the same way (the shadow was handed the main row's decoded inputs):
+the same inputs give the same summary, and computing it twice cost the log thread,
+which holds the GIL the event loop needs, a third of a shadow row's time.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,7 +41,7 @@ _RECENT_IDS = 50_000
 """Request ids remembered for feedback that arrives before its prediction is written."""
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class _Queued:
     """One answered request, waiting for the log thread to summarise it: ``inputs``
     is the request's ``Batch.observed`` (pixels, texts, ... as the model's kind has it)."""
@@ -47,23 +52,72 @@ class _Queued:
     probabilities: np.ndarray
     embedding: np.ndarray | None
     latency_s: float
+    shares: _Queued | None = None
+    """The main row whose input summary this (shadow) row reuses: same inputs object,
+    same spec. None: the row summarises its own inputs."""
+    summarised: tuple[dict[str, np.ndarray], int] | None = field(default=None, repr=False)
+    """Set by the log thread: the summaries of this row's run and where its rows
+    start in them, for a shadow row that shares them."""
 
     def same_group(self, other: _Queued) -> bool:
         """Whether the two can be summarised in one concatenated batch."""
         if self.model is not other.model or (self.embedding is None) != (other.embedding is None):
             return False
+        if (self.shares is None) != (other.shares is None):
+            return False
         return self.model.modality.same_group(self.inputs, other.inputs)
 
 
+QueuedRow = _Queued
+"""A row queued for the log (opaque outside this module): what a shadow's row shares."""
+
+
 def _runs(queued: list[_Queued]) -> list[list[_Queued]]:
-    """Consecutive groups that concatenate, so the log keeps the order of the answers."""
-    runs: list[list[_Queued]] = []
+    """The queued requests in groups that concatenate, each group in the order of its
+    answers; a shadow's groups after every other, so its row of a request follows the
+    main row in the log.
+
+    Groups, not consecutive runs: a shadow's rows arrive in bursts between the main
+    rows, and cutting the main rows into short runs at each burst made the log thread
+    pay the per-call cost of the summaries (~50 us for one image, ~2.5 us a row for 32)
+    again and again, holding the GIL the event loop needs.
+    """
+    groups: list[list[_Queued]] = []
+    shadow_groups: list[list[_Queued]] = []
     for item in queued:
-        if runs and runs[-1][0].same_group(item):
-            runs[-1].append(item)
+        into = shadow_groups if item.model.role == "shadow" else groups
+        for group in reversed(into):
+            if group[0].same_group(item):
+                group.append(item)
+                break
         else:
-            runs.append([item])
-    return runs
+            into.append([item])
+    return groups + shadow_groups
+
+
+def _shared_summaries(run: list[_Queued]) -> dict[str, np.ndarray] | None:
+    """The summaries of a run of shadow rows, gathered from the main rows they share
+    (contiguous slices joined); None when a main row was never summarised (its run
+    failed), so the run summarises its own inputs."""
+    pieces: list[tuple[dict[str, np.ndarray], int, int]] = []
+    for item in run:
+        main = item.shares
+        done = main.summarised if main is not None else None
+        if done is None:
+            return None
+        summaries, start = done
+        stop = start + len(item.inputs)
+        if pieces and pieces[-1][0] is summaries and pieces[-1][2] == start:
+            pieces[-1] = (summaries, pieces[-1][1], stop)
+        else:
+            pieces.append((summaries, start, stop))
+    if len(pieces) == 1:
+        summaries, start, stop = pieces[0]
+        return {name: values[start:stop] for name, values in summaries.items()}
+    return {
+        name: np.concatenate([piece[name][start:stop] for piece, start, stop in pieces])
+        for name in pieces[0][0]
+    }
 
 
 def _concatenated(run: list[_Queued]) -> tuple[list[str], dict[str, np.ndarray], np.ndarray]:
@@ -125,6 +179,18 @@ class ServingMonitor:
         # Ids queued for the log lately, oldest first: feedback may name a request
         # whose prediction is not written yet (the log writes once a second).
         self._recent: dict[str, None] = {}
+        self._last: _Queued | None = None
+
+    def queued_row(self, request_id: str, inputs: Any) -> _Queued | None:
+        """The main row just queued for ``request_id`` with exactly these ``inputs``
+        (the same object), for a shadow row to share its summary; else None.
+
+        Only the latest row is kept: the data plane offers a request to the shadow
+        right after queueing its main row, on the same event-loop step."""
+        last = self._last
+        if last is not None and last.request_id == request_id and last.inputs is inputs:
+            return last
+        return None
 
     def recently_logged(self, request_id: str) -> bool:
         """Whether ``request_id`` was queued for the log lately (written or not)."""
@@ -156,13 +222,16 @@ class ServingMonitor:
         outputs: dict[str, np.ndarray],
         latency_s: float,
         sampled: bool | None = None,
+        shares: _Queued | None = None,
     ) -> bool:
         """Queue one answered request for the log: ``inputs`` is its ``Batch.observed``
         (uint8 images or normalised floats, texts, ...). Returns whether it was queued.
 
         ``sampled`` overrides the log's sample rate (a shadow's prediction is logged
         exactly when the main one of the same request was; its row summarises the
-        inputs too, so drift can be checked on the shadow's version).
+        inputs too, so drift can be checked on the shadow's version). ``shares`` is
+        the main row (:meth:`queued_row`) whose summary a shadow row reuses, when the
+        two versions' specs are equal and ``inputs`` is the main row's.
 
         Cheap on purpose (the event loop calls it per request): the inputs are only
         referenced; :meth:`flush_queued` summarises them on the log thread. Beyond the
@@ -180,6 +249,7 @@ class ServingMonitor:
             outputs["probabilities"],
             outputs.get("embedding"),
             latency_s,
+            shares,
         )
         with self._queue_lock:
             before = self._queued_rows
@@ -191,6 +261,8 @@ class ServingMonitor:
             log.dropped += rows
             self.dropped.inc(rows)
             return False
+        if sampled is None:
+            self._last = item
         recent = self._recent
         recent[request_id[:128]] = None
         if len(recent) > _RECENT_IDS:
@@ -222,11 +294,18 @@ class ServingMonitor:
         model = run[0].model
         modality = model.modality
         request_ids, outputs, latencies = _concatenated(run)
-        inputs = modality.concatenate([item.inputs for item in run], model.spec)
+        summaries = _shared_summaries(run) if run[0].shares is not None else None
+        inputs: Any = None
+        if summaries is None or self.log.store_inputs:
+            inputs = modality.concatenate([item.inputs for item in run], model.spec)
+        if summaries is None:
+            summaries = modality.summaries(inputs)
+            start = 0
+            for item in run:
+                item.summarised = (summaries, start)
+                start += len(item.inputs)
         raw = modality.raw_inputs(inputs) if self.log.store_inputs else None
-        self._record(
-            model, request_ids, modality.summaries(inputs), outputs, latencies, modality.kind, raw
-        )
+        self._record(model, request_ids, summaries, outputs, latencies, modality.kind, raw)
 
     def _record(
         self,

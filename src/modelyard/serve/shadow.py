@@ -3,7 +3,9 @@ requests after they are answered, and its predictions go to the log under the sa
 request ids (``modelyard monitor compare`` pairs them). A shadow row is a full row,
 like a main one (the inputs' summary as the shadow's kind makes it, the embedding's
 projection), so ``modelyard monitor`` can check drift on the shadow's version; the
-summaries are made on the log's thread, off the main path.
+summaries are made on the log's thread, off the main path, and when both versions
+read inputs the same way (equal specs) the shadow's row reuses the main row's
+summary instead of computing it again.
 
 The main path only draws a random number and puts a reference on a bounded queue
 (``put_nowait``); a few worker tasks take from it and submit to the shadow's own
@@ -30,7 +32,7 @@ from prometheus_client import Counter, Gauge
 
 from modelyard.modality import Batch
 from modelyard.serve.metrics import ServerMetrics
-from modelyard.serve.monitoring import ServingMonitor
+from modelyard.serve.monitoring import QueuedRow, ServingMonitor
 from modelyard.serve.runtime import LoadedModel, ModelRuntime
 from modelyard.serve.settings import ServeSettings, second_alias_uri
 
@@ -77,7 +79,10 @@ class Shadow:
         )
         self.runtime = ModelRuntime(shadow_settings, metrics, role="shadow")
         self.max_rows = settings.max_batch_size
-        self.queue: asyncio.Queue[ShadowWork] = asyncio.Queue(settings.shadow_queue)
+        # Each request with the main row queued for the log, whose summary it may share.
+        self.queue: asyncio.Queue[tuple[ShadowWork, QueuedRow | None]] = asyncio.Queue(
+            settings.shadow_queue
+        )
         self._workers: list[asyncio.Task[None]] = []
         self.requests = Counter(
             "modelyard_shadow_requests",
@@ -116,8 +121,9 @@ class Shadow:
         if self.runtime.current is None:
             self._count("skipped")
             return
+        row = self.monitor.queued_row(work.request_id, work.batch.observed) if work.logged else None
         try:
-            self.queue.put_nowait(work)
+            self.queue.put_nowait((work, row))
         except asyncio.QueueFull:
             self._count("dropped")
 
@@ -141,7 +147,7 @@ class Shadow:
                 for _ in items:
                     self.queue.task_done()
 
-    async def _run(self, items: list[ShadowWork]) -> None:
+    async def _run(self, items: list[tuple[ShadowWork, QueuedRow | None]]) -> None:
         model = self.runtime.current
         if model is None:
             self._count("skipped", len(items))
@@ -152,22 +158,31 @@ class Shadow:
                 model.batcher.executor, lower_priority, self.nice
             )
             self._niced = model
+        # Equal specs: the main model's decoded inputs, and its row's input summary.
+        same = [model.spec == work.main.spec for work, _ in items]
         batches = [
-            work.batch if model.spec == work.main.spec else work.decode(model) for work in items
+            work.batch if alike else work.decode(model)
+            for (work, _), alike in zip(items, same, strict=True)
         ]
         started = time.perf_counter()
         inputs = np.concatenate([batch.model_input for batch in batches])
         served, outputs = await self.runtime.infer(inputs)
         latency = time.perf_counter() - started
-        row = 0
-        for work, batch in zip(items, batches, strict=True):
+        start = 0
+        for (work, main_row), batch, alike in zip(items, batches, same, strict=True):
             rows = len(batch.model_input)
             if work.logged:
-                mine = {name: value[row : row + rows] for name, value in outputs.items()}
+                mine = {name: value[start : start + rows] for name, value in outputs.items()}
                 self.monitor.observe(
-                    served, work.request_id, batch.observed, mine, latency, sampled=True
+                    served,
+                    work.request_id,
+                    batch.observed,
+                    mine,
+                    latency,
+                    sampled=True,
+                    shares=main_row if alike else None,
                 )
-            row += rows
+            start += rows
         self._count("done", len(items))
 
     def _show(self, model: LoadedModel) -> None:
