@@ -30,18 +30,23 @@ def test_v1_answer_below_the_bundles_min_confidence_is_its_low_confidence_label(
 
     from modelyard.features.text import TextSpec
     from modelyard.modality.base import Batch
+    from modelyard.modality.text import TextNotes
 
     kind = modality_for("text")
     texts = ["hej", "jo"]
-    batch = Batch(np.zeros((2, 1), np.int64), texts, np.zeros(2, dtype=bool))
     probabilities = np.array([[0.9, 0.1], [0.5, 0.5]], dtype=np.float32)
 
-    def labels(spec: TextSpec) -> list[str]:
+    def labels(spec: TextSpec, request: float | None = None) -> list[str]:
+        notes = TextNotes(np.zeros(2, dtype=bool), request)
+        batch = Batch(np.zeros((2, 1), np.int64), texts, notes)
         body = kind.encode_v1(batch, probabilities, ("da", "sv"), "m", "1", "r", spec)
         return [p["label"] for p in orjson.loads(body)["predictions"]]
 
     assert labels(TextSpec()) == ["da", "da"]
     assert labels(TextSpec(min_confidence=0.6)) == ["da", "unknown"]
     assert labels(TextSpec(min_confidence=0.6, low_confidence_label="other")) == ["da", "other"]
+    # A request's own threshold wins over the served one, both ways.
+    assert labels(TextSpec(min_confidence=0.6), request=0.0) == ["da", "da"]
+    assert labels(TextSpec(), request=0.95) == ["unknown", "unknown"]
     # Bundles written before the setting existed read as "never abstain".
     assert TextSpec.from_dict({"kind": "text", "buckets": 8}).min_confidence == 0.0

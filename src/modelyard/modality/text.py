@@ -1,13 +1,18 @@
 """Texts: strings in, hashed character n-gram ids (int64 N x L) to the graph.
 
 ``/v1`` takes ``{"text": ...}`` or ``{"texts": [...]}`` and answers whether each text
-was cut at ``max_chars``; v2 takes a BYTES tensor of the texts. The encoding is the
+was cut at ``max_chars``; v2 takes a BYTES tensor of the texts. Answers below the
+served ``min_confidence`` (the bundle's, or the ``min_confidence=`` serve setting's,
+see :func:`served_spec`) are labelled ``low_confidence_label``; a request may send
+its own threshold (``/v1``: ``"min_confidence"``; v2: ``parameters.min_confidence``,
+which adds a ``label`` BYTES output, see :func:`v2_labels`). The encoding is the
 bundle's own :class:`TextSpec`, applied by :func:`~modelyard.features.text.encode_texts`
 exactly as offline prediction does.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -33,6 +38,92 @@ def encode_request_texts(texts: list[str], spec: TextSpec) -> EncodedTexts:
     if empty.size:
         raise ClientError(f"text {int(empty[0])} has no characters left after normalisation")
     return encoded
+
+
+UNKNOWN = "unknown"
+"""The one low-confidence label that need not be a class of the model."""
+
+
+@dataclass(frozen=True)
+class TextNotes:
+    """What a text ``/v1`` answer needs besides the probabilities."""
+
+    truncated: np.ndarray
+    """bool [N]: the text was cut at max_chars."""
+    min_confidence: float | None = None
+    """The request's own threshold; None: the served one."""
+
+
+def served_spec(
+    spec: Any,
+    kind: str,
+    labels: tuple[str, ...],
+    name: str,
+    min_confidence: float | None,
+    low_confidence_label: str,
+) -> Any:
+    """The spec a server answers with: the bundle's, with the ``min_confidence`` and
+    ``low_confidence_label`` serve settings (None / empty: the bundle's own) in place.
+
+    Refused with a one-line :class:`ConfigError` for a model that is not a text model,
+    a threshold outside [0, 1), or a label that is neither a class nor ``unknown``.
+    """
+    if min_confidence is None and not low_confidence_label:
+        return spec
+    given = " ".join(
+        f"{key}={value}"
+        for key, value in (
+            ("min_confidence", min_confidence),
+            ("low_confidence_label", low_confidence_label),
+        )
+        if value not in (None, "")
+    )
+    if kind != "text" or not isinstance(spec, TextSpec):
+        raise ConfigError(
+            f"{given}: only text models answer with a confidence threshold; {name} is "
+            f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind} model (drop the setting)"
+        )
+    if min_confidence is not None and not 0.0 <= min_confidence < 1.0:
+        raise ConfigError(f"bad serve setting min_confidence={min_confidence}: must be in [0, 1)")
+    if low_confidence_label and low_confidence_label not in (*labels, UNKNOWN):
+        raise ConfigError(
+            f"bad serve setting low_confidence_label={low_confidence_label}: {name} has no "
+            f"such class; use {UNKNOWN} or one of {', '.join(labels)}"
+        )
+    return replace(
+        spec,
+        min_confidence=spec.min_confidence if min_confidence is None else min_confidence,
+        low_confidence_label=low_confidence_label or spec.low_confidence_label,
+    )
+
+
+def v2_labels(
+    threshold: float, probabilities: np.ndarray, labels: tuple[str, ...], spec: TextSpec
+) -> np.ndarray:
+    """The served labels, a BYTES output for a v2 request that sent
+    ``parameters.min_confidence`` (``threshold``, see :func:`v2_min_confidence`)."""
+    best = probabilities.argmax(axis=1)
+    confident = probabilities[np.arange(len(best)), best] >= threshold
+    answers = np.empty(len(best), dtype=object)
+    answers[:] = [
+        labels[i] if ok else spec.low_confidence_label
+        for i, ok in zip(best, confident, strict=True)
+    ]
+    return answers
+
+
+def v2_min_confidence(parameters: dict[str, Any], spec: Any) -> float | None:
+    """A v2 request's ``parameters.min_confidence`` (checked), None when absent;
+    a ClientError for a model that is not a text model."""
+    value = parameters.get("min_confidence")
+    if value is None:
+        return None
+    if not isinstance(spec, TextSpec):
+        raise ClientError(
+            "parameters.min_confidence applies to text models only; this model answers "
+            "probabilities (drop the parameter)"
+        )
+    return text_codec.check_min_confidence(value, "parameters.min_confidence")
 
 
 class TextModality(Modality[TextSpec]):
@@ -66,7 +157,7 @@ class TextModality(Modality[TextSpec]):
             )
         texts = text_codec.texts_from_tensor(list(array.reshape(-1)), f"input '{name}'", max_rows)
         encoded = encode_request_texts(texts, spec)
-        return Batch(encoded.ids, texts, encoded.truncated)
+        return Batch(encoded.ids, texts, TextNotes(encoded.truncated))
 
     def decode_v1(
         self, body: bytes, content_type: str, spec: TextSpec, max_rows: int, model: str
@@ -76,9 +167,11 @@ class TextModality(Modality[TextSpec]):
                 f"content type '{content_type}' is not supported for text model {model}; "
                 'send application/json {"text": "..."} or {"texts": [...]}'
             )
-        texts = text_codec.decode_text_request(body, max_rows)
-        encoded = encode_request_texts(texts, spec)
-        return Batch(encoded.ids, texts, encoded.truncated)
+        request = text_codec.decode_text_body(body, max_rows)
+        encoded = encode_request_texts(request.texts, spec)
+        return Batch(
+            encoded.ids, request.texts, TextNotes(encoded.truncated, request.min_confidence)
+        )
 
     def encode_v1(
         self,
@@ -90,15 +183,16 @@ class TextModality(Modality[TextSpec]):
         request_id: str,
         spec: TextSpec,
     ) -> bytes:
+        notes: TextNotes = batch.notes
         return text_codec.encode_text_predictions(
             probabilities,
             labels,
             model,
             version,
             request_id,
-            batch.notes,
+            notes.truncated,
             spec.max_chars,
-            spec.min_confidence,
+            spec.min_confidence if notes.min_confidence is None else notes.min_confidence,
             spec.low_confidence_label,
         )
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from modelyard import __version__
 from modelyard.modality import Batch
+from modelyard.modality.text import v2_labels, v2_min_confidence
 from modelyard.serve.canary import Canary
 from modelyard.serve.codecs import v2
 from modelyard.serve.errors import ClientError, NotFound, Unavailable
@@ -143,10 +144,18 @@ class DataPlane:
         """
         started = time.perf_counter() if started is None else started
         batch = model.modality.decode_v2(request, model.spec, self.max_rows, model.name)
-        unknown = [n for n, _ in request.outputs or [] if n not in model.output_names]
+        # parameters.min_confidence (text models): checked before inference, answered
+        # as a `label` BYTES output of the served labels
+        threshold = v2_min_confidence(request.parameters, model.spec)
+        known = model.output_names if threshold is None else [*model.output_names, "label"]
+        unknown = [n for n, _ in request.outputs or [] if n not in known]
         if unknown:
-            raise ClientError(f"unknown output(s) {unknown}; this model has {model.output_names}")
+            raise ClientError(f"unknown output(s) {unknown}; this model has {known}")
         served, outputs = await self._runtime(model).infer(batch.model_input)
+        if threshold is not None:
+            probabilities = outputs["probabilities"]
+            labels = v2_labels(threshold, probabilities, served.bundle.labels, served.spec)
+            outputs = {**outputs, "label": labels}
         if self.canary is not None:
             self.canary.count(served)
         if self.monitor.log is not None or self.shadow is not None:

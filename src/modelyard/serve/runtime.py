@@ -22,6 +22,7 @@ from modelyard import bundle as bundle_io
 from modelyard.bundle import INPUT_NAME, Bundle
 from modelyard.errors import BundleError, UsageError
 from modelyard.modality import Modality
+from modelyard.modality.text import served_spec
 from modelyard.serve.batcher import BatcherClosed, BatchStats, DynamicBatcher, QueueFull
 from modelyard.serve.errors import Overloaded, Unavailable
 from modelyard.serve.metrics import ServerMetrics
@@ -147,7 +148,16 @@ def load_model(
         inline=single * 1000.0 <= settings.inline_max_ms,
         alone=alone,
     )
-    return LoadedModel(bundle, bundle.version or "local", session, output_names, batcher)
+    loaded = LoadedModel(bundle, bundle.version or "local", session, output_names, batcher)
+    loaded.spec = served_spec(
+        loaded.spec,
+        bundle.kind,
+        bundle.labels,
+        bundle.name,
+        settings.min_confidence,
+        settings.low_confidence_label,
+    )
+    return loaded
 
 
 class ModelRuntime:

@@ -112,6 +112,14 @@ class ServeSettings:
     (``canary=staging``), sticky per ``X-Modelyard-Key`` header or request id."""
     canary_weight: float = 0.0
     """Share of request keys (0..1) the canary answers."""
+    min_confidence: float | None = None
+    """Text models: answers below this confidence get ``low_confidence_label`` instead,
+    overriding the bundle's ``text.min_confidence`` (in [0, 1); empty: the bundle's).
+    A request may still send its own (``/v1`` ``"min_confidence"``, v2
+    ``parameters.min_confidence``)."""
+    low_confidence_label: str = ""
+    """Text models: the answer below the threshold, ``unknown`` or a class of the model
+    (``other``); empty: the bundle's ``text.low_confidence_label``."""
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -198,6 +206,11 @@ def settings_from(overrides: Sequence[str] = (), **values: object) -> ServeSetti
         value = getattr(settings, key)
         if not allowed(value):
             raise ConfigError(f"bad serve setting {key}={value}: {key} must be {words}")
+    if settings.min_confidence is not None and not 0.0 <= settings.min_confidence < 1.0:
+        raise ConfigError(
+            f"bad serve setting min_confidence={settings.min_confidence}: min_confidence "
+            "must be in [0, 1) (0 never relabels an answer)"
+        )
     _check_second_alias(settings, "shadow")
     _check_second_alias(settings, "canary")
     if settings.shadow and settings.shadow == settings.canary:

@@ -1,7 +1,8 @@
 """Text on the wire: the ``/v1`` JSON body, and v2 BYTES tensors (JSON and binary).
 
 ``/v1/models/{name}:predict`` takes ``{"text": "..."}`` or ``{"texts": ["...", ...]}``
-and answers one prediction per text. The v2 protocol carries texts as a BYTES
+(optionally with ``"min_confidence": 0.8``, this request's threshold) and answers one
+prediction per text. The v2 protocol carries texts as a BYTES
 tensor: in JSON as a list of strings, in Triton's binary extension as elements each
 prefixed by its byte length (uint32, little-endian). Decoding checks everything a
 client can get wrong (wrong type, empty or whitespace-only text, bytes that are not
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,8 +35,32 @@ def _check_texts(texts: list[Any], where: str, max_instances: int) -> list[str]:
     return texts
 
 
+def check_min_confidence(value: Any, where: str) -> float:
+    """A request's own ``min_confidence``: a number in [0, 1), else a ClientError."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise ClientError(
+            f"{where} must be a number in [0, 1) (answers below it get the low-confidence "
+            f"label; 0 never does), got {value!r}"
+        )
+    return float(value)
+
+
+@dataclass(frozen=True)
+class TextRequest:
+    """A decoded ``/v1`` text body."""
+
+    texts: list[str]
+    min_confidence: float | None = None
+    """The request's own threshold, overriding the served one; None: the served one."""
+
+
 def decode_text_request(body: bytes, max_instances: int) -> list[str]:
     """``{"text": "..."}`` or ``{"texts": [...]}`` -> the texts."""
+    return decode_text_body(body, max_instances).texts
+
+
+def decode_text_body(body: bytes, max_instances: int) -> TextRequest:
+    """``{"text": "..."}`` or ``{"texts": [...]}``, and an optional ``"min_confidence"``."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as error:
@@ -48,11 +74,16 @@ def decode_text_request(body: bytes, max_instances: int) -> list[str]:
             raise ClientError(f'"text" must be a string, got {type(text).__name__}')
         if not text.strip():
             raise ClientError('"text" is empty or only whitespace; send some words')
-        return [text]
-    texts = payload["texts"]
-    if not isinstance(texts, list):
-        raise ClientError('"texts" must be a list of strings')
-    return _check_texts(texts, "texts", max_instances)
+        texts = [text]
+    else:
+        texts = payload["texts"]
+        if not isinstance(texts, list):
+            raise ClientError('"texts" must be a list of strings')
+        texts = _check_texts(texts, "texts", max_instances)
+    threshold = payload.get("min_confidence")
+    if threshold is None:
+        return TextRequest(texts)
+    return TextRequest(texts, check_min_confidence(threshold, '"min_confidence"'))
 
 
 def encode_text_predictions(
@@ -68,7 +99,8 @@ def encode_text_predictions(
 ) -> bytes:
     """One entry per text: label, confidence, every class's probability, and whether
     the text was cut at ``max_chars`` before the model saw it. Below
-    ``min_confidence`` the label is ``low_confidence_label`` (the bundle's setting)."""
+    ``min_confidence`` the label is ``low_confidence_label`` (the served setting: the
+    bundle's, a serve setting's or the request's); the confidence is reported as is."""
     predictions = []
     for row, cut in zip(probabilities, truncated, strict=True):
         best = int(row.argmax())
