@@ -1,13 +1,19 @@
 """Main-path cost of shadow traffic (issue 16): the same model served without a
-shadow and with ``shadow=staging shadow_rate=1.0`` (its model thread at the default
-``shadow_nice=10``, and at ``shadow_nice=0``), benched side by side with
-``modelyard bench`` at c=32, alternating A/B/C/A/B/C so machine load drifts evenly.
+shadow and with ``shadow=staging`` at ``shadow_rate=1.0`` and ``0.2`` (its model
+thread at the default ``shadow_nice=10``), benched side by side with ``modelyard
+bench`` at c=32, alternating A/B/C/A/B/C so machine load drifts evenly.
 
     .venv/bin/python benchmarks/serving/shadow_overhead.py [--repeats 3] [--duration 10s]
+        [--arms main,rate1,rate0.2,rate1-nice0] [--home DIR]
 
-Trains the digits model in a temporary MODELYARD_HOME, registers an unchanged copy
-as version 2 (@staging; the shadow costs what the main model costs), and writes
-``results/shadow-overhead.json``. Prints the CPU flags and load averages.
+Trains the digits model in a temporary MODELYARD_HOME (or reuses ``--home`` when it
+already holds one), registers an unchanged copy as version 2 (@staging; the shadow
+costs what the main model costs), and writes ``results/shadow-overhead.json``. Each
+run gets its own SQLite prediction log, so the rows each version logged are counted
+beside the shadow's outcomes (done, dropped). The server's CPU time per thread
+(event loop, prediction log, shadow model, the rest) per 1,000 answers is read from
+/proc: on a loaded machine it moves less than latency does. Prints the CPU flags and
+load averages.
 """
 
 from __future__ import annotations
@@ -77,7 +83,7 @@ def _bench(port: int, duration: str) -> dict[str, float]:
         check=True,
     )
     level = json.loads(done.stdout)["levels"][0]
-    return {k: level[k] for k in ("throughput", "p50_ms", "p99_ms", "errors")}
+    return {k: level[k] for k in ("requests", "throughput", "p50_ms", "p99_ms", "errors")}
 
 
 def _shadow_counts(port: int) -> dict[str, float]:
@@ -88,54 +94,123 @@ def _shadow_counts(port: int) -> dict[str, float]:
     return {outcome: float(value) for outcome, value in found}
 
 
+def _thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) of each kind of thread of ``pid`` (Linux /proc): the
+    event loop (the main thread), the prediction log and the shadow's model thread (by
+    the names they give themselves) and the rest (the main model, ONNX Runtime, ...)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[str, float] = {}
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the thread ended
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        if int(stat.parent.name) == pid:
+            kind = "event loop"
+        elif name.startswith("modelyard-log"):
+            kind = "prediction log"
+        elif name.startswith("modelyard-shad"):
+            kind = "shadow model"
+        else:
+            kind = "rest"
+        found[kind] = found.get(kind, 0.0) + seconds
+    return found
+
+
+def _logged_rows(url: str) -> dict[str, int]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            counted = connection.execute(
+                sa.text("SELECT version, COUNT(*) FROM predictions GROUP BY version")
+            ).all()
+    finally:
+        engine.dispose()
+    return {str(version): int(count) for version, count in counted}
+
+
+ARMS = {
+    "main": ("main only", []),
+    "rate1": ("shadow_rate=1.0", ["shadow=staging", "shadow_rate=1.0"]),
+    "rate0.2": ("shadow_rate=0.2", ["shadow=staging", "shadow_rate=0.2"]),
+    "rate1-nice0": (
+        "shadow_rate=1.0 shadow_nice=0",
+        ["shadow=staging", "shadow_rate=1.0", "shadow_nice=0"],
+    ),
+}
+
+
+def _run_once(port: int, settings: list[str], duration: str, log: str) -> dict[str, object]:
+    server = _serve(port, *settings)
+    try:
+        before = _thread_cpu(server.pid)
+        result: dict[str, object] = dict(_bench(port, duration))
+        after = _thread_cpu(server.pid)
+        result["load_1m"] = os.getloadavg()[0]
+        result["shadow_outcomes"] = _shadow_counts(port)
+    finally:
+        server.terminate()
+        server.wait(30)
+    answers = float(result["requests"])  # type: ignore[arg-type]
+    result["cpu_ms_per_1000_answers"] = {
+        kind: round(1e6 * (after.get(kind, 0.0) - seconds) / max(answers, 1.0), 1)
+        for kind, seconds in before.items()
+    }
+    result["logged_rows"] = {} if log == "" else _logged_rows(log)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--duration", default="10s")
     parser.add_argument(
+        "--arms",
+        default="main,rate1,rate0.2",
+        help=f"Comma-separated, the first is the baseline; of {', '.join(ARMS)}.",
+    )
+    parser.add_argument("--home", type=Path, help="A MODELYARD_HOME to set up once and reuse.")
+    parser.add_argument(
         "--no-log", action="store_true", help="Both arms without the prediction log."
     )
     args = parser.parse_args()
     flags = sorted(set(re.findall(r"\bavx\S*", Path("/proc/cpuinfo").read_text())))
-    home = Path(tempfile.mkdtemp(prefix="shadow-bench-"))
+    home = args.home or Path(tempfile.mkdtemp(prefix="shadow-bench-"))
+    home.mkdir(parents=True, exist_ok=True)
     os.environ["MODELYARD_HOME"] = str(home)
-    _setup(home)
-    common = ["poll_interval_s=0", f"prediction_log_url=sqlite:///{home / 'log.db'}"]
-    if args.no_log:
-        common.append("log_predictions=false")
-    shadowed = [*common, "shadow=staging", "shadow_rate=1.0"]
-    arms = {
-        "main only": common,
-        "shadow_rate=1.0": shadowed,  # shadow_nice=10, the default
-        "shadow_rate=1.0 shadow_nice=0": [*shadowed, "shadow_nice=0"],
-    }
-    runs: dict[str, list[dict[str, float]]] = {arm: [] for arm in arms}
-    shadow: dict[str, float] = {}
+    if not (home / ".shadow-bench-ready").exists():
+        _setup(home)
+        (home / ".shadow-bench-ready").touch()
+    arms = {ARMS[key][0]: ARMS[key][1] for key in args.arms.split(",")}
+    base_arm = next(iter(arms))
+    runs: dict[str, list[dict[str, object]]] = {arm: [] for arm in arms}
     for repeat in range(args.repeats):
-        for port, (arm, settings) in enumerate(arms.items(), start=18100):
-            server = _serve(port, *settings)
-            try:
-                result = _bench(port, args.duration)
-                result["load_1m"] = os.getloadavg()[0]
-                runs[arm].append(result)
-                if "shadow" in arm:
-                    shadow = _shadow_counts(port)
-            finally:
-                server.terminate()
-                server.wait(30)
+        for port, (arm, extra) in enumerate(arms.items(), start=18100):
+            log = "" if args.no_log else f"sqlite:///{home / f'log-{repeat}-{port}.db'}"
+            settings = ["poll_interval_s=0", *extra]
+            settings.append("log_predictions=false" if args.no_log else f"prediction_log_url={log}")
+            result = _run_once(port, settings, args.duration, log)
+            runs[arm].append(result)
             print(repeat, arm, result, flush=True)
+
+    def median(arm: str, key: str) -> float:
+        return statistics.median(float(r[key]) for r in runs[arm])  # type: ignore[arg-type]
+
     summary = {
-        arm: {
-            key: statistics.median(r[key] for r in results)
-            for key in ("throughput", "p50_ms", "p99_ms")
-        }
-        for arm, results in runs.items()
+        arm: {key: median(arm, key) for key in ("throughput", "p50_ms", "p99_ms")} for arm in arms
     }
-    base = runs["main only"]
     rises = {
-        arm: [r["p99_ms"] / b["p99_ms"] - 1 for r, b in zip(results, base, strict=True)]
+        arm: [
+            float(r["p99_ms"]) / float(b["p99_ms"]) - 1  # type: ignore[arg-type]
+            for r, b in zip(results, runs[base_arm], strict=True)
+        ]
         for arm, results in runs.items()
-        if arm != "main only"
+        if arm != base_arm
     }
     out = {
         "cpu_flags": flags,
@@ -143,17 +218,19 @@ def main() -> None:
         "runs": runs,
         "median": summary,
         "p99_rise": {
-            arm: summary[arm]["p99_ms"] / summary["main only"]["p99_ms"] - 1 for arm in rises
+            arm: summary[arm]["p99_ms"] / summary[base_arm]["p99_ms"] - 1 for arm in rises
         },
         "p99_rise_per_pair": rises,
-        "shadow_outcomes_last_run": shadow,
     }
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "shadow-overhead.json").write_text(json.dumps(out, indent=2))
     shown = ("cpu_flags", "median", "p99_rise", "p99_rise_per_pair")
     print(json.dumps({k: out[k] for k in shown}, indent=2))
-    print("shadow outcomes (last run):", shadow)
-    shutil.rmtree(home, ignore_errors=True)
+    for arm, results in runs.items():
+        for r in results:
+            print(arm, r["shadow_outcomes"], r["logged_rows"], r["cpu_ms_per_1000_answers"])
+    if args.home is None:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ reference profile projection.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import random
 import threading
@@ -92,6 +94,18 @@ def _json_floats(values: np.ndarray) -> list[Any]:
     return listed
 
 
+THREAD_NAME = "modelyard-log"
+"""The log thread's name, in Python and (on Linux) for the OS: ``top -H``, ``ps -L``
+and /proc show which thread of a server is the log's."""
+
+
+def name_os_thread(name: str) -> None:
+    """Give the calling thread ``name`` (at most 15 bytes) where the OS shows it, on
+    Linux; elsewhere nothing. Python 3.11 names threads for itself only."""
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+
+
 class PredictionLogger:
     """Log predictions to SQL off the request path. ``start()`` before, ``close()`` after."""
 
@@ -144,9 +158,7 @@ class PredictionLogger:
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("the prediction logger is already started")
-        self._thread = threading.Thread(
-            target=self._run, name="modelyard-prediction-log", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
         self._thread.start()
 
     def should_log(self) -> bool:
@@ -243,6 +255,7 @@ class PredictionLogger:
         self.engine.dispose()
 
     def _run(self) -> None:
+        name_os_thread(THREAD_NAME)
         while not self._closing:
             self._wake.wait(self.flush_interval_s)
             self._wake.clear()

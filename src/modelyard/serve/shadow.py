@@ -31,6 +31,7 @@ import numpy as np
 from prometheus_client import Counter, Gauge
 
 from modelyard.modality import Batch
+from modelyard.monitor.predlog import name_os_thread
 from modelyard.serve.metrics import ServerMetrics
 from modelyard.serve.monitoring import QueuedRow, ServingMonitor
 from modelyard.serve.runtime import LoadedModel, ModelRuntime
@@ -43,10 +44,21 @@ WORKERS = 1
 while the shadow computes."""
 
 
+LINGER_S = 0.005
+"""How long the shadow's worker waits, after its first queued request, for more to
+join the batch (unless a full batch is queued). Per-batch costs (the hand-off to the
+shadow's thread, futures, the log's per-call costs) are then shared by many requests
+rather than paid per request on the event loop; the shadow's answers are not waited
+for, so a few milliseconds cost no client anything."""
+
+THREAD_NAME = "modelyard-shadow"
+
+
 def lower_priority(nice: int) -> None:
     """Raise the calling thread's nice value to ``nice`` (on Linux a thread's own; where
     threads cannot be reniced, nothing): the shadow's model calls yield the CPU to the
-    main path's threads when both want it."""
+    main path's threads when both want it. The thread is named for the OS too."""
+    name_os_thread(THREAD_NAME)
     with contextlib.suppress(OSError, AttributeError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
 
@@ -136,6 +148,8 @@ class Shadow:
         """
         while True:
             items = [await self.queue.get()]
+            if self.queue.qsize() < self.max_rows - 1:
+                await asyncio.sleep(LINGER_S)
             while len(items) < self.max_rows and not self.queue.empty():
                 items.append(self.queue.get_nowait())
             try:
