@@ -62,3 +62,20 @@ def test_answers_below_min_confidence_take_the_low_confidence_label() -> None:
     )
     assert cautious.answers == ["da", "other", "sv"]
     assert cautious.predicted_labels == ["da", "da", "sv"]  # evaluation still scores argmax
+
+
+def test_text_batches_cover_every_text_once_and_never_mix_padded_widths() -> None:
+    """A batch pads to its longest text's power of two: one long text must not widen
+    a batch of short ones (the gather pays for every padded slot)."""
+    from modelyard.features.text import _round_width
+    from modelyard.predictor import _batches
+
+    lengths = np.sort(np.random.default_rng(0).integers(0, 700, 3000))
+    batches = _batches(lengths, 512, 256)
+    assert [start for start, _ in batches] == [0, *(stop for _, stop in batches[:-1])]
+    assert batches[-1][1] == len(lengths)
+    for start, stop in batches:
+        assert 0 < stop - start <= 256
+        widths = {_round_width(int(min(n, 512)) + 2) for n in lengths[start:stop]}
+        assert len(widths) == 1, (start, stop, widths)
+    assert _batches(np.array([5]), 512, 256) == [(0, 1)]

@@ -6,6 +6,7 @@ all predict through :class:`Predictor`, so they agree to the bit.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 from modelyard.bundle import INPUT_NAME, Bundle
 from modelyard.errors import DataError
 from modelyard.features.image import ImageSpec, decode_image, to_model_input
-from modelyard.features.text import TextSpec, encode_texts
+from modelyard.features.text import MIN_WIDTH, TextSpec, encode_texts
 
 
 @dataclass(frozen=True)
@@ -116,12 +117,13 @@ class Predictor:
         texts = list(texts)
         if not texts:
             raise DataError("no texts to predict")
-        order = np.argsort(np.fromiter(map(len, texts), np.int64, len(texts)), kind="stable")
+        lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+        order = np.argsort(lengths, kind="stable")
         probabilities: list[np.ndarray] = []
         embeddings: list[np.ndarray] = []
         truncated: list[np.ndarray] = []
-        for start in range(0, len(texts), self.batch_size):
-            chunk = [texts[i] for i in order[start : start + self.batch_size]]
+        for start, stop in _batches(lengths[order], spec.max_chars, self.batch_size):
+            chunk = [texts[i] for i in order[start:stop]]
             encoded = encode_texts(chunk, spec)
             empty = np.flatnonzero(encoded.lengths == 0)
             if empty.size:
@@ -143,3 +145,19 @@ class Predictor:
             min_confidence=spec.min_confidence,
             low_confidence_label=spec.low_confidence_label,
         )
+
+
+def _batches(sorted_lengths: np.ndarray, max_chars: int, size: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` of each batch of length-sorted texts: at most ``size`` texts,
+    and never across a padded width (:func:`~modelyard.features.text.encode_texts`
+    pads a batch to a power of two over its longest text, so one long text would
+    double its neighbours' padding; the embedding gather pays for every padded slot).
+    """
+    # The power of two a text's characters (plus two word boundaries) round up to.
+    chars = np.minimum(sorted_lengths, max_chars) + 1
+    widths = np.maximum(np.frexp(chars.astype(np.float64))[1], MIN_WIDTH.bit_length() - 1)
+    edges = [0, *(np.flatnonzero(np.diff(widths)) + 1).tolist(), len(widths)]
+    batches = []
+    for first, last in itertools.pairwise(edges):
+        batches += [(b, min(b + size, last)) for b in range(first, last, size)]
+    return batches
