@@ -522,3 +522,30 @@ def test_a_request_that_yields_while_the_batcher_closes_is_refused_not_stranded(
 
     run(main)
     assert model.batches == []
+
+
+def test_inline_batches_compute_on_the_loop_and_still_batch_concurrent_requests() -> None:
+    model, stats = FakeModel(), []
+
+    async def main() -> None:
+        batcher = DynamicBatcher(model, max_delay=0.0, on_batch=stats.append, inline_batches=True)
+        await batcher.start()
+        requests = [rows(i, 1 + i % 2) for i in range(7)]
+        results = await asyncio.gather(*(batcher.submit(r) for r in requests))
+        for inputs, result in zip(requests, results, strict=True):
+            check(inputs, result)
+        with pytest.raises(ValueError, match="boom"):  # a failing call reaches its caller
+            await batcher.submit(rows(99, 1) * -1)
+        check(rows(100, 2), await batcher.submit(rows(100, 2)))  # and batching goes on
+        await batcher.close()
+
+    run(main)
+    assert model.threads == {threading.current_thread().name}  # never the batcher's thread
+    assert max(s.size for s in stats) > 1  # queued requests still merge
+    assert sum(s.size for s in stats) == sum(model.sizes) == 13
+
+
+def test_inline_batches_need_a_zero_delay() -> None:
+    model = FakeModel()
+    assert not DynamicBatcher(model, max_delay=0.002, inline_batches=True).inline_batches
+    assert DynamicBatcher(model, max_delay=0.0, inline_batches=True).inline_batches

@@ -115,6 +115,7 @@ class DynamicBatcher:
         workers: int = 1,
         inline: bool = False,
         alone: Callable[[], bool] | None = None,
+        inline_batches: bool = False,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
@@ -129,6 +130,9 @@ class DynamicBatcher:
         """Whether a lone request on an idle batcher computes on the event loop (never
         with a ``max_delay``: the caller asked requests to wait for company)."""
         self._alone = alone
+        self.inline_batches = inline_batches and max_delay == 0
+        """Whether every batch computes on the event loop instead of the executor (a
+        model so cheap that the thread hand-off costs more than the call)."""
         self.max_batch_size = max_batch_size
         self.max_delay = max_delay
         self.max_queue_rows = max_queue_rows
@@ -269,6 +273,9 @@ class DynamicBatcher:
         try:
             while (batch := await self._next_batch()) is not None:
                 requests, trigger = batch
+                if self.inline_batches:
+                    self._execute_inline(requests, trigger)
+                    continue
                 self._inflight += 1
                 task = asyncio.get_running_loop().create_task(self._execute(requests, trigger))
                 self._computing.add(task)
@@ -324,18 +331,23 @@ class DynamicBatcher:
             rows += request.rows
         return chosen, rows >= self.max_batch_size
 
-    async def _execute(self, requests: list[_Request], trigger: str) -> None:
+    def _execute_inline(self, requests: list[_Request], trigger: str) -> None:
+        """Compute a batch on the event loop (a cheap model: no thread hand-off)."""
         started = time.perf_counter()
         queue_seconds = [started - request.submitted for request in requests]
-        parts = [request.inputs for request in requests]
-        loop = asyncio.get_running_loop()
-        try:
-            outcome = await loop.run_in_executor(self._executor, self._compute, parts)
-        except Exception as exc:  # e.g. a caller's executor already shut down
-            outcome = _Outcome(None, exc, 0.0)
-        finally:
-            self._inflight -= 1
-            self._wakeup.set()
+        outcome = self._compute([request.inputs for request in requests])
+        self._deliver(requests, outcome)
+        self._report(
+            BatchStats(
+                sum(r.rows for r in requests),
+                len(requests),
+                trigger,
+                queue_seconds,
+                outcome.seconds,
+            )
+        )
+
+    def _deliver(self, requests: list[_Request], outcome: _Outcome) -> int:
         start = 0
         for request in requests:
             stop = start + request.rows
@@ -348,6 +360,21 @@ class DynamicBatcher:
                     {name: array[start:stop] for name, array in outcome.outputs.items()}
                 )
             start = stop
+        return start
+
+    async def _execute(self, requests: list[_Request], trigger: str) -> None:
+        started = time.perf_counter()
+        queue_seconds = [started - request.submitted for request in requests]
+        parts = [request.inputs for request in requests]
+        loop = asyncio.get_running_loop()
+        try:
+            outcome = await loop.run_in_executor(self._executor, self._compute, parts)
+        except Exception as exc:  # e.g. a caller's executor already shut down
+            outcome = _Outcome(None, exc, 0.0)
+        finally:
+            self._inflight -= 1
+            self._wakeup.set()
+        start = self._deliver(requests, outcome)
         self._report(BatchStats(start, len(requests), trigger, queue_seconds, outcome.seconds))
 
     def _report(self, stats: BatchStats) -> None:

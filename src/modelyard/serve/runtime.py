@@ -92,7 +92,8 @@ def _warmup_input(bundle: Bundle, rows: int) -> np.ndarray:
 
 
 def _one_row_seconds(run_batch: Callable[[np.ndarray], object], row: np.ndarray) -> float:
-    """The fastest of a few one-row model calls: whether lone requests may run inline."""
+    """The fastest of a few model calls on ``row`` (one row: whether lone requests may
+    run inline; a full batch: whether every batch may)."""
     times = []
     for _ in range(5):
         begin = time.perf_counter()
@@ -107,11 +108,13 @@ def load_model(
     on_batch: Callable[[BatchStats], None],
     on_outputs: Callable[[Bundle, dict[str, np.ndarray]], None] | None = None,
     alone: Callable[[], bool] | None = None,
+    main: bool = True,
 ) -> LoadedModel:
     """Open an ONNX Runtime session, warm it up and smoke-test it (blocking).
 
     ``on_outputs`` sees every served batch's outputs on the batcher's thread (the
     prediction metrics count there, once per batch); warm-up runs are not shown.
+    Only a ``main`` model (not a shadow's or canary's) may compute on the event loop.
     """
     session = _session(bundle, settings.intra_op_threads, settings.ort_spinning)
     output_names = [o.name for o in session.get_outputs()]  # type: ignore[attr-defined]  # onnxruntime ships no types
@@ -147,6 +150,7 @@ def load_model(
         workers=settings.batch_workers,
         inline=single * 1000.0 <= settings.inline_max_ms,
         alone=alone,
+        inline_batches=main and _cheap_batches(run_batch, bundle, settings, single),
     )
     loaded = LoadedModel(bundle, bundle.version or "local", session, output_names, batcher)
     loaded.spec = served_spec(
@@ -158,6 +162,20 @@ def load_model(
         settings.low_confidence_label,
     )
     return loaded
+
+
+def _cheap_batches(
+    run_batch: Callable[[np.ndarray], object],
+    bundle: Bundle,
+    settings: ServeSettings,
+    single: float,
+) -> bool:
+    """Whether a full batch takes at most ``inline_batch_max_ms`` (timed now), so every
+    batch may compute on the event loop."""
+    limit = settings.inline_batch_max_ms / 1000.0
+    if settings.batch_workers != 1 or settings.max_delay_ms > 0 or single > limit:
+        return False
+    return _one_row_seconds(run_batch, _warmup_input(bundle, settings.max_batch_size)) <= limit
 
 
 class ModelRuntime:
@@ -200,7 +218,9 @@ class ModelRuntime:
 
     def _load_blocking(self, uri: str) -> LoadedModel:
         loaded = bundle_io.load(uri, self.settings.tracking_uri)
-        return load_model(loaded, self.settings, self._on_batch, self._on_outputs, self._alone)
+        return load_model(
+            loaded, self.settings, self._on_batch, self._on_outputs, self._alone, self.main
+        )
 
     async def _load(self, uri: str) -> LoadedModel:
         model = await asyncio.get_running_loop().run_in_executor(None, self._load_blocking, uri)

@@ -56,6 +56,14 @@ class ServeSettings:
     row takes at most this long (timed at warm-up): nothing could join its batch, and
     the two thread hand-offs cost more than such a call. 0 always uses the batcher's
     thread. Only with ``max_delay_ms=0``."""
+    inline_batch_max_ms: float = 2.0
+    """A model so cheap that a full batch (``max_batch_size`` rows, timed at warm-up)
+    takes at most this long computes every batch on the event loop instead of the
+    batcher's thread: for a ~1 M-MAC CNN the thread hand-off, the GIL changing hands
+    and the wake-up of the loop cost more than the call (on 2 cores, c=32: +12-38%
+    images/s, benchmarks/serving/RESULTS.md). Batches still form from what queues up
+    meanwhile. 0 always uses the batcher's thread; only with ``max_delay_ms=0`` and
+    ``batch_workers=1``."""
     batch_workers: int = 1
     """Batches computed at once, each by its own thread. With ``intra_op_threads=1``
     and 2 workers, two single-threaded model calls use two cores without the
@@ -139,6 +147,7 @@ _ALLOWED: dict[str, tuple[Callable[[Any], bool], str]] = {
     "poll_interval_s": (lambda v: v >= 0, ">= 0 (seconds; 0 disables hot reload)"),
     "intra_op_threads": (lambda v: v >= 0, ">= 0 (0 lets ONNX Runtime choose)"),
     "inline_max_ms": (lambda v: v >= 0, ">= 0 (milliseconds; 0 never runs inline)"),
+    "inline_batch_max_ms": (lambda v: v >= 0, ">= 0 (milliseconds; 0 never runs batches inline)"),
     "batch_workers": (lambda v: v >= 1, "at least 1"),
     "log_sample_rate": (lambda v: 0.0 <= v <= 1.0, "within 0..1"),
     "log_flush_interval_s": (lambda v: v > 0, "> 0 (seconds)"),
