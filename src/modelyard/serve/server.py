@@ -20,6 +20,8 @@ from modelyard.errors import ModelyardError, ServiceError, UsageError
 from modelyard.serve.settings import SETTINGS_ENV, ServeSettings
 
 if TYPE_CHECKING:
+    import asyncio
+
     import uvicorn
 
 # prometheus_client reads this in each worker process; the metrics module renders
@@ -138,7 +140,18 @@ def _uvicorn_config(app: object, settings: ServeSettings) -> uvicorn.Config:
         access_log=False,  # per-request log lines cost more than the inference
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         lifespan="on",
+        http=_http_protocol(),
     )
+
+
+def _http_protocol() -> type[asyncio.Protocol] | str:
+    """Uvicorn's httptools protocol sending each response in one write, when httptools
+    is installed (``uvicorn[standard]``); else uvicorn's own choice."""
+    try:
+        from modelyard.serve.httpwrite import CoalescingHttpToolsProtocol
+    except ImportError:
+        return "auto"
+    return CoalescingHttpToolsProtocol
 
 
 def _say_listening(sock: socket.socket) -> None:
