@@ -189,13 +189,24 @@ class ServerMetrics:
         self.child(self.batch_size, model).observe(stats.size)
         self.child(self.batch_trigger, model, stats.trigger).inc()
         self.child(self.compute_time, model).observe(stats.compute_seconds)
-        observe_many(self.child(self.queue_time, model), np.asarray(stats.queue_seconds))
+        queue_time = self.child(self.queue_time, model)
+        if len(stats.queue_seconds) <= _FEW:  # no array for a few values (the usual batch)
+            for seconds in stats.queue_seconds:
+                queue_time.observe(seconds)
+        else:
+            observe_many(queue_time, np.asarray(stats.queue_seconds))
 
     def observe_predictions(
         self, model: str, labels: Sequence[str], probabilities: np.ndarray
     ) -> None:
         """Count one batch's predicted classes and confidences (any thread)."""
         if probabilities.ndim != 2 or len(probabilities) == 0:
+            return
+        if len(probabilities) <= _FEW:  # a few rows: cheaper without bincount and arrays
+            confidence = self.child(self.confidence, model)
+            for row, index in zip(probabilities, probabilities.argmax(axis=1).tolist()):
+                self.child(self.predicted, model, labels[index]).inc()
+                confidence.observe(float(row[index]))
             return
         counts = np.bincount(probabilities.argmax(axis=1), minlength=len(labels))
         for index in np.flatnonzero(counts):

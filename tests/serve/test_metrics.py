@@ -1,0 +1,46 @@
+"""The per-batch metrics: a few rows take a per-value path, many a numpy path; both
+must count the same predictions, buckets and sums."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from modelyard.serve.batcher import BatchStats
+from modelyard.serve.metrics import ServerMetrics
+
+
+def _samples(metrics: ServerMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in metrics.registry.collect()
+        for s in family.samples
+        if not s.name.endswith("_created")
+    }
+
+
+def test_small_and_large_batches_count_predictions_alike() -> None:
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(4), size=40).astype(np.float32)
+    labels = ["a", "b", "c", "d"]
+    one_by_one, all_at_once = ServerMetrics(), ServerMetrics()
+    for row in probabilities:
+        one_by_one.observe_predictions("m", labels, row[None, :])
+    all_at_once.observe_predictions("m", labels, probabilities)
+    got, want = _samples(one_by_one), _samples(all_at_once)
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        assert np.isclose(got[key], value, rtol=1e-6), key
+    predicted = {k[1]: v for k, v in want.items() if k[0] == "modelyard_predictions_total"}
+    assert sum(predicted.values()) == 40
+
+
+def test_small_and_large_batches_observe_queue_times_alike() -> None:
+    waits = [0.0001 * i for i in range(12)]
+    few, many = ServerMetrics(), ServerMetrics()
+    for start in range(0, 12, 2):
+        few.observe_batch("m", BatchStats(2, 2, "full", waits[start : start + 2], 0.001))
+    many.observe_batch("m", BatchStats(12, 12, "full", waits, 0.001))
+    queue = {k: v for k, v in _samples(few).items() if k[0].startswith("modelyard_queue_seconds")}
+    assert queue, "no queue-time histogram found"
+    for key, value in queue.items():
+        assert np.isclose(_samples(many)[key], value), key
