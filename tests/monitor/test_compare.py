@@ -15,7 +15,12 @@ from tests.helpers import run_cli
 from modelyard.errors import ModelyardError
 from modelyard.monitor.compare import compare, wilson
 from modelyard.monitor.feedback import Label, record_feedback
-from modelyard.monitor.logstore import create_log_engine, ensure_schema, write_rows
+from modelyard.monitor.logstore import (
+    create_log_engine,
+    ensure_schema,
+    latest_version,
+    write_rows,
+)
 
 
 def test_wilson_interval_matches_the_textbook() -> None:
@@ -25,8 +30,12 @@ def test_wilson_interval_matches_the_textbook() -> None:
     assert all(math.isnan(v) for v in wilson(0, 0))
 
 
-def _row(t: float, version: str, request_id: str, label: str, latency: float) -> tuple[object, ...]:
-    return (t, "m", version, request_id, "image", label, 0.9, latency, '{"x": 1.0}', "[]", None)
+def _row(
+    t: float, version: str, request_id: str, label: str, latency: float, role: str | None = None
+) -> tuple[object, ...]:
+    """A log row; ``role`` None: as rows written before the role column existed."""
+    summary = '{"x": 1.0}'
+    return (t, "m", version, request_id, "image", label, 0.9, latency, summary, "[]", None, role)
 
 
 def _fill(url: str) -> None:
@@ -98,8 +107,7 @@ def test_the_cli_writes_json_and_an_html_report(tmp_path: Path) -> None:
 
 
 def test_shadow_rows_do_not_make_the_latest_version(log_url: str) -> None:
-    from modelyard.monitor.logstore import latest_version
-
+    """Rows without a role (an older server's): a request's second row is a shadow's."""
     _fill(log_url)  # v2 shadows v1: its rows come after v1's of the same request id
     engine = create_log_engine(log_url)
     try:
@@ -108,5 +116,23 @@ def test_shadow_rows_do_not_make_the_latest_version(log_url: str) -> None:
         assert latest_version(engine, "m") == "1"
         write_rows(engine, [_row(time.time() + 2, "2", "new", "cat", 0.004)])
         assert latest_version(engine, "m") == "2"  # v2 answered a request itself
+    finally:
+        engine.dispose()
+
+
+def test_a_reused_request_id_does_not_hide_the_served_version(log_url: str) -> None:
+    """Rows that say their role: a client reusing a request id answered by v2 later
+    does not make v2's answer look like a shadow's, and a shadow's row never counts."""
+    engine = create_log_engine(log_url)
+    ensure_schema(engine)
+    now = time.time()
+    try:
+        write_rows(engine, [_row(now, "1", "same", "cat", 0.01, "main")])
+        write_rows(engine, [_row(now + 1, "2", "same", "cat", 0.01, "main")])
+        assert latest_version(engine, "m") == "2"
+        write_rows(engine, [_row(now + 2, "3", "same", "cat", 0.01, "shadow")])
+        assert latest_version(engine, "m") == "2"
+        write_rows(engine, [_row(now + 3, "4", "fresh", "cat", 0.01, "canary")])
+        assert latest_version(engine, "m") == "4"
     finally:
         engine.dispose()

@@ -71,9 +71,13 @@ def test_evidence_is_read_from_the_log(tmp_path: Path) -> None:
     now = time.time()
     rows = []
     for i in range(20):
-        rows.append((now - 60, "m", "1", f"r{i}", "image", "a", 0.9, 0.01, "{}", "[]", None))
+        rows.append(
+            (now - 60, "m", "1", f"r{i}", "image", "a", 0.9, 0.01, "{}", "[]", None, "main")
+        )
         label = "a" if i < 18 else "b"
-        rows.append((now - 60, "m", "2", f"r{i}", "image", label, 0.9, 0.01, "{}", "[]", None))
+        rows.append(
+            (now - 60, "m", "2", f"r{i}", "image", label, 0.9, 0.01, "{}", "[]", None, "shadow")
+        )
     engine = create_log_engine(url)
     ensure_schema(engine)
     write_rows(engine, rows)

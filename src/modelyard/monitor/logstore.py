@@ -47,6 +47,13 @@ predictions = sa.Table(
     sa.Column("summary", sa.JSON, nullable=False, doc="{feature: value} input summary"),
     sa.Column("projection", sa.JSON, nullable=False, doc="embedding in the profile's PCA basis"),
     sa.Column("raw_input", sa.LargeBinary, nullable=True, doc="only when configured"),
+    sa.Column(
+        "role",
+        sa.String(16),
+        nullable=True,
+        doc="which of the server's aliases answered: main, canary or shadow; NULL in rows "
+        "written before the column existed",
+    ),
     sa.Index("ix_predictions_model_time", "model", "time"),
     sa.Index("ix_predictions_model_request", "model", "request_id"),
 )
@@ -133,7 +140,8 @@ def create_log_engine(url: str | None = None) -> Engine:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create the table if missing (several server workers may race to do it)."""
+    """Create the tables if missing, and add the columns a log written by an older
+    modelyard lacks (several server workers may race to do either)."""
     try:
         metadata.create_all(engine, checkfirst=True)
     except sa.exc.IntegrityError:  # another process created it between check and create
@@ -144,6 +152,38 @@ def ensure_schema(engine: Engine) -> None:
     except sa.exc.OperationalError as error:
         if "already exists" not in str(error):
             raise
+    _add_missing_columns(engine)
+
+
+ADDED_COLUMNS = ("role",)
+"""Columns of ``predictions`` added after its first release: nullable, so an older
+log gains them with ``ALTER TABLE ... ADD COLUMN`` and its old rows read as NULL."""
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    present = {column["name"] for column in sa.inspect(engine).get_columns("predictions")}
+    for name in ADDED_COLUMNS:
+        if name in present:
+            continue
+        column = predictions.c[name]
+        kind = column.type.compile(dialect=engine.dialect)
+        try:
+            with engine.begin() as connection:
+                connection.exec_driver_sql(f"ALTER TABLE predictions ADD COLUMN {name} {kind}")
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
+            # another worker added it first: SQLite says duplicate, PostgreSQL exists
+            if "duplicate" not in str(error) and "already exists" not in str(error):
+                raise
+
+
+def has_role_column(engine: Engine) -> bool:
+    """Whether the log's ``predictions`` table has the ``role`` column (a log no newer
+    server has written to lacks it; readers must still read it)."""
+    try:
+        columns = sa.inspect(engine).get_columns("predictions")
+    except sa.exc.NoSuchTableError:
+        return False
+    return any(column["name"] == "role" for column in columns)
 
 
 ROW_COLUMNS = (
@@ -158,6 +198,7 @@ ROW_COLUMNS = (
     "summary",
     "projection",
     "raw_input",
+    "role",
 )
 """The order of the values in a row given to :func:`write_rows`."""
 
@@ -220,7 +261,8 @@ def read_window(
 ) -> LogWindow:
     """The records of ``model`` (and ``version``) in ``[since, until]``, at most the ``last``."""
     table = predictions
-    query = sa.select(table).where(table.c.model == model)
+    # Named columns, not the table's: a log an older server wrote lacks newer ones.
+    query = sa.select(*(table.c[name] for name in _WINDOW_COLUMNS)).where(table.c.model == model)
     if version is not None:
         query = query.where(table.c.version == version)
     if since is not None:
@@ -247,6 +289,19 @@ def read_window(
     return window_from_rows(rows)
 
 
+_WINDOW_COLUMNS = (
+    "id",
+    "time",
+    "version",
+    "request_id",
+    "label",
+    "confidence",
+    "latency_s",
+    "summary",
+    "projection",
+)
+
+
 def window_from_rows(rows: list[Any]) -> LogWindow:
     names = sorted({key for row in rows for key in row["summary"]})
     return LogWindow(
@@ -269,24 +324,32 @@ def window_from_rows(rows: list[Any]) -> LogWindow:
 def latest_version(engine: Engine, model: str) -> str | None:
     """The version of ``model``'s most recent answer, or None when it has none.
 
-    A shadow's row does not count: the served version is meant. It is the one row of
-    a request id logged after another (the main prediction of the same request is
-    queued first, in the same process, so it has the smaller id). A client that
-    reuses request ids only makes this look at an earlier answer.
+    A shadow's row does not count: the served version is meant. Rows say so in their
+    ``role``. A row written before that column existed (NULL) is taken for a shadow's
+    when it is the second row of a request id (the main prediction of a request is
+    queued first, in the same process, so it has the smaller id); only there can a
+    client that reused a request id make this look at an earlier answer.
     """
-    earlier = predictions.alias("earlier")
-    shadowed = (
+    table = predictions
+    earlier = table.alias("earlier")
+    shadowed_by_id = (
         sa.select(earlier.c.id)
-        .where(earlier.c.model == predictions.c.model)
-        .where(earlier.c.request_id == predictions.c.request_id)
-        .where(earlier.c.id < predictions.c.id)
+        .where(earlier.c.model == table.c.model)
+        .where(earlier.c.request_id == table.c.request_id)
+        .where(earlier.c.id < table.c.id)
         .exists()
     )
+    served = ~shadowed_by_id
+    if has_role_column(engine):
+        served = sa.or_(
+            sa.and_(table.c.role.is_not(None), table.c.role != "shadow"),
+            sa.and_(table.c.role.is_(None), ~shadowed_by_id),
+        )
     query = (
-        sa.select(predictions.c.version)
-        .where(predictions.c.model == model)
-        .where(~shadowed)
-        .order_by(predictions.c.time.desc(), predictions.c.id.desc())
+        sa.select(table.c.version)
+        .where(table.c.model == model)
+        .where(served)
+        .order_by(table.c.time.desc(), table.c.id.desc())
         .limit(1)
     )
     try:

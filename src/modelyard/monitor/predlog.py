@@ -49,6 +49,7 @@ class _Batch:
     confidences: np.ndarray
     latencies: np.ndarray
     raw_inputs: Sequence[bytes] | None
+    role: str | None
 
     @property
     def rows(self) -> int:
@@ -75,6 +76,7 @@ class _Batch:
                 encode_json({n: column[i] for n, column in zip(names, columns, strict=True)}),
                 encode_json(projection[i]),
                 raw[i] if raw is not None else None,
+                self.role,
             )
             for i in range(self.rows)
         ]
@@ -178,12 +180,14 @@ class PredictionLogger:
         *,
         kind: str = "image",
         raw_inputs: Sequence[bytes] | None = None,
+        role: str | None = "main",
     ) -> int:
         """Buffer one row per prediction; returns the rows accepted (0 when dropped).
 
         Never blocks on the database and never raises for a full buffer. Every
         argument holds one entry per row; ``raw_inputs`` is kept only when the
-        logger was configured with ``store_inputs``.
+        logger was configured with ``store_inputs``. ``role`` says which of a server's
+        aliases answered (main, canary, shadow).
         """
         rows = len(labels)
         if rows == 0:
@@ -209,6 +213,7 @@ class PredictionLogger:
             confidences,
             latencies,
             raw_inputs if self.store_inputs else None,
+            role,
         )
         with self._lock:
             if self._closing or self._buffered + rows > self.capacity:

@@ -336,6 +336,7 @@ class ServingMonitor:
             latency_s,
             kind=kind,
             raw_inputs=raw,
+            role=model.role,
         )
 
     def check_drift_once(self, model: LoadedModel) -> bool | None:
