@@ -175,9 +175,10 @@ def _one_codepoints(
     return matrix, np.array([used], dtype=np.int64), full
 
 
-def _finish(hashes: np.ndarray, n: int, buckets: int) -> np.ndarray:
-    """Mix a rolling hash (and the n-gram length) into a bucket id."""
-    h = hashes ^ np.uint64(n)
+def _finish(hashes: np.ndarray, n: int | np.ndarray, buckets: int) -> np.ndarray:
+    """Mix a rolling hash (and the n-gram length: one, or uint64 one per hash) into a
+    bucket id."""
+    h = hashes ^ (n if isinstance(n, np.ndarray) else np.uint64(n))
     h = (h ^ (h >> np.uint64(30))) * _MIX1
     h = (h ^ (h >> np.uint64(27))) * _MIX2
     h ^= h >> np.uint64(31)
@@ -195,6 +196,8 @@ def encode_texts(texts: Sequence[str], spec: TextSpec) -> EncodedTexts:
     normalised = normalise_texts(list(texts), spec)
     matrix, used, full = _codepoints(normalised, spec)
     n_texts, width = matrix.shape
+    if n_texts == 1:
+        return _encode_one(matrix[0], int(used[0]), full, spec)
     ids = np.full((n_texts, spec.orders, width), spec.pad_id, dtype=np.int64)
     positions = np.arange(width)
     with np.errstate(over="ignore"):
@@ -205,10 +208,6 @@ def encode_texts(texts: Sequence[str], spec: TextSpec) -> EncodedTexts:
             if n < spec.ngram_min:
                 continue
             span = width - n + 1
-            if n_texts == 1:  # one text (a served request): a slice, not a mask
-                count = max(int(used[0]) - n + 1, 0)
-                ids[0, n - spec.ngram_min, :count] = _finish(rolling[0, :count], n, spec.buckets)
-                continue
             valid = positions[:span][None, :] + n <= used[:, None]
             slot = ids[:, n - spec.ngram_min, :span]
             slot[valid] = _finish(rolling[valid], n, spec.buckets)
@@ -216,4 +215,31 @@ def encode_texts(texts: Sequence[str], spec: TextSpec) -> EncodedTexts:
         ids=ids.reshape(n_texts, spec.orders * width),
         lengths=full,
         truncated=full > spec.max_chars,
+    )
+
+
+def _encode_one(codes: np.ndarray, used: int, full: np.ndarray, spec: TextSpec) -> EncodedTexts:
+    """``encode_texts`` for one text (a served request): the valid n-grams of every
+    order are mixed into bucket ids by one ``_finish`` call, since for one short text
+    numpy's per-call cost, not the arithmetic, is the time (5 calls: ~40 µs, 1: ~8)."""
+    width = codes.shape[0]
+    pieces: list[np.ndarray] = []
+    counts: list[int] = []
+    with np.errstate(over="ignore"):
+        rolling = (codes ^ _SEED) * _PRIME
+        for n in range(1, spec.ngram_max + 1):
+            if n > 1:  # extend every (n-1)-gram by the next character
+                rolling = (rolling[:-1] ^ codes[n - 1 :]) * _PRIME
+            if n >= spec.ngram_min:
+                counts.append(max(used - n + 1, 0))
+                pieces.append(rolling[: counts[-1]])
+        grams = np.repeat(np.arange(spec.ngram_min, spec.ngram_max + 1, dtype=np.uint64), counts)
+        hashed = _finish(np.concatenate(pieces), grams, spec.buckets)
+    ids = np.full((spec.orders, width), spec.pad_id, dtype=np.int64)
+    start = 0
+    for order, count in enumerate(counts):
+        ids[order, :count] = hashed[start : start + count]
+        start += count
+    return EncodedTexts(
+        ids=ids.reshape(1, spec.orders * width), lengths=full, truncated=full > spec.max_chars
     )
