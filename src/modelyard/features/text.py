@@ -140,13 +140,14 @@ def _round_width(width: int) -> int:
 
 def _codepoints(texts: list[str], spec: TextSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Padded codepoints [N, C] (uint64), used lengths [N] and full lengths [N]."""
+    border = 1 if spec.word_boundaries else 0
+    if len(texts) == 1:  # one text (a served request): no row bookkeeping
+        full = np.array([len(texts[0])], dtype=np.int64)
+        return _one_codepoints(texts[0][: spec.max_chars], border, full)
     full = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
     kept = np.minimum(full, spec.max_chars)
     if (full > spec.max_chars).any():
         texts = [t[: spec.max_chars] for t in texts]
-    border = 1 if spec.word_boundaries else 0
-    if len(texts) == 1:  # one text (a served request): no row bookkeeping
-        return _one_codepoints(texts[0][: spec.max_chars], border, full)
     used = kept + 2 * border
     width = _round_width(int(used.max()) if len(used) else 1)
     # surrogatepass: a lone surrogate (JSON allows one) is a codepoint like any other.
