@@ -94,21 +94,23 @@ def _shadow_counts(port: int) -> dict[str, float]:
     return {outcome: float(value) for outcome, value in found}
 
 
-def _thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds (user + system) of each kind of thread of ``pid`` (Linux /proc): the
-    event loop (the main thread), the prediction log and the shadow's model thread (by
-    the names they give themselves) and the rest (the main model, ONNX Runtime, ...)."""
+def _thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """Each thread of ``pid`` (Linux /proc): its kind and CPU seconds (user + system).
+    Kinds: the event loop (the main thread), the prediction log and the shadow's model
+    thread (by the names they give themselves), and the rest (the main model's
+    batcher, ONNX Runtime's pool, ...)."""
     tick = os.sysconf("SC_CLK_TCK")
-    found: dict[str, float] = {}
+    found: dict[int, tuple[str, float]] = {}
     for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
         try:
             text = stat.read_text()
         except OSError:  # the thread ended
             continue
+        tid = int(stat.parent.name)
         name = text[text.index("(") + 1 : text.rindex(")")]
         fields = text.rsplit(")", 1)[1].split()
         seconds = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-        if int(stat.parent.name) == pid:
+        if tid == pid:
             kind = "event loop"
         elif name.startswith("modelyard-log"):
             kind = "prediction log"
@@ -116,8 +118,19 @@ def _thread_cpu(pid: int) -> dict[str, float]:
             kind = "shadow model"
         else:
             kind = "rest"
-        found[kind] = found.get(kind, 0.0) + seconds
+        found[tid] = (kind, seconds)
     return found
+
+
+def _cpu_per_1000(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], answers: float
+) -> dict[str, float]:
+    """CPU milliseconds per 1,000 answers by kind of thread; a thread is of the kind it
+    had at the end (the shadow's names itself at its first batch)."""
+    spent: dict[str, float] = {}
+    for tid, (kind, seconds) in after.items():
+        spent[kind] = spent.get(kind, 0.0) + seconds - before.get(tid, (kind, 0.0))[1]
+    return {kind: round(1e6 * value / max(answers, 1.0), 1) for kind, value in spent.items()}
 
 
 def _logged_rows(url: str) -> dict[str, int]:
@@ -157,10 +170,7 @@ def _run_once(port: int, settings: list[str], duration: str, log: str) -> dict[s
         server.terminate()
         server.wait(30)
     answers = float(result["requests"])  # type: ignore[arg-type]
-    result["cpu_ms_per_1000_answers"] = {
-        kind: round(1e6 * (after.get(kind, 0.0) - seconds) / max(answers, 1.0), 1)
-        for kind, seconds in before.items()
-    }
+    result["cpu_ms_per_1000_answers"] = _cpu_per_1000(before, after, answers)
     result["logged_rows"] = {} if log == "" else _logged_rows(log)
     return result
 
