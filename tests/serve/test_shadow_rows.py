@@ -174,3 +174,36 @@ def test_main_rows_between_shadow_bursts_are_summarised_in_one_call(
         first.setdefault(request_id, (row_id, version))
     assert {version for _, version in first.values()} == {"1"}
     assert len(logged) == 2 * sum(len(image) for image in images)
+
+
+def test_a_shadow_that_skipped_requests_gets_each_rows_own_summary(
+    monitor: ServingMonitor,
+) -> None:
+    """Requests the shadow dropped leave gaps: the shared summaries are gathered in
+    pieces, across two writes, and each shadow row still gets its own input's."""
+    modality = CountingImages()
+    main, shadow = _model("1", modality, SPEC), _model("2", modality, SPEC, "shadow")
+    images = _images(20)
+    kept = [i for i in range(len(images)) if i % 3 != 1]
+    rows = {}
+    for i, image in enumerate(images):
+        outputs = {"probabilities": np.full((len(image), 10), 0.1, np.float32)}
+        monitor.observe(main, f"r{i}", image, outputs, 0.001)
+        rows[i] = monitor.queued_row(f"r{i}", image)
+        if i == 9:
+            monitor.flush_queued()  # the first half's main rows are written alone
+    for i in kept:
+        outputs = {"probabilities": np.full((len(images[i]), 10), 0.1, np.float32)}
+        monitor.observe(shadow, f"r{i}", images[i], outputs, 0.002, sampled=True, shares=rows[i])
+    monitor.flush_queued()
+    assert modality.summarised == sum(len(image) for image in images)
+    assert monitor.log is not None
+    monitor.log.start()
+    monitor.log.close()
+    engine = create_log_engine(str(monitor.settings.prediction_log_url))
+    shadow_rows = read_window(engine, "digits", version="2")
+    engine.dispose()
+    assert shadow_rows.request_ids == [f"r{i}" for i in kept for _ in range(len(images[i]))]
+    expected = image_summaries(np.concatenate([images[i] for i in kept]))
+    for name, values in expected.items():
+        assert np.allclose(shadow_rows.summaries[name], values), name
