@@ -100,9 +100,9 @@ def test_a_slow_shadow_never_holds_up_the_main_path(versions: Versions, log_url:
     assert 'modelyard_shadow_info{model="digits-cnn",version="2"} 1.0' in info
     # the shadow is far slower: it could not keep up, dropped (and counted) the rest
     assert shadow.get("dropped", 0) > 0 and shadow.get("done", 0) > 0, shadow
-    # the rest was queued (at most 8) or in the running shadow batch (what was queued
-    # when it started: at most 8 more) when the metrics were read
-    assert 400 - 16 <= shadow["done"] + shadow["dropped"] <= 400
+    # the rest was queued (at most 8) or in the running shadow batch when the metrics
+    # were read: the worker takes one, lingers while up to 8 more queue, takes those
+    assert 400 - 17 <= shadow["done"] + shadow["dropped"] <= 400
     rows = _logged_rows(log_url)
     main = {r.request_id: r.label for r in rows if r.version == "1"}
     shadowed = {r.request_id: r.label for r in rows if r.version == "2"}
