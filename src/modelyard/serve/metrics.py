@@ -204,7 +204,9 @@ class ServerMetrics:
             return
         if len(probabilities) <= _FEW:  # a few rows: cheaper without bincount and arrays
             confidence = self.child(self.confidence, model)
-            for row, index in zip(probabilities, probabilities.argmax(axis=1).tolist()):
+            for row, index in zip(
+                probabilities, probabilities.argmax(axis=1).tolist(), strict=True
+            ):
                 self.child(self.predicted, model, labels[index]).inc()
                 confidence.observe(float(row[index]))
             return
