@@ -61,6 +61,10 @@ CANDIDATES: dict[str, list[str]] = {
     # The same two at 30 epochs (fits on a loaded machine in half the time).
     "H small30 ema": [*SMALL, *MID, "train.ema=0.995"],
     "I small30 h128 ema": [*SMALL, *MID, "model.hidden=128", "train.ema=0.995"],
+    # I for 40 epochs (the average kept improving val loss to the last epoch).
+    "K small40 h128 ema": [*SMALL, *LONG, "model.hidden=128", "train.ema=0.995"],
+    # I without the weight average: what train.ema adds.
+    "J small30 h128": [*SMALL, *MID, "model.hidden=128"],
 }
 
 
