@@ -14,7 +14,15 @@ def test_default_is_mnist5k_with_typed_sections() -> None:
     cfg = compose_config()
     assert isinstance(cfg, Config)
     assert cfg.task.name == "mnist5k" and cfg.data.source == "mnist5k"
-    assert cfg.model.channels == [32, 64, 128]
+    # The part-5 recipe (issue 17): the 1.8 M-MAC CNN with averaged weights.
+    assert (cfg.model.channels, cfg.model.convs_per_block, cfg.model.hidden) == ([20, 40], 1, 128)
+    assert cfg.train.ema == 0.995 and cfg.train.max_epochs == 30
+
+
+def test_the_old_mnist5k_recipe_is_two_groups_away() -> None:
+    cfg = compose_config(["model=cnn", "train=default"])
+    assert cfg.model.channels == [32, 64, 128] and cfg.model.convs_per_block == 2
+    assert cfg.train.ema == 0.0 and cfg.train.max_epochs == 20
 
 
 def test_overrides_and_groups_compose() -> None:
@@ -34,7 +42,7 @@ def test_overrides_and_groups_compose() -> None:
             "Available options in 'task': digits fashion_mnist image_folder langid_nordic "
             "mnist mnist5k text_table",
         ),
-        ("model=nope", "Available options in 'model': cnn cnn_small fasttext"),
+        ("model=nope", "Available options in 'model': cnn cnn_fast cnn_small fasttext"),
         (
             "train.optimizer=sgd",
             "train.optimizer='sgd' is not a valid choice; choose one of adam, adamw",

@@ -143,7 +143,7 @@ def test_teacher_with_other_labels_is_refused_naming_both_lists(
 
 
 def test_unknown_student_architecture_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match="cnn cnn_small fasttext"):
+    with pytest.raises(ConfigError, match="cnn cnn_fast cnn_small fasttext"):
         distill_config(["teacher=x@candidate", "task=digits", "model=resnet"])
 
 
