@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -83,31 +82,11 @@ def _val_accuracy(tracking_uri: str, run_id: str) -> tuple[float, int]:
 
 
 def _train(overrides: list[str], seed: int, threads: int) -> dict[str, Any]:
-    from modelyard.config import compose_config
-    from modelyard.train.run import train
+    from run import train_with_row  # benchmarks/frontier/run.py: one training's row
 
-    words = ["task=mnist5k", f"data.split_seed={seed}", "train.progress_bar=false"]
-    words += ["tracking.register=false", f"train.threads={threads}", *overrides]
-    load_before = os.getloadavg()[0]
-    started = time.perf_counter()
-    result = train(compose_config(words))
+    result, row = train_with_row("mnist5k", [f"train.threads={threads}", *overrides], seed)
     val_acc, best_epoch = _val_accuracy(result.tracking_uri, result.run_id)
-    cost = json.loads((result.bundle_path / "bundle.json").read_text()).get("cost") or {}
-    return {
-        "overrides": overrides,
-        "split_seed": seed,
-        "bundle": str(result.bundle_path),
-        "val_accuracy": val_acc,
-        "best_epoch": best_epoch,
-        "test_accuracy": result.metrics["test_accuracy"],
-        "epochs": result.epochs,
-        "fit_seconds": result.fit_seconds,
-        "train_seconds": time.perf_counter() - started,
-        "load_before": load_before,
-        "load_after": os.getloadavg()[0],
-        "macs_per_example": cost.get("macs_per_example"),
-        "parameters": cost.get("parameters"),
-    }
+    return {**row, "overrides": overrides, "val_accuracy": val_acc, "best_epoch": best_epoch}
 
 
 def _summary(trained: dict[str, dict[str, dict[str, Any]]]) -> str:

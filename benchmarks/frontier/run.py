@@ -78,7 +78,9 @@ def _cost(bundle_path: Path) -> dict[str, Any]:
     return {"macs_per_example": cost.get("macs_per_example"), "parameters": cost.get("parameters")}
 
 
-def _train(task: str, overrides: list[str], seed: int) -> dict[str, Any]:
+def train_with_row(task: str, overrides: list[str], seed: int) -> tuple[Any, dict[str, Any]]:
+    """Train ``task`` on split ``seed`` through ``train()`` (no registration, no progress
+    bar): the TrainResult and its row (accuracy, fit and train() seconds, load, cost)."""
     from modelyard.config import compose_config
     from modelyard.train.run import train
 
@@ -87,7 +89,7 @@ def _train(task: str, overrides: list[str], seed: int) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     result = train(compose_config(words))
-    return {
+    return result, {
         "overrides": overrides,
         "split_seed": seed,
         "bundle": str(result.bundle_path),
@@ -99,6 +101,10 @@ def _train(task: str, overrides: list[str], seed: int) -> dict[str, Any]:
         "load_after": os.getloadavg()[0],
         **_cost(result.bundle_path),
     }
+
+
+def _train(task: str, overrides: list[str], seed: int) -> dict[str, Any]:
+    return train_with_row(task, overrides, seed)[1]
 
 
 def _cli(words: list[str], env: dict[str, str]) -> tuple[dict[str, Any], float]:

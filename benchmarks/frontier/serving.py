@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,45 @@ def _wait_ready(url: str, server: subprocess.Popen[bytes], timeout_s: float = 90
     raise SystemExit(f"{url} not ready after {timeout_s:.0f}s")
 
 
+def tree_cpu_s(root: int) -> float:
+    """utime + stime of ``root`` and its descendants (live ones), in seconds."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total = 0.0
+    for pid, seconds in times.items():
+        up = pid
+        while up not in (0, 1, root) and up in parents:
+            up = parents[up]
+        if up == root:
+            total += seconds
+    return total
+
+
 def serve_and_bench(
-    model: str, env: dict[str, str], duration: str, concurrency: int, settings: list[str]
+    model: str,
+    env: dict[str, str],
+    duration: str,
+    concurrency: int,
+    settings: list[str],
+    *,
+    settle_s: float = 0.0,
+    bench_args: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Start ``modelyard serve model``, bench it at ``concurrency``, stop it; the level's row."""
+    """Start ``modelyard serve model``, bench it at ``concurrency``, stop it; the level's
+    row, with the server's CPU (utime + stime of its process tree) per answered request.
+    ``settle_s``: seconds to wait after ready (start-up work); ``bench_args``: extra
+    ``modelyard bench`` options (``--warmup 0s``)."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = Path(env["MODELYARD_HOME"]) / f"serve-{port}.log"
@@ -59,15 +95,18 @@ def serve_and_bench(
         )
     try:
         ready_s = _wait_ready(url, server)
+        time.sleep(settle_s)
         load_before = os.getloadavg()[0]
+        cpu_before = tree_cpu_s(server.pid)
         bench = [MODELYARD, "bench", url, "-c", str(concurrency), "--duration", duration]
         done = subprocess.run(
-            [*bench, "--no-ceiling", "--json"],
+            [*bench, *bench_args, "--no-ceiling", "--json"],
             env=env,
             capture_output=True,
             text=True,
             check=False,
         )
+        cpu = tree_cpu_s(server.pid) - cpu_before
         if done.returncode != 0:
             raise SystemExit(f"modelyard bench {url} failed:\n{done.stderr[-2000:]}")
         answer = json.loads(done.stdout[done.stdout.index("{") :])
@@ -85,6 +124,7 @@ def serve_and_bench(
         "p99_ms": level["p99_ms"],
         "errors": level["errors"],
         "requests": level["requests"],
+        "server_cpu_us_per_request": cpu / max(level["requests"], 1) * 1e6,
         "ready_s": ready_s,
         "load_before": load_before,
         "load_after": os.getloadavg()[0],

@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,82 +27,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "frontier"))
 import serving  # benchmarks/frontier/serving.py: serve + bench one bundle
-
-
-def _tree_cpu_s(root: int) -> float:
-    """utime + stime of ``root`` and its descendants (live ones), in seconds."""
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        parents[int(entry)] = int(fields[1])
-        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
-    total = 0.0
-    for pid, seconds in times.items():
-        up = pid
-        while up not in (0, 1, root) and up in parents:
-            up = parents[up]
-        if up == root:
-            total += seconds
-    return total
-
-
-def serve_and_bench(
-    model: str, env: dict[str, str], duration: str, settings: list[str]
-) -> dict[str, Any]:
-    """``modelyard serve model``, ``modelyard bench -c 32``, stop; with the server's CPU."""
-    port = serving._free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = Path(env["MODELYARD_HOME"]) / f"serve-{port}.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [serving.MODELYARD, "serve", model, *settings, "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        serving._wait_ready(url, server)
-        time.sleep(1.0)  # let start-up work (gc, log table) settle
-        load_before = os.getloadavg()[0]
-        cpu_before = _tree_cpu_s(server.pid)
-        bench = [serving.MODELYARD, "bench", url, "-c", "32", "--duration", duration]
-        done = subprocess.run(
-            [*bench, "--warmup", "0s", "--no-ceiling", "--json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        cpu = _tree_cpu_s(server.pid) - cpu_before
-        if done.returncode != 0:
-            raise SystemExit(f"modelyard bench {url} failed:\n{done.stderr[-2000:]}")
-        answer = json.loads(done.stdout[done.stdout.index("{") :])
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-    level = answer["levels"][0]
-    return {
-        "images_per_s": level["throughput"],
-        "p50_ms": level["p50_ms"],
-        "p99_ms": level["p99_ms"],
-        "errors": level["errors"],
-        "requests": level["requests"],
-        "server_cpu_us_per_request": cpu / max(level["requests"], 1) * 1e6,
-        "load_before": load_before,
-        "load_after": os.getloadavg()[0],
-    }
 
 
 def _arms(args: argparse.Namespace) -> list[dict[str, str]]:
@@ -170,8 +92,14 @@ def main() -> None:
         shift = round_ % len(arms)
         for arm in arms[shift:] + arms[:shift]:
             env = {**os.environ, "MODELYARD_HOME": str(args.home), "PYTHONPATH": arm["pythonpath"]}
-            row = serve_and_bench(
-                bundles[arm["bundle"]], env, args.duration, arm["settings"].split()
+            row = serving.serve_and_bench(
+                bundles[arm["bundle"]],
+                env,
+                args.duration,
+                32,
+                arm["settings"].split(),
+                settle_s=1.0,  # let start-up work (gc, log table) settle
+                bench_args=["--warmup", "0s"],
             )
             rows.append({**arm, "round": round_, **row})
             print(
