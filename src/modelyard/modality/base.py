@@ -180,6 +180,23 @@ class Modality(ABC, Generic[S]):
         """Kind-specific entries of the v2 metadata's ``parameters``."""
         return {}
 
+    def v2_label_threshold(self, parameters: dict[str, Any], spec: S) -> float | None:
+        """A v2 request's ``parameters.min_confidence``, for kinds that answer labels
+        under a confidence threshold (text); None when absent. Other kinds refuse it."""
+        if parameters.get("min_confidence") is None:
+            return None
+        raise ClientError(
+            "parameters.min_confidence applies to text models only; this model answers "
+            "probabilities (drop the parameter)"
+        )
+
+    def v2_labels(
+        self, threshold: float, probabilities: np.ndarray, labels: tuple[str, ...], spec: S
+    ) -> np.ndarray:
+        """The served labels under ``threshold`` (a BYTES ``label`` output); only called
+        when :meth:`v2_label_threshold` gave one."""
+        raise NotImplementedError(f"{self.kind} models answer no thresholded labels")
+
     @abstractmethod
     def warmup_input(self, spec: S, rows: int) -> np.ndarray:
         """``rows`` valid model inputs, for warming up and smoke-testing a session."""

@@ -5,7 +5,7 @@ was cut at ``max_chars``; v2 takes a BYTES tensor of the texts. Answers below th
 served ``min_confidence`` (the bundle's, or the ``min_confidence=`` serve setting's,
 see :func:`served_spec`) are labelled ``low_confidence_label``; a request may send
 its own threshold (``/v1``: ``"min_confidence"``; v2: ``parameters.min_confidence``,
-which adds a ``label`` BYTES output, see :func:`v2_labels`). The encoding is the
+which adds a ``label`` BYTES output, see :meth:`TextModality.v2_labels`). The encoding is the
 bundle's own :class:`TextSpec`, applied by :func:`~modelyard.features.text.encode_texts`
 exactly as offline prediction does.
 """
@@ -97,35 +97,6 @@ def served_spec(
     )
 
 
-def v2_labels(
-    threshold: float, probabilities: np.ndarray, labels: tuple[str, ...], spec: TextSpec
-) -> np.ndarray:
-    """The served labels, a BYTES output for a v2 request that sent
-    ``parameters.min_confidence`` (``threshold``, see :func:`v2_min_confidence`)."""
-    best = probabilities.argmax(axis=1)
-    confident = probabilities[np.arange(len(best)), best] >= threshold
-    answers = np.empty(len(best), dtype=object)
-    answers[:] = [
-        labels[i] if ok else spec.low_confidence_label
-        for i, ok in zip(best, confident, strict=True)
-    ]
-    return answers
-
-
-def v2_min_confidence(parameters: dict[str, Any], spec: Any) -> float | None:
-    """A v2 request's ``parameters.min_confidence`` (checked), None when absent;
-    a ClientError for a model that is not a text model."""
-    value = parameters.get("min_confidence")
-    if value is None:
-        return None
-    if not isinstance(spec, TextSpec):
-        raise ClientError(
-            "parameters.min_confidence applies to text models only; this model answers "
-            "probabilities (drop the parameter)"
-        )
-    return text_codec.check_min_confidence(value, "parameters.min_confidence")
-
-
 class TextModality(Modality[TextSpec]):
     kind = "text"
     v2_datatype = "BYTES"
@@ -207,6 +178,27 @@ class TextModality(Modality[TextSpec]):
 
     def metadata_parameters(self, spec: TextSpec) -> dict[str, Any]:
         return {"max_chars": spec.max_chars, "preprocessing": spec.to_dict()}
+
+    def v2_label_threshold(self, parameters: dict[str, Any], spec: TextSpec) -> float | None:
+        """A v2 request's ``parameters.min_confidence`` (checked), None when absent."""
+        value = parameters.get("min_confidence")
+        if value is None:
+            return None
+        return text_codec.check_min_confidence(value, "parameters.min_confidence")
+
+    def v2_labels(
+        self, threshold: float, probabilities: np.ndarray, labels: tuple[str, ...], spec: TextSpec
+    ) -> np.ndarray:
+        """The served labels, a BYTES output for a v2 request that sent
+        ``parameters.min_confidence`` (``threshold``)."""
+        best = probabilities.argmax(axis=1)
+        confident = probabilities[np.arange(len(best)), best] >= threshold
+        answers = np.empty(len(best), dtype=object)
+        answers[:] = [
+            labels[i] if ok else spec.low_confidence_label
+            for i, ok in zip(best, confident, strict=True)
+        ]
+        return answers
 
     def warmup_input(self, spec: TextSpec, rows: int) -> np.ndarray:
         return encode_texts(["warm up"] * rows, spec).ids

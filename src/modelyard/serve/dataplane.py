@@ -22,7 +22,6 @@ import numpy as np
 
 from modelyard import __version__
 from modelyard.modality import Batch
-from modelyard.modality.text import v2_labels, v2_min_confidence
 from modelyard.serve.canary import Canary
 from modelyard.serve.codecs import v2
 from modelyard.serve.errors import ClientError, NotFound, Unavailable
@@ -146,7 +145,7 @@ class DataPlane:
         batch = model.modality.decode_v2(request, model.spec, self.max_rows, model.name)
         # parameters.min_confidence (text models): checked before inference, answered
         # as a `label` BYTES output of the served labels
-        threshold = v2_min_confidence(request.parameters, model.spec)
+        threshold = model.modality.v2_label_threshold(request.parameters, model.spec)
         known = model.output_names if threshold is None else [*model.output_names, "label"]
         unknown = [n for n, _ in request.outputs or [] if n not in known]
         if unknown:
@@ -154,7 +153,9 @@ class DataPlane:
         served, outputs = await self._runtime(model).infer(batch.model_input)
         if threshold is not None:
             probabilities = outputs["probabilities"]
-            labels = v2_labels(threshold, probabilities, served.bundle.labels, served.spec)
+            labels = served.modality.v2_labels(
+                threshold, probabilities, served.bundle.labels, served.spec
+            )
             outputs = {**outputs, "label": labels}
         if self.canary is not None:
             self.canary.count(served)
