@@ -107,6 +107,12 @@ def test_client_errors_are_raised_not_rendered(
     with pytest.raises(ClientError) as media:
         loop.run_until_complete(plane.predict(model, b"x", "text/plain"))
     assert media.value.status == 415
+    # a confidence threshold is a text model's; an image model refuses it, naming it
+    threshold = v2.InferRequest(
+        inputs={"input": np.zeros((1, 1, 8, 8), np.float32)}, parameters={"min_confidence": 0.5}
+    )
+    with pytest.raises(ClientError, match=r"parameters\.min_confidence applies to text models"):
+        loop.run_until_complete(plane.infer(model, threshold))
 
 
 def test_an_unloaded_runtime_is_unavailable(trained, use_session_home) -> None:  # type: ignore[no-untyped-def]
