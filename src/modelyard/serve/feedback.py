@@ -113,7 +113,11 @@ class FeedbackService:
 
     async def _store_when_logged(self, model: LoadedModel, labels: list[Label]) -> int:
         """Store ``labels``, holding them (on the event loop, no thread) while their
-        unknown ids may still be in another worker's unwritten log (:func:`settle_s`)."""
+        unknown ids may still be in another worker's unwritten log (:func:`settle_s`).
+
+        Within that same window a database error is tried again too: with several
+        workers on one SQLite log, another worker's write can make a store fail with
+        "database is locked" for a moment. A database that stays down is reported."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settle_s
         while True:
@@ -122,6 +126,12 @@ class FeedbackService:
             except UnknownIds:
                 if loop.time() + RETRY_EVERY_S > deadline:
                     raise
+            except FeedbackError:  # a bad label: no wait changes it
+                raise
+            except Exception as error:  # a transient database error, or a down database
+                if loop.time() + RETRY_EVERY_S > deadline:
+                    raise
+                logger.info("feedback store failed, trying again: %s", error)
             await asyncio.sleep(RETRY_EVERY_S)
 
     def _store(self, model: LoadedModel, labels: list[Label]) -> int:
