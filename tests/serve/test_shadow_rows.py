@@ -55,7 +55,7 @@ def _log(
     monitor: ServingMonitor, main: Any, shadow: Any, images: list[np.ndarray], share: bool
 ) -> None:
     """Queue main and shadow rows as the data plane and the shadow do: every main row
-    first, then the shadow's rows (a batch later), sharing when asked to."""
+    first, then the shadow's rows (a batch later, in one step), sharing when asked to."""
     rng = np.random.default_rng(1)
     rows = []
     for i, image in enumerate(images):
@@ -64,9 +64,11 @@ def _log(
         rows.append(monitor.queued_row(f"r{i}", image) if share else None)
     if share:
         assert all(row is not None for row in rows)
-    for i, (image, row) in enumerate(zip(images, rows, strict=True)):
-        outputs = {"probabilities": rng.dirichlet(np.ones(10), len(image)).astype(np.float32)}
-        monitor.observe(shadow, f"r{i}", image, outputs, 0.002, sampled=True, shares=row)
+    batch = [
+        (f"r{i}", image, {"probabilities": rng.dirichlet(np.ones(10), len(image))}, row)
+        for i, (image, row) in enumerate(zip(images, rows, strict=True))
+    ]
+    assert monitor.observe_shadow(shadow, batch, 0.002) == len(images)
 
 
 def _images(count: int) -> list[np.ndarray]:
@@ -207,3 +209,29 @@ def test_a_shadow_that_skipped_requests_gets_each_rows_own_summary(
     expected = image_summaries(np.concatenate([images[i] for i in kept]))
     for name, values in expected.items():
         assert np.allclose(shadow_rows.summaries[name], values), name
+
+
+def test_a_shadow_batch_beyond_the_logs_capacity_is_dropped_and_counted(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    settings = ServeSettings(prediction_log_url=url, log_write_rows=0, log_buffer_records=10)
+    metrics = ServerMetrics()
+    monitor = ServingMonitor(settings, metrics)
+    modality = modality_for("image")
+    main, shadow = _model("1", modality, SPEC), _model("2", modality, SPEC, "shadow")
+    images = [np.zeros((2, 8, 8, 1), np.uint8) for _ in range(4)]  # 8 rows
+    for i, image in enumerate(images):
+        assert monitor.observe(main, f"r{i}", image, {"probabilities": np.full((2, 10), 0.1)}, 0)
+    batch = [
+        (f"r{i}", image, {"probabilities": np.full((2, 10), 0.1)}, None)
+        for i, image in enumerate(images)
+    ]
+    # room for 2 of the 8 shadow rows: the first request's, then none (never half a request)
+    assert monitor.observe_shadow(shadow, batch, 0.002) == 1
+    assert metrics.registry.get_sample_value("modelyard_prediction_log_dropped_total") == 6
+    monitor.flush_queued()
+    assert monitor.log is not None
+    monitor.log.start()
+    monitor.log.close()
+    engine = create_log_engine(url)
+    assert read_window(engine, "digits", version="2").request_ids == ["r0", "r0"]
+    engine.dispose()

@@ -226,10 +226,12 @@ class DataPlane:
 
     def _shadow_for(self, served: LoadedModel) -> Shadow | None:
         """The shadow, when this answer is one it mirrors: a sampled share of the main
-        version's answers. A canary's answers are not mirrored: the shadow is compared
-        with the main version, and the canary is an experiment of its own."""
+        version's answers, while its queue has room (asked before the work item and
+        its decode closure are built: at saturation most sampled answers are drops).
+        A canary's answers are not mirrored: the shadow is compared with the main
+        version, and the canary is an experiment of its own."""
         shadow = self.shadow
-        if shadow is None or served.role == "canary" or not shadow.sampled():
+        if shadow is None or served.role == "canary" or not shadow.admit():
             return None
         return shadow
 

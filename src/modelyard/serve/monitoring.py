@@ -271,6 +271,55 @@ class ServingMonitor:
             log.wake()
         return True
 
+    def observe_shadow(
+        self,
+        model: LoadedModel,
+        rows: list[tuple[str, Any, dict[str, np.ndarray], _Queued | None]],
+        latency_s: float,
+    ) -> int:
+        """Queue a shadow batch's rows for the log in one step: per row its request id,
+        inputs (``Batch.observed``), outputs and the main row it shares (or None). Each
+        is logged because its main row was (no sampling draw); the ids are already
+        remembered by the main rows. Rows beyond the log's capacity are dropped and
+        counted, like :meth:`observe`'s. Returns how many were queued.
+
+        One lock and one capacity check per batch rather than per row: at
+        ``shadow_rate=1.0`` this runs on the event loop for about every answer."""
+        log = self.log
+        if log is None or not rows:
+            return 0
+        items = [
+            _Queued(
+                model,
+                request_id,
+                inputs,
+                outputs["probabilities"],
+                outputs.get("embedding"),
+                latency_s,
+                shares,
+            )
+            for request_id, inputs, outputs, shares in rows
+        ]
+        counts = [len(item.inputs) for item in items]
+        room = log.capacity - log.buffered
+        with self._queue_lock:
+            before = self._queued_rows
+            kept, total = 0, before
+            for count in counts:
+                if total + count > room:
+                    break
+                total += count
+                kept += 1
+            self._queued.extend(items[:kept])
+            self._queued_rows = total
+        dropped = sum(counts[kept:])
+        if dropped:
+            log.dropped += dropped
+            self.dropped.inc(dropped)
+        if before < self.settings.log_write_rows <= total:  # 0: never
+            log.wake()
+        return kept
+
     def flush_queued(self) -> None:
         """Summarise every queued request and hand the rows to the log (blocking).
 

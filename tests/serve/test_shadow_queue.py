@@ -1,0 +1,134 @@
+"""The shadow's bounded queue, in-process: what is dropped is counted before any work
+is built for it, and what is queued runs in batches and is finished at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from modelyard.modality import Batch
+from modelyard.serve.metrics import ServerMetrics
+from modelyard.serve.monitoring import ServingMonitor
+from modelyard.serve.settings import ServeSettings
+from modelyard.serve.shadow import Shadow, ShadowWork
+
+SPEC = object()
+
+
+def _shadow(queue: int, rate: float = 1.0) -> tuple[Shadow, ServerMetrics]:
+    settings = ServeSettings(
+        model="models:/digits@production",
+        shadow="staging",
+        shadow_rate=rate,
+        shadow_queue=queue,
+        shadow_nice=0,
+        log_predictions=False,
+    )
+    metrics = ServerMetrics()
+    return Shadow(settings, metrics, ServingMonitor(settings, metrics)), metrics
+
+
+def _outcomes(metrics: ServerMetrics) -> dict[str, float]:
+    found = {}
+    for outcome in ("done", "dropped", "failed", "skipped"):
+        value = metrics.registry.get_sample_value(
+            "modelyard_shadow_requests_total", {"outcome": outcome}
+        )
+        if value is not None:
+            found[outcome] = value
+    return found
+
+
+def _loaded(shadow: Shadow, calls: list[int]) -> None:
+    """A loaded shadow whose model answers each row with its first pixel."""
+    model: Any = SimpleNamespace(name="digits", version="2", spec=SPEC, role="shadow")
+    shadow.runtime.current = model
+
+    async def infer(inputs: np.ndarray) -> tuple[Any, dict[str, np.ndarray]]:
+        calls.append(len(inputs))
+        return model, {"probabilities": inputs.reshape(len(inputs), -1)[:, :1]}
+
+    shadow.runtime.infer = infer  # type: ignore[method-assign]
+
+
+def _work(n: int) -> ShadowWork:
+    main: Any = SimpleNamespace(spec=SPEC)
+    rows = np.full((1, 4), n, np.float32)
+
+    def decode(model: Any) -> Batch:
+        raise AssertionError("equal specs: the main model's decoded inputs are reused")
+
+    return ShadowWork(f"r{n}", main, Batch(rows, rows), decode, logged=False)
+
+
+def test_a_full_queue_drops_and_counts_before_any_work_is_built() -> None:
+    shadow, metrics = _shadow(queue=3)
+    _loaded(shadow, [])
+    taken = []
+    for n in range(5):  # no worker runs: the queue fills at 3
+        if shadow.admit():
+            shadow.offer(_work(n))
+            taken.append(n)
+    assert taken == [0, 1, 2]
+    assert len(shadow.pending) == 3
+    assert _outcomes(metrics) == {"dropped": 2.0}
+
+
+def test_offer_without_admit_still_respects_the_bound() -> None:
+    shadow, metrics = _shadow(queue=1)
+    _loaded(shadow, [])
+    shadow.offer(_work(0))
+    shadow.offer(_work(1))
+    assert [work.request_id for work, _ in shadow.pending] == ["r0"]
+    assert _outcomes(metrics) == {"dropped": 1.0}
+
+
+def test_no_shadow_loaded_skips_and_a_zero_rate_mirrors_nothing() -> None:
+    shadow, metrics = _shadow(queue=8)
+    assert not shadow.admit()
+    assert _outcomes(metrics) == {"skipped": 1.0}
+    quiet, quiet_metrics = _shadow(queue=8, rate=0.0)
+    _loaded(quiet, [])
+    assert not any(quiet.admit() for _ in range(100))
+    assert _outcomes(quiet_metrics) == {}
+
+
+@pytest.mark.parametrize("count", [1, 40])
+def test_queued_work_runs_in_batches_and_close_finishes_it(count: int) -> None:
+    async def scenario() -> tuple[list[int], dict[str, float], int]:
+        shadow, metrics = _shadow(queue=64)
+        calls: list[int] = []
+        _loaded(shadow, calls)
+        await shadow.start()  # nothing to load: the stub above stays current
+        for n in range(count):
+            assert shadow.admit()
+            shadow.offer(_work(n))
+        await shadow.close()
+        return calls, _outcomes(metrics), len(shadow.pending) + shadow.running
+
+    async def start_optional() -> None:
+        return None
+
+    async def close() -> None:
+        return None
+
+    original = Shadow.start
+
+    async def start(self: Shadow) -> None:
+        self.runtime.start_optional = start_optional  # type: ignore[method-assign]
+        self.runtime.close = close  # type: ignore[method-assign]
+        await original(self)
+
+    Shadow.start = start  # type: ignore[method-assign]
+    try:
+        calls, outcomes, left = asyncio.run(scenario())
+    finally:
+        Shadow.start = original  # type: ignore[method-assign]
+    assert left == 0
+    assert sum(calls) == count and max(calls) <= 32  # batches of at most max_batch_size
+    assert len(calls) == -(-count // 32)  # queued together: as few model calls as fit
+    assert outcomes == {"done": float(count)}
