@@ -6,6 +6,10 @@ bench`` at c=32, alternating A/B/C/A/B/C so machine load drifts evenly.
     .venv/bin/python benchmarks/serving/shadow_overhead.py [--repeats 3] [--duration 10s]
         [--arms main,rate1,rate0.2,rate1-nice0] [--home DIR]
 
+An arm may name a source tree to serve from, ``rate1@/tmp/before/src`` (put first on
+the server's PYTHONPATH; e.g. ``git archive <commit> src | tar -x -C /tmp/before``),
+so a change is measured against the code before it in the same run.
+
 Trains the digits model in a temporary MODELYARD_HOME (or reuses ``--home`` when it
 already holds one), registers an unchanged copy as version 2 (@staging; the shadow
 costs what the main model costs), and writes ``results/shadow-overhead.json``. Each
@@ -56,11 +60,15 @@ def _setup(home: Path) -> None:
     client.set_registered_model_alias("digits-cnn", "staging", second)
 
 
-def _serve(port: int, *settings: str) -> subprocess.Popen[bytes]:
+def _serve(port: int, *settings: str, src: str = "") -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    if src:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
     process = subprocess.Popen(
         [str(BIN / "modelyard"), "serve", "digits-cnn@production", "--port", str(port), *settings],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=env,
     )
     import httpx
 
@@ -158,8 +166,10 @@ ARMS = {
 }
 
 
-def _run_once(port: int, settings: list[str], duration: str, log: str) -> dict[str, object]:
-    server = _serve(port, *settings)
+def _run_once(
+    port: int, settings: list[str], duration: str, log: str, src: str = ""
+) -> dict[str, object]:
+    server = _serve(port, *settings, src=src)
     try:
         before = _thread_cpu(server.pid)
         result: dict[str, object] = dict(_bench(port, duration))
@@ -182,7 +192,8 @@ def main() -> None:
     parser.add_argument(
         "--arms",
         default="main,rate1,rate0.2",
-        help=f"Comma-separated, the first is the baseline; of {', '.join(ARMS)}.",
+        help=f"Comma-separated, the first is the baseline; of {', '.join(ARMS)}, each "
+        "optionally @SRC (a source tree to serve from).",
     )
     parser.add_argument("--home", type=Path, help="A MODELYARD_HOME to set up once and reuse.")
     parser.add_argument(
@@ -196,15 +207,21 @@ def main() -> None:
     if not (home / ".shadow-bench-ready").exists():
         _setup(home)
         (home / ".shadow-bench-ready").touch()
-    arms = {ARMS[key][0]: ARMS[key][1] for key in args.arms.split(",")}
+    arms: dict[str, tuple[list[str], str]] = {}
+    for spec in args.arms.split(","):
+        key, _, src = spec.partition("@")
+        label, extra = ARMS[key]
+        arms[f"{label} [{src}]" if src else label] = (extra, src)
     base_arm = next(iter(arms))
     runs: dict[str, list[dict[str, object]]] = {arm: [] for arm in arms}
     for repeat in range(args.repeats):
-        for port, (arm, extra) in enumerate(arms.items(), start=18100):
-            log = "" if args.no_log else f"sqlite:///{home / f'log-{repeat}-{port}.db'}"
+        for port, (arm, (extra, src)) in enumerate(arms.items(), start=18100):
+            db = home / f"log-{repeat}-{port}.db"
+            db.unlink(missing_ok=True)  # a reused --home: count this run's rows only
+            log = "" if args.no_log else f"sqlite:///{db}"
             settings = ["poll_interval_s=0", *extra]
             settings.append("log_predictions=false" if args.no_log else f"prediction_log_url={log}")
-            result = _run_once(port, settings, args.duration, log)
+            result = _run_once(port, settings, args.duration, log, src)
             runs[arm].append(result)
             print(repeat, arm, result, flush=True)
 
