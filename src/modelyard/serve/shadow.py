@@ -63,7 +63,9 @@ def lower_priority(nice: int) -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
 
 
-@dataclass(frozen=True)
+# Built per mirrored request on the event loop: slots, and no frozen __init__
+# (object.__setattr__ per field).
+@dataclass(slots=True)
 class ShadowWork:
     """One answered request for the shadow: the main model's decoded batch (reused
     when both versions read inputs the same way) or how to decode it afresh."""
