@@ -15,15 +15,21 @@ reference profile projection.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
+import functools
+import itertools
 import logging
+import os
 import random
+import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -147,6 +153,8 @@ class PredictionLogger:
         self._schema_ready = False
         self._thread: threading.Thread | None = None
         self._last_warning = 0.0
+        # Called after the next write (True) or when it failed (False): see flush_then.
+        self._after_write: list[Callable[[bool], None]] = []
         self.written = 0
         """Records written so far."""
         self.dropped = 0
@@ -234,6 +242,21 @@ class PredictionLogger:
         rows for one write; waiting longer only grows memory and the write's GIL hold)."""
         self._wake.set()
 
+    def flush_then(self, done: Callable[[bool], None]) -> None:
+        """Write now everything logged so far, without waiting: ``done(True)`` is called
+        on the log thread once it is written (or refused by the database: it never
+        will be), ``done(False)`` when that write fails or the log is stopping.
+
+        Requests that arrive during one write are all answered by the next one."""
+        with self._lock:
+            stopping = self._closing
+            if not stopping:
+                self._after_write.append(done)
+        if stopping:
+            done(False)
+        else:
+            self._wake.set()
+
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Ask for a write now and wait until the buffer is empty; False on timeout."""
         deadline = time.monotonic() + timeout_s
@@ -252,6 +275,8 @@ class PredictionLogger:
         with self._lock:
             lost, self._buffered = self._buffered, 0
             self._buffer.clear()
+            unanswered, self._after_write = self._after_write, []
+        self._answer(unanswered, False)
         if lost:
             self.dropped += lost
             if self._on_dropped is not None:
@@ -264,13 +289,23 @@ class PredictionLogger:
         while not self._closing:
             self._wake.wait(self.flush_interval_s)
             self._wake.clear()
+            with self._lock:  # taken first: this write holds all they asked for
+                asked, self._after_write = self._after_write, []
             self._collect_deferred()
-            self._write_buffered()
+            self._answer(asked, self._write_buffered())
         deadline = time.monotonic() + self.close_timeout_s
         # Graceful stop: keep trying while the database is briefly unreachable.
         while self._buffered and time.monotonic() < deadline:
             if not self._write_buffered():
                 time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
+    @staticmethod
+    def _answer(asked: list[Callable[[bool], None]], written: bool) -> None:
+        for done in asked:
+            try:
+                done(written)
+            except Exception:  # the log thread must survive a bad callback
+                logger.exception("prediction log: a flush_then callback failed")
 
     def _collect_deferred(self) -> None:
         if self._collect is None:
@@ -321,3 +356,138 @@ class PredictionLogger:
                 self.written += rows
         if dropped and self._on_dropped is not None:
             self._on_dropped(rows)
+
+
+LOG_PEERS_ENV = "MODELYARD_LOG_PEERS_DIR"
+"""A folder the server processes of one ``--workers N`` server share (set by the
+parent): each worker's prediction log listens there for :class:`LogPeers` requests."""
+
+_FLUSH = b"flush"
+_WRITTEN = b"1"
+_FAILED = b"0"
+_WORKER_PREFIX = "w-"
+
+
+class LogPeers:
+    """This process's prediction log among those of its sibling server processes.
+
+    ``--workers N`` runs N processes, each with its own log writing once per flush
+    interval, so a feedback label may name a prediction another worker answered
+    but has not written yet. :meth:`flush` asks every sibling to write now what it
+    logged and waits for each to confirm: after that, an id the log does not hold
+    was not logged by any worker (never served, or sampled out).
+
+    Each process binds one Unix datagram socket, ``w-<pid>`` in the shared folder,
+    served by a thread that sleeps in ``recvfrom``; the siblings are the other
+    sockets there. Nothing runs per prediction: only a label for an id that is not
+    in the log yet costs one datagram per sibling and one early write on each.
+    """
+
+    def __init__(self, folder: str | Path, log: PredictionLogger, name: str | None = None) -> None:
+        self.folder = Path(folder)
+        self.log = log
+        # One per process: ``name`` (unique in the folder) only for tests' sake.
+        self.name = f"{_WORKER_PREFIX}{name or os.getpid()}"
+        self._asks = itertools.count()
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            path = self.folder / self.name
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()  # left by a process that had this pid before
+            self._sock.bind(str(path))
+        except OSError:
+            self._sock.close()
+            raise
+        self._closed = False
+        self._thread = threading.Thread(target=self._serve, name="modelyard-peers", daemon=True)
+        self._thread.start()
+
+    def siblings(self) -> list[Path]:
+        """The sockets of the other server processes (some may have exited)."""
+        return sorted(
+            p
+            for p in self.folder.glob(f"{_WORKER_PREFIX}*")
+            if p.name != self.name and p.is_socket()
+        )
+
+    async def flush(self, timeout_s: float) -> bool:
+        """Ask every sibling to write all it logged until now; True once each wrote,
+        False when one did not confirm within ``timeout_s`` (slow, or its database
+        write failed). A sibling that exited is not waited for: its unwritten
+        predictions are lost with it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        # A socket per ask, bound so the siblings can answer it.
+        path = self.folder / f"r-{self.name[len(_WORKER_PREFIX) :]}-{next(self._asks)}"
+        asker = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            asker.setblocking(False)
+            asker.bind(str(path))
+            waiting: set[str] = set()
+            for sibling in self.siblings():
+                try:
+                    asker.sendto(_FLUSH, str(sibling))
+                except (ConnectionRefusedError, FileNotFoundError):
+                    with contextlib.suppress(OSError):
+                        sibling.unlink()  # its process is gone
+                    continue
+                except OSError as error:  # e.g. its queue is full
+                    logger.info("cannot ask %s to write its log: %s", sibling.name, error)
+                    return False
+                waiting.add(sibling.name)
+            if not waiting:
+                return True
+            # add_reader, not sock_recvfrom: uvloop (uvicorn's loop) lacks the latter.
+            confirmed: asyncio.Future[bool] = loop.create_future()
+
+            def read_answers() -> None:
+                while not confirmed.done():
+                    try:
+                        answer, sender = asker.recvfrom(16)
+                    except BlockingIOError:
+                        return
+                    except OSError:
+                        confirmed.set_result(False)
+                        return
+                    if answer != _WRITTEN:
+                        confirmed.set_result(False)  # its write failed
+                        return
+                    waiting.discard(Path(sender).name)
+                    if not waiting:
+                        confirmed.set_result(True)
+
+            loop.add_reader(asker.fileno(), read_answers)
+            try:
+                return await asyncio.wait_for(confirmed, max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                return False
+            finally:
+                loop.remove_reader(asker.fileno())
+        finally:
+            asker.close()
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    def close(self) -> None:
+        """Stop answering (the thread ends) and remove this process's socket."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+        with contextlib.suppress(OSError):
+            (self.folder / self.name).unlink()
+
+    def _serve(self) -> None:
+        while not self._closed:
+            try:
+                message, sender = self._sock.recvfrom(16)
+            except OSError:
+                return  # closed
+            if message == _FLUSH and sender:
+                self.log.flush_then(functools.partial(self._answer, sender))
+
+    def _answer(self, sender: str, written: bool) -> None:
+        with contextlib.suppress(OSError):  # the asker gave up and closed its socket
+            self._sock.sendto(_WRITTEN if written else _FAILED, sender)

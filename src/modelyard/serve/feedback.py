@@ -5,12 +5,27 @@ The checks and the SQL are :mod:`modelyard.monitor.feedback`'s; this module runs
 them off the event loop and keeps the gauges. ``modelyard_live_accuracy`` beside
 ``modelyard_test_accuracy`` (the bundle's offline score) is what the alert rule
 ``ModelyardLiveAccuracyLow`` in ``deploy/prometheus/rules/`` compares.
+
+With ``--workers N`` a label may name a prediction that another worker answered but
+has not written to the log yet (each writes once per flush interval). The worker
+that got the label then asks its siblings to write now
+(:class:`~modelyard.monitor.predlog.LogPeers`: a datagram to each, answered after
+their next write) and looks once more when all have written: a label for a
+prediction any worker logged is stored, and an id none logged (never served,
+sampled out) is refused within a write's time, not after the flush interval plus
+slack that a label used to be held (:func:`settle_s`, still the bound when a
+sibling does not confirm). Chosen over the alternatives because it costs nothing
+per prediction, only per label whose id is not written yet: sharing the unwritten
+ids between processes would put a shared store on every prediction's path, and
+ids that carry their issue time (UUIDv7-like) would help only ids the server
+mints, not the ``x-request-id`` a client sends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 from modelyard.monitor.feedback import (
@@ -22,6 +37,7 @@ from modelyard.monitor.feedback import (
     record_feedback,
 )
 from modelyard.monitor.performance import score
+from modelyard.monitor.predlog import LOG_PEERS_ENV, LogPeers
 from modelyard.serve.errors import ClientError, Unavailable
 from modelyard.serve.metrics import ServerMetrics
 
@@ -43,18 +59,36 @@ RETRY_EVERY_S = 0.2
 
 
 def settle_s(workers: int, flush_interval_s: float) -> float:
-    """How long a label for an id the log does not hold yet is held before it is refused.
+    """How long, at most, a label for an id the log does not hold yet is held.
 
     One process knows every id it logged (written or not), so it refuses at once.
     With ``--workers N`` the prediction may have been answered by another process,
     whose log writes it within its flush interval (plus :data:`WRITE_SLACK_S`): a
-    label that arrived sooner must wait for that write, not get a false 422. Sharing
-    the unwritten ids between processes instead would need a shared store on the
-    request path (each prediction, not each label, would pay for it); holding costs
-    only labels for ids that are not logged yet, and truly unknown ids a 422 that
-    comes a few seconds late.
+    label that arrived sooner must wait for that write, not get a false 422. In
+    practice the siblings are asked to write at once (see the module's docstring),
+    and this window is the bound only when one of them does not confirm (its
+    database write failed, or it is too busy to answer in time).
     """
     return 0.0 if workers <= 1 else flush_interval_s + WRITE_SLACK_S
+
+
+def log_peers(monitor: ServingMonitor) -> LogPeers | None:
+    """The sibling workers' logs, with ``--workers N`` (the parent sets the folder);
+    None for one process, without a log, or where the socket cannot be made (then
+    labels for ids not yet written wait out :func:`settle_s`)."""
+    folder = os.environ.get(LOG_PEERS_ENV)
+    if monitor.settings.workers <= 1 or not folder or monitor.log is None:
+        return None
+    try:
+        return LogPeers(folder, monitor.log)
+    except OSError as error:
+        logger.warning(
+            "cannot reach the other workers' prediction logs (%s): a label for an id "
+            "that is not logged yet is held up to %.1f s",
+            error,
+            settle_s(monitor.settings.workers, monitor.settings.log_flush_interval_s),
+        )
+        return None
 
 
 class FeedbackService:
@@ -62,6 +96,7 @@ class FeedbackService:
         self.monitor = monitor
         settings = monitor.settings
         self.settle_s = settle_s(settings.workers, settings.log_flush_interval_s)
+        self.peers = log_peers(monitor)
         self.live_accuracy = metrics.state_gauge(
             "modelyard_live_accuracy",
             f"Accuracy of the newest (up to {LIVE_WINDOW}) predictions that got feedback labels",
@@ -112,18 +147,29 @@ class FeedbackService:
         return {"stored": stored}
 
     async def _store_when_logged(self, model: LoadedModel, labels: list[Label]) -> int:
-        """Store ``labels``, holding them (on the event loop, no thread) while their
-        unknown ids may still be in another worker's unwritten log (:func:`settle_s`).
+        """Store ``labels``; while their unknown ids may still be in another worker's
+        unwritten log, ask the siblings to write (:class:`LogPeers`) and look once
+        more, or, failing that, hold them (on the event loop, no thread) and look
+        again until :func:`settle_s` has passed.
 
         Within that same window a database error is tried again too: with several
         workers on one SQLite log, another worker's write can make a store fail with
         "database is locked" for a moment. A database that stays down is reported."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settle_s
+        asked = False  # the siblings were asked to write their logs
+        written = False  # ... and each wrote all it logged before this label came
         while True:
             try:
                 return await loop.run_in_executor(None, self._store, model, labels)
             except UnknownIds:
+                if written:
+                    raise
+                if self.peers is not None and not asked:
+                    asked = True
+                    written = await self._siblings_wrote(deadline - loop.time())
+                    if written:
+                        continue  # look once more: what is missing now was never logged
                 if loop.time() + RETRY_EVERY_S > deadline:
                     raise
             except FeedbackError:  # a bad label: no wait changes it
@@ -133,6 +179,16 @@ class FeedbackService:
                     raise
                 logger.info("feedback store failed, trying again: %s", error)
             await asyncio.sleep(RETRY_EVERY_S)
+
+    async def _siblings_wrote(self, timeout_s: float) -> bool:
+        """Whether every sibling worker wrote its log within ``timeout_s`` when asked;
+        False (so the label waits out the window) on any failure of the asking."""
+        assert self.peers is not None
+        try:
+            return await self.peers.flush(max(0.0, timeout_s))
+        except Exception:
+            logger.warning("could not ask the other workers to write", exc_info=True)
+            return False
 
     def _store(self, model: LoadedModel, labels: list[Label]) -> int:
         assert self.monitor.log is not None

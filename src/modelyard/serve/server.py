@@ -188,6 +188,7 @@ def _serve_with_workers(settings: ServeSettings, sock: socket.socket) -> None:
     from uvicorn.supervisors import Multiprocess
 
     from modelyard import bundle as bundle_io
+    from modelyard.monitor.predlog import LOG_PEERS_ENV
     from modelyard.serve.app import STARTUP_ERROR_ENV, STARTUP_FAILURE
 
     # Resolve the model once here: a missing folder or alias is one line before any
@@ -196,12 +197,17 @@ def _serve_with_workers(settings: ServeSettings, sock: socket.socket) -> None:
     with _shared_metrics(settings.workers), tempfile.TemporaryDirectory() as scratch:
         reason = Path(scratch) / "startup-error.txt"
         os.environ[STARTUP_ERROR_ENV] = str(reason)
+        # Where the workers' prediction logs find each other (feedback asks them to write).
+        peers = Path(scratch) / "log-peers"
+        peers.mkdir()
+        os.environ[LOG_PEERS_ENV] = str(peers)
         try:
             supervisor = Multiprocess(_uvicorn_config(APP_FACTORY, settings), sockets=[sock])
             _say_listening(sock)
             supervisor.run()
         finally:
             os.environ.pop(STARTUP_ERROR_ENV, None)
+            os.environ.pop(LOG_PEERS_ENV, None)
         if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
             # The supervisor stopped because a worker could not start.
             raise ServiceError(
