@@ -165,7 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=list(PACKAGES),
         help="packages whose catalogues are scored (others may have been trained on)",
     )
-    parser.add_argument("--peers", nargs="*", help="detector names (default: all)")
+    parser.add_argument(
+        "--peers", nargs="*", help="detector names (default: all; none: --peers alone)"
+    )
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--cpu", type=int, default=None, help="pin the peers to this CPU")
     parser.add_argument("--work-dir", type=Path, default=HERE / ".work")
@@ -208,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         answers["sklearn"] = ("scikit-learn TF-IDF + LinearSVC", base.predict(texts))
     for run in peers.RUNS:
-        if args.peers and run.detector not in args.peers:
+        if args.peers is not None and run.detector not in args.peers:
             continue
         print(f"peer {run.title} ...", flush=True)
         answer = peers.run_peer(run, texts, [], args.cpu)

@@ -14,7 +14,11 @@ HERE = Path(__file__).resolve().parent
 
 
 def train_modelyard(
-    data_dir: Path, exclude: Sequence[str], home: Path, overrides: Sequence[str] = ()
+    data_dir: Path,
+    exclude: Sequence[str],
+    home: Path,
+    overrides: Sequence[str] = (),
+    extra_args: Sequence[str] = (),
 ) -> dict:
     """Train in a subprocess (torch stays out of this one) with its own MODELYARD_HOME;
     ``overrides`` are `modelyard train` key=value settings (e.g. another split seed)."""
@@ -30,6 +34,7 @@ def train_modelyard(
         command += ["--exclude", *exclude]
     if overrides:
         command += ["--override", *overrides]
+    command += list(extra_args)
     started = time.perf_counter()
     subprocess.run(command, check=True, env={**os.environ, "MODELYARD_HOME": str(home)})
     result: dict = json.loads(output.read_text())

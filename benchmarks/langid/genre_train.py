@@ -1,0 +1,136 @@
+"""Does training on catalogue text help? Leave one package group out, paired with the default.
+
+    .venv/bin/python benchmarks/langid/genre_train.py --data-dir ../shared/datasets/ud \
+        [--wheels <folder>] [--reuse]
+
+Two folds: the default `task=langid_nordic` training split plus the phrases of
+Django's catalogues, scored on Sphinx and Wagtail's; and plus Sphinx and Wagtail's,
+scored on Django's (the only Nynorsk). Each fold's model and the default model (no
+catalogue text) are scored on the same strings, and on the same held-out UD test
+documents (the catalogue text joins the training split only), with paired
+bootstrap intervals: catalogues for the genre, documents for UD. --reuse takes the
+bundles of an earlier run from the work folder. Writes .work/genre_train.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import ud_split
+from intervals import document_bootstrap, paired_accuracy_difference, paired_difference
+from labels import LABELS
+from metrics import quality
+from modelyard_side import Modelyard, train_modelyard
+from timing import load_average
+
+from modelyard.data.catalogues import load_catalogues
+
+FOLDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # name: (trained on, scored on)
+    "default": ((), ()),
+    "django": (("django",), ("sphinx", "wagtail")),
+    "sw": (("sphinx", "wagtail"), ("django",)),
+    # every package: UD only (no catalogue text left to score it on)
+    "all": (("django", "sphinx", "wagtail"), ()),
+}
+
+
+def bundle(name: str, args: argparse.Namespace) -> str:
+    home = args.work_dir / ("genre-main" if name == "default" else f"genre-plus-{name}")
+    result = home / "train_result.json"
+    if not (args.reuse and result.exists()):
+        packages = FOLDS[name][0]
+        extra = ["--catalogues", *packages, *(["--wheels", str(args.wheels)] * bool(args.wheels))]
+        train_modelyard(args.data_dir, (), home, extra_args=extra if packages else ())
+    return str(json.loads(result.read_text())["bundle"])
+
+
+def _interval(values: Sequence[float]) -> str:
+    return f"[{values[0]:.3f}, {values[1]:.3f}]"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True, type=Path)
+    parser.add_argument("--wheels", type=Path)
+    parser.add_argument("--reuse", action="store_true", help="bundles of an earlier run")
+    parser.add_argument("--work-dir", type=Path, default=HERE / ".work")
+    args = parser.parse_args(argv)
+    args.data_dir = args.data_dir.resolve()
+    load_before = load_average()
+    models = {name: Modelyard(bundle(name, args)) for name in FOLDS}
+    split = ud_split.load(args.data_dir)
+    test = split.test
+    val = {name: model.predict(split.val.texts) for name, model in models.items()}
+    ud = {name: model.predict(test.texts) for name, model in models.items()}
+    out: dict = {"load_average_before": load_before, "ud": {}, "genre": {}}
+    lines = [
+        "| model | UD val macro-F1 (selection) | UD test macro-F1 | UD F1 da | UD F1 nb "
+        "| minus default, test macro-F1 (paired) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, predicted in ud.items():
+        b = document_bootstrap(test.labels, predicted, test.documents, LABELS)
+        d = paired_difference(test.labels, predicted, ud["default"], test.documents, LABELS)
+        v = quality(split.val.texts, split.val.labels, val[name])["macro_f1"]
+        out["ud"][name] = {"bootstrap": b, "minus_default": d, "val_macro_f1": v}
+        lines.append(
+            f"| {name} | {v:.4f} | {b['macro_f1']:.4f} {_interval(b['macro_f1_ci95'])} | "
+            f"{b['f1']['da']:.3f} {_interval(b['f1_ci95']['da'])} | "
+            f"{b['f1']['nb']:.3f} {_interval(b['f1_ci95']['nb'])} | "
+            + (
+                ""
+                if name == "default"
+                else f"{d['difference']:+.4f} [{d['ci95_low']:+.4f}, {d['ci95_high']:+.4f}]"
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        "| fold: trained on + | scored on | n | default | fold | per language default -> fold "
+        "| fold minus default (paired, catalogues) |",
+        "| --- | --- | ---: | ---: | ---: | --- | ---: |",
+    ]
+    for name, (trained, scored) in FOLDS.items():
+        if not scored:
+            continue
+        items = load_catalogues(scored, args.wheels)
+        texts = [i.text for i in items]
+        truth = [i.label for i in items]
+        groups = [f"{i.label}/{i.group}" for i in items]
+        base = models["default"].predict(texts)
+        mine = models[name].predict(texts)
+        b0 = document_bootstrap(truth, base, groups, LABELS)
+        b1 = document_bootstrap(truth, mine, groups, LABELS)
+        d = paired_accuracy_difference(truth, mine, base, groups, LABELS)
+        per = {}
+        for label in sorted(set(truth)):
+            rows = [k for k, t in enumerate(truth) if t == label]
+            per[label] = (
+                sum(base[k] == label for k in rows) / len(rows),
+                sum(mine[k] == label for k in rows) / len(rows),
+            )
+        out["genre"][name] = {"n": len(items), "default": b0, "fold": b1, "minus": d, "per": per}
+        lines.append(
+            f"| {' + '.join(trained)} | {' + '.join(scored)} | {len(items)} | "
+            f"{b0['accuracy']:.3f} {_interval(b0['accuracy_ci95'])} | "
+            f"{b1['accuracy']:.3f} {_interval(b1['accuracy_ci95'])} | "
+            + ", ".join(f"{k} {a:.3f}->{c:.3f}" for k, (a, c) in per.items())
+            + f" | {d['difference']:+.4f} [{d['ci95_low']:+.4f}, {d['ci95_high']:+.4f}] |"
+        )
+    out["load_average_after"] = load_average()
+    (args.work_dir / "genre_train.json").write_text(json.dumps(out, indent=1))
+    print("\n".join(lines))
+    print(f"load average before {load_before}, after {out['load_average_after']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
