@@ -6,7 +6,8 @@ objects); a background thread turns them into rows and inserts them every
 request: while it is down, records wait in the buffer and are retried; once the
 buffer is full, new records are dropped and counted (``on_dropped``).
 ``close()`` writes everything still buffered; after a SIGKILL at most the records
-of the last flush interval are lost.
+of the last flush interval are lost. ``flush_then`` asks for a write now and says when
+it is done; :class:`LogPeers` lets a ``--workers N`` server process ask the others.
 
 Input-kind agnostic: callers pass summaries they computed (``image_summaries``,
 ``text_summaries``) and the embedding already projected with the bundle's
@@ -389,6 +390,8 @@ class LogPeers:
         # One per process: ``name`` (unique in the folder) only for tests' sake.
         self.name = f"{_WORKER_PREFIX}{name or os.getpid()}"
         self._asks = itertools.count()
+        if not hasattr(socket, "AF_UNIX"):  # Windows: the caller keeps its old wait
+            raise OSError("Unix sockets are not available on this platform")
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
             path = self.folder / self.name
