@@ -3,13 +3,15 @@
     .venv/bin/python benchmarks/langid/genre_train.py --data-dir ../shared/datasets/ud \
         [--wheels <folder>] [--reuse]
 
-Two folds: the default `task=langid_nordic` training split plus the phrases of
-Django's catalogues, scored on Sphinx and Wagtail's; and plus Sphinx and Wagtail's,
-scored on Django's (the only Nynorsk). Each fold's model and the default model (no
-catalogue text) are scored on the same strings, and on the same held-out UD test
-documents (the catalogue text joins the training split only), with paired
-bootstrap intervals: catalogues for the genre, documents for UD. --reuse takes the
-bundles of an earlier run from the work folder. Writes .work/genre_train.json.
+Leave-package-out folds: the default `task=langid_nordic` training split plus the
+phrases of Django's catalogues, scored on Sphinx and Wagtail's; plus Sphinx and
+Wagtail's, scored on Django's (PyPI's only Nynorsk); plus all three PyPI packages,
+scored on the Debian packages; plus the Debian packages, scored on the PyPI ones.
+Each fold's model and the default model (no catalogue text) are scored on the same
+strings, and on the same held-out UD val and test documents (the catalogue text
+joins the training split only), with paired bootstrap intervals: catalogues for the
+genre, documents for UD. --reuse takes the bundles of an earlier run from the work
+folder. Writes .work/genre_train.json.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,27 +32,60 @@ from labels import LABELS
 from metrics import quality
 from modelyard_side import Modelyard, train_modelyard
 from timing import load_average
+from variant import NYNORSK
 
-from modelyard.data.catalogues import load_catalogues
+from modelyard.data.catalogues import DEBIAN_PACKAGES, load_catalogues
 
+PYPI = ("django", "sphinx", "wagtail")
+DEBIAN = tuple(DEBIAN_PACKAGES)
 FOLDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # name: (trained on, scored on)
     "default": ((), ()),
     "django": (("django",), ("sphinx", "wagtail")),
     "sw": (("sphinx", "wagtail"), ("django",)),
-    # every package: UD only (no catalogue text left to score it on)
-    "all": (("django", "sphinx", "wagtail"), ()),
+    "pypi": (PYPI, DEBIAN),
+    "debian": (DEBIAN, PYPI),
 }
 
 
-def bundle(name: str, args: argparse.Namespace) -> str:
+def bundle(name: str, args: argparse.Namespace, exclude: Sequence[str] = ()) -> str:
     home = args.work_dir / ("genre-main" if name == "default" else f"genre-plus-{name}")
+    if exclude:
+        home = home.with_name(f"{home.name}-without-{exclude[0].split('-')[0]}")
     result = home / "train_result.json"
     if not (args.reuse and result.exists()):
         packages = FOLDS[name][0]
         extra = ["--catalogues", *packages, *(["--wheels", str(args.wheels)] * bool(args.wheels))]
-        train_modelyard(args.data_dir, (), home, extra_args=extra if packages else ())
+        train_modelyard(args.data_dir, exclude, home, extra_args=extra if packages else ())
     return str(json.loads(result.read_text())["bundle"])
+
+
+def holdouts(name: str, args: argparse.Namespace, split: ud_split.Split) -> list[str]:
+    """The Nynorsk treebanks held out in turn (run.py's cross-genre rows), for the
+    default and for fold ``name``, paired on the same held-out documents."""
+    lines = [
+        "",
+        f"| held out (trained without it) | n | default | + {name} catalogues "
+        "| minus default (paired, documents) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for title in NYNORSK:
+        files = ud_split.HOLDOUTS[title]
+        without = ud_split.load(args.data_dir, exclude=files)
+        test = ud_split.held_out(split, files, without.train.texts + without.val.texts)
+        base = Modelyard(bundle("default", args, files)).predict(test.texts)
+        mine = Modelyard(bundle(name, args, files)).predict(test.texts)
+        b0 = document_bootstrap(test.labels, base, test.documents, LABELS)
+        b1 = document_bootstrap(test.labels, mine, test.documents, LABELS)
+        d = paired_accuracy_difference(test.labels, mine, base, test.documents, LABELS)
+        wrong = Counter(p for p, t in zip(mine, test.labels, strict=True) if p != t)
+        lines.append(
+            f"| {title} | {len(test)} | {b0['accuracy']:.3f} {_interval(b0['accuracy_ci95'])} | "
+            f"{b1['accuracy']:.3f} {_interval(b1['accuracy_ci95'])} "
+            f"({', '.join(f'->{k} {v}' for k, v in wrong.most_common(2))}) | "
+            f"{d['difference']:+.4f} [{d['ci95_low']:+.4f}, {d['ci95_high']:+.4f}] |"
+        )
+    return lines
 
 
 def _interval(values: Sequence[float]) -> str:
@@ -61,6 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir", required=True, type=Path)
     parser.add_argument("--wheels", type=Path)
     parser.add_argument("--reuse", action="store_true", help="bundles of an earlier run")
+    parser.add_argument(
+        "--holdout",
+        choices=[name for name in FOLDS if name != "default"],
+        help="also hold out each Nynorsk treebank for the default and this fold",
+    )
     parser.add_argument("--work-dir", type=Path, default=HERE / ".work")
     args = parser.parse_args(argv)
     args.data_dir = args.data_dir.resolve()
@@ -125,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             + ", ".join(f"{k} {a:.3f}->{c:.3f}" for k, (a, c) in per.items())
             + f" | {d['difference']:+.4f} [{d['ci95_low']:+.4f}, {d['ci95_high']:+.4f}] |"
         )
+    if args.holdout:
+        lines += holdouts(args.holdout, args, split)
     out["load_average_after"] = load_average()
     (args.work_dir / "genre_train.json").write_text(json.dumps(out, indent=1))
     print("\n".join(lines))
