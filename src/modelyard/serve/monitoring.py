@@ -40,13 +40,6 @@ logger = logging.getLogger("modelyard.serve")
 _RECENT_IDS = 50_000
 """Request ids remembered for feedback that arrives before its prediction is written."""
 
-SHADOW_LOG_SHARE = 0.5
-"""The share of the prediction log's buffer (``log_buffer_records``) that shadow rows
-may fill. When the log falls behind (a slow database, a starved log thread), the
-shadow's rows are dropped first, and the main rows keep the other half: a shadow must
-not cost the main version its log rows (under a load average of 8 on 2 vCPUs, shadow
-rows filling the buffer had main rows dropped that the server without a shadow kept)."""
-
 
 @dataclass(eq=False)
 class _Queued:
@@ -287,9 +280,8 @@ class ServingMonitor:
         """Queue a shadow batch's rows for the log in one step: per row its request id,
         inputs (``Batch.observed``), outputs and the main row it shares (or None). Each
         is logged because its main row was (no sampling draw); the ids are already
-        remembered by the main rows. Shadow rows may fill only half of the log's
-        buffer (:data:`SHADOW_LOG_SHARE`); beyond it they are dropped and counted, like
-        :meth:`observe`'s beyond the whole. Returns how many were queued.
+        remembered by the main rows. Rows beyond the log's capacity are dropped and
+        counted, like :meth:`observe`'s. Returns how many were queued.
 
         One lock and one capacity check per batch rather than per row: at
         ``shadow_rate=1.0`` this runs on the event loop for about every answer."""
@@ -309,7 +301,7 @@ class ServingMonitor:
             for request_id, inputs, outputs, shares in rows
         ]
         counts = [len(item.inputs) for item in items]
-        room = int(log.capacity * SHADOW_LOG_SHARE) - log.buffered
+        room = log.capacity - log.buffered
         with self._queue_lock:
             before = self._queued_rows
             kept, total = 0, before
