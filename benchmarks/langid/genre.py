@@ -6,10 +6,10 @@
 
 run.py measures on UD: held-out documents of the treebanks training used, and the
 Nynorsk treebanks held out in turn. This measures the genre none of them has: the
-Danish, Swedish, Bokmål and Nynorsk translations that Django, Sphinx and Wagtail
-ship (user-interface messages, help and errors; modelyard.data.catalogues fetches
-the pinned wheels, sha256-verified, and keeps translations of at least four words
-once placeholders and markup are gone). modelyard (trained here on the default
+Danish, Swedish, Bokmål and Nynorsk translations that software ships (user-interface
+messages, help and errors): Django, Sphinx and Wagtail's wheels and six Debian
+packages (modelyard.data.catalogues fetches the pinned files, sha256-verified, and
+keeps translations of at least four words once placeholders and markup are gone). modelyard (trained here on the default
 `task=langid_nordic`, UD + word lists, or each --bundle), the TF-IDF baseline
 (trained on the same UD train split, its grid chosen on val as in run.py) and every
 peer detector label each string. Intervals resample whole catalogues

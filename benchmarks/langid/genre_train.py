@@ -45,6 +45,11 @@ FOLDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "sw": (("sphinx", "wagtail"), ("django",)),
     "pypi": (PYPI, DEBIAN),
     "debian": (DEBIAN, PYPI),
+    "debian-nn": (DEBIAN, PYPI),
+}
+OVERRIDES: dict[str, tuple[str, ...]] = {
+    # with the opt-in Nynorsk word list (Hunspell-split wordfreq, follow-up above)
+    "debian-nn": ("+data.word_lists.nn=nn",),
 }
 
 
@@ -56,7 +61,13 @@ def bundle(name: str, args: argparse.Namespace, exclude: Sequence[str] = ()) -> 
     if not (args.reuse and result.exists()):
         packages = FOLDS[name][0]
         extra = ["--catalogues", *packages, *(["--wheels", str(args.wheels)] * bool(args.wheels))]
-        train_modelyard(args.data_dir, exclude, home, extra_args=extra if packages else ())
+        train_modelyard(
+            args.data_dir,
+            exclude,
+            home,
+            OVERRIDES.get(name, ()),
+            extra_args=extra if packages else (),
+        )
     return str(json.loads(result.read_text())["bundle"])
 
 
