@@ -9,8 +9,9 @@ Nynorsk treebanks held out in turn. This measures the genre none of them has: th
 Danish, Swedish, Bokmål and Nynorsk translations that software ships (user-interface
 messages, help and errors): Django, Sphinx and Wagtail's wheels and six Debian
 packages (modelyard.data.catalogues fetches the pinned files, sha256-verified, and
-keeps translations of at least four words once placeholders and markup are gone). modelyard (trained here on the default
-`task=langid_nordic`, UD + word lists, or each --bundle), the TF-IDF baseline
+keeps translations of at least four words once placeholders and markup are gone).
+modelyard (trained here on the default `task=langid_nordic`, UD + word lists, or
+each --bundle), the TF-IDF baseline
 (trained on the same UD train split, its grid chosen on val as in run.py) and every
 peer detector label each string. Intervals resample whole catalogues
 (package:catalogue, per language): strings of one catalogue share a translator and
