@@ -53,3 +53,19 @@ def test_a_class_with_few_documents_is_in_every_resample() -> None:
     docs = [f"d{i // 5}" for i in range(45)]
     result = document_bootstrap(truth, truth, docs, LABELS, resamples=300)
     assert result["f1_ci95"]["b"] == [1.0, 1.0] and result["macro_f1_ci95"] == [1.0, 1.0]
+
+
+def test_paired_accuracy_difference_is_zero_for_identical_answers_and_signed() -> None:
+    from benchmarks.langid.intervals import paired_accuracy_difference
+
+    truth = ["a"] * 10 + ["b"] * 10
+    good = list(truth)
+    worse = ["b"] * 4 + ["a"] * 6 + ["b"] * 10  # four errors, all in documents d0 and d1
+    docs = [f"d{i // 2}" for i in range(20)]
+    same = paired_accuracy_difference(truth, good, good, docs, LABELS, resamples=300)
+    assert same == {"difference": 0.0, "ci95_low": 0.0, "ci95_high": 0.0}
+    ahead = paired_accuracy_difference(truth, good, worse, docs, LABELS, resamples=300)
+    assert ahead["difference"] == pytest.approx(4 / 20)
+    assert 0.0 <= ahead["ci95_low"] <= ahead["difference"] <= ahead["ci95_high"]
+    behind = paired_accuracy_difference(truth, worse, good, docs, LABELS, resamples=300)
+    assert behind["difference"] == pytest.approx(-4 / 20)
