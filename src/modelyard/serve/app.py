@@ -124,6 +124,7 @@ def create_app(settings: ServeSettings) -> Starlette:
             if canary is not None:
                 await canary.close()
             await monitor.close()
+            feedback.close()
             metrics.close()
 
     app = _ServingApp(

@@ -9,7 +9,7 @@ them off the event loop and keeps the gauges. ``modelyard_live_accuracy`` beside
 With ``--workers N`` a label may name a prediction that another worker answered but
 has not written to the log yet (each writes once per flush interval). The worker
 that got the label then asks its siblings to write now
-(:class:`~modelyard.monitor.predlog.LogPeers`: a datagram to each, answered after
+(:class:`~modelyard.monitor.logpeers.LogPeers`: a datagram to each, answered after
 their next write) and looks once more when all have written: a label for a
 prediction any worker logged is stored, and an id none logged (never served,
 sampled out) is refused within a write's time, not after the flush interval plus
@@ -36,8 +36,8 @@ from modelyard.monitor.feedback import (
     read_labelled,
     record_feedback,
 )
+from modelyard.monitor.logpeers import LOG_PEERS_ENV, LogPeers
 from modelyard.monitor.performance import score
-from modelyard.monitor.predlog import LOG_PEERS_ENV, LogPeers
 from modelyard.serve.errors import ClientError, Unavailable
 from modelyard.serve.metrics import ServerMetrics
 
@@ -112,6 +112,13 @@ class FeedbackService:
             "The served bundle's accuracy on its test split (offline, at training)",
             ["model", "version"],
         )
+
+    def close(self) -> None:
+        """Stop answering the siblings' requests to write. Called after the log is
+        closed: until then a sibling's request is answered (False while stopping, so
+        the asker holds its label for the window rather than refusing it)."""
+        if self.peers is not None:
+            self.peers.close()
 
     def show_test_accuracy(self, model: LoadedModel) -> None:
         metrics = model.bundle.metrics

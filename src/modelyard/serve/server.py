@@ -188,7 +188,7 @@ def _serve_with_workers(settings: ServeSettings, sock: socket.socket) -> None:
     from uvicorn.supervisors import Multiprocess
 
     from modelyard import bundle as bundle_io
-    from modelyard.monitor.predlog import LOG_PEERS_ENV
+    from modelyard.monitor.logpeers import LOG_PEERS_ENV
     from modelyard.serve.app import STARTUP_ERROR_ENV, STARTUP_FAILURE
 
     # Resolve the model once here: a missing folder or alias is one line before any

@@ -17,7 +17,8 @@ from tests.helpers import free_port
 from tests.monitor.conftest import count_rows
 from tests.monitor.test_predlog import _record
 
-from modelyard.monitor.predlog import LogPeers, PredictionLogger
+from modelyard.monitor.logpeers import LogPeers
+from modelyard.monitor.predlog import PredictionLogger
 
 NEVER = 3600.0
 """A flush interval far longer than any test: only an asked-for write writes."""
