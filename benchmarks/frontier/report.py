@@ -150,7 +150,7 @@ def plot(data: dict[str, Any], settings_seen: list[str], png: Path) -> None:
         ax.axvline(base * TARGET_RATIO, color="red", linestyle=":", linewidth=0.8)
         ax.set_xlabel(f"served images/s at c=32, modelyard serve {settings or '(defaults)'}")
         ax.set_ylabel("test accuracy % (filled: split seed 0; hollow: seed mean)")
-        ax.legend(fontsize=8, loc="upper right")
+        ax.legend(fontsize=8, loc="lower left")
     fig.suptitle(f"{data['task']}: accuracy vs served speed (red dotted: the part-5 bars)")
     fig.tight_layout()
     fig.savefig(png, dpi=110)
