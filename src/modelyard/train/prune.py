@@ -25,7 +25,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 
-from modelyard.config.schema import Config, PruneMethod
+from modelyard.config.schema import Config, PruneMethod, TrainConfig
 from modelyard.export.cost import count_macs, count_parameters
 from modelyard.export.onnx import export_onnx
 from modelyard.models.prune import make_permanent, prune_channels, prune_magnitude
@@ -69,14 +69,23 @@ def _val_accuracy(
     return float(results[0]["val_acc"])
 
 
+def finetune_config(train: TrainConfig) -> TrainConfig:
+    """The training settings of the fine-tuning after pruning: ``prune_finetune_epochs``
+    epochs, and no weight average (``train.ema``). An average started at the
+    just-pruned weights still held ~40% of them after the default 3 epochs at
+    ``ema=0.995`` (63 steps an epoch on mnist5k): ``task=mnist5k`` pruned by half
+    (split seed 0) scored 0.726 on test with the average, 0.990 without it."""
+    epochs = train.prune_finetune_epochs
+    return dataclasses.replace(train, max_epochs=max(epochs, 1), min_epochs=epochs, ema=0.0)
+
+
 def _finetune(
     cfg: Config, module: Classifier, datamodule: L.LightningDataModule, folder: Path
 ) -> tuple[float, float]:
     """Fine-tune ``module`` in place for ``train.prune_finetune_epochs`` (best val loss
     restored); returns the val accuracy before and after."""
     epochs = cfg.train.prune_finetune_epochs
-    train_cfg = dataclasses.replace(cfg.train, max_epochs=max(epochs, 1), min_epochs=epochs)
-    tuner = Classifier(module.model, train_cfg, augment_fill=module.augment_fill)
+    tuner = Classifier(module.model, finetune_config(cfg.train), augment_fill=module.augment_fill)
     best = ModelCheckpoint(dirpath=folder, filename="best", monitor="val_loss", mode="min")
     watch = InterruptWatch()
     trainer = L.Trainer(
