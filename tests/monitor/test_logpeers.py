@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.helpers import free_port
 from tests.monitor.conftest import count_rows
 from tests.monitor.test_predlog import _record
 
+from modelyard.monitor import predlog
 from modelyard.monitor.logpeers import LogPeers
+from modelyard.monitor.logstore import write_rows
 from modelyard.monitor.predlog import PredictionLogger
 
 NEVER = 3600.0
@@ -88,6 +92,35 @@ def test_flush_then_says_when_the_write_failed() -> None:
         done, answers = _answers(log)
         assert done.wait(10)
         assert answers == [False]
+    finally:
+        log.close()
+
+
+def test_flush_then_retries_a_write_that_failed_for_a_moment(
+    log_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers asked at once on one SQLite file lock each other out for a moment
+    ("database is locked", seen in the full suite): the write someone waits on is
+    tried again, so the asker gets True rather than holding its label for the window."""
+    failures = [sqlite3.OperationalError("database is locked")]
+
+    def locked_once(engine: Any, rows: list[Any]) -> None:
+        if failures:
+            raise failures.pop()
+        write_rows(engine, rows)
+
+    monkeypatch.setattr(predlog, "write_rows", locked_once)
+    log = PredictionLogger(log_url, flush_interval_s=NEVER)
+    log.start()
+    try:
+        _record(log, 4)
+        started = time.monotonic()
+        done, answers = _answers(log)
+        assert done.wait(10)
+        assert answers == [True]
+        assert not failures  # it did fail once
+        assert time.monotonic() - started < 2  # a retry's pause, not a flush interval
+        assert count_rows(log_url) == 4
     finally:
         log.close()
 

@@ -110,6 +110,10 @@ def name_os_thread(name: str) -> None:
         ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
 
 
+WRITE_RETRY_PAUSES_S = (0.05, 0.1, 0.2, 0.4)
+"""Pauses before each retry of a write someone waits on (``flush_then``)."""
+
+
 class PredictionLogger:
     """Log predictions to SQL off the request path. ``start()`` before, ``close()`` after."""
 
@@ -288,12 +292,29 @@ class PredictionLogger:
             with self._lock:  # taken first: this write holds all they asked for
                 asked, self._after_write = self._after_write, []
             self._collect_deferred()
-            self._answer(asked, self._write_buffered())
+            written = self._write_buffered()
+            if asked and not written:
+                written = self._write_again_for_askers()
+            self._answer(asked, written)
         deadline = time.monotonic() + self.close_timeout_s
         # Graceful stop: keep trying while the database is briefly unreachable.
         while self._buffered and time.monotonic() < deadline:
             if not self._write_buffered():
                 time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
+    def _write_again_for_askers(self) -> bool:
+        """Retry a failed write a few times within about a second when someone waits
+        on it (:meth:`flush_then`). Several server processes on one SQLite file, all
+        asked to write at once, make each other's writes fail with "database is
+        locked" for a moment; answering False then would make the asker hold its
+        label for the whole settle window. A database that is down still fails."""
+        for pause_s in WRITE_RETRY_PAUSES_S:
+            time.sleep(pause_s)
+            if self._closing:
+                return False
+            if self._write_buffered():
+                return True
+        return False
 
     @staticmethod
     def _answer(asked: list[Callable[[bool], None]], written: bool) -> None:
