@@ -81,3 +81,28 @@ def test_ctrl_c_then_resume(home: Path) -> None:
     assert client.get_run(run_id).info.status == "FINISHED"
     steps = sorted(m.step for m in client.get_metric_history(run_id, "val_loss"))
     assert steps == list(range(EPOCHS)), steps
+
+
+def test_a_locked_tracking_store_at_ctrl_c_is_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI saw SQLite's "database is locked" once as the interrupted run ended: the run
+    stayed RUNNING and the command exited 1, not 130. The write is tried again."""
+    from mlflow.exceptions import MlflowException
+
+    from modelyard.train import run as train_run
+
+    monkeypatch.setattr(train_run, "LOCKED_RETRY_PAUSES_S", (0.0, 0.0))
+    calls: list[int] = []
+
+    def locked_once() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise MlflowException("(sqlite3.OperationalError) database is locked")
+
+    train_run._while_locked(locked_once)
+    assert len(calls) == 2
+
+    def down() -> None:
+        raise MlflowException("connection refused")
+
+    with pytest.raises(MlflowException, match="refused"):
+        train_run._while_locked(down)  # not a lock: raised at once

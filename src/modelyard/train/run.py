@@ -21,6 +21,7 @@ import mlflow
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from mlflow.entities import Run, RunStatus
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from torch import nn
 
@@ -520,10 +521,31 @@ def _refit(cfg: Config, dataset: Dataset | TextDataset, run_id: str, epochs: int
     return refit
 
 
+LOCKED_RETRY_PAUSES_S = (0.5, 1.0, 2.0)
+"""Pauses before each retry of a tracking write that SQLite refused as locked."""
+
+
+def _while_locked(write: Callable[[], object]) -> None:
+    """Run a tracking write at Ctrl-C, again after a pause while an SQLite tracking
+    store says "database is locked" (CI saw it once: the run then stayed RUNNING and
+    the command exited 1 instead of 130). Any other error is raised at once."""
+    for pause_s in (*LOCKED_RETRY_PAUSES_S, None):
+        try:
+            write()
+            return
+        except MlflowException as error:
+            if pause_s is None or "database is locked" not in str(error):
+                raise
+            logging.getLogger("modelyard.train").info(
+                "tracking store locked, trying again in %.1f s", pause_s
+            )
+            time.sleep(pause_s)
+
+
 def _end_interrupted(cfg: Config, run_id: str, parent_run_id: str | None) -> TrainingInterrupted:
     """End the active run ``KILLED`` (resumable, unlike ``FAILED``) and say what next."""
-    mlflow.set_tag(STATUS_TAG, "interrupted")
-    mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+    _while_locked(lambda: mlflow.set_tag(STATUS_TAG, "interrupted"))
+    _while_locked(lambda: mlflow.end_run(RunStatus.to_string(RunStatus.KILLED)))
     where = f"MLflow run {run_id} ended KILLED"
     if parent_run_id:
         # A tune trial: its study, not `train --resume`, decides what runs next.
