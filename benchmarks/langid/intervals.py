@@ -101,18 +101,7 @@ def paired_difference(
 ) -> dict[str, float]:
     """macro-F1(a) - macro-F1(b) with a 95% interval from the same document resamples
     for both systems (paired), so the gap's noise is not counted twice."""
-    table_a = _confusions(truth, a, documents, labels)
-    table_b = _confusions(truth, b, documents, labels)
-    weights = _weights(table_a, resamples, seed)
-    sample = (
-        _scores(np.einsum("rd,dij->rij", weights, table_a))["macro_f1"]
-        - _scores(np.einsum("rd,dij->rij", weights, table_b))["macro_f1"]
-    )
-    point = float(
-        _scores(table_a.sum(axis=0))["macro_f1"] - _scores(table_b.sum(axis=0))["macro_f1"]
-    )
-    low, high = np.percentile(sample, [2.5, 97.5])
-    return {"difference": point, "ci95_low": float(low), "ci95_high": float(high)}
+    return _paired_difference("macro_f1", truth, a, b, documents, labels, resamples, seed)
 
 
 def paired_accuracy_difference(
@@ -126,15 +115,27 @@ def paired_accuracy_difference(
 ) -> dict[str, float]:
     """accuracy(a) - accuracy(b), paired on the same document resamples (genre.py: a
     test set of four classes, where macro-F1 over five labels means little)."""
+    return _paired_difference("accuracy", truth, a, b, documents, labels, resamples, seed)
+
+
+def _paired_difference(
+    metric: str,
+    truth: Sequence[str],
+    a: Sequence[str],
+    b: Sequence[str],
+    documents: Sequence[str],
+    labels: Sequence[str],
+    resamples: int,
+    seed: int,
+) -> dict[str, float]:
+    """``metric``(a) - ``metric``(b), both scored on the same document resamples."""
     table_a = _confusions(truth, a, documents, labels)
     table_b = _confusions(truth, b, documents, labels)
     weights = _weights(table_a, resamples, seed)
     sample = (
-        _scores(np.einsum("rd,dij->rij", weights, table_a))["accuracy"]
-        - _scores(np.einsum("rd,dij->rij", weights, table_b))["accuracy"]
+        _scores(np.einsum("rd,dij->rij", weights, table_a))[metric]
+        - _scores(np.einsum("rd,dij->rij", weights, table_b))[metric]
     )
-    point = float(
-        _scores(table_a.sum(axis=0))["accuracy"] - _scores(table_b.sum(axis=0))["accuracy"]
-    )
+    point = float(_scores(table_a.sum(axis=0))[metric] - _scores(table_b.sum(axis=0))[metric])
     low, high = np.percentile(sample, [2.5, 97.5])
     return {"difference": point, "ci95_low": float(low), "ci95_high": float(high)}
