@@ -35,7 +35,21 @@ def _row(
 ) -> tuple[object, ...]:
     """A log row; ``role`` None: as rows written before the role column existed."""
     summary = '{"x": 1.0}'
-    return (t, "m", version, request_id, "image", label, 0.9, latency, summary, "[]", None, role)
+    return (
+        t,
+        "m",
+        version,
+        request_id,
+        "image",
+        label,
+        0.9,
+        latency,
+        summary,
+        "[]",
+        None,
+        role,
+        None,
+    )
 
 
 def _fill(url: str) -> None:

@@ -1,5 +1,6 @@
-"""A prediction log written before the ``role`` column existed (SQLite and PostgreSQL):
-readers read it as it is, a writer adds the column, and its old rows keep working."""
+"""A prediction log written before the ``role`` and ``top_label`` columns existed
+(SQLite and PostgreSQL): readers read it as it is, a writer adds the columns, and its
+old rows keep working."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 from modelyard.monitor.logstore import (
     create_log_engine,
     ensure_schema,
+    has_column,
     has_role_column,
     latest_version,
     read_window,
@@ -64,23 +66,51 @@ def test_an_old_log_is_read_then_migrated_by_a_writer(log_url: str) -> None:
         assert window.versions == ["1", "2", "1", "2"]
         assert list(window.summaries["x"]) == [0.5] * 4
         assert latest_version(engine, "m") == "1"  # each request's second row: a shadow's
+        assert window.labels == ["cat"] * 4
         assert not has_role_column(engine)
+        assert not has_column(engine, "top_label")
 
         # a server's logger adds the column before its first write
         log = PredictionLogger(log_url)
         log.start()
         log.record("m", "3", ["c"], {"x": [0.25]}, [[]], ["dog"], [0.8], 0.01, role="canary")
+        # a text answer below min_confidence: served unknown, the model's top was cat
+        log.record(
+            "m", "3", ["d"], {"x": [0.5]}, [[]], ["unknown"], [0.4], 0.01, top_labels=["cat"]
+        )
         log.close()
         assert has_role_column(engine)
+        assert has_column(engine, "top_label")
         ensure_schema(engine)  # a second worker's check: nothing left to add
         window = read_window(engine, "m")
-        assert window.versions == ["1", "2", "1", "2", "3"]
+        assert window.versions == ["1", "2", "1", "2", "3", "3"]
+        # drift reads the model's own answers; old rows hold them in label
+        assert window.labels == ["cat"] * 4 + ["dog", "cat"]
         with engine.connect() as connection:
-            roles = connection.execute(sa.text("SELECT role FROM predictions ORDER BY id")).all()
-        assert [role for (role,) in roles] == [None, None, None, None, "canary"]
+            rows = connection.execute(
+                sa.text("SELECT role, label, top_label FROM predictions ORDER BY id")
+            ).all()
+        assert [tuple(row) for row in rows] == [(None, "cat", None)] * 4 + [
+            ("canary", "dog", None),
+            ("main", "unknown", "cat"),
+        ]
         assert latest_version(engine, "m") == "3"
         # an old row's id inference still holds next to rows that say their role
-        row = (time.time() + 5, "m", "2", "c", "image", "dog", 0.8, 0.01, "{}", "[]", None, None)
+        row = (
+            time.time() + 5,
+            "m",
+            "2",
+            "c",
+            "image",
+            "dog",
+            0.8,
+            0.01,
+            "{}",
+            "[]",
+            None,
+            None,
+            None,
+        )
         write_rows(engine, [row])
         assert latest_version(engine, "m") == "3"
     finally:

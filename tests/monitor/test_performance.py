@@ -31,7 +31,7 @@ def test_score_matches_scikit_learn() -> None:
 
 
 def _row(t: float, version: str, request_id: str, label: str) -> tuple[object, ...]:
-    return (t, "m", version, request_id, "image", label, 0.9, 0.01, "{}", "[]", None, "main")
+    return (t, "m", version, request_id, "image", label, 0.9, 0.01, "{}", "[]", None, "main", None)
 
 
 def test_performance_per_version_and_window(log_url: str) -> None:

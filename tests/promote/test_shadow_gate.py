@@ -72,11 +72,25 @@ def test_evidence_is_read_from_the_log(tmp_path: Path) -> None:
     rows = []
     for i in range(20):
         rows.append(
-            (now - 60, "m", "1", f"r{i}", "image", "a", 0.9, 0.01, "{}", "[]", None, "main")
+            (now - 60, "m", "1", f"r{i}", "image", "a", 0.9, 0.01, "{}", "[]", None, "main", None)
         )
         label = "a" if i < 18 else "b"
         rows.append(
-            (now - 60, "m", "2", f"r{i}", "image", label, 0.9, 0.01, "{}", "[]", None, "shadow")
+            (
+                now - 60,
+                "m",
+                "2",
+                f"r{i}",
+                "image",
+                label,
+                0.9,
+                0.01,
+                "{}",
+                "[]",
+                None,
+                "shadow",
+                None,
+            )
         )
     engine = create_log_engine(url)
     ensure_schema(engine)

@@ -41,8 +41,14 @@ predictions = sa.Table(
     sa.Column("version", sa.String(64), nullable=False),
     sa.Column("request_id", sa.String(128), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False, doc="input kind: image, text"),
-    sa.Column("label", sa.String(200), nullable=False),
-    sa.Column("confidence", sa.Float, nullable=True, doc="None when not finite"),
+    sa.Column(
+        "label",
+        sa.String(200),
+        nullable=False,
+        doc="the label the client was served: below a text model's min_confidence its "
+        "low_confidence_label (rows written before top_label existed hold the top class)",
+    ),
+    sa.Column("confidence", sa.Float, nullable=True, doc="the top class's; None when not finite"),
     sa.Column("latency_s", sa.Float, nullable=False, doc="the whole request's latency"),
     sa.Column("summary", sa.JSON, nullable=False, doc="{feature: value} input summary"),
     sa.Column("projection", sa.JSON, nullable=False, doc="embedding in the profile's PCA basis"),
@@ -53,6 +59,14 @@ predictions = sa.Table(
         nullable=True,
         doc="which of the server's aliases answered: main, canary or shadow; NULL in rows "
         "written before the column existed",
+    ),
+    sa.Column(
+        "top_label",
+        sa.String(200),
+        nullable=True,
+        doc="the model's top class where the served label differs (an answer below "
+        "min_confidence); NULL where they are the same, and in rows written before the "
+        "column existed",
     ),
     sa.Index("ix_predictions_model_time", "model", "time"),
     sa.Index("ix_predictions_model_request", "model", "request_id"),
@@ -155,7 +169,7 @@ def ensure_schema(engine: Engine) -> None:
     _add_missing_columns(engine)
 
 
-ADDED_COLUMNS = ("role",)
+ADDED_COLUMNS = ("role", "top_label")
 """Columns of ``predictions`` added after its first release: nullable, so an older
 log gains them with ``ALTER TABLE ... ADD COLUMN`` and its old rows read as NULL."""
 
@@ -176,14 +190,29 @@ def _add_missing_columns(engine: Engine) -> None:
                 raise
 
 
-def has_role_column(engine: Engine) -> bool:
-    """Whether the log's ``predictions`` table has the ``role`` column (a log no newer
-    server has written to lacks it; readers must still read it)."""
+def has_column(engine: Engine, name: str) -> bool:
+    """Whether the log's ``predictions`` table has the column ``name`` (one of
+    :data:`ADDED_COLUMNS`: a log no newer server has written to lacks it; readers
+    must still read it)."""
     try:
         columns = sa.inspect(engine).get_columns("predictions")
     except sa.exc.NoSuchTableError:
         return False
-    return any(column["name"] == "role" for column in columns)
+    return any(column["name"] == name for column in columns)
+
+
+def has_role_column(engine: Engine) -> bool:
+    """Whether the log's ``predictions`` table has the ``role`` column."""
+    return has_column(engine, "role")
+
+
+def top_label_column(engine: Engine) -> sa.ColumnElement[str]:
+    """The model's own top class of a row: ``top_label`` where the served label
+    differs, else ``label`` (a log without the column holds top classes only)."""
+    table = predictions
+    if has_column(engine, "top_label"):
+        return sa.func.coalesce(table.c.top_label, table.c.label)
+    return table.c.label
 
 
 ROW_COLUMNS = (
@@ -199,6 +228,7 @@ ROW_COLUMNS = (
     "projection",
     "raw_input",
     "role",
+    "top_label",
 )
 """The order of the values in a row given to :func:`write_rows`."""
 
@@ -235,7 +265,9 @@ def write_rows(engine: Engine, rows: list[tuple[Any, ...]]) -> None:
 
 @dataclass(frozen=True)
 class LogWindow:
-    """A window of logged predictions, oldest first, as arrays."""
+    """A window of logged predictions, oldest first, as arrays. ``labels`` are the
+    model's own top classes (what the reference profile holds), not the served ones:
+    a confidence threshold is a serving choice, and drift tests the model."""
 
     times: np.ndarray
     versions: list[str]
@@ -262,7 +294,9 @@ def read_window(
     """The records of ``model`` (and ``version``) in ``[since, until]``, at most the ``last``."""
     table = predictions
     # Named columns, not the table's: a log an older server wrote lacks newer ones.
-    query = sa.select(*(table.c[name] for name in _WINDOW_COLUMNS)).where(table.c.model == model)
+    columns = [table.c[name] for name in _WINDOW_COLUMNS]
+    columns[_WINDOW_COLUMNS.index("label")] = top_label_column(engine).label("label")
+    query = sa.select(*columns).where(table.c.model == model)
     if version is not None:
         query = query.where(table.c.version == version)
     if since is not None:

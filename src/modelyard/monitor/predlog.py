@@ -52,6 +52,7 @@ class _Batch:
     latencies: np.ndarray
     raw_inputs: Sequence[bytes] | None
     role: str | None
+    top_labels: Sequence[str | None] | None = None
 
     @property
     def rows(self) -> int:
@@ -65,6 +66,7 @@ class _Batch:
         confidences = _json_floats(self.confidences)
         latencies = _json_floats(self.latencies)
         raw = self.raw_inputs
+        top = self.top_labels
         return [
             (
                 self.time,
@@ -79,6 +81,7 @@ class _Batch:
                 encode_json(projection[i]),
                 raw[i] if raw is not None else None,
                 self.role,
+                top[i] if top is not None else None,
             )
             for i in range(self.rows)
         ]
@@ -189,13 +192,16 @@ class PredictionLogger:
         kind: str = "image",
         raw_inputs: Sequence[bytes] | None = None,
         role: str | None = "main",
+        top_labels: Sequence[str | None] | None = None,
     ) -> int:
         """Buffer one row per prediction; returns the rows accepted (0 when dropped).
 
         Never blocks on the database and never raises for a full buffer. Every
         argument holds one entry per row; ``raw_inputs`` is kept only when the
         logger was configured with ``store_inputs``. ``role`` says which of a server's
-        aliases answered (main, canary, shadow).
+        aliases answered (main, canary, shadow). ``labels`` are the served labels;
+        ``top_labels`` the model's top class where it differs (None elsewhere, or no
+        list when every row was served its top class).
         """
         rows = len(labels)
         if rows == 0:
@@ -204,6 +210,7 @@ class PredictionLogger:
             ("request_ids", request_ids),
             ("projection", projection),
             ("confidences", confidences),
+            *(() if top_labels is None else (("top_labels", top_labels),)),
             *summaries.items(),
         ):
             if len(values) != rows:
@@ -222,6 +229,7 @@ class PredictionLogger:
             latencies,
             raw_inputs if self.store_inputs else None,
             role,
+            top_labels,
         )
         with self._lock:
             if self._closing or self._buffered + rows > self.capacity:
