@@ -83,6 +83,10 @@ class DataConfig:
     pseudo-sentences of frequency-sampled words per label join the training split only."""
     word_list_sentences: int = 0
     """Pseudo-sentences per ``data.word_lists`` label (0: none)."""
+    ddtp_sentences: int = 0
+    """Text sources: at most this many sentences per label (da, sv, nb) from Debian's
+    translated package descriptions join the training split only (0: none;
+    :mod:`modelyard.data.ddtp`)."""
     split_by: SplitBy = SplitBy.sentence
     """Text sources: the unit a split never divides. ``document`` keeps each document
     (CoNLL-U ``# newdoc id``, sentence-id prefix, else blocks of 20 sentences) whole in

@@ -111,4 +111,10 @@ def load_text_dataset(cfg: DataConfig) -> TextDataset:
             cfg.word_lists, dataset.class_names, cfg.word_list_sentences, cfg.split_seed
         )
         dataset = with_extra_training(dataset, extra)
+    if cfg.ddtp_sentences > 0:
+        from modelyard.data.ddtp import ddtp_sentences
+        from modelyard.data.text import with_extra_training
+
+        extra = ddtp_sentences(dataset.class_names, cfg.ddtp_sentences, cfg.split_seed)
+        dataset = with_extra_training(dataset, extra)
     return dataset
