@@ -42,6 +42,8 @@ MID = ["train.max_epochs=30", "train.min_epochs=24", "train.early_stopping_patie
 # Pinned, so these rows keep their meaning if task=mnist5k's default moves on.
 FAST = ["model=cnn_fast", "train=averaged"]
 FAST50 = ["train.max_epochs=50", "train.min_epochs=40", "train.early_stopping_patience=8"]
+AUG_STRONG = ["train.augment_degrees=15", "train.augment_scale=0.15", "train.augment_shift=0.15"]
+AUG_LONG = ["train.max_epochs=40", "train.min_epochs=30", "train.early_stopping_patience=8"]
 CANDIDATES: dict[str, list[str]] = {
     DEFAULT: OLD_DEFAULT,
     # cnn_small [16,32] (1.12 M MACs) with ~2x the epochs of the default recipe.
@@ -78,6 +80,19 @@ CANDIDATES: dict[str, list[str]] = {
     "E2 fast50 ema998": [*FAST, *FAST50, "train.ema=0.998"],
     # ... the longer average alone, at L's 30 epochs (L's fit time).
     "E3 fast30 ema998": [*FAST, "train.ema=0.998"],
+    # Task A (issue 17 part 5): augmentation strengths (train.augment_degrees / _scale /
+    # _shift, default 10 / 0.1 / 0.1) on L, the default recipe; same model and epochs.
+    "L fast30": FAST,
+    "A1 aug strong": [*FAST, *AUG_STRONG],
+    "A2 aug weak": [
+        *FAST,
+        "train.augment_degrees=5",
+        "train.augment_scale=0.05",
+        "train.augment_shift=0.05",
+    ],
+    "A3 aug rot15": [*FAST, "train.augment_degrees=15"],
+    # A1 over 40 epochs: stronger augmentation may want a longer schedule.
+    "A4 aug strong 40": [*FAST, *AUG_STRONG, *AUG_LONG],
 }
 
 

@@ -28,3 +28,30 @@ def test_a_bad_value_set_after_composing_names_the_choices() -> None:
         "data.source='imagenet' is not a valid choice; choose one of mnist5k, digits, mnist, "
         "fashion_mnist, image_folder, conllu, table"
     )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.augment_degrees=181", "train.augment_degrees must be within [0, 180], got 181.0"),
+        ("train.augment_degrees=-1", "train.augment_degrees must be within [0, 180], got -1.0"),
+        ("train.augment_scale=1", "train.augment_scale must be within [0, 1), got 1.0"),
+        ("train.augment_shift=0.6", "train.augment_shift must be within [0, 0.5], got 0.6"),
+    ],
+)
+def test_an_augmentation_strength_out_of_range_is_refused_in_one_line(
+    override: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        compose_config(["task=digits", override])
+    assert str(error.value) == message
+
+
+def test_augmentation_strengths_at_their_bounds_are_accepted() -> None:
+    overrides = ["train.augment_degrees=180", "train.augment_scale=0", "train.augment_shift=0.5"]
+    cfg = compose_config(["task=digits", *overrides])
+    assert (cfg.train.augment_degrees, cfg.train.augment_scale, cfg.train.augment_shift) == (
+        180.0,
+        0.0,
+        0.5,
+    )

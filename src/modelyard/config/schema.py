@@ -182,7 +182,14 @@ class TrainConfig:
     label_smoothing: float = 0.0
     """Cross-entropy label smoothing (0 disables); regularises small datasets."""
     augment: bool = True
-    """Random small rotations, scalings and shifts of training images."""
+    """Random small rotations, scalings and shifts of training images (image tasks)."""
+    augment_degrees: float = 10.0
+    """With ``augment``: largest rotation, in degrees either way, in [0, 180]."""
+    augment_scale: float = 0.1
+    """With ``augment``: the zoom is drawn from [1 - s, 1 + s]; s in [0, 1)."""
+    augment_shift: float = 0.1
+    """With ``augment``: largest shift along each axis, as a share of the image size,
+    in [0, 0.5]."""
     ema: float = 0.0
     """Decay of an exponential moving average of the weights, updated every step
     (0 disables; 0.99-0.999 typical). When on, validation, checkpoints and so the
@@ -423,6 +430,15 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(
             f"train.ema must be within [0, 1) (0 disables, 0.99 is typical), got {cfg.train.ema}"
         )
+    for dotted, high, closed in (
+        ("train.augment_degrees", 180.0, True),
+        ("train.augment_scale", 1.0, False),
+        ("train.augment_shift", 0.5, True),
+    ):
+        value = _get(cfg, dotted)
+        if not (0.0 <= value <= high if closed else 0.0 <= value < high):
+            bounds = f"[0, {high:g}]" if closed else f"[0, {high:g})"
+            raise ConfigError(f"{dotted} must be within {bounds}, got {value}")
     if cfg.export.parity_atol <= 0:
         raise ConfigError("export.parity_atol must be positive")
     for dotted in ("promote.latency_batch_size", "promote.latency_repeats"):

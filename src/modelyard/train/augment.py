@@ -14,15 +14,19 @@ import torch.nn.functional as F
 
 def random_affine(
     images: torch.Tensor,
-    max_degrees: float = 10.0,
-    scale: tuple[float, float] = (0.9, 1.1),
-    max_shift: float = 0.1,
+    *,
+    max_degrees: float,
+    scale: tuple[float, float],
+    max_shift: float,
     fill: float = 0.0,
 ) -> torch.Tensor:
     """Apply an independent random affine transform to each (N, C, H, W) image.
 
-    ``max_shift`` is a fraction of the image size; ``fill`` is the value (in the
-    normalised input space) given to pixels moved in from outside the image.
+    The angle is drawn from [-max_degrees, max_degrees], the zoom from ``scale``
+    (low, high) and each axis's shift from [-max_shift, max_shift], a fraction of the
+    image size; ``fill`` is the value (in the normalised input space) given to pixels
+    moved in from outside the image. The strengths' defaults and ranges are
+    ``train.augment_*`` (:class:`modelyard.config.schema.TrainConfig`).
     """
     n = images.shape[0]
     device, dtype = images.device, images.dtype

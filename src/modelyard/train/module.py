@@ -51,7 +51,14 @@ class Classifier(L.LightningModule):
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         x, y = batch
         if stage == "train" and self.augment:
-            x = random_affine(x, fill=self.augment_fill)
+            cfg = self.cfg
+            x = random_affine(
+                x,
+                max_degrees=cfg.augment_degrees,
+                scale=(1.0 - cfg.augment_scale, 1.0 + cfg.augment_scale),
+                max_shift=cfg.augment_shift,
+                fill=self.augment_fill,
+            )
         logits = self(x)
         # Smoothing regularises training only; val loss stays the plain cross-entropy.
         smoothing = self.cfg.label_smoothing if stage == "train" else 0.0
