@@ -158,3 +158,30 @@ def test_a_damaged_file_is_a_data_error(tmp_path: Path) -> None:
 def test_pinned_files_cover_da_sv_nb_and_no_nynorsk() -> None:
     assert sorted(FILES) == ["da", "nb", "sv"]
     assert all(len(f.sha256) == 64 and f.filename.endswith(".bz2") for f in FILES.values())
+
+
+def test_data_ddtp_sentences_joins_the_training_split_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelyard.choices import DataSource
+    from modelyard.config.schema import DataConfig
+    from modelyard.data import load_text_dataset
+
+    entry = _mirror(tmp_path, monkeypatch, DA)
+    monkeypatch.setitem(FILES, "da", entry)
+    monkeypatch.delitem(FILES, "sv")  # the mirror here holds Danish only
+    table = tmp_path / "texts.csv"
+    rows = [f"dansk tekst nummer {i},da" for i in range(30)]
+    rows += [f"svensk text nummer {i},sv" for i in range(30)]
+    table.write_text("text,label\n" + "\n".join(rows) + "\n")
+    cfg = DataConfig(source=DataSource.table, path=str(table), labels=["da", "sv"])
+    plain = load_text_dataset(cfg)
+    cfg.ddtp_sentences = 3
+    extra = load_text_dataset(cfg)
+    added = len(extra.train) - len(plain.train)
+    assert added == 3
+    assert list(extra.train.groups[-3:]) == [g for g in extra.train.groups if g.startswith("ddtp:")]
+    assert set(extra.train.labels[-3:].tolist()) == {0}
+    assert np.array_equal(extra.val.texts, plain.val.texts)
+    assert np.array_equal(extra.test.texts, plain.test.texts)
+    assert extra.fingerprint != plain.fingerprint
