@@ -65,7 +65,7 @@ def _log(
     if share:
         assert all(row is not None for row in rows)
     batch = [
-        (f"r{i}", image, {"probabilities": rng.dirichlet(np.ones(10), len(image))}, row)
+        (f"r{i}", image, {"probabilities": rng.dirichlet(np.ones(10), len(image))}, row, None)
         for i, (image, row) in enumerate(zip(images, rows, strict=True))
     ]
     assert monitor.observe_shadow(shadow, batch, 0.002) == len(images)
@@ -211,9 +211,10 @@ def test_a_shadow_that_skipped_requests_gets_each_rows_own_summary(
         assert np.allclose(shadow_rows.summaries[name], values), name
 
 
-def test_a_shadow_batch_beyond_the_logs_capacity_is_dropped_and_counted(tmp_path: Path) -> None:
+def test_shadow_rows_beyond_their_share_of_the_log_are_dropped_first(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'log.db'}"
-    settings = ServeSettings(prediction_log_url=url, log_write_rows=0, log_buffer_records=10)
+    # 14 records, of which a shadow's rows may fill 11 (SHADOW_SHARE); 3 are kept for main rows
+    settings = ServeSettings(prediction_log_url=url, log_write_rows=0, log_buffer_records=14)
     metrics = ServerMetrics()
     monitor = ServingMonitor(settings, metrics)
     modality = modality_for("image")
@@ -222,16 +223,23 @@ def test_a_shadow_batch_beyond_the_logs_capacity_is_dropped_and_counted(tmp_path
     for i, image in enumerate(images):
         assert monitor.observe(main, f"r{i}", image, {"probabilities": np.full((2, 10), 0.1)}, 0)
     batch = [
-        (f"r{i}", image, {"probabilities": np.full((2, 10), 0.1)}, None)
+        (f"r{i}", image, {"probabilities": np.full((2, 10), 0.1)}, None, None)
         for i, image in enumerate(images)
     ]
-    # room for 2 of the 8 shadow rows: the first request's, then none (never half a request)
+    # room for 3 of the 8 shadow rows: the first request's, then none (never half a request)
     assert monitor.observe_shadow(shadow, batch, 0.002) == 1
     assert metrics.registry.get_sample_value("modelyard_prediction_log_dropped_total") == 6
+    assert metrics.registry.get_sample_value("modelyard_prediction_log_shadow_dropped_total") == 6
+    monitor.flush_queued()  # 10 rows buffered for the log
+    # the main path still finds room: the shadow left the reserve alone
+    late = np.zeros((2, 8, 8, 1), np.uint8)
+    assert monitor.observe(main, "r9", late, {"probabilities": np.full((2, 10), 0.1)}, 0)
     monitor.flush_queued()
+    assert metrics.registry.get_sample_value("modelyard_prediction_log_dropped_total") == 6
     assert monitor.log is not None
     monitor.log.start()
     monitor.log.close()
     engine = create_log_engine(url)
     assert read_window(engine, "digits", version="2").request_ids == ["r0", "r0"]
+    assert len(read_window(engine, "digits", version="1")) == 10
     engine.dispose()

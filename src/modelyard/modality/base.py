@@ -22,7 +22,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
@@ -61,6 +61,20 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.observed)
+
+
+class AnswerRule(NamedTuple):
+    """How a request's answers were labelled: one whose top probability is below
+    ``threshold`` was served ``label`` instead of its top class (text models'
+    ``min_confidence`` and ``low_confidence_label``)."""
+
+    threshold: float
+    label: str
+
+    def served(self, top: str, confidence: float) -> str:
+        """The label served for an answer of class ``top`` at ``confidence`` (NaN:
+        not confident, as the answer itself says)."""
+        return top if confidence >= self.threshold else self.label
 
 
 @dataclass(frozen=True)
@@ -104,6 +118,10 @@ class Modality(ABC, Generic[S]):
     int8_refusal: ClassVar[str | None] = "INT8 quantization is not measured for this kind"
     """Why ``export quantize`` refuses this kind; None: it quantizes, calibrating on and
     comparing over the task's examples through :meth:`model_inputs`."""
+    thresholded: ClassVar[bool] = False
+    """Whether an answer may be served another label than its top class
+    (:meth:`answer_rule`): the server then counts served labels per request, where
+    the request's own threshold is known, rather than per batch."""
     triton_refusal: ClassVar[str | None] = (
         "modelyard writes no Triton config for this kind; serve it with `modelyard serve`"
     )
@@ -196,6 +214,16 @@ class Modality(ABC, Generic[S]):
         """The served labels under ``threshold`` (a BYTES ``label`` output); only called
         when :meth:`v2_label_threshold` gave one."""
         raise NotImplementedError(f"{self.kind} models answer no thresholded labels")
+
+    def answer_rule(
+        self, batch: Batch, spec: S, requested: float | None = None
+    ) -> AnswerRule | None:
+        """The rule ``batch``'s answers were served under, for the prediction log and
+        the per-class counter: ``requested`` (a v2 ``parameters.min_confidence``), else
+        the request's own threshold, else the served one. None when every answer is
+        its top class: kinds without a threshold (this default: nothing to pay), and a
+        threshold of 0."""
+        return None
 
     @abstractmethod
     def warmup_input(self, spec: S, rows: int) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 
 from modelyard.errors import ConfigError
 from modelyard.features.text import EncodedTexts, TextSpec, encode_texts
-from modelyard.modality.base import Batch, Modality, TrackedSplit
+from modelyard.modality.base import AnswerRule, Batch, Modality, TrackedSplit
 from modelyard.monitor.summaries import text_summaries
 from modelyard.serve.codecs import text as text_codec
 from modelyard.serve.errors import ClientError, UnsupportedMediaType
@@ -102,6 +102,7 @@ class TextModality(Modality[TextSpec]):
     v2_datatype = "BYTES"
     onnx_input_kind = "text_ngram_ids"
     onnx_input_axes: ClassVar[dict[int, str] | None] = {0: "batch", 1: "ngrams"}
+    thresholded = True
     predictor_method = "predict_texts"
     refits = True
     int8_refusal = (
@@ -199,6 +200,20 @@ class TextModality(Modality[TextSpec]):
             for i, ok in zip(best, confident, strict=True)
         ]
         return answers
+
+    def answer_rule(
+        self, batch: Batch, spec: TextSpec, requested: float | None = None
+    ) -> AnswerRule | None:
+        """The threshold the answers were served under (the v2 request's, the /v1
+        request's own, else the served one) and the low-confidence label."""
+        threshold = requested
+        if threshold is None:
+            threshold = batch.notes.min_confidence
+            if threshold is None:
+                threshold = spec.min_confidence
+        if threshold <= 0:
+            return None
+        return AnswerRule(threshold, spec.low_confidence_label)
 
     def warmup_input(self, spec: TextSpec, rows: int) -> np.ndarray:
         return encode_texts(["warm up"] * rows, spec).ids

@@ -22,6 +22,7 @@ import numpy as np
 
 from modelyard import __version__
 from modelyard.modality import Batch
+from modelyard.modality.base import AnswerRule
 from modelyard.serve.canary import Canary
 from modelyard.serve.codecs import v2
 from modelyard.serve.errors import ClientError, NotFound, Unavailable
@@ -159,11 +160,17 @@ class DataPlane:
             outputs = {**outputs, "label": labels}
         if self.canary is not None:
             self.canary.count(served)
+        rule = self._served_rule(served, batch, outputs, threshold)
         if self.monitor.log is not None or self.shadow is not None:
             # the id only matters to the prediction log
             request_id = request.id or request_id or _new_id()
             logged = self.monitor.observe(
-                served, request_id, batch.observed, outputs, time.perf_counter() - started
+                served,
+                request_id,
+                batch.observed,
+                outputs,
+                time.perf_counter() - started,
+                rule=rule,
             )
             shadow = self._shadow_for(served)
             if shadow is not None:
@@ -174,6 +181,7 @@ class DataPlane:
                         batch,
                         lambda m: m.modality.decode_v2(request, m.spec, self.max_rows, m.name),
                         logged,
+                        rule,
                     )
                 )
         return InferResponse(served.name, served.version, outputs)
@@ -224,6 +232,24 @@ class DataPlane:
             return self.canary.runtime
         return self.runtime
 
+    def _served_rule(
+        self,
+        served: LoadedModel,
+        batch: Batch,
+        outputs: dict[str, np.ndarray],
+        requested: float | None = None,
+    ) -> AnswerRule | None:
+        """How the answers were labelled (a text model's threshold: ``requested`` by a
+        v2 request, the /v1 request's own, or the served one), for the log; the served
+        labels of such a model are counted here, per request. Other kinds: None, at
+        the cost of one attribute read."""
+        modality = served.modality
+        if not modality.thresholded:
+            return None
+        rule = modality.answer_rule(batch, served.spec, requested)
+        self.monitor.count_served(served, outputs["probabilities"], rule)
+        return rule
+
     def _shadow_for(self, served: LoadedModel) -> Shadow | None:
         """The shadow, when this answer is one it mirrors: a sampled share of the main
         version's answers, while its queue has room (asked before the work item and
@@ -246,12 +272,13 @@ class DataPlane:
         served, outputs = await self._runtime(model).infer(batch.model_input)
         if self.canary is not None:
             self.canary.count(served)
+        rule = self._served_rule(served, batch, outputs)
         logged = self.monitor.observe(
-            served, request_id, batch.observed, outputs, time.perf_counter() - started
+            served, request_id, batch.observed, outputs, time.perf_counter() - started, rule=rule
         )
         shadow = self._shadow_for(served)
         if shadow is not None:
-            shadow.offer(ShadowWork(request_id, served, batch, decode, logged))
+            shadow.offer(ShadowWork(request_id, served, batch, decode, logged, rule))
         body = served.modality.encode_v1(
             batch,
             outputs["probabilities"],

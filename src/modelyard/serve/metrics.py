@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -19,6 +19,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from modelyard.serve.batcher import BatchStats
+
+if TYPE_CHECKING:
+    from modelyard.modality.base import AnswerRule
 
 _LATENCY_BUCKETS = (
     0.0005,
@@ -153,7 +156,11 @@ class ServerMetrics:
             multiprocess_mode="livemax",
         )
         self.predicted = Counter(
-            "modelyard_predictions", "Predicted class per instance", ["model", "label"], registry=r
+            "modelyard_predictions",
+            "Label served per instance: the predicted class, or a text model's "
+            "low_confidence_label below its min_confidence",
+            ["model", "label"],
+            registry=r,
         )
         self.confidence = Histogram(
             "modelyard_prediction_confidence",
@@ -197,9 +204,11 @@ class ServerMetrics:
             observe_many(queue_time, np.asarray(stats.queue_seconds))
 
     def observe_predictions(
-        self, model: str, labels: Sequence[str], probabilities: np.ndarray
+        self, model: str, labels: Sequence[str] | None, probabilities: np.ndarray
     ) -> None:
-        """Count one batch's predicted classes and confidences (any thread)."""
+        """Count one batch's predicted classes and confidences (any thread). ``labels``
+        None: the confidences only, for a model whose served labels are counted per
+        request (:meth:`count_served`)."""
         if probabilities.ndim != 2 or len(probabilities) == 0:
             return
         if len(probabilities) <= _FEW:  # a few rows: cheaper without bincount and arrays
@@ -207,13 +216,45 @@ class ServerMetrics:
             for row, index in zip(
                 probabilities, probabilities.argmax(axis=1).tolist(), strict=True
             ):
-                self.child(self.predicted, model, labels[index]).inc()
+                if labels is not None:
+                    self.child(self.predicted, model, labels[index]).inc()
                 confidence.observe(float(row[index]))
             return
-        counts = np.bincount(probabilities.argmax(axis=1), minlength=len(labels))
+        if labels is not None:
+            counts = np.bincount(probabilities.argmax(axis=1), minlength=len(labels))
+            for index in np.flatnonzero(counts):
+                self.child(self.predicted, model, labels[int(index)]).inc(int(counts[index]))
+        observe_many(self.child(self.confidence, model), probabilities.max(axis=1))
+
+    def count_served(
+        self,
+        model: str,
+        labels: Sequence[str],
+        probabilities: np.ndarray,
+        rule: AnswerRule | None,
+    ) -> None:
+        """Count one request's served labels: its top classes, and ``rule.label`` for
+        those below ``rule.threshold`` (the request's own threshold or the served one).
+        A label value appears only once it is served, so ``unknown`` only where used."""
+        if probabilities.ndim != 2 or len(probabilities) == 0:
+            return
+        best = probabilities.argmax(axis=1)
+        if len(best) <= _FEW:
+            for row, index in zip(probabilities, best.tolist(), strict=True):
+                label = labels[index]
+                if rule is not None:
+                    label = rule.served(label, row[index])
+                self.child(self.predicted, model, label).inc()
+            return
+        confident = np.ones(len(best), dtype=bool)
+        if rule is not None:
+            confident = probabilities[np.arange(len(best)), best] >= rule.threshold
+            low = len(best) - int(confident.sum())
+            if low:
+                self.child(self.predicted, model, rule.label).inc(low)
+        counts = np.bincount(best[confident], minlength=len(labels))
         for index in np.flatnonzero(counts):
             self.child(self.predicted, model, labels[int(index)]).inc(int(counts[index]))
-        observe_many(self.child(self.confidence, model), probabilities.max(axis=1))
 
     def render(self) -> bytes:
         folder = multiprocess_dir()

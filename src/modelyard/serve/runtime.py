@@ -214,7 +214,10 @@ class ModelRuntime:
     def _on_outputs(self, bundle: Bundle, outputs: dict[str, np.ndarray]) -> None:
         probabilities = outputs.get("probabilities")
         if probabilities is not None and self.main:
-            self.metrics.observe_predictions(bundle.name, bundle.labels, probabilities)
+            # A text model's served label depends on each request's own threshold:
+            # the data plane counts those per request (ServingMonitor.count_served).
+            labels = None if bundle.modality.thresholded else bundle.labels
+            self.metrics.observe_predictions(bundle.name, labels, probabilities)
 
     def _load_blocking(self, uri: str) -> LoadedModel:
         loaded = bundle_io.load(uri, self.settings.tracking_uri)

@@ -36,6 +36,7 @@ import numpy as np
 from prometheus_client import Counter, Gauge
 
 from modelyard.modality import Batch
+from modelyard.modality.base import AnswerRule
 from modelyard.monitor.predlog import name_os_thread
 from modelyard.serve.metrics import ServerMetrics
 from modelyard.serve.monitoring import QueuedRow, ServingMonitor
@@ -77,6 +78,9 @@ class ShadowWork:
     logged: bool
     """Whether the main prediction was logged: the shadow's is logged with it, so the
     log holds both rows of a request or neither."""
+    rule: AnswerRule | None = None
+    """How the main answer was labelled (a text model's threshold): the shadow's row
+    is labelled alike, so ``monitor compare`` compares like with like."""
 
 
 class Shadow:
@@ -205,12 +209,15 @@ class Shadow:
         served, outputs = await self.runtime.infer(inputs)
         latency = time.perf_counter() - started
         start = 0
-        logged: list[tuple[str, Any, dict[str, np.ndarray], QueuedRow | None]] = []
+        logged: list[
+            tuple[str, Any, dict[str, np.ndarray], QueuedRow | None, AnswerRule | None]
+        ] = []
         for (work, main_row), batch, alike in zip(items, batches, same, strict=True):
             rows = len(batch.model_input)
             if work.logged:
                 mine = {name: value[start : start + rows] for name, value in outputs.items()}
-                logged.append((work.request_id, batch.observed, mine, main_row if alike else None))
+                shares = main_row if alike else None
+                logged.append((work.request_id, batch.observed, mine, shares, work.rule))
             start += rows
         self.monitor.observe_shadow(served, logged, latency)
         self._count("done", len(items))
