@@ -15,7 +15,9 @@ from modelyard.monitor.logstore import create_log_engine, read_window
 from modelyard.monitor.predlog import PredictionLogger
 
 
-def _record(log: PredictionLogger, rows: int, model: str = "m", version: str = "1") -> int:
+def _record(
+    log: PredictionLogger, rows: int, model: str = "m", version: str = "1", role: str = "main"
+) -> int:
     rng = np.random.default_rng(rows)
     return log.record(
         model,
@@ -26,6 +28,7 @@ def _record(log: PredictionLogger, rows: int, model: str = "m", version: str = "
         [str(i % 3) for i in range(rows)],
         rng.random(rows),
         0.004,
+        role=role,
     )
 
 
@@ -80,6 +83,28 @@ def test_full_buffer_drops_new_records_and_counts_them(tmp_path) -> None:  # typ
     log.close()
     assert dropped == [6] and log.dropped == 6
     assert count_rows(f"sqlite:///{tmp_path / 'log.db'}") == 10
+
+
+def test_a_full_buffer_drops_shadow_rows_before_main_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    dropped: list[int] = []
+    shadow_dropped: list[int] = []
+    log = PredictionLogger(
+        f"sqlite:///{tmp_path / 'log.db'}",
+        flush_interval_s=3600,
+        capacity=20,
+        on_dropped=dropped.append,
+        on_shadow_dropped=shadow_dropped.append,
+    )
+    assert (log.limit("main"), log.limit("canary"), log.limit("shadow")) == (20, 20, 15)
+    log.start()
+    assert _record(log, 10) == 10
+    assert _record(log, 4, version="2", role="shadow") == 4  # 14 of the shadow's 15
+    assert _record(log, 2, version="2", role="shadow") == 0  # beyond its share: dropped
+    assert _record(log, 6) == 6  # the main rows still fit: 20
+    assert _record(log, 1) == 0  # the buffer is full for everyone
+    log.close()
+    assert dropped == [2, 1] and shadow_dropped == [2] and log.dropped == 3
+    assert count_rows(f"sqlite:///{tmp_path / 'log.db'}") == 20
 
 
 def test_a_database_that_is_down_never_blocks_or_fails_requests() -> None:
