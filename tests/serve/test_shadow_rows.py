@@ -65,7 +65,7 @@ def _log(
     if share:
         assert all(row is not None for row in rows)
     batch = [
-        (f"r{i}", image, {"probabilities": rng.dirichlet(np.ones(10), len(image))}, row)
+        (f"r{i}", image, {"probabilities": rng.dirichlet(np.ones(10), len(image))}, row, None)
         for i, (image, row) in enumerate(zip(images, rows, strict=True))
     ]
     assert monitor.observe_shadow(shadow, batch, 0.002) == len(images)
@@ -223,7 +223,7 @@ def test_shadow_rows_beyond_their_share_of_the_log_are_dropped_first(tmp_path: P
     for i, image in enumerate(images):
         assert monitor.observe(main, f"r{i}", image, {"probabilities": np.full((2, 10), 0.1)}, 0)
     batch = [
-        (f"r{i}", image, {"probabilities": np.full((2, 10), 0.1)}, None)
+        (f"r{i}", image, {"probabilities": np.full((2, 10), 0.1)}, None, None)
         for i, image in enumerate(images)
     ]
     # room for 3 of the 8 shadow rows: the first request's, then none (never half a request)

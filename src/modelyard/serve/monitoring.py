@@ -33,6 +33,7 @@ from modelyard.serve.metrics import ServerMetrics
 from modelyard.serve.settings import ServeSettings
 
 if TYPE_CHECKING:
+    from modelyard.modality.base import AnswerRule
     from modelyard.serve.runtime import LoadedModel, ModelRuntime
 
 logger = logging.getLogger("modelyard.serve")
@@ -55,6 +56,9 @@ class _Queued:
     shares: _Queued | None = None
     """The main row whose input summary this (shadow) row reuses: same inputs object,
     same spec. None: the row summarises its own inputs."""
+    rule: AnswerRule | None = None
+    """How the request's answers were labelled (a text model's threshold); a shadow
+    row gets its main row's, so both are labelled alike. None: the top class."""
     summarised: tuple[dict[str, np.ndarray], int] | None = field(default=None, repr=False)
     """Set by the log thread: the summaries of this row's run and where its rows
     start in them, for a shadow row that shares them."""
@@ -120,6 +124,30 @@ def _shared_summaries(run: list[_Queued]) -> dict[str, np.ndarray] | None:
     }
 
 
+def _served_labels(
+    run: list[_Queued], top: list[str], confidences: np.ndarray
+) -> tuple[list[str], list[str | None] | None]:
+    """The label each row of a run was served, and the model's top class where that
+    differs (None when no row's does: every row of an image model, say)."""
+    if all(item.rule is None for item in run):
+        return top, None
+    counts = [len(item.inputs) for item in run]
+    thresholds = np.repeat(
+        [-np.inf if item.rule is None else item.rule.threshold for item in run], counts
+    )
+    owners = np.repeat(np.arange(len(run)), counts)
+    served: list[str] = top
+    tops: list[str | None] | None = None
+    for i in np.flatnonzero(~(confidences >= thresholds)).tolist():  # NaN: not confident
+        rule = run[owners[i]].rule
+        if rule is None or rule.label == top[i]:
+            continue
+        if tops is None:
+            served, tops = list(top), [None] * len(top)
+        served[i], tops[i] = rule.label, top[i]
+    return served, tops
+
+
 def _concatenated(run: list[_Queued]) -> tuple[list[str], dict[str, np.ndarray], np.ndarray]:
     """Per-row request ids, outputs and latencies of a run of queued requests."""
     counts = [len(item.inputs) for item in run]
@@ -135,6 +163,7 @@ def _concatenated(run: list[_Queued]) -> tuple[list[str], dict[str, np.ndarray],
 class ServingMonitor:
     def __init__(self, settings: ServeSettings, metrics: ServerMetrics):
         self.settings = settings
+        self.metrics = metrics
         self.dropped = Counter(
             "modelyard_prediction_log_dropped",
             "Prediction log records dropped: buffer full while the database was slow or "
@@ -230,6 +259,7 @@ class ServingMonitor:
         latency_s: float,
         sampled: bool | None = None,
         shares: _Queued | None = None,
+        rule: AnswerRule | None = None,
     ) -> bool:
         """Queue one answered request for the log: ``inputs`` is its ``Batch.observed``
         (uint8 images or normalised floats, texts, ...). Returns whether it was queued.
@@ -238,7 +268,9 @@ class ServingMonitor:
         exactly when the main one of the same request was; its row summarises the
         inputs too, so drift can be checked on the shadow's version). ``shares`` is
         the main row (:meth:`queued_row`) whose summary a shadow row reuses, when the
-        two versions' specs are equal and ``inputs`` is the main row's.
+        two versions' specs are equal and ``inputs`` is the main row's. ``rule`` is
+        how the answers were labelled (:meth:`Modality.answer_rule`): the row records
+        the served label, and the top class where that differs.
 
         Cheap on purpose (the event loop calls it per request): the inputs are only
         referenced; :meth:`flush_queued` summarises them on the log thread. Beyond the
@@ -257,6 +289,7 @@ class ServingMonitor:
             outputs.get("embedding"),
             latency_s,
             shares,
+            rule,
         )
         with self._queue_lock:
             before = self._queued_rows
@@ -281,11 +314,12 @@ class ServingMonitor:
     def observe_shadow(
         self,
         model: LoadedModel,
-        rows: list[tuple[str, Any, dict[str, np.ndarray], _Queued | None]],
+        rows: list[tuple[str, Any, dict[str, np.ndarray], _Queued | None, AnswerRule | None]],
         latency_s: float,
     ) -> int:
         """Queue a shadow batch's rows for the log in one step: per row its request id,
-        inputs (``Batch.observed``), outputs and the main row it shares (or None). Each
+        inputs (``Batch.observed``), outputs, the main row it shares (or None) and the
+        main answer's rule (the shadow's answer is labelled as the main one was). Each
         is logged because its main row was (no sampling draw); the ids are already
         remembered by the main rows. Rows beyond the share of the log's capacity a
         shadow may fill (:meth:`PredictionLogger.limit`) are dropped and counted, as
@@ -306,8 +340,9 @@ class ServingMonitor:
                 outputs.get("embedding"),
                 latency_s,
                 shares,
+                rule,
             )
-            for request_id, inputs, outputs, shares in rows
+            for request_id, inputs, outputs, shares, rule in rows
         ]
         counts = [len(item.inputs) for item in items]
         room = log.limit("shadow") - log.buffered  # main rows keep the rest
@@ -364,19 +399,6 @@ class ServingMonitor:
                 item.summarised = (summaries, start)
                 start += len(item.inputs)
         raw = modality.raw_inputs(inputs) if self.log.store_inputs else None
-        self._record(model, request_ids, summaries, outputs, latencies, modality.kind, raw)
-
-    def _record(
-        self,
-        model: LoadedModel,
-        request_ids: list[str],
-        summaries: dict[str, np.ndarray],
-        outputs: dict[str, np.ndarray],
-        latency_s: float | np.ndarray,
-        kind: str,
-        raw: list[bytes] | None,
-    ) -> None:
-        assert self.log is not None
         observed = observe_outputs(
             model.bundle.reference_profile,
             model.bundle.labels,
@@ -384,19 +406,30 @@ class ServingMonitor:
             outputs["probabilities"],
             outputs.get("embedding"),
         )
+        served, top = _served_labels(run, list(observed.labels), observed.confidences)
         self.log.record(
             model.name,
             model.version,
             request_ids,  # cut to the column's width (128); ids are client-chosen
             observed.summaries,
             observed.projection,
-            observed.labels,
+            served,
             observed.confidences,
-            latency_s,
-            kind=kind,
+            latencies,
+            kind=modality.kind,
             raw_inputs=raw,
             role=model.role,
+            top_labels=top,
         )
+
+    def count_served(
+        self, model: LoadedModel, probabilities: np.ndarray, rule: AnswerRule | None
+    ) -> None:
+        """Count a request's served labels in ``modelyard_predictions``, for a model
+        whose labels depend on the request (:attr:`Modality.thresholded`; other kinds
+        are counted per batch). Only the main version's, like every per-server metric."""
+        if model.role == "main":
+            self.metrics.count_served(model.name, model.bundle.labels, probabilities, rule)
 
     def check_drift_once(self, model: LoadedModel) -> bool | None:
         """Test the newest ``drift_window`` records and set the gauges (blocking).
