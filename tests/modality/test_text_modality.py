@@ -50,3 +50,26 @@ def test_v1_answer_below_the_bundles_min_confidence_is_its_low_confidence_label(
     assert labels(TextSpec(), request=0.95) == ["unknown", "unknown"]
     # Bundles written before the setting existed read as "never abstain".
     assert TextSpec.from_dict({"kind": "text", "buckets": 8}).min_confidence == 0.0
+
+
+def test_answer_rule_is_the_threshold_the_answer_used_and_none_when_it_relabels_nothing() -> None:
+    from modelyard.features.text import TextSpec
+    from modelyard.modality.base import AnswerRule, Batch
+    from modelyard.modality.text import TextNotes
+
+    kind = modality_for("text")
+
+    def batch(request: float | None = None) -> Batch:
+        return Batch(np.zeros((1, 1), np.int64), ["hej"], TextNotes(np.zeros(1, bool), request))
+
+    served = TextSpec(min_confidence=0.6, low_confidence_label="other")
+    assert kind.answer_rule(batch(), served) == AnswerRule(0.6, "other")
+    assert kind.answer_rule(batch(0.8), served) == AnswerRule(0.8, "other")  # the /v1 request's
+    assert kind.answer_rule(batch(0.8), served, requested=0.3) == AnswerRule(0.3, "other")  # v2
+    assert kind.answer_rule(batch(0.0), served) is None  # the request asked for top classes
+    assert kind.answer_rule(batch(), TextSpec()) is None  # no threshold served
+    assert kind.thresholded and not modality_for("image").thresholded
+    assert modality_for("image").answer_rule(batch(), served) is None
+    rule = AnswerRule(0.6, "unknown")
+    served_labels = [rule.served("da", c) for c in (0.6, 0.59, float("nan"))]
+    assert served_labels == ["da", "unknown", "unknown"]

@@ -44,3 +44,32 @@ def test_small_and_large_batches_observe_queue_times_alike() -> None:
     assert queue, "no queue-time histogram found"
     for key, value in queue.items():
         assert np.isclose(_samples(many)[key], value), key
+
+
+def test_served_labels_are_counted_per_request_and_unknown_only_once_served() -> None:
+    from modelyard.modality.base import AnswerRule
+
+    probabilities = np.array([[0.9, 0.1], [0.55, 0.45], [0.2, 0.8], [0.5, 0.5]] * 3)
+    labels = ["da", "sv"]
+    rule = AnswerRule(0.6, "unknown")
+    few, many, plain = ServerMetrics(), ServerMetrics(), ServerMetrics()
+    for row in probabilities:
+        few.count_served("m", labels, row[None, :], rule)
+    many.count_served("m", labels, probabilities, rule)
+    plain.count_served("m", labels, probabilities, None)
+
+    def predicted(metrics: ServerMetrics) -> dict[str, float]:
+        return {
+            dict(k[1])["label"]: v
+            for k, v in _samples(metrics).items()
+            if k[0] == "modelyard_predictions_total"
+        }
+
+    assert predicted(few) == predicted(many) == {"da": 3.0, "sv": 3.0, "unknown": 6.0}
+    assert predicted(plain) == {"da": 9.0, "sv": 3.0}  # no unknown series at all
+    # the batch path then counts confidences only
+    batch = ServerMetrics()
+    batch.observe_predictions("m", None, probabilities)
+    assert predicted(batch) == {}
+    count = batch.registry.get_sample_value("modelyard_prediction_confidence_count", {"model": "m"})
+    assert count == len(probabilities)

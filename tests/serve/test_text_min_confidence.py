@@ -165,3 +165,50 @@ def test_modelyard_serve_refuses_an_unknown_low_confidence_label_in_one_line(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "low_confidence_label=maybe" in lines[0], result.stderr[-2000:]
     assert "use unknown or one of da, sv, nb, nn, other" in lines[0]
+
+
+def test_a_shadow_row_is_labelled_under_the_main_answers_threshold(
+    trained_text, use_session_home, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The shadow (here the same version under its alias) is labelled with the main
+    answer's threshold, the request's own included: both rows of a request agree, so
+    ``monitor compare`` compares what each version would have served."""
+    import sqlalchemy as sa
+
+    from modelyard.monitor.logstore import create_log_engine
+
+    probabilities, labels = _offline()
+    threshold = _middle_threshold(probabilities)
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    settings = settings_from(
+        [f"min_confidence={threshold}", "low_confidence_label=unknown", "shadow=candidate"],
+        model=URI,
+        poll_interval_s=0,
+        max_instances=64,
+        prediction_log_url=url,
+    )
+    lower = threshold / 2
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        for request_id, body in (
+            ("served", {"texts": TEXTS}),
+            ("own", {"texts": TEXTS, "min_confidence": lower}),
+        ):
+            answer = client.post(PREDICT, json=body, headers={"x-request-id": request_id})
+            assert answer.status_code == 200, answer.text
+    # Leaving the client stopped the server: the shadow finished, the log was written.
+    engine = create_log_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT request_id, role, label FROM predictions ORDER BY id")
+            ).all()
+    finally:
+        engine.dispose()
+    by_role: dict[tuple[str, str], list[str]] = {}
+    for request_id, role, label in rows:
+        by_role.setdefault((request_id, role), []).append(label)
+    for request_id, cut in (("served", threshold), ("own", lower)):
+        expected = _expected(probabilities, labels, cut, "unknown")
+        assert by_role[(request_id, "main")] == expected, request_id
+        assert by_role[(request_id, "shadow")] == expected, request_id
+    assert "unknown" in by_role[("served", "shadow")]
