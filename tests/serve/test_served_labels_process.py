@@ -1,7 +1,8 @@
 """A real server process serving a text model with ``min_confidence``: the prediction
 log (SQLite and PostgreSQL) and ``modelyard_predictions_total`` record the label each
 client was served (the low-confidence label below the served threshold or the
-request's own), and the log keeps the model's top class beside it where they differ."""
+request's own), the log keeps the model's top class beside it where they differ, and
+live accuracy scores the served answer."""
 
 from __future__ import annotations
 
@@ -43,6 +44,15 @@ def _counted(text: str) -> dict[str, float]:
             if sample.name == "modelyard_predictions_total" and sample.labels["model"] == MODEL:
                 found[sample.labels["label"]] = sample.value
     return found
+
+
+def _samples(text: str, name: str) -> dict[str, float]:
+    return {
+        sample.labels.get("version", ""): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }
 
 
 def test_log_and_metrics_record_the_served_label(
@@ -90,6 +100,12 @@ def test_log_and_metrics_record_the_served_label(
             payload["parameters"] = {"min_confidence": strict}
             infer = client.post(f"/v2/models/{MODEL}/infer", json=payload)
             assert infer.status_code == 200, infer.text
+            # live accuracy scores the served answer: unknown for a true top class is wrong
+            top = labels[int(probabilities[0].argmax())]
+            feedback = client.post("/v1/feedback", json={"id": "x", "label": top})
+            assert feedback.status_code == 200, feedback.text
+            refused = client.post("/v1/feedback", json={"id": "x", "label": "unknown"})
+            assert refused.status_code == 422 and "unknown" in refused.text
             metrics = client.get("/metrics").text
     finally:
         assert server.stop() == 0
@@ -125,6 +141,10 @@ def test_log_and_metrics_record_the_served_label(
         ], request_id
     # drift reads the model's own answers
     assert window.labels[: len(TEXTS)] == top_labels
+
+    live = _samples(metrics, "modelyard_live_accuracy")
+    assert list(live.values()) == [0.0], live
+    assert list(_samples(metrics, "modelyard_live_accuracy_labels").values()) == [1.0]
 
     counted = _counted(metrics)
     every = [label for served in expected.values() for label in served]
