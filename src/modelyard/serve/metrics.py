@@ -238,14 +238,15 @@ class ServerMetrics:
         A label value appears only once it is served, so ``unknown`` only where used."""
         if probabilities.ndim != 2 or len(probabilities) == 0:
             return
-        best = probabilities.argmax(axis=1)
-        if len(best) <= _FEW:
-            for row, index in zip(probabilities, best.tolist(), strict=True):
+        if len(probabilities) <= _FEW:  # the usual request: no index arrays
+            for row in probabilities:
+                index = int(row.argmax())
                 label = labels[index]
                 if rule is not None:
                     label = rule.served(label, row[index])
                 self.child(self.predicted, model, label).inc()
             return
+        best = probabilities.argmax(axis=1)
         confident = np.ones(len(best), dtype=bool)
         if rule is not None:
             confident = probabilities[np.arange(len(best)), best] >= rule.threshold
