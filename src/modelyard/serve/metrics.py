@@ -254,8 +254,8 @@ class ServerMetrics:
             if low:
                 self.child(self.predicted, model, rule.label).inc(low)
         counts = np.bincount(best[confident], minlength=len(labels))
-        for index in np.flatnonzero(counts):
-            self.child(self.predicted, model, labels[int(index)]).inc(int(counts[index]))
+        for seen in np.flatnonzero(counts).tolist():
+            self.child(self.predicted, model, labels[seen]).inc(int(counts[seen]))
 
     def render(self) -> bytes:
         folder = multiprocess_dir()
