@@ -176,3 +176,62 @@ def test_model_input_maps_back_to_the_exact_pixels(mean: float, std: float) -> N
     assert np.array_equal(from_model_input(inputs, spec), pixels)
     assert np.array_equal(inputs, before)  # the request's array is left as it was
     assert from_model_input(inputs[:0], spec).shape == (0, 9, 7, 1)
+
+
+def test_one_log_write_labels_each_request_under_its_own_rule(tmp_path: Path) -> None:
+    """Rows of several text requests summarised together: each is labelled under the
+    rule it was answered with; a low-confidence label that is the top class itself,
+    or no rule, leaves top_label NULL; NaN confidence is not confident."""
+    from types import SimpleNamespace
+
+    import sqlalchemy as sa
+
+    from modelyard.features.text import TextSpec
+    from modelyard.modality import modality_for
+    from modelyard.modality.base import AnswerRule
+    from modelyard.serve.metrics import ServerMetrics
+    from modelyard.serve.monitoring import ServingMonitor
+    from modelyard.serve.settings import ServeSettings
+
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    monitor = ServingMonitor(ServeSettings(prediction_log_url=url), ServerMetrics())
+    bundle = SimpleNamespace(reference_profile={}, labels=("da", "other"))
+    model = SimpleNamespace(
+        name="t",
+        version="1",
+        modality=modality_for("text"),
+        spec=TextSpec(),
+        bundle=bundle,
+        role="main",
+    )
+    confident, unsure, nan = [0.9, 0.1], [0.6, 0.4], [float("nan"), 0.5]
+    requests = [
+        ("none", [confident, unsure], None),
+        ("served", [confident, unsure, nan], AnswerRule(0.7, "unknown")),
+        ("other", [unsure, [0.35, 0.65]], AnswerRule(0.7, "other")),
+    ]
+    for request_id, rows, rule in requests:
+        texts = ["hej"] * len(rows)
+        outputs = {"probabilities": np.array(rows, dtype=np.float32)}
+        assert monitor.observe(model, request_id, texts, outputs, 0.001, True, rule=rule)  # type: ignore[arg-type]
+    monitor.flush_queued()
+    assert monitor.log is not None
+    monitor.log.start()
+    monitor.log.close()
+    engine = create_log_engine(url)
+    try:
+        with engine.connect() as connection:
+            logged = connection.execute(
+                sa.text("SELECT request_id, label, top_label FROM predictions ORDER BY id")
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in logged] == [
+        ("none", "da", None),
+        ("none", "da", None),
+        ("served", "da", None),
+        ("served", "unknown", "da"),
+        ("served", "unknown", "da"),  # NaN: argmax is the NaN's class
+        ("other", "other", "da"),
+        ("other", "other", None),  # below the threshold, but other is its top class
+    ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -125,27 +126,28 @@ def _shared_summaries(run: list[_Queued]) -> dict[str, np.ndarray] | None:
 
 
 def _served_labels(
-    run: list[_Queued], top: list[str], confidences: np.ndarray
-) -> tuple[list[str], list[str | None] | None]:
+    run: list[_Queued], top: Sequence[str], confidences: np.ndarray
+) -> tuple[Sequence[str], list[str | None] | None]:
     """The label each row of a run was served, and the model's top class where that
-    differs (None when no row's does: every row of an image model, say)."""
-    if all(item.rule is None for item in run):
+    differs (None when no row's does: every row of an image model, say, which costs
+    one attribute read per run)."""
+    if not run[0].model.modality.thresholded or all(item.rule is None for item in run):
         return top, None
     counts = [len(item.inputs) for item in run]
     thresholds = np.repeat(
         [-np.inf if item.rule is None else item.rule.threshold for item in run], counts
     )
     owners = np.repeat(np.arange(len(run)), counts)
-    served: list[str] = top
+    served: list[str] | None = None
     tops: list[str | None] | None = None
     for i in np.flatnonzero(~(confidences >= thresholds)).tolist():  # NaN: not confident
         rule = run[owners[i]].rule
         if rule is None or rule.label == top[i]:
             continue
-        if tops is None:
+        if served is None or tops is None:
             served, tops = list(top), [None] * len(top)
         served[i], tops[i] = rule.label, top[i]
-    return served, tops
+    return (top, None) if served is None else (served, tops)
 
 
 def _concatenated(run: list[_Queued]) -> tuple[list[str], dict[str, np.ndarray], np.ndarray]:
@@ -406,7 +408,7 @@ class ServingMonitor:
             outputs["probabilities"],
             outputs.get("embedding"),
         )
-        served, top = _served_labels(run, list(observed.labels), observed.confidences)
+        served, top = _served_labels(run, observed.labels, observed.confidences)
         self.log.record(
             model.name,
             model.version,
