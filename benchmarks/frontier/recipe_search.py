@@ -7,7 +7,7 @@
     ... --merge other.json              # join another process's runs into --json
     ... --timing "H small30 ema"        # fit s/epoch: default vs candidate, alternated
     ... --serve "H small30 ema"         # served img/s: default vs candidate, rotated
-    ... --summary                       # the table
+    ... --summary [--baseline "L fast30"]  # the table [+ val gain over a recipe, paired]
 
 Every candidate is a list of overrides on ``task=mnist5k``, trained through
 ``modelyard.train.run.train`` (what ``modelyard train`` calls) for split seeds
@@ -115,21 +115,40 @@ def _train(overrides: list[str], seed: int, threads: int) -> dict[str, Any]:
     return {**row, "overrides": overrides, "val_accuracy": val_acc, "best_epoch": best_epoch}
 
 
-def _summary(trained: dict[str, dict[str, dict[str, Any]]]) -> str:
-    lines = ["recipe | seeds | val mean | test mean / min | fit s mean | MACs"]
+def _mean_se(values: list[float]) -> tuple[float, float]:
+    """Mean and its standard error (sample standard deviation / sqrt(n); 0 for n < 2)."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, 0.0
+    return mean, (sum((v - mean) ** 2 for v in values) / (n - 1) / n) ** 0.5
+
+
+def _summary(trained: dict[str, dict[str, dict[str, Any]]], baseline: str | None = None) -> str:
+    """The table; with ``baseline``, each recipe's val gain over it on the seeds both ran
+    (paired by split seed, so the split's own difficulty cancels), mean +- standard error."""
+    head = "recipe | seeds | val mean +- se | test mean / min | fit s mean | MACs"
+    lines = [head + (f" | val - {baseline} (paired) +- se" if baseline else "")]
+    base = trained.get(baseline or "", {})
     for name, runs in trained.items():
         rows = list(runs.values())
         if not rows:
             continue
         n = len(rows)
-        val = sum(r["val_accuracy"] for r in rows) / n
+        val, val_se = _mean_se([r["val_accuracy"] for r in rows])
         test = [r["test_accuracy"] for r in rows]
         fit = sum(r["fit_seconds"] for r in rows) / n
         macs = rows[0]["macs_per_example"] or 0
-        lines.append(
-            f"{name} | {n} | {val:.4f} | {sum(test) / n:.4f} / {min(test):.3f} | "
+        line = (
+            f"{name} | {n} | {val:.4f} +- {val_se:.4f} | {sum(test) / n:.4f} / {min(test):.3f} | "
             f"{fit:.0f} | {macs / 1e6:.2f} M"
         )
+        if baseline:
+            shared = [seed for seed in runs if seed in base]
+            gains = [runs[s]["val_accuracy"] - base[s]["val_accuracy"] for s in shared]
+            gain, gain_se = _mean_se(gains) if gains else (0.0, 0.0)
+            line += f" | {gain:+.4f} +- {gain_se:.4f} ({len(shared)} seeds)"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -208,6 +227,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="train.threads for every run")
     parser.add_argument("--summary", action="store_true", help="print the table and exit")
     parser.add_argument(
+        "--baseline",
+        metavar="CANDIDATE",
+        help="the table adds each recipe's val gain over CANDIDATE, paired by split seed",
+    )
+    parser.add_argument(
         "--timing",
         metavar="CANDIDATE",
         help="instead of the search: time a few epochs of today's default and CANDIDATE, "
@@ -241,10 +265,10 @@ def main() -> None:
             for name, runs in json.loads(path.read_text()).get("trained", {}).items():
                 trained.setdefault(name, {}).update(runs)
         args.json.write_text(json.dumps(data, indent=2) + "\n")
-        print(_summary(trained))
+        print(_summary(trained, args.baseline))
         return
     if args.summary:
-        print(_summary(trained))
+        print(_summary(trained, args.baseline))
         return
     args.home.mkdir(parents=True, exist_ok=True)
     os.environ["MODELYARD_HOME"] = str(args.home)
