@@ -294,7 +294,7 @@ def read_window(
     """The records of ``model`` (and ``version``) in ``[since, until]``, at most the ``last``."""
     table = predictions
     # Named columns, not the table's: a log an older server wrote lacks newer ones.
-    columns = [table.c[name] for name in _WINDOW_COLUMNS]
+    columns: list[sa.ColumnElement[Any]] = [table.c[name] for name in _WINDOW_COLUMNS]
     columns[_WINDOW_COLUMNS.index("label")] = top_label_column(engine).label("label")
     query = sa.select(*columns).where(table.c.model == model)
     if version is not None:
