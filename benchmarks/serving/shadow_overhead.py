@@ -14,7 +14,8 @@ Trains the digits model in a temporary MODELYARD_HOME (or reuses ``--home`` when
 already holds one), registers an unchanged copy as version 2 (@staging; the shadow
 costs what the main model costs), and writes ``results/shadow-overhead.json``. Each
 run gets its own SQLite prediction log, so the rows each version logged are counted
-beside the shadow's outcomes (done, dropped). The server's CPU time per thread
+beside the shadow's outcomes (done, dropped) and the rows the log dropped (of them
+the shadow's). The server's CPU time per thread
 (event loop, prediction log, shadow model, the rest) per 1,000 answers is read from
 /proc: on a loaded machine it moves less than latency does. Prints the CPU flags and
 load averages.
@@ -99,7 +100,13 @@ def _shadow_counts(port: int) -> dict[str, float]:
 
     text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     found = re.findall(r'modelyard_shadow_requests_total\{outcome="(\w+)"\} (\S+)', text)
-    return {outcome: float(value) for outcome, value in found}
+    counts = {outcome: float(value) for outcome, value in found}
+    # Rows the log dropped (buffer full), and of them the shadow's (dropped first)
+    for name, key in (("dropped", "log_dropped"), ("shadow_dropped", "log_shadow_dropped")):
+        value = re.search(rf"^modelyard_prediction_log_{name}_total (\S+)", text, re.M)
+        if value is not None:
+            counts[key] = float(value.group(1))
+    return counts
 
 
 def _thread_cpu(pid: int) -> dict[int, tuple[str, float]]:

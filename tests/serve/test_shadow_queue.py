@@ -4,6 +4,7 @@ is built for it, and what is queued runs in batches and is finished at shutdown.
 from __future__ import annotations
 
 import asyncio
+import threading
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,7 +15,7 @@ from modelyard.modality import Batch
 from modelyard.serve.metrics import ServerMetrics
 from modelyard.serve.monitoring import ServingMonitor
 from modelyard.serve.settings import ServeSettings
-from modelyard.serve.shadow import Shadow, ShadowWork
+from modelyard.serve.shadow import THREAD_NAME, Shadow, ShadowWork
 
 SPEC = object()
 
@@ -48,11 +49,13 @@ def _loaded(shadow: Shadow, calls: list[int]) -> None:
     model: Any = SimpleNamespace(name="digits", version="2", spec=SPEC, role="shadow")
     shadow.runtime.current = model
 
-    async def infer(inputs: np.ndarray) -> tuple[Any, dict[str, np.ndarray]]:
+    def infer(served: Any, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        assert served is model
+        assert threading.current_thread().name == THREAD_NAME  # never on the event loop
         calls.append(len(inputs))
-        return model, {"probabilities": inputs.reshape(len(inputs), -1)[:, :1]}
+        return {"probabilities": inputs.reshape(len(inputs), -1)[:, :1]}
 
-    shadow.runtime.infer = infer  # type: ignore[method-assign]
+    shadow._infer = infer  # type: ignore[method-assign]
 
 
 def _work(n: int) -> ShadowWork:
@@ -108,6 +111,7 @@ def test_queued_work_runs_in_batches_and_close_finishes_it(count: int) -> None:
             assert shadow.admit()
             shadow.offer(_work(n))
         await shadow.close()
+        assert shadow._worker is not None and not shadow._worker.is_alive()  # stopped
         return calls, _outcomes(metrics), len(shadow.pending) + shadow.running
 
     async def start_optional() -> None:

@@ -9,13 +9,17 @@ summary instead of computing it again.
 
 The main path only draws a random number, compares the queue's length with its
 bound and appends a reference to a plain deque (:meth:`Shadow.admit`, then
-:meth:`Shadow.offer`); a worker task takes whatever queued and submits it as one
-batch to the shadow's own batcher, whose thread runs the shadow's ONNX session. When
-the shadow falls behind the queue fills and new work is dropped and counted before
-anything is built for it (no work item, no log-row lookup, no exception: at
-``shadow_rate=1.0`` under saturation about half the answers are drops); the client's
-answer never waits. The shadow follows its alias like the main model (hot reload), and one that
-fails to load is retried when its alias moves, while the main model keeps serving.
+:meth:`Shadow.offer`); the shadow's own thread takes whatever queued, runs it as one
+batch through the shadow's ONNX session and hands the rows to the log itself, so the
+event loop does no shadow work after the append (no future, no batcher task, no
+callback per batch: ~6% of the loop's GIL time at c=32, py-spy --gil, 2026-12-06).
+With the batcher, whose steps waited on the busy loop, the queue filled and about
+half the answers at ``shadow_rate=1.0`` under saturation were dropped; the thread
+keeps up (~1% dropped, loaded 2-core machine). When the shadow does fall behind
+the queue fills and new work is dropped and counted before anything is built for it
+(no work item, no log-row lookup, no exception); the client's answer never waits.
+The shadow follows its alias like the main model (hot reload), and one that fails to
+load is retried when its alias moves, while the main model keeps serving.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import contextlib
 import logging
 import os
 import random
+import sys
 import threading
 import time
 from collections import deque
@@ -35,6 +40,7 @@ from typing import Any
 import numpy as np
 from prometheus_client import Counter, Gauge
 
+from modelyard.bundle import INPUT_NAME
 from modelyard.modality import Batch
 from modelyard.modality.base import AnswerRule
 from modelyard.monitor.predlog import name_os_thread
@@ -46,11 +52,17 @@ from modelyard.serve.settings import ServeSettings, second_alias_uri
 logger = logging.getLogger("modelyard.serve")
 
 LINGER_S = 0.005
-"""How long the shadow's worker waits, after its first queued request, for more to
-join the batch (unless a full batch is queued). Per-batch costs (the hand-off to the
-shadow's thread, futures, the log's per-call costs) are then shared by many requests
-rather than paid per request on the event loop; the shadow's answers are not waited
-for, so a few milliseconds cost no client anything."""
+"""How long the shadow's thread waits, after its first queued request, for more to
+join the batch (unless a full batch is queued). Per-batch costs (the model call's,
+the log's per-call costs, holding the GIL) are then shared by many requests; the
+shadow's answers are not waited for, so a few milliseconds cost no client anything."""
+
+SWITCH_INTERVAL_S = 0.001
+"""The interpreter's thread switch interval while a shadow runs (CPython's default
+is 5 ms). With a shadow the server has two background threads that run Python per
+answer (the shadow's and the log's, which writes its rows too); when the event loop
+wants the GIL back from one that runs Python, it waits up to this long: 5 ms is
+most of the main path's p99 (7.8 ms quiet at c=32), 1 ms is not."""
 
 THREAD_NAME = "modelyard-shadow"
 
@@ -60,6 +72,8 @@ def lower_priority(nice: int) -> None:
     threads cannot be reniced, nothing): the shadow's model calls yield the CPU to the
     main path's threads when both want it. The thread is named for the OS too."""
     name_os_thread(THREAD_NAME)
+    if nice <= 0:
+        return
     with contextlib.suppress(OSError, AttributeError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
 
@@ -87,7 +101,6 @@ class Shadow:
     def __init__(self, settings: ServeSettings, metrics: ServerMetrics, monitor: ServingMonitor):
         self.rate = settings.shadow_rate
         self.nice = settings.shadow_nice
-        self._niced: LoadedModel | None = None
         self.monitor = monitor
         shadow_settings = replace(
             settings,
@@ -100,13 +113,14 @@ class Shadow:
         self.capacity = settings.shadow_queue
         """Requests that may wait for the shadow (``shadow_queue``); beyond, drops."""
         # Each request with the main row queued for the log, whose summary it may share.
-        # A plain deque, not an asyncio.Queue: one worker takes from it, and appending
-        # needs no future or wake-up unless the worker is idle.
+        # A plain deque (appends and pops are atomic): the event loop appends, the
+        # shadow's thread takes, and appending needs no wake-up unless it is idle.
         self.pending: deque[tuple[ShadowWork, QueuedRow | None]] = deque()
         self.running = 0
         """Requests in the shadow batch computing now (not in ``pending``)."""
-        self._wake = asyncio.Event()
-        self._worker: asyncio.Task[None] | None = None
+        self._wake = threading.Event()
+        self._stopping = False
+        self._worker: threading.Thread | None = None
         self.requests = Counter(
             "modelyard_shadow_requests",
             "Requests offered to the shadow, by outcome: done, dropped (queue full), "
@@ -134,7 +148,9 @@ class Shadow:
         await self.runtime.start_optional()
         if self.runtime.current is not None:
             self._show(self.runtime.current)
-        self._worker = asyncio.create_task(self._work())
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+        self._worker = threading.Thread(target=self._work, name=THREAD_NAME, daemon=True)
+        self._worker.start()
 
     def admit(self) -> bool:
         """Whether the shadow takes the request just answered: sampled (``shadow_rate``),
@@ -162,42 +178,46 @@ class Shadow:
         if len(pending) == 1:
             self._wake.set()
 
-    async def _work(self) -> None:
-        """Take whatever is queued (up to one batch) and run it as one model call.
+    def _work(self) -> None:
+        """The shadow's thread: take whatever is queued (up to one batch) and run it
+        as one model call, until :meth:`close`.
 
         One call per batch, not per request: at shadow_rate=1.0 the shadow then costs
         the main path a share of the CPU, not a second per-request hand-off (the
         first version, one submit per request, raised the main p99 by ~40% at c=32).
         """
+        lower_priority(self.nice)
         pending = self.pending
-        while True:
+        while not self._stopping:
             if not pending:
-                self._wake.clear()  # no await since the check: no wake-up is lost
-                await self._wake.wait()
+                self._wake.clear()  # cleared before the check: no wake-up is lost
+                if not pending:
+                    self._wake.wait()
                 continue
             if len(pending) < self.max_rows:
-                await asyncio.sleep(LINGER_S)
-            items = [pending.popleft() for _ in range(min(len(pending), self.max_rows))]
-            self.running = len(items)
+                time.sleep(LINGER_S)
+            count = min(len(pending), self.max_rows)
+            self.running = count  # before the pops: close() never sees neither
+            items = [pending.popleft() for _ in range(count)]
             try:
-                await self._run(items)
+                self._run(items)
             except Exception as error:  # a shadow failure never reaches a client
                 self._count("failed", len(items))
                 logger.debug("shadow batch failed: %s", error)
             finally:
                 self.running = 0
 
-    async def _run(self, items: list[tuple[ShadowWork, QueuedRow | None]]) -> None:
+    def _infer(self, model: LoadedModel, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        """The shadow model's outputs for ``inputs``, on the calling thread."""
+        results = model.session.run(None, {INPUT_NAME: inputs})  # type: ignore[attr-defined]  # onnxruntime ships no types
+        return dict(zip(model.output_names, results, strict=True))
+
+    def _run(self, items: list[tuple[ShadowWork, QueuedRow | None]]) -> None:
         model = self.runtime.current
         if model is None:
             self._count("skipped", len(items))
             return
         self._show(model)
-        if self.nice and self._niced is not model:  # a new version: a new batcher thread
-            await asyncio.get_running_loop().run_in_executor(
-                model.batcher.executor, lower_priority, self.nice
-            )
-            self._niced = model
         # Equal specs: the main model's decoded inputs, and its row's input summary.
         same = [model.spec == work.main.spec for work, _ in items]
         batches = [
@@ -206,7 +226,7 @@ class Shadow:
         ]
         started = time.perf_counter()
         inputs = np.concatenate([batch.model_input for batch in batches])
-        served, outputs = await self.runtime.infer(inputs)
+        outputs = self._infer(model, inputs)
         latency = time.perf_counter() - started
         start = 0
         logged: list[
@@ -219,7 +239,7 @@ class Shadow:
                 shares = main_row if alike else None
                 logged.append((work.request_id, batch.observed, mine, shares, work.rule))
             start += rows
-        self.monitor.observe_shadow(served, logged, latency)
+        self.monitor.observe_shadow(model, logged, latency)
         self._count("done", len(items))
 
     def _show(self, model: LoadedModel) -> None:
@@ -236,10 +256,12 @@ class Shadow:
         while (
             (self.pending or self.running)
             and worker is not None
-            and not worker.done()
+            and worker.is_alive()
             and time.monotonic() < deadline
         ):
             await asyncio.sleep(0.01)
-        if worker is not None:
-            worker.cancel()
+        self._stopping = True
+        self._wake.set()
+        if worker is not None:  # a batch still computing ends within its model call
+            await asyncio.get_running_loop().run_in_executor(None, worker.join, 5.0)
         await self.runtime.close()
