@@ -18,10 +18,10 @@ code: a path, an option, an address (:func:`code_like`). Units are deduplicated 
 label (descriptions of sibling packages repeat each other) and, for training, a
 seeded sample of at most ``per_label`` per label is taken.
 
-Licence: a package description is part of the package's ``debian/control`` and so
-under the package's licence (Debian main: DFSG-free licences); the DDTP publishes
-its translations of them in the archive with no licence of their own stated (the
-project's pages and the files name none). They are fetched when asked for and never
+Licence: neither the DDTP's page (debian.org/international/l10n/ddtp) nor the files
+name a licence for the translations. Each translates a description from a package's
+``debian/control`` in Debian main, so it is best treated as under that package's
+licence (DFSG-free; it varies by package). They are fetched when asked for and never
 shipped with modelyard.
 """
 
