@@ -185,3 +185,6 @@ def test_data_ddtp_sentences_joins_the_training_split_only(
     assert np.array_equal(extra.val.texts, plain.val.texts)
     assert np.array_equal(extra.test.texts, plain.test.texts)
     assert extra.fingerprint != plain.fingerprint
+    cfg.ddtp_sentences = -1
+    with pytest.raises(ConfigError, match="at least 0"):
+        load_text_dataset(cfg)

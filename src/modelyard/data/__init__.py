@@ -111,7 +111,7 @@ def load_text_dataset(cfg: DataConfig) -> TextDataset:
             cfg.word_lists, dataset.class_names, cfg.word_list_sentences, cfg.split_seed
         )
         dataset = with_extra_training(dataset, extra)
-    if cfg.ddtp_sentences > 0:
+    if cfg.ddtp_sentences != 0:  # a negative count is refused there
         from modelyard.data.ddtp import ddtp_sentences
         from modelyard.data.text import with_extra_training
 

@@ -240,7 +240,7 @@ def ddtp_sentences(
     """Up to ``per_label`` DDTP texts (seeded sample) for every class that has a
     translation file, as extra training text; groups ``ddtp:<package>``."""
     if per_label < 0:
-        raise ConfigError(f"the DDTP sentences per label must be at least 0, got {per_label}")
+        raise ConfigError(f"data.ddtp_sentences must be at least 0 (0: none), got {per_label}")
     table = dict(files if files is not None else FILES)
     rng = np.random.default_rng(seed)
     texts: list[str] = []
