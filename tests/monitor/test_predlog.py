@@ -201,3 +201,46 @@ def test_non_finite_values_are_stored_as_missing(log_url: str) -> None:
         np.isnan(window.summaries["length_chars"][0]) and window.summaries["length_chars"][1] == 3
     )
     assert np.isnan(window.projection[0, 0]) and np.isnan(window.confidences[1])
+
+
+def test_rows_with_and_without_top_labels_are_written_in_order_in_one_write(
+    log_url: str,
+) -> None:
+    """A write mixing batches that carry top labels (text answers below a threshold)
+    with batches that do not (written without the column's parameter) keeps the
+    order of the rows and puts each top label on its own row."""
+    import sqlalchemy as sa
+
+    log = PredictionLogger(log_url, flush_interval_s=600)
+    log.start()
+    _record(log, 2)
+    log.record(
+        "m",
+        "1",
+        ["t0", "t1"],
+        {},
+        np.zeros((2, 0)),
+        ["unknown", "da"],
+        [0.4, 0.9],
+        0.01,
+        kind="text",
+        top_labels=["sv", None],
+    )
+    _record(log, 1, role="shadow")
+    log.close()
+    assert (log.written, log.dropped) == (5, 0)
+    engine = create_log_engine(log_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT request_id, label, top_label, role FROM predictions ORDER BY id")
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in rows] == [
+        ("req-0", "0", None, "main"),
+        ("req-1", "1", None, "main"),
+        ("t0", "unknown", "sv", "main"),
+        ("t1", "da", None, "main"),
+        ("req-0", "0", None, "shadow"),
+    ]

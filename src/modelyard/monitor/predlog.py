@@ -59,15 +59,15 @@ class _Batch:
         return len(self.labels)
 
     def to_rows(self) -> list[tuple[Any, ...]]:
-        """One tuple per prediction, in :data:`ROW_COLUMNS` order, JSON encoded."""
+        """One tuple per prediction, in :data:`ROW_COLUMNS` order, JSON encoded; without
+        ``top_label`` unless the batch has top labels (NULL costs a parameter a row)."""
         names = list(self.summaries)
         columns = [_json_floats(self.summaries[n]) for n in names]
         projection = _json_floats(np.round(np.asarray(self.projection, dtype=np.float64), 6))
         confidences = _json_floats(self.confidences)
         latencies = _json_floats(self.latencies)
         raw = self.raw_inputs
-        top = self.top_labels
-        return [
+        rows: list[tuple[Any, ...]] = [
             (
                 self.time,
                 self.model,
@@ -81,10 +81,13 @@ class _Batch:
                 encode_json(projection[i]),
                 raw[i] if raw is not None else None,
                 self.role,
-                top[i] if top is not None else None,
             )
             for i in range(self.rows)
         ]
+        top = self.top_labels
+        if top is not None:
+            rows = [(*row, label) for row, label in zip(rows, top, strict=True)]
+        return rows
 
 
 def _json_floats(values: np.ndarray) -> list[Any]:
