@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,11 +78,13 @@ def serve_and_bench(
     *,
     settle_s: float = 0.0,
     bench_args: Sequence[str] = (),
+    probe: Callable[[str], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Start ``modelyard serve model``, bench it at ``concurrency``, stop it; the level's
     row, with the server's CPU (utime + stime of its process tree) per answered request.
     ``settle_s``: seconds to wait after ready (start-up work); ``bench_args``: extra
-    ``modelyard bench`` options (``--warmup 0s``)."""
+    ``modelyard bench`` options (``--warmup 0s``); ``probe``: called with the server's
+    URL after the bench, before the server stops; what it returns joins the row."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = Path(env["MODELYARD_HOME"]) / f"serve-{port}.log"
@@ -110,6 +112,7 @@ def serve_and_bench(
         if done.returncode != 0:
             raise SystemExit(f"modelyard bench {url} failed:\n{done.stderr[-2000:]}")
         answer = json.loads(done.stdout[done.stdout.index("{") :])
+        probed = probe(url) if probe is not None else {}
     finally:
         server.send_signal(signal.SIGINT)
         try:
@@ -128,4 +131,5 @@ def serve_and_bench(
         "ready_s": ready_s,
         "load_before": load_before,
         "load_after": os.getloadavg()[0],
+        **probed,
     }
