@@ -91,6 +91,9 @@ CANDIDATES: dict[str, list[str]] = {
         "train.augment_shift=0.05",
     ],
     "A3 aug rot15": [*FAST, "train.augment_degrees=15"],
+    "A5 aug shift15": [*FAST, "train.augment_shift=0.15"],
+    # No augmentation at all: how much the lever is worth.
+    "A0 no aug": [*FAST, "train.augment=false"],
     # A1 over 40 epochs: stronger augmentation may want a longer schedule.
     "A4 aug strong 40": [*FAST, *AUG_STRONG, *AUG_LONG],
 }
