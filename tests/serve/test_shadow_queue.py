@@ -20,14 +20,18 @@ from modelyard.serve.shadow import THREAD_NAME, Shadow, ShadowWork
 SPEC = object()
 
 
-def _shadow(queue: int, rate: float = 1.0) -> tuple[Shadow, ServerMetrics]:
+def _shadow(
+    queue: int, rate: float = 1.0, log_url: str | None = None, log_records: int = 100_000
+) -> tuple[Shadow, ServerMetrics]:
     settings = ServeSettings(
         model="models:/digits@production",
         shadow="staging",
         shadow_rate=rate,
         shadow_queue=queue,
         shadow_nice=0,
-        log_predictions=False,
+        log_predictions=log_url is not None,
+        prediction_log_url=log_url,
+        log_buffer_records=log_records,
     )
     metrics = ServerMetrics()
     return Shadow(settings, metrics, ServingMonitor(settings, metrics)), metrics
@@ -35,7 +39,7 @@ def _shadow(queue: int, rate: float = 1.0) -> tuple[Shadow, ServerMetrics]:
 
 def _outcomes(metrics: ServerMetrics) -> dict[str, float]:
     found = {}
-    for outcome in ("done", "dropped", "failed", "skipped"):
+    for outcome in ("done", "dropped", "failed", "skipped", "unlogged", "log_full"):
         value = metrics.registry.get_sample_value(
             "modelyard_shadow_requests_total", {"outcome": outcome}
         )
@@ -99,6 +103,28 @@ def test_no_shadow_loaded_skips_and_a_zero_rate_mirrors_nothing() -> None:
     _loaded(quiet, [])
     assert not any(quiet.admit() for _ in range(100))
     assert _outcomes(quiet_metrics) == {}
+
+
+def test_with_a_log_only_answers_whose_rows_the_log_takes_are_mirrored(tmp_path: Any) -> None:
+    """A shadow's answer is only recorded beside its main row: an answer the log did
+    not take (sampled out, dropped) is not computed, and once the shadow's share of the
+    log buffer is spoken for (the log fell behind) sampled answers are refused before
+    any work, until the log catches up."""
+    shadow, metrics = _shadow(queue=64, log_url=f"sqlite:///{tmp_path / 'log.db'}", log_records=8)
+    _loaded(shadow, [])
+    log = shadow.monitor.log
+    assert log is not None and log.limit("shadow") == 6  # 3/4 of 8 records
+    assert not shadow.admit(logged=False)
+    assert _outcomes(metrics) == {"unlogged": 1.0}
+    taken = 0
+    for n in range(10):  # the log is not started: nothing is written, room runs out
+        if shadow.admit(logged=True):
+            shadow.offer(_work(n))
+            taken += 1
+    assert taken == 6  # the shadow's share, counting the work still pending
+    assert _outcomes(metrics) == {"unlogged": 1.0, "log_full": 4.0}
+    shadow.pending.clear()  # the work ran and its rows were written: room again
+    assert shadow.admit(logged=True)
 
 
 @pytest.mark.parametrize("count", [1, 40])

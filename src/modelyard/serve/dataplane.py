@@ -172,7 +172,7 @@ class DataPlane:
                 time.perf_counter() - started,
                 rule=rule,
             )
-            shadow = self._shadow_for(served)
+            shadow = self._shadow_for(served, logged)
             if shadow is not None:
                 shadow.offer(
                     ShadowWork(
@@ -250,14 +250,14 @@ class DataPlane:
         self.monitor.count_served(served, outputs["probabilities"], rule)
         return rule
 
-    def _shadow_for(self, served: LoadedModel) -> Shadow | None:
+    def _shadow_for(self, served: LoadedModel, logged: bool) -> Shadow | None:
         """The shadow, when this answer is one it mirrors: a sampled share of the main
         version's answers, while its queue has room (asked before the work item and
         its decode closure are built: at saturation most sampled answers are drops).
         A canary's answers are not mirrored: the shadow is compared with the main
         version, and the canary is an experiment of its own."""
         shadow = self.shadow
-        if shadow is None or served.role == "canary" or not shadow.admit():
+        if shadow is None or served.role == "canary" or not shadow.admit(logged):
             return None
         return shadow
 
@@ -276,7 +276,7 @@ class DataPlane:
         logged = self.monitor.observe(
             served, request_id, batch.observed, outputs, time.perf_counter() - started, rule=rule
         )
-        shadow = self._shadow_for(served)
+        shadow = self._shadow_for(served, logged)
         if shadow is not None:
             shadow.offer(ShadowWork(request_id, served, batch, decode, logged, rule))
         body = served.modality.encode_v1(

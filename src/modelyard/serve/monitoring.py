@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -312,6 +313,16 @@ class ServingMonitor:
         if before < self.settings.log_write_rows <= before + rows:  # 0: never
             log.wake()
         return True
+
+    def shadow_room(self) -> int:
+        """Rows a shadow may still add before its share of the log is full
+        (:meth:`PredictionLogger.limit`), counting rows queued but not yet handed to
+        the log; ``sys.maxsize`` without a log. Read without the lock: a hint for
+        :meth:`Shadow.admit`, which :meth:`observe_shadow` enforces exactly."""
+        log = self.log
+        if log is None:
+            return sys.maxsize
+        return log.limit("shadow") - log.buffered - self._queued_rows
 
     def observe_shadow(
         self,

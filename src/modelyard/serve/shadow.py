@@ -133,7 +133,9 @@ class Shadow:
         self.requests = Counter(
             "modelyard_shadow_requests",
             "Requests offered to the shadow, by outcome: done, dropped (queue full), "
-            "failed (the shadow raised), skipped (no shadow loaded)",
+            "failed (the shadow raised), skipped (no shadow loaded), unlogged (the main "
+            "answer's row not logged: sampled out or dropped), log_full (no room in the "
+            "log for the shadow's row)",
             ["outcome"],
             registry=metrics.registry,
         )
@@ -161,18 +163,34 @@ class Shadow:
         self._worker = threading.Thread(target=self._work, name=f"{THREAD_NAME}-rows", daemon=True)
         self._worker.start()
 
-    def admit(self) -> bool:
+    def admit(self, logged: bool = True) -> bool:
         """Whether the shadow takes the request just answered: sampled (``shadow_rate``),
-        a shadow loaded, and room in its queue. A sampled request it cannot take is
-        counted here (skipped, dropped) before any work is done for it."""
+        a shadow loaded, room in its queue and, with a prediction log, a main row that
+        was ``logged`` and room for the shadow's row beside it. A sampled request it
+        cannot take is counted here (skipped, dropped, unlogged, log_full) before any
+        work is done for it.
+
+        The log is where a shadow's answer goes (``monitor compare`` pairs the two rows
+        of a request), so an answer whose main row the log did not take (sampled out
+        by ``log_sample_rate``, or dropped) or whose own row it would drop is not
+        computed: when the log falls behind, the shadow stops adding CPU work and rows
+        to it until the log catches up, rather than computing answers it then drops."""
         if self.rate < 1.0 and random.random() >= self.rate:
             return False
         if self.runtime.current is None:
             self._count("skipped")
             return False
-        if len(self.pending) >= self.capacity:
+        waiting = len(self.pending)
+        if waiting >= self.capacity:
             self._count("dropped")
             return False
+        if self.monitor.log is not None:
+            if not logged:
+                self._count("unlogged")
+                return False
+            if self.monitor.shadow_room() <= waiting + self.running:
+                self._count("log_full")
+                return False
         return True
 
     def offer(self, work: ShadowWork) -> None:
