@@ -1,11 +1,14 @@
-"""The hints modelyard prints about tracking must work when pasted into a shell."""
+"""The hints modelyard prints about tracking must work when pasted into a shell, and a
+tracking write that races another process's identical write is not lost."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from mlflow.exceptions import MlflowException
 
 from modelyard import tracking
 
@@ -27,3 +30,43 @@ def test_ui_hint_says_plain_mlflow_when_it_is_on_path(
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin")
     assert tracking.ui_command(tracking.default_tracking_uri()).startswith("mlflow ui ")
     assert tracking.ui_command("http://mlflow:5000") == "open http://mlflow:5000"
+
+
+def _failing(times: int, message: str, calls: list[int]) -> Callable[[], None]:
+    def write() -> None:
+        calls.append(1)
+        if len(calls) <= times:
+            raise MlflowException(message)
+
+    return write
+
+
+DUPLICATE = (
+    '(psycopg.errors.UniqueViolation) duplicate key value violates unique constraint "tag_pk"'
+)
+
+
+def test_a_write_that_raced_another_process_is_made_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two tune workers closing one parent run both insert its tags (CI saw the second
+    fail on PostgreSQL): the retry finds the row and updates it."""
+    monkeypatch.setattr(tracking, "CONCURRENT_WRITE_PAUSES_S", (0.0, 0.0, 0.0))
+    calls: list[int] = []
+    tracking.write_racing(_failing(1, DUPLICATE, calls))
+    assert len(calls) == 2
+    calls.clear()
+    tracking.write_racing(_failing(2, "UNIQUE constraint failed: tags.key, tags.run_uuid", calls))
+    assert len(calls) == 3
+
+
+def test_other_errors_and_a_duplicate_that_persists_are_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tracking, "CONCURRENT_WRITE_PAUSES_S", (0.0, 0.0, 0.0))
+    calls: list[int] = []
+    with pytest.raises(MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
+        tracking.write_racing(_failing(1, "RESOURCE_DOES_NOT_EXIST: no run", calls))
+    assert len(calls) == 1
+    calls.clear()
+    with pytest.raises(MlflowException, match="duplicate key"):
+        tracking.write_racing(_failing(10, DUPLICATE, calls))
+    assert len(calls) == 4  # the first try and one per pause

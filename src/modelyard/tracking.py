@@ -7,15 +7,43 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 # default_tracking_uri lives in paths (the serving path needs it without mlflow);
 # re-exported here, where users of this module look for it.
 from modelyard.paths import default_tracking_uri as default_tracking_uri
 from modelyard.paths import home_dir
+
+CONCURRENT_WRITE_PAUSES_S = (0.05, 0.2, 0.5)
+"""Pauses before each retry of a write that another process made at the same moment."""
+
+_DUPLICATE_KEY = ("UniqueViolation", "UNIQUE constraint failed", "duplicate key value")
+"""How the SQL stores say that a row someone else just inserted is already there."""
+
+
+def write_racing(write: Callable[[], object]) -> None:
+    """Run a tracking write that another process may be making at the same moment, and
+    run it again after a pause when the store refuses it as a duplicate key.
+
+    MLflow sets a tag (and a run's latest metric) by reading the row, then inserting or
+    updating it; two tune workers closing one parent run both read "no row" and both
+    insert, and the second fails with a unique violation (seen on PostgreSQL). The
+    retry reads the row the other wrote and updates it. Any other error is raised at
+    once."""
+    for pause_s in (*CONCURRENT_WRITE_PAUSES_S, None):
+        try:
+            write()
+            return
+        except MlflowException as error:
+            if pause_s is None or not any(text in str(error) for text in _DUPLICATE_KEY):
+                raise
+            time.sleep(pause_s)
 
 
 def artifact_root() -> Path:

@@ -9,6 +9,7 @@ they split it. The best trial's bundle is registered as ``candidate``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -215,18 +216,25 @@ def _close_parent(
     client = MlflowClient()
     trials = study.get_trials(deepcopy=False)
     states = optuna.trial.TrialState
+    # Every worker of a study closes the parent run when it stops, maybe at the same
+    # moment as another: each write may race one (tracking.write_racing).
+    metrics: dict[str, float] = {}
+    tags: dict[str, str] = {}
     for state in (states.COMPLETE, states.PRUNED, states.FAIL):
-        count = sum(t.state == state for t in trials)
-        client.log_metric(parent_id, f"trials_{state.name.lower()}", count)
+        metrics[f"trials_{state.name.lower()}"] = sum(t.state == state for t in trials)
     if any(t.state == states.COMPLETE for t in trials):
         best = study.best_trial
         if best.value is not None:
-            client.log_metric(parent_id, f"best_{cfg.tune.metric}", best.value)
-        client.set_tag(parent_id, "modelyard.tune.best_trial", str(best.number))
+            metrics[f"best_{cfg.tune.metric}"] = best.value
+        tags["modelyard.tune.best_trial"] = str(best.number)
         for key, value in best.params.items():
-            client.set_tag(parent_id, f"best.{key}", str(value))
+            tags[f"best.{key}"] = str(value)
     if version:
-        client.set_tag(parent_id, "modelyard.tune.candidate_version", version)
+        tags["modelyard.tune.candidate_version"] = version
+    for metric, number in metrics.items():
+        tracking.write_racing(functools.partial(client.log_metric, parent_id, metric, number))
+    for tag, text in tags.items():
+        tracking.write_racing(functools.partial(client.set_tag, parent_id, tag, text))
     # Other workers may still be training: the last one to finish closes the run.
     if not any(t.state == states.RUNNING for t in trials):
         client.set_terminated(parent_id, status)
