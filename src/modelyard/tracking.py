@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import shutil
@@ -27,6 +28,27 @@ _DUPLICATE_KEY = ("UniqueViolation", "UNIQUE constraint failed", "duplicate key 
 """How the SQL stores say that a row someone else just inserted is already there."""
 
 
+def write_retrying(
+    write: Callable[[], object], refusals: tuple[str, ...], pauses_s: tuple[float, ...]
+) -> None:
+    """Run a tracking write, and again after each of ``pauses_s`` while the store
+    refuses it with an error whose text holds one of ``refusals`` (a refusal that
+    passes: a lock, another process's insert). Any other error is raised at once."""
+    for pause_s in (*pauses_s, None):
+        try:
+            write()
+            return
+        except MlflowException as error:
+            if pause_s is None or not any(text in str(error) for text in refusals):
+                raise
+            logging.getLogger("modelyard.tracking").info(
+                "tracking store refused a write (%s), trying again in %.1f s",
+                next(text for text in refusals if text in str(error)),
+                pause_s,
+            )
+            time.sleep(pause_s)
+
+
 def write_racing(write: Callable[[], object]) -> None:
     """Run a tracking write that another process may be making at the same moment, and
     run it again after a pause when the store refuses it as a duplicate key.
@@ -34,16 +56,8 @@ def write_racing(write: Callable[[], object]) -> None:
     MLflow sets a tag (and a run's latest metric) by reading the row, then inserting or
     updating it; two tune workers closing one parent run both read "no row" and both
     insert, and the second fails with a unique violation (seen on PostgreSQL). The
-    retry reads the row the other wrote and updates it. Any other error is raised at
-    once."""
-    for pause_s in (*CONCURRENT_WRITE_PAUSES_S, None):
-        try:
-            write()
-            return
-        except MlflowException as error:
-            if pause_s is None or not any(text in str(error) for text in _DUPLICATE_KEY):
-                raise
-            time.sleep(pause_s)
+    retry reads the row the other wrote and updates it."""
+    write_retrying(write, _DUPLICATE_KEY, CONCURRENT_WRITE_PAUSES_S)
 
 
 def artifact_root() -> Path:

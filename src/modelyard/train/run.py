@@ -21,7 +21,6 @@ import mlflow
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from mlflow.entities import Run, RunStatus
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from torch import nn
 
@@ -529,17 +528,7 @@ def _while_locked(write: Callable[[], object]) -> None:
     """Run a tracking write at Ctrl-C, again after a pause while an SQLite tracking
     store says "database is locked" (CI saw it once: the run then stayed RUNNING and
     the command exited 1 instead of 130). Any other error is raised at once."""
-    for pause_s in (*LOCKED_RETRY_PAUSES_S, None):
-        try:
-            write()
-            return
-        except MlflowException as error:
-            if pause_s is None or "database is locked" not in str(error):
-                raise
-            logging.getLogger("modelyard.train").info(
-                "tracking store locked, trying again in %.1f s", pause_s
-            )
-            time.sleep(pause_s)
+    tracking.write_retrying(write, ("database is locked",), LOCKED_RETRY_PAUSES_S)
 
 
 def _end_interrupted(cfg: Config, run_id: str, parent_run_id: str | None) -> TrainingInterrupted:
