@@ -194,3 +194,19 @@ def modelyard_home(folder: Path) -> Iterator[Path]:
             os.environ.pop("MODELYARD_HOME", None)
         else:
             os.environ["MODELYARD_HOME"] = previous
+
+
+def logged_rows(url: str, columns: str) -> list[tuple[Any, ...]]:
+    """``columns`` (SQL, comma-separated) of every row of the prediction log at
+    ``url``, in the order the rows were written."""
+    import sqlalchemy as sa
+
+    from modelyard.monitor.logstore import create_log_engine
+
+    engine = create_log_engine(url)
+    try:
+        with engine.connect() as connection:
+            query = sa.text(f"SELECT {columns} FROM predictions ORDER BY id")
+            return [tuple(row) for row in connection.execute(query).all()]
+    finally:
+        engine.dispose()

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from starlette.testclient import TestClient
-from tests.helpers import free_port
+from tests.helpers import free_port, logged_rows
 
 from modelyard import bundle
 from modelyard.features.image import ImageSpec, to_model_input
@@ -184,8 +184,6 @@ def test_one_log_write_labels_each_request_under_its_own_rule(tmp_path: Path) ->
     or no rule, leaves top_label NULL; NaN confidence is not confident."""
     from types import SimpleNamespace
 
-    import sqlalchemy as sa
-
     from modelyard.features.text import TextSpec
     from modelyard.modality import modality_for
     from modelyard.modality.base import AnswerRule
@@ -218,15 +216,7 @@ def test_one_log_write_labels_each_request_under_its_own_rule(tmp_path: Path) ->
     assert monitor.log is not None
     monitor.log.start()
     monitor.log.close()
-    engine = create_log_engine(url)
-    try:
-        with engine.connect() as connection:
-            logged = connection.execute(
-                sa.text("SELECT request_id, label, top_label FROM predictions ORDER BY id")
-            ).all()
-    finally:
-        engine.dispose()
-    assert [tuple(row) for row in logged] == [
+    assert logged_rows(url, "request_id, label, top_label") == [
         ("none", "da", None),
         ("none", "da", None),
         ("served", "da", None),

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from starlette.testclient import TestClient
-from tests.helpers import run_cli
+from tests.helpers import logged_rows, run_cli
 from tests.text_fixtures import SENTENCES
 
 from modelyard import bundle
@@ -173,10 +173,6 @@ def test_a_shadow_row_is_labelled_under_the_main_answers_threshold(
     """The shadow (here the same version under its alias) is labelled with the main
     answer's threshold, the request's own included: both rows of a request agree, so
     ``monitor compare`` compares what each version would have served."""
-    import sqlalchemy as sa
-
-    from modelyard.monitor.logstore import create_log_engine
-
     probabilities, labels = _offline()
     threshold = _middle_threshold(probabilities)
     url = f"sqlite:///{tmp_path / 'log.db'}"
@@ -196,14 +192,7 @@ def test_a_shadow_row_is_labelled_under_the_main_answers_threshold(
             answer = client.post(PREDICT, json=body, headers={"x-request-id": request_id})
             assert answer.status_code == 200, answer.text
     # Leaving the client stopped the server: the shadow finished, the log was written.
-    engine = create_log_engine(url)
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(
-                sa.text("SELECT request_id, role, label FROM predictions ORDER BY id")
-            ).all()
-    finally:
-        engine.dispose()
+    rows = logged_rows(url, "request_id, role, label")
     by_role: dict[tuple[str, str], list[str]] = {}
     for request_id, role, label in rows:
         by_role.setdefault((request_id, role), []).append(label)
