@@ -70,7 +70,7 @@ def _work(n: int) -> ShadowWork:
     def decode(model: Any) -> Batch:
         raise AssertionError("equal specs: the main model's decoded inputs are reused")
 
-    return ShadowWork(f"r{n}", main, Batch(rows, rows), decode, logged=False)
+    return ShadowWork(f"r{n}", main, Batch(rows, rows), decode)
 
 
 def test_a_full_queue_drops_and_counts_before_any_work_is_built() -> None:

@@ -180,7 +180,6 @@ class DataPlane:
                         served,
                         batch,
                         lambda m: m.modality.decode_v2(request, m.spec, self.max_rows, m.name),
-                        logged,
                         rule,
                     )
                 )
@@ -278,7 +277,7 @@ class DataPlane:
         )
         shadow = self._shadow_for(served, logged)
         if shadow is not None:
-            shadow.offer(ShadowWork(request_id, served, batch, decode, logged, rule))
+            shadow.offer(ShadowWork(request_id, served, batch, decode, rule))
         body = served.modality.encode_v1(
             batch,
             outputs["probabilities"],

@@ -92,9 +92,6 @@ class ShadowWork:
     main: LoadedModel
     batch: Batch
     decode: Callable[[LoadedModel], Batch]
-    logged: bool
-    """Whether the main prediction was logged: the shadow's is logged with it, so the
-    log holds both rows of a request or neither."""
     rule: AnswerRule | None = None
     """How the main answer was labelled (a text model's threshold): the shadow's row
     is labelled alike, so ``monitor compare`` compares like with like."""
@@ -200,7 +197,8 @@ class Shadow:
         if len(pending) >= self.capacity:
             self._count("dropped")
             return
-        row = self.monitor.queued_row(work.request_id, work.batch.observed) if work.logged else None
+        # with a log, only work whose main row was logged gets here (admit)
+        row = self.monitor.queued_row(work.request_id, work.batch.observed)
         pending.append((work, row))
         if len(pending) == 1:
             self._wake.set()
@@ -261,10 +259,9 @@ class Shadow:
         ] = []
         for (work, main_row), batch, alike in zip(items, batches, same, strict=True):
             rows = len(batch.model_input)
-            if work.logged:
-                mine = {name: value[start : start + rows] for name, value in outputs.items()}
-                shares = main_row if alike else None
-                logged.append((work.request_id, batch.observed, mine, shares, work.rule))
+            mine = {name: value[start : start + rows] for name, value in outputs.items()}
+            shares = main_row if alike else None
+            logged.append((work.request_id, batch.observed, mine, shares, work.rule))
             start += rows
         self.monitor.observe_shadow(model, logged, latency)
         self._count("done", len(items))
