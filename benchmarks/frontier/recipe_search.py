@@ -96,6 +96,14 @@ CANDIDATES: dict[str, list[str]] = {
     "A0 no aug": [*FAST, "train.augment=false"],
     # A1 over 40 epochs: stronger augmentation may want a longer schedule.
     "A4 aug strong 40": [*FAST, *AUG_STRONG, *AUG_LONG],
+    # Task R (issue 17 part 5): the classic MNIST augmentations L lacks, on top of its
+    # affine one; same model and epochs. Random erasing: one rectangle (2-20% of the
+    # image) set to the background in half the training images.
+    "R1 erase50": [*FAST, "train.augment_erasing=0.5"],
+    # Elastic distortion at Simard et al.'s strength (alpha 34 px, sigma 4 px).
+    "R2 elastic34": [*FAST, "train.augment_elastic=34", "train.augment_elastic_sigma=4"],
+    # ... a milder field (about half the displacement).
+    "R3 elastic16": [*FAST, "train.augment_elastic=16", "train.augment_elastic_sigma=4"],
 }
 
 

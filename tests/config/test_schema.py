@@ -37,6 +37,9 @@ def test_a_bad_value_set_after_composing_names_the_choices() -> None:
         ("train.augment_degrees=-1", "train.augment_degrees must be within [0, 180], got -1.0"),
         ("train.augment_scale=1", "train.augment_scale must be within [0, 1), got 1.0"),
         ("train.augment_shift=0.6", "train.augment_shift must be within [0, 0.5], got 0.6"),
+        ("train.augment_elastic=-1", "train.augment_elastic must be >= 0 (0: off), got -1.0"),
+        ("train.augment_elastic_sigma=0", "train.augment_elastic_sigma must be positive, got 0.0"),
+        ("train.augment_erasing=1.5", "train.augment_erasing must be within [0, 1], got 1.5"),
     ],
 )
 def test_an_augmentation_strength_out_of_range_is_refused_in_one_line(

@@ -90,7 +90,14 @@ def test_the_training_step_uses_the_configured_strengths(monkeypatch: pytest.Mon
     module = Classifier(torch.nn.Flatten(), cfg, augment_fill=-0.4)
     batch = (torch.rand(4, 1, 2, 5), torch.tensor([0, 1, 2, 3]))
     module.training_step(batch, 0)
-    assert seen == {"max_degrees": 15.0, "scale": (0.8, 1.2), "max_shift": 0.05, "fill": -0.4}
+    assert seen == {
+        "max_degrees": 15.0,
+        "scale": (0.8, 1.2),
+        "max_shift": 0.05,
+        "fill": -0.4,
+        "elastic_alpha": 0.0,
+        "elastic_sigma": 4.0,
+    }
     seen.clear()
     module.validation_step(batch, 0)  # validation is never augmented
     assert seen == {}

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from modelyard.config.schema import TrainConfig
-from modelyard.train.augment import random_affine
+from modelyard.train.augment import random_affine, random_erasing
 from modelyard.train.optim import SparseDenseAdam
 
 TrainLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -58,7 +58,11 @@ class Classifier(L.LightningModule):
                 scale=(1.0 - cfg.augment_scale, 1.0 + cfg.augment_scale),
                 max_shift=cfg.augment_shift,
                 fill=self.augment_fill,
+                elastic_alpha=cfg.augment_elastic,
+                elastic_sigma=cfg.augment_elastic_sigma,
             )
+            if cfg.augment_erasing > 0:
+                x = random_erasing(x, p=cfg.augment_erasing, fill=self.augment_fill)
         logits = self(x)
         # Smoothing regularises training only; val loss stays the plain cross-entropy.
         smoothing = self.cfg.label_smoothing if stage == "train" else 0.0
