@@ -7,14 +7,17 @@ and a shadow in one server."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 import sqlalchemy as sa
-from tests.helpers import Server
+from prometheus_client.parser import text_string_to_metric_families
+from tests.helpers import Server, logged_rows
 from tests.serve.conftest import Versions
 
 from modelyard.monitor.logstore import create_log_engine, predictions
@@ -190,3 +193,83 @@ def test_a_canary_and_a_shadow_in_one_server(versions: Versions, log_url: str) -
         if line.startswith('modelyard_shadow_requests_total{outcome="dropped"}')
     ]
     assert len(by_version["2"]) + sum(dropped) >= len(by_version["1"]) - 8
+
+
+def counted_predictions(metrics: str, model: str) -> Counter[tuple[str, str]]:
+    """``modelyard_predictions_total`` of ``model`` by (version, label), as scraped."""
+    found: Counter[tuple[str, str]] = Counter()
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.name == "modelyard_predictions_total" and sample.labels["model"] == model:
+                found[sample.labels["version"], sample.labels["label"]] += int(sample.value)
+    return found
+
+
+def _ask_images(
+    client: httpx.Client, labels: list[str], protocol: str, key: str, request_id: str, images: Any
+) -> tuple[str, list[str]]:
+    """One /v1 or v2 request of ``images``: the version that answered and its labels."""
+    headers = {"x-modelyard-key": key}
+    if protocol == "v1":
+        headers["x-request-id"] = request_id
+        answer = client.post(
+            "/v1/models/digits-cnn:predict", json={"instances": images}, headers=headers
+        )
+        assert answer.status_code == 200, answer.text
+        payload = answer.json()
+        return payload["model_version"], [p["label"] for p in payload["predictions"]]
+    tensor = {"name": "input", "shape": [len(images), 8, 8], "datatype": "UINT8", "data": images}
+    answer = client.post(
+        "/v2/models/digits-cnn/infer", json={"id": request_id, "inputs": [tensor]}, headers=headers
+    )
+    assert answer.status_code == 200, answer.text
+    payload = answer.json()
+    output = next(o for o in payload["outputs"] if o["name"] == "probabilities")
+    probabilities = np.asarray(output["data"]).reshape(output["shape"])
+    return payload["model_version"], [labels[int(i)] for i in probabilities.argmax(axis=1)]
+
+
+def test_every_answered_image_is_counted_once_under_its_version(
+    versions: Versions, log_url: str
+) -> None:
+    """``modelyard_predictions_total{version, label}`` holds exactly the labels the
+    clients got, under the version that served each (main and canary), and equals
+    the prediction log's rows (``log_sample_rate=1``): /v1 and v2 requests, of one
+    image and of several, alone (computed inline) and concurrent (batched)."""
+    server = Server(
+        "digits-cnn@production",
+        "canary=challenger",
+        "canary_weight=0.5",
+        "poll_interval_s=0",
+        "log_sample_rate=1",
+        f"prediction_log_url={log_url}",
+    )
+    rng = np.random.default_rng(0)
+    asks = [
+        (
+            "v1" if n % 2 else "v2",
+            f"user-{n}",
+            f"r{n}",
+            rng.integers(0, 17, size=(1 if n % 3 else 3, 8, 8)).tolist(),
+        )
+        for n in range(90)
+    ]
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            labels = client.get("/v2/models/digits-cnn").json()["parameters"]["labels"]
+            alone = [_ask_images(client, labels, *ask) for ask in asks[:12]]
+            with ThreadPoolExecutor(8) as pool:
+                together = list(pool.map(lambda ask: _ask_images(client, labels, *ask), asks[12:]))
+            metrics = client.get("/metrics").text
+    finally:
+        assert server.stop() == 0
+    answers = alone + together
+    served = Counter((version, label) for version, got in answers for label in got)
+    assert {version for version, _ in served} == {"1", "4"}
+    counted = counted_predictions(metrics, "digits-cnn")
+    assert counted == served
+    assert sum(counted.values()) == sum(len(images) for *_, images in asks)
+    rows = logged_rows(log_url, "request_id, version, label")
+    assert Counter((version, label) for _, version, label in rows) == counted
+    by_request = {request_id: version for request_id, version, _ in rows}
+    assert by_request == {ask[2]: version for ask, (version, _) in zip(asks, answers, strict=True)}

@@ -1,5 +1,5 @@
-"""The per-batch metrics: a few rows take a per-value path, many a numpy path; both
-must count the same predictions, buckets and sums."""
+"""The server's metrics: a few rows take a per-value path, many a numpy path; both
+must count the same buckets, sums and served labels, each label under its version."""
 
 from __future__ import annotations
 
@@ -18,20 +18,27 @@ def _samples(metrics: ServerMetrics) -> dict[tuple[str, tuple[tuple[str, str], .
     }
 
 
-def test_small_and_large_batches_count_predictions_alike() -> None:
+def test_small_and_large_batches_observe_confidences_alike() -> None:
     rng = np.random.default_rng(0)
     probabilities = rng.dirichlet(np.ones(4), size=40).astype(np.float32)
-    labels = ["a", "b", "c", "d"]
     one_by_one, all_at_once = ServerMetrics(), ServerMetrics()
     for row in probabilities:
-        one_by_one.observe_predictions("m", labels, row[None, :])
-    all_at_once.observe_predictions("m", labels, probabilities)
+        one_by_one.observe_confidences("m", row[None, :])
+    all_at_once.observe_confidences("m", probabilities)
     got, want = _samples(one_by_one), _samples(all_at_once)
     assert got.keys() == want.keys()
     for key, value in want.items():
         assert np.isclose(got[key], value, rtol=1e-6), key
-    predicted = {k[1]: v for k, v in want.items() if k[0] == "modelyard_predictions_total"}
-    assert sum(predicted.values()) == 40
+    count = all_at_once.registry.get_sample_value(
+        "modelyard_prediction_confidence_count", {"model": "m"}
+    )
+    assert count == 40
+    total = all_at_once.registry.get_sample_value(
+        "modelyard_prediction_confidence_sum", {"model": "m"}
+    )
+    assert np.isclose(total, probabilities.max(axis=1).sum(), rtol=1e-6)
+    # labels are counted per answer (count_served), never per batch
+    assert not any(k[0] == "modelyard_predictions_total" for k in want)
 
 
 def test_small_and_large_batches_observe_queue_times_alike() -> None:
@@ -54,22 +61,37 @@ def test_served_labels_are_counted_per_request_and_unknown_only_once_served() ->
     rule = AnswerRule(0.6, "unknown")
     few, many, plain = ServerMetrics(), ServerMetrics(), ServerMetrics()
     for row in probabilities:
-        few.count_served("m", labels, row[None, :], rule)
-    many.count_served("m", labels, probabilities, rule)
-    plain.count_served("m", labels, probabilities, None)
+        few.count_served("m", "3", labels, row[None, :], rule)
+    many.count_served("m", "3", labels, probabilities, rule)
+    plain.count_served("m", "3", labels, probabilities, None)
 
-    def predicted(metrics: ServerMetrics) -> dict[str, float]:
+    def predicted(metrics: ServerMetrics) -> dict[tuple[str, str], float]:
         return {
-            dict(k[1])["label"]: v
+            (dict(k[1])["version"], dict(k[1])["label"]): v
             for k, v in _samples(metrics).items()
             if k[0] == "modelyard_predictions_total"
         }
 
-    assert predicted(few) == predicted(many) == {"da": 3.0, "sv": 3.0, "unknown": 6.0}
-    assert predicted(plain) == {"da": 9.0, "sv": 3.0}  # no unknown series at all
-    # the batch path then counts confidences only
-    batch = ServerMetrics()
-    batch.observe_predictions("m", None, probabilities)
-    assert predicted(batch) == {}
-    count = batch.registry.get_sample_value("modelyard_prediction_confidence_count", {"model": "m"})
-    assert count == len(probabilities)
+    expected = {("3", "da"): 3.0, ("3", "sv"): 3.0, ("3", "unknown"): 6.0}
+    assert predicted(few) == predicted(many) == expected
+    assert predicted(plain) == {("3", "da"): 9.0, ("3", "sv"): 3.0}  # no unknown series at all
+
+
+def test_served_labels_are_counted_under_the_version_that_served_them() -> None:
+    probabilities = np.eye(3)[[0, 1, 2, 2, 1, 2, 0, 2]]
+    metrics = ServerMetrics()
+    metrics.count_served("m", "1", ["a", "b", "c"], probabilities[:2], None)
+    metrics.count_served("m", "4", ["a", "b", "c"], probabilities[2:], None)  # > _FEW rows path
+    metrics.count_served("m", "4", ["a", "b", "c"], probabilities[:1], None)
+    got = {
+        (dict(k[1])["version"], dict(k[1])["label"]): v
+        for k, v in _samples(metrics).items()
+        if k[0] == "modelyard_predictions_total"
+    }
+    assert got == {
+        ("1", "a"): 1.0,
+        ("1", "b"): 1.0,
+        ("4", "a"): 2.0,
+        ("4", "b"): 1.0,
+        ("4", "c"): 4.0,
+    }

@@ -62,6 +62,7 @@ class DataPlane:
     ) -> None:
         self.runtime = runtime
         self.monitor = monitor
+        self.metrics = monitor.metrics
         self.max_rows = max_rows
         self.shadow = shadow
         self.canary = canary
@@ -158,9 +159,8 @@ class DataPlane:
                 threshold, probabilities, served.bundle.labels, served.spec
             )
             outputs = {**outputs, "label": labels}
-        if self.canary is not None:
-            self.canary.count(served)
-        rule = self._served_rule(served, batch, outputs, threshold)
+        rule = self._answer_rule(served, batch, threshold)
+        self._count_answer(served, outputs, rule)
         if self.monitor.log is not None or self.shadow is not None:
             # the id only matters to the prediction log
             request_id = request.id or request_id or _new_id()
@@ -231,23 +231,31 @@ class DataPlane:
             return self.canary.runtime
         return self.runtime
 
-    def _served_rule(
-        self,
-        served: LoadedModel,
-        batch: Batch,
-        outputs: dict[str, np.ndarray],
-        requested: float | None = None,
+    @staticmethod
+    def _answer_rule(
+        served: LoadedModel, batch: Batch, requested: float | None = None
     ) -> AnswerRule | None:
-        """How the answers were labelled (a text model's threshold: ``requested`` by a
-        v2 request, the /v1 request's own, or the served one), for the log; the served
-        labels of such a model are counted here, per request. Other kinds: None, at
-        the cost of one attribute read."""
+        """How the answers were labelled: a text model's threshold (``requested`` by a
+        v2 request, the /v1 request's own, or the served one) and its low-confidence
+        label. Other kinds: None, at the cost of one attribute read."""
         modality = served.modality
         if not modality.thresholded:
             return None
-        rule = modality.answer_rule(batch, served.spec, requested)
-        self.monitor.count_served(served, outputs["probabilities"], rule)
-        return rule
+        return modality.answer_rule(batch, served.spec, requested)
+
+    def _count_answer(
+        self, served: LoadedModel, outputs: dict[str, np.ndarray], rule: AnswerRule | None
+    ) -> None:
+        """The one place an answer is counted, once per request on every path (/v1 and
+        v2, any kind, inline or batched), after it was computed and before it is sent:
+        ``modelyard_predictions`` by the labels the client is served (under ``rule``),
+        under the version that served them, main or canary; ``modelyard_answers`` with
+        a canary. A shadow's answers are served to no one, so never counted here."""
+        if self.canary is not None:
+            self.canary.count(served)
+        self.metrics.count_served(
+            served.name, served.version, served.bundle.labels, outputs["probabilities"], rule
+        )
 
     def _shadow_for(self, served: LoadedModel, logged: bool) -> Shadow | None:
         """The shadow, when this answer is one it mirrors: a sampled share of the main
@@ -269,9 +277,8 @@ class DataPlane:
         decode: Callable[[LoadedModel], Batch],
     ) -> PredictResponse:
         served, outputs = await self._runtime(model).infer(batch.model_input)
-        if self.canary is not None:
-            self.canary.count(served)
-        rule = self._served_rule(served, batch, outputs)
+        rule = self._answer_rule(served, batch)
+        self._count_answer(served, outputs, rule)
         logged = self.monitor.observe(
             served, request_id, batch.observed, outputs, time.perf_counter() - started, rule=rule
         )

@@ -157,14 +157,15 @@ class ServerMetrics:
         )
         self.predicted = Counter(
             "modelyard_predictions",
-            "Label served per instance: the predicted class, or a text model's "
-            "low_confidence_label below its min_confidence",
-            ["model", "label"],
+            "Label served per answered instance, by the version that served it (main or "
+            "canary): the predicted class, or a text model's low_confidence_label below "
+            "its min_confidence",
+            ["model", "version", "label"],
             registry=r,
         )
         self.confidence = Histogram(
             "modelyard_prediction_confidence",
-            "Probability of the predicted class per instance",
+            "Probability of the predicted class per instance the main version computed",
             ["model"],
             buckets=_CONFIDENCE_BUCKETS,
             registry=r,
@@ -203,39 +204,30 @@ class ServerMetrics:
         else:
             observe_many(queue_time, np.asarray(stats.queue_seconds))
 
-    def observe_predictions(
-        self, model: str, labels: Sequence[str] | None, probabilities: np.ndarray
-    ) -> None:
-        """Count one batch's predicted classes and confidences (any thread). ``labels``
-        None: the confidences only, for a model whose served labels are counted per
-        request (:meth:`count_served`)."""
+    def observe_confidences(self, model: str, probabilities: np.ndarray) -> None:
+        """One batch's top-class probabilities (any thread). Per batch, not per request:
+        numpy counts a large batch's buckets at once (:func:`observe_many`)."""
         if probabilities.ndim != 2 or len(probabilities) == 0:
             return
-        if len(probabilities) <= _FEW:  # a few rows: cheaper without bincount and arrays
-            confidence = self.child(self.confidence, model)
-            for row, index in zip(
-                probabilities, probabilities.argmax(axis=1).tolist(), strict=True
-            ):
-                if labels is not None:
-                    self.child(self.predicted, model, labels[index]).inc()
-                confidence.observe(float(row[index]))
+        confidence = self.child(self.confidence, model)
+        if len(probabilities) <= _FEW:  # a few rows: cheaper without arrays
+            for row in probabilities:
+                confidence.observe(float(row.max()))
             return
-        if labels is not None:
-            counts = np.bincount(probabilities.argmax(axis=1), minlength=len(labels))
-            for index in np.flatnonzero(counts):
-                self.child(self.predicted, model, labels[int(index)]).inc(int(counts[index]))
-        observe_many(self.child(self.confidence, model), probabilities.max(axis=1))
+        observe_many(confidence, probabilities.max(axis=1))
 
     def count_served(
         self,
         model: str,
+        version: str,
         labels: Sequence[str],
         probabilities: np.ndarray,
         rule: AnswerRule | None,
     ) -> None:
-        """Count one request's served labels: its top classes, and ``rule.label`` for
-        those below ``rule.threshold`` (the request's own threshold or the served one).
-        A label value appears only once it is served, so ``unknown`` only where used."""
+        """Count one answer's served labels under the version that served it: its top
+        classes, and ``rule.label`` for those below ``rule.threshold`` (the request's
+        own threshold or the served one; ``rule`` None: the top classes). A label value
+        appears only once it is served, so ``unknown`` only where used."""
         if probabilities.ndim != 2 or len(probabilities) == 0:
             return
         if len(probabilities) <= _FEW:  # the usual request: no index arrays
@@ -244,7 +236,7 @@ class ServerMetrics:
                 label = labels[index]
                 if rule is not None:
                     label = rule.served(label, row[index])
-                self.child(self.predicted, model, label).inc()
+                self.child(self.predicted, model, version, label).inc()
             return
         best = probabilities.argmax(axis=1)
         confident = np.ones(len(best), dtype=bool)
@@ -252,10 +244,10 @@ class ServerMetrics:
             confident = probabilities[np.arange(len(best)), best] >= rule.threshold
             low = len(best) - int(confident.sum())
             if low:
-                self.child(self.predicted, model, rule.label).inc(low)
+                self.child(self.predicted, model, version, rule.label).inc(low)
         counts = np.bincount(best[confident], minlength=len(labels))
         for seen in np.flatnonzero(counts).tolist():
-            self.child(self.predicted, model, labels[seen]).inc(int(counts[seen]))
+            self.child(self.predicted, model, version, labels[seen]).inc(int(counts[seen]))
 
     def render(self) -> bytes:
         folder = multiprocess_dir()

@@ -435,15 +435,6 @@ class ServingMonitor:
             top_labels=top,
         )
 
-    def count_served(
-        self, model: LoadedModel, probabilities: np.ndarray, rule: AnswerRule | None
-    ) -> None:
-        """Count a request's served labels in ``modelyard_predictions``, for a model
-        whose labels depend on the request (:attr:`Modality.thresholded`; other kinds
-        are counted per batch). Only the main version's, like every per-server metric."""
-        if model.role == "main":
-            self.metrics.count_served(model.name, model.bundle.labels, probabilities, rule)
-
     def check_drift_once(self, model: LoadedModel) -> bool | None:
         """Test the newest ``drift_window`` records and set the gauges (blocking).
 

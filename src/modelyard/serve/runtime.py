@@ -113,7 +113,7 @@ def load_model(
     """Open an ONNX Runtime session, warm it up and smoke-test it (blocking).
 
     ``on_outputs`` sees every served batch's outputs on the batcher's thread (the
-    prediction metrics count there, once per batch); warm-up runs are not shown.
+    confidence histogram counts there, once per batch); warm-up runs are not shown.
     Only a ``main`` model (not a shadow's or canary's) may compute on the event loop.
     """
     session = _session(bundle, settings.intra_op_threads, settings.ort_spinning)
@@ -214,10 +214,10 @@ class ModelRuntime:
     def _on_outputs(self, bundle: Bundle, outputs: dict[str, np.ndarray]) -> None:
         probabilities = outputs.get("probabilities")
         if probabilities is not None and self.main:
-            # A text model's served label depends on each request's own threshold:
-            # the data plane counts those per request (ServingMonitor.count_served).
-            labels = None if bundle.modality.thresholded else bundle.labels
-            self.metrics.observe_predictions(bundle.name, labels, probabilities)
+            # Confidences per batch; the served labels per answer, by the data plane
+            # (DataPlane._count_answer): a batch computed for a request that then timed
+            # out was never served, and a text model's label depends on the request.
+            self.metrics.observe_confidences(bundle.name, probabilities)
 
     def _load_blocking(self, uri: str) -> LoadedModel:
         loaded = bundle_io.load(uri, self.settings.tracking_uri)
