@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from modelyard.train.augment import elastic_offsets, random_affine
+from modelyard.train.augment import _smoothing_matrix, elastic_offsets, random_affine
 
 
 def _still(images: torch.Tensor, **kwargs: float) -> torch.Tensor:
@@ -88,3 +88,13 @@ def test_sigma_sets_how_smooth_the_field_is() -> None:
 def test_a_huge_sigma_stays_cheap_and_finite() -> None:
     out = elastic_offsets(2, 28, 28, alpha=34.0, sigma=1e6)
     assert out.shape == (2, 28, 28, 2) and torch.isfinite(out).all()
+
+
+def test_the_smoothing_is_a_unit_sum_gaussian_away_from_the_edges() -> None:
+    delta = torch.zeros(41)
+    delta[20] = 1.0
+    smoothed = _smoothing_matrix(41, 4.0, 12, None) @ delta
+    assert abs(float(smoothed.sum()) - 1.0) < 1e-5
+    assert int(smoothed.argmax()) == 20 and float(smoothed[33]) == 0.0  # 13 > radius 12
+    ratio = float(smoothed[24] / smoothed[20])  # one sigma away
+    assert abs(ratio - float(torch.exp(torch.tensor(-0.5)))) < 1e-5
