@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from modelyard.bundle import Bundle
+from modelyard.export.cpu import named_extensions
 
 _DETAIL = re.compile(r"_(f1|n|accuracy)_")
 """Per-class and per-length-bucket metrics (``test_f1_3``): in --json, not in the summary."""
@@ -42,7 +43,7 @@ def cost_lines(cost: dict[str, Any] | None) -> list[str]:
         return ["cost      not recorded (exported before cost reports; re-train to add one)"]
     found = cost.get("machine") or {}
     flags = found.get("cpu_flags") or []
-    vector = [f for f in ("avx512_vnni", "avx_vnni", "amx_int8", "avx512f", "avx2") if f in flags]
+    vector = named_extensions(flags, found.get("amx_enabled"))
     return [
         f"cost      {_count(cost['parameters'])} parameters, "
         f"{_count(cost['macs_per_example'])} multiply-adds per example, "

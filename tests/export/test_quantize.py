@@ -135,25 +135,39 @@ def test_refuses_a_non_empty_folder(registered: Bundle, tmp_path: Path) -> None:
     assert not (tmp_path / "model.onnx").exists()
 
 
-def _report(int8_ms: float, flags: tuple[str, ...]) -> quantize.QuantizationReport:
+def _report(
+    int8_ms: float, flags: tuple[str, ...], amx: bool | None = None
+) -> quantize.QuantizationReport:
     return quantize.QuantizationReport(
-        "test", 10, 0.9, 0.9, 0.0, 1.0, 100, 30, 1.0, int8_ms, 32, "Some CPU", flags
+        "test", 10, 0.9, 0.9, 0.0, 1.0, 100, 30, 1.0, int8_ms, 32, "Some CPU", flags, amx
     )
 
 
+AMX = ("amx_int8", "amx_tile", "avx2", "avx512_vnni", "avx512f")
+
+
 @pytest.mark.parametrize(
-    ("int8_ms", "flags", "method", "says"),
+    ("int8_ms", "flags", "amx", "method", "says"),
     [
-        (0.5, ("avx2",), "static", None),
-        (1.5, ("avx", "avx2"), "static", "Some CPU (avx2) has no int8 dot-product"),
-        (1.5, ("avx2", "avx512_vnni", "avx512f"), "static", "even with avx512_vnni"),
-        (1.5, ("avx2",), "dynamic", "ConvInteger has no fast kernel"),
+        (0.5, ("avx2",), None, "static", None),
+        (1.5, ("avx", "avx2"), None, "static", "Some CPU (avx2) has no int8 dot-product"),
+        (1.5, ("avx2", "avx512_vnni", "avx512f"), False, "static", "even with avx512_vnni"),
+        (1.5, AMX, True, "static", "even with amx_int8, avx512_vnni on"),
+        # AMX the OS left off is named as off, and not as an int8 extension ORT used.
+        (
+            1.5,
+            AMX,
+            False,
+            "static",
+            "even with avx512_vnni on Some CPU (amx_int8 (not enabled by the OS), avx512_vnni",
+        ),
+        (1.5, ("avx2",), None, "dynamic", "ConvInteger has no fast kernel"),
     ],
 )
 def test_the_speed_verdict_says_why_int8_is_not_faster(
-    int8_ms: float, flags: tuple[str, ...], method: str, says: str | None
+    int8_ms: float, flags: tuple[str, ...], amx: bool | None, method: str, says: str | None
 ) -> None:
-    verdict = quantize.speed_verdict(_report(int8_ms, flags), method)
+    verdict = quantize.speed_verdict(_report(int8_ms, flags, amx), method)
     if says is None:
         assert verdict is None
     else:

@@ -112,7 +112,7 @@ def quantize(
         typer.Option(
             "--static",
             help="Static INT8: activation scales calibrated on training images, QDQ graph, "
-            "per-channel weights (fast where the CPU has VNNI).",
+            "per-channel weights (fast where the CPU has AMX or VNNI).",
         ),
     ] = False,
     calibration_examples: Annotated[
@@ -162,16 +162,13 @@ def quantize(
         )
     else:
         how = f"dynamic quantization, int8 weights, ops quantized: {ops}"
-    flags = [
-        f for f in ("avx512_vnni", "avx_vnni", "amx_int8", "avx512f", "avx2") if f in r.cpu_flags
-    ]
     _emit(
         {"bundle": str(result.bundle.path), "quantization": dict(q.record), **r.to_dict()},
         as_json,
         [
             f"INT8 bundle of {result.bundle.name} written to {result.bundle.path}",
             f"  {how}",
-            f"  measured on {r.cpu or 'this CPU'} ({', '.join(flags) or 'no AVX2'})",
+            f"  measured on {r.cpu or 'this CPU'} ({', '.join(r.extensions) or 'no AVX2'})",
             f"{'':30}{'float32':>12}{'int8':>12}",
             f"{f'accuracy ({r.split}, n={r.n})':30}{r.accuracy_fp32:>12.4f}"
             f"{r.accuracy_int8:>12.4f}   drop {r.accuracy_drop:+.4f}",

@@ -25,7 +25,6 @@ so it is a per-core figure; it depends on the machine, which the report names
 
 from __future__ import annotations
 
-import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from onnx import shape_inference
 
 from modelyard.bundle import INPUT_NAME
 from modelyard.errors import ExportError
+from modelyard.export.cpu import machine
 
 _REDUCE_OPS = ("ReduceSum", "ReduceMean")
 _CONV_WEIGHT = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3}
@@ -167,37 +167,6 @@ def count_parameters(model: onnx.ModelProto) -> int:
         for init in model.graph.initializer
         if init.data_type in _WEIGHT_TYPES
     )
-
-
-def cpu_flags() -> list[str]:
-    """The CPU's vector extensions (AVX, AVX-512, VNNI, AMX) from /proc/cpuinfo; empty
-    where that file does not exist."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    flags: set[str] = set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            flags.update(f for f in line.split(":", 1)[1].split() if f.startswith(("avx", "amx")))
-            break
-    return sorted(flags)
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine() -> dict[str, Any]:
-    import onnxruntime as ort
-
-    return {"cpu": _cpu_model(), "cpu_flags": cpu_flags(), "onnxruntime": ort.__version__}
 
 
 def _median_ms(session: Any, batch: np.ndarray, repeats: int) -> float:

@@ -4,10 +4,10 @@ Dynamic quantization stores weights as int8 and quantizes activations on the fly
 so it needs no calibration data. Static quantization (``static=True``) fixes the
 activations' scales from calibration on training images and writes a QDQ graph with
 per-channel int8 weights, which ONNX Runtime fuses into int8 kernels (fast where the
-CPU has VNNI, AVX-512 or AVX-VNNI). Whether either is worth it depends on the model
-and the CPU, so
-:func:`compare_quantized` measures the INT8 bundle against its source on a real
-split: accuracy, agreement, file size and single-thread latency.
+CPU has int8 dot products: AMX, AVX-512 VNNI or AVX-VNNI). Whether either is worth it
+depends on the model and the CPU, so :func:`compare_quantized` measures the INT8
+bundle against its source on a real split: accuracy, agreement, file size and
+single-thread latency.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from modelyard import bundle as bundle_io
 from modelyard.bundle import Bundle, write_bundle
 from modelyard.config.schema import Config
 from modelyard.errors import ExportError, MissingExtra, UsageError
+from modelyard.export.cpu import INT8_EXTENSIONS, named_extensions
 from modelyard.manifest import FILES_KEY
 from modelyard.predictor import Predictor
 
@@ -42,8 +43,6 @@ STATIC_OPS = ("Conv", "Gemm", "MatMul")
 probabilities keep their precision."""
 CALIBRATION_EXAMPLES = 512
 """Training images the static scales are calibrated on (a seeded random sample)."""
-INT8_EXTENSIONS = ("avx512_vnni", "avx_vnni", "amx_int8")
-"""CPU extensions with int8 dot-product instructions, which make int8 kernels pay."""
 # Keys write_bundle sets itself; everything else in the source manifest is carried over.
 _OWN_KEYS = (
     "format_version", "name", "task", "kind", "labels", "preprocessing", "metrics", FILES_KEY,
@@ -72,6 +71,13 @@ class QuantizationReport:
     """The CPU both latencies were measured on."""
     cpu_flags: tuple[str, ...] = ()
     """Its vector extensions (AVX2, AVX-512, VNNI ...): int8 speed depends on them."""
+    amx_enabled: bool | None = None
+    """Whether the OS let ONNX Runtime use the CPU's AMX tiles (None: not recorded)."""
+
+    @property
+    def extensions(self) -> list[str]:
+        """The extensions reports name (:func:`modelyard.export.cpu.named_extensions`)."""
+        return named_extensions(self.cpu_flags, self.amx_enabled)
 
     @property
     def faster(self) -> bool:
@@ -85,9 +91,9 @@ def speed_verdict(report: QuantizationReport, method: str) -> str | None:
     """Why INT8 is not faster than float32 here, or None when it is."""
     if report.faster:
         return None
-    int8 = [f for f in INT8_EXTENSIONS if f in report.cpu_flags]
-    vector = [f for f in ("avx512f", "avx2") if f in report.cpu_flags]
-    cpu = f"{report.cpu or 'this CPU'} ({', '.join([*int8, *vector]) or 'no AVX2'})"
+    named = report.extensions
+    int8 = [f for f in named if f in INT8_EXTENSIONS]  # not AMX the OS left off
+    cpu = f"{report.cpu or 'this CPU'} ({', '.join(named) or 'no AVX2'})"
     if method == "dynamic":
         why = "ONNX Runtime's CPU ConvInteger has no fast kernel; --matmul-only keeps float32 speed"
     elif not int8:
@@ -298,7 +304,7 @@ def compare_quantized(
     original: Bundle, quantized: Bundle, cfg: Config, split: str = "test"
 ) -> QuantizationReport:
     """Score both bundles through :class:`Predictor` on a split of the configured dataset."""
-    from modelyard.export.cost import cpu_flags, machine
+    from modelyard.export.cpu import machine
     from modelyard.scoring import labelled_split, model_inputs
 
     data = labelled_split(original, cfg, split)
@@ -309,6 +315,7 @@ def compare_quantized(
     int8 = Predictor(quantized).predict_inputs(inputs).predicted
     accuracy_fp32 = float((fp32 == data.labels).mean())
     accuracy_int8 = float((int8 == data.labels).mean())
+    found = machine()
     return QuantizationReport(
         split=split,
         n=int(data.labels.shape[0]),
@@ -321,8 +328,9 @@ def compare_quantized(
         latency_fp32_ms=_latency_ms(original, inputs),
         latency_int8_ms=_latency_ms(quantized, inputs),
         latency_batch=LATENCY_BATCH,
-        cpu=str(machine()["cpu"]),
-        cpu_flags=tuple(cpu_flags()),
+        cpu=str(found["cpu"]),
+        cpu_flags=tuple(found["cpu_flags"]),
+        amx_enabled=bool(found["amx_enabled"]),
     )
 
 
