@@ -24,11 +24,17 @@ from modelyard.config.compose import compose_config
 from modelyard.train.run import train
 
 
-def add_catalogues(packages: list[str], wheels: Path | None) -> None:
+def add_catalogues(
+    packages: list[str],
+    wheels: Path | None,
+    cap: int | None = None,
+    labels: list[str] | None = None,
+) -> None:
     """Append the packages' catalogue phrases to the training split (only; val and test
-    stay UD documents) wherever train() loads the text dataset."""
+    stay UD documents) wherever train() loads the text dataset: only ``labels``' (all
+    when None), at most ``cap`` per label, a seeded sample (``sample_per_label``)."""
     import modelyard.data as data_module
-    from modelyard.data.catalogues import load_catalogues, training_split
+    from modelyard.data.catalogues import load_catalogues, sample_per_label, training_split
     from modelyard.data.text import with_extra_training
 
     original = data_module.load_text_dataset
@@ -36,9 +42,38 @@ def add_catalogues(packages: list[str], wheels: Path | None) -> None:
     def with_catalogues(cfg):  # type: ignore[no-untyped-def]
         dataset = original(cfg)
         items = load_catalogues(packages, wheels)
+        if labels is not None:
+            items = [item for item in items if item.label in labels]
+        if cap is not None:
+            items = sample_per_label(items, cap, cfg.split_seed)
         return with_extra_training(dataset, training_split(items, dataset.class_names))
 
     data_module.load_text_dataset = with_catalogues
+
+
+def add_extra_text(path: Path) -> None:
+    """Append the rows of a JSON-lines file (``text``, ``label``, ``group``) to the
+    training split wherever train() loads the text dataset: a way to try a text source
+    on grouped validation before it earns a module of its own."""
+    import numpy as np
+
+    import modelyard.data as data_module
+    from modelyard.data.text import TextSplit, as_text_array, with_extra_training
+
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    original = data_module.load_text_dataset
+
+    def with_rows(cfg):  # type: ignore[no-untyped-def]
+        dataset = original(cfg)
+        names = list(dataset.class_names)
+        extra = TextSplit(
+            as_text_array([row["text"] for row in rows]),
+            np.asarray([names.index(row["label"]) for row in rows], dtype=np.int64),
+            as_text_array([row["group"] for row in rows]),
+        )
+        return with_extra_training(dataset, extra)
+
+    data_module.load_text_dataset = with_rows
 
 
 def main() -> int:
@@ -54,9 +89,20 @@ def main() -> int:
         help="also train on these packages' gettext catalogues (genre_train.py)",
     )
     parser.add_argument("--wheels", type=Path, help="folder holding the catalogue wheels")
+    parser.add_argument(
+        "--catalogue-cap", type=int, help="at most this many catalogue phrases per label"
+    )
+    parser.add_argument(
+        "--catalogue-labels", nargs="*", help="only these labels' catalogue phrases"
+    )
+    parser.add_argument(
+        "--extra-text", type=Path, help="JSON lines of text, label, group to train on too"
+    )
     args = parser.parse_args()
+    if args.extra_text:
+        add_extra_text(args.extra_text)
     if args.catalogues:
-        add_catalogues(args.catalogues, args.wheels)
+        add_catalogues(args.catalogues, args.wheels, args.catalogue_cap, args.catalogue_labels)
     # The held-out fit is what is scored here: a refit would have seen the test split.
     cfg = compose_config([*task_overrides(args.data_dir), "train.refit=false", *args.override])
     cfg = replace(cfg, data=drop_files(cfg.data, args.exclude))

@@ -252,3 +252,20 @@ def test_read_deb_takes_mo_catalogues_of_the_asked_locales(tmp_path: Path) -> No
     (tmp_path / "fake.deb").write_bytes(b"PK\x03\x04 a zip")
     with pytest.raises(DataError, match="not a Debian package"):
         read_wheel(tmp_path / "fake.deb", replace(package, filename="fake.deb"))
+
+
+def test_sample_per_label_caps_each_label_seeded_and_keeps_order() -> None:
+    items = [
+        catalogues.CatalogueText(f"{label} phrase number {i}", label, "app", "app:x")
+        for label, count in (("da", 5), ("nn", 2))
+        for i in range(count)
+    ]
+    capped = catalogues.sample_per_label(items, 3, seed=0)
+    by_label = {label: [i for i in capped if i.label == label] for label in ("da", "nn")}
+    assert len(by_label["da"]) == 3 and by_label["nn"] == items[5:]  # under the cap: all
+    assert capped == [i for i in items if i in capped]  # input order kept
+    assert catalogues.sample_per_label(items, 3, seed=0) == capped
+    assert any(catalogues.sample_per_label(items, 3, seed=s) != capped for s in range(1, 6))
+    assert catalogues.sample_per_label(items, 0, seed=0) == []
+    with pytest.raises(DataError, match="at least 0"):
+        catalogues.sample_per_label(items, -1, seed=0)

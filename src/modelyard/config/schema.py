@@ -88,6 +88,10 @@ class DataConfig:
     """Text sources: at most this many sentences per label (da, sv, nb) from Debian's
     translated package descriptions join the training split only (0: none;
     :mod:`modelyard.data.ddtp`)."""
+    manpage_sentences: int = 0
+    """Text sources: at most this many sentences per label (da, sv, nb) from Debian's
+    translated manual pages join the training split only (0: none;
+    :mod:`modelyard.data.manpages`)."""
     split_by: SplitBy = SplitBy.sentence
     """Text sources: the unit a split never divides. ``document`` keeps each document
     (CoNLL-U ``# newdoc id``, sentence-id prefix, else blocks of 20 sentences) whole in

@@ -117,4 +117,10 @@ def load_text_dataset(cfg: DataConfig) -> TextDataset:
 
         extra = ddtp_sentences(dataset.class_names, cfg.ddtp_sentences, cfg.split_seed)
         dataset = with_extra_training(dataset, extra)
+    if cfg.manpage_sentences != 0:  # a negative count is refused there
+        from modelyard.data.manpages import manpage_sentences
+        from modelyard.data.text import with_extra_training
+
+        extra = manpage_sentences(dataset.class_names, cfg.manpage_sentences, cfg.split_seed)
+        dataset = with_extra_training(dataset, extra)
     return dataset
