@@ -59,9 +59,11 @@ def test_served_labels_are_counted_per_request_and_unknown_only_once_served() ->
     probabilities = np.array([[0.9, 0.1], [0.55, 0.45], [0.2, 0.8], [0.5, 0.5]] * 3)
     labels = ["da", "sv"]
     rule = AnswerRule(0.6, "unknown")
-    few, many, plain = ServerMetrics(), ServerMetrics(), ServerMetrics()
-    for row in probabilities:
-        few.count_served("m", "3", labels, row[None, :], rule)
+    one, few, many, plain = ServerMetrics(), ServerMetrics(), ServerMetrics(), ServerMetrics()
+    for row in probabilities:  # one row a request: the flat argmax path
+        one.count_served("m", "3", labels, row[None, :], rule)
+    for start in range(0, len(probabilities), 3):  # a few rows: a loop per row
+        few.count_served("m", "3", labels, probabilities[start : start + 3], rule)
     many.count_served("m", "3", labels, probabilities, rule)
     plain.count_served("m", "3", labels, probabilities, None)
 
@@ -73,7 +75,7 @@ def test_served_labels_are_counted_per_request_and_unknown_only_once_served() ->
         }
 
     expected = {("3", "da"): 3.0, ("3", "sv"): 3.0, ("3", "unknown"): 6.0}
-    assert predicted(few) == predicted(many) == expected
+    assert predicted(one) == predicted(few) == predicted(many) == expected
     assert predicted(plain) == {("3", "da"): 9.0, ("3", "sv"): 3.0}  # no unknown series at all
 
 

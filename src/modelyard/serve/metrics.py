@@ -210,9 +210,9 @@ class ServerMetrics:
         if probabilities.ndim != 2 or len(probabilities) == 0:
             return
         confidence = self.child(self.confidence, model)
-        if len(probabilities) <= _FEW:  # a few rows: cheaper without arrays
-            for row in probabilities:
-                confidence.observe(float(row.max()))
+        if len(probabilities) <= _FEW:  # a few rows: no bucket arrays
+            for value in probabilities.max(axis=1).tolist():
+                confidence.observe(value)
             return
         observe_many(confidence, probabilities.max(axis=1))
 
@@ -230,7 +230,14 @@ class ServerMetrics:
         appears only once it is served, so ``unknown`` only where used."""
         if probabilities.ndim != 2 or len(probabilities) == 0:
             return
-        if len(probabilities) <= _FEW:  # the usual request: no index arrays
+        if len(probabilities) == 1:  # the usual request: the flat argmax is its column
+            index = int(probabilities.argmax())
+            label = labels[index]
+            if rule is not None:
+                label = rule.served(label, probabilities[0, index])
+            self.child(self.predicted, model, version, label).inc()
+            return
+        if len(probabilities) <= _FEW:  # a few rows: no index arrays
             for row in probabilities:
                 index = int(row.argmax())
                 label = labels[index]
