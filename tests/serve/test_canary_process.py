@@ -6,6 +6,7 @@ and a shadow in one server."""
 
 from __future__ import annotations
 
+import io
 import random
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ import httpx
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 from tests.helpers import Server, logged_rows
 from tests.serve.conftest import Versions
@@ -135,9 +137,14 @@ def test_two_workers_send_a_key_to_one_version(versions: Versions, tmp_path: Pat
     try:
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(lambda ask: _ask(server.url, *ask), asks))
+        metrics = httpx.get(f"{server.url}/metrics", timeout=30).text  # both workers' sum
     finally:
         assert server.stop() == 0
     assert {status for status, _ in answers} == {200}, answers[:5]
+    by_version: Counter[str] = Counter()
+    for (version, _), count in counted_predictions(metrics, "digits-cnn").items():
+        by_version[version] += count
+    assert by_version == Counter(version for _, version in answers)  # one image each
     seen: dict[str, set[str]] = {key: set() for key in keys}
     for (key, _), (_, version) in zip(asks, answers, strict=True):
         seen[key].add(version)
@@ -205,16 +212,29 @@ def counted_predictions(metrics: str, model: str) -> Counter[tuple[str, str]]:
     return found
 
 
+def _png(image: Any) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def _ask_images(
     client: httpx.Client, labels: list[str], protocol: str, key: str, request_id: str, images: Any
 ) -> tuple[str, list[str]]:
-    """One /v1 or v2 request of ``images``: the version that answered and its labels."""
+    """One request of ``images`` (/v1 JSON, /v1 PNG upload, or v2): the version that
+    answered and the labels it served."""
     headers = {"x-modelyard-key": key}
-    if protocol == "v1":
+    if protocol in ("v1", "upload"):
         headers["x-request-id"] = request_id
-        answer = client.post(
-            "/v1/models/digits-cnn:predict", json={"instances": images}, headers=headers
-        )
+        if protocol == "upload":
+            files = [
+                ("file", (f"{i}.png", _png(image), "image/png")) for i, image in enumerate(images)
+            ]
+            answer = client.post("/v1/models/digits-cnn:predict", files=files, headers=headers)
+        else:
+            answer = client.post(
+                "/v1/models/digits-cnn:predict", json={"instances": images}, headers=headers
+            )
         assert answer.status_code == 200, answer.text
         payload = answer.json()
         return payload["model_version"], [p["label"] for p in payload["predictions"]]
@@ -234,8 +254,9 @@ def test_every_answered_image_is_counted_once_under_its_version(
 ) -> None:
     """``modelyard_predictions_total{version, label}`` holds exactly the labels the
     clients got, under the version that served each (main and canary), and equals
-    the prediction log's rows (``log_sample_rate=1``): /v1 and v2 requests, of one
-    image and of several, alone (computed inline) and concurrent (batched)."""
+    the prediction log's rows (``log_sample_rate=1``): /v1 (JSON and PNG upload) and
+    v2 requests, of one image and of several, alone (computed inline) and concurrent
+    (batched)."""
     server = Server(
         "digits-cnn@production",
         "canary=challenger",
@@ -247,10 +268,10 @@ def test_every_answered_image_is_counted_once_under_its_version(
     rng = np.random.default_rng(0)
     asks = [
         (
-            "v1" if n % 2 else "v2",
+            ("v1", "v2", "upload")[n % 3],
             f"user-{n}",
             f"r{n}",
-            rng.integers(0, 17, size=(1 if n % 3 else 3, 8, 8)).tolist(),
+            rng.integers(0, 17, size=(1 if n % 4 else 3, 8, 8)).tolist(),
         )
         for n in range(90)
     ]
