@@ -124,3 +124,17 @@ def test_cost_report_times_the_graph_on_one_thread(tmp_path: Path) -> None:
     assert metrics["cost_macs_per_example"] == 25_600.0 and params["cost_threads"] == "1"
     with pytest.raises(ExportError, match="at least one"):
         cost_report(path, inputs[:0])
+
+
+def test_latency_is_the_calling_threads_cpu_time() -> None:
+    """ONNX Runtime computes on the calling thread with one intra-op thread, so its CPU
+    time is the compute; time spent waiting (here: sleeping) is not counted."""
+    import time
+
+    from modelyard.export.cost import _median_ms
+
+    class Waiting:
+        def run(self, *args: object) -> None:
+            time.sleep(0.005)
+
+    assert _median_ms(Waiting(), np.zeros((1, 3)), repeats=5) < 1.0

@@ -173,3 +173,22 @@ def test_the_speed_verdict_says_why_int8_is_not_faster(
     else:
         assert verdict is not None and says in verdict
         assert "at batch 32 here (1.500 vs 1.000 ms)" in verdict
+
+
+def test_latency_is_the_threads_cpu_time_not_the_time_others_took(
+    registered: Bundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call that waits 5 ms without computing (as one preempted on a loaded machine
+    does) costs next to nothing: the comparison times CPU, not the scheduler."""
+    import time
+
+    class Waiting:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def predict_inputs(self, batch: np.ndarray) -> None:
+            time.sleep(0.005)
+
+    monkeypatch.setattr(quantize, "Predictor", Waiting)
+    inputs = np.zeros((4, 1, 8, 8), dtype=np.float32)
+    assert quantize._latency_ms(registered, inputs, budget_s=0.0) < 1.0

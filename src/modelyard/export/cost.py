@@ -20,7 +20,10 @@ Counting rules (per example: the batch axis is fixed to 1 before shape inference
 
 Latency is measured with ONNX Runtime on one thread (``intra_op_num_threads=1``),
 so it is a per-core figure; it depends on the machine, which the report names
-(CPU model and vector extensions).
+(CPU model and vector extensions). It is the calling thread's CPU time, where ONNX
+Runtime computes with one intra-op thread: on a quiet machine that is the wall time,
+and on a loaded one it leaves out the time the scheduler gave other processes, which
+at load 12 on 2 cores made a batch of 32 take 2-5x its CPU time in wall time.
 """
 
 from __future__ import annotations
@@ -72,9 +75,9 @@ class CostReport:
     size_bytes: int
     """The ONNX file on disk."""
     latency_ms_batch1: float
-    """Median time of one ONNX Runtime call on one example (one thread)."""
+    """Median CPU time of one ONNX Runtime call on one example (one thread)."""
     latency_ms_per_example_batch32: float
-    """Median time of one call on 32 examples, divided by 32 (one thread)."""
+    """Median CPU time of one call on 32 examples, divided by 32 (one thread)."""
     repeats: int
     machine: dict[str, Any] = field(default_factory=dict)
     """Where the latency was measured: CPU model, vector extensions, ORT version."""
@@ -174,9 +177,9 @@ def _median_ms(session: Any, batch: np.ndarray, repeats: int) -> float:
         session.run(None, {INPUT_NAME: batch})
     times = []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started = time.thread_time()  # see the module docstring
         session.run(None, {INPUT_NAME: batch})
-        times.append((time.perf_counter() - started) * 1000.0)
+        times.append((time.thread_time() - started) * 1000.0)
     return float(np.median(times))
 
 
