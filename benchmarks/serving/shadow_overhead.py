@@ -1,6 +1,6 @@
 """Main-path cost of shadow traffic (issue 16): the same model served without a
-shadow and with ``shadow=staging`` at ``shadow_rate=1.0`` and ``0.2`` (its model
-thread at the default ``shadow_nice=10``), benched side by side with ``modelyard
+shadow and with ``shadow=staging`` at ``shadow_rate=1.0`` and ``0.2`` (by default in a
+process of its own at ``shadow_nice=19``), benched side by side with ``modelyard
 bench`` at c=32, alternating A/B/C/A/B/C so machine load drifts evenly.
 
     .venv/bin/python benchmarks/serving/shadow_overhead.py [--repeats 3] [--duration 10s]
@@ -16,8 +16,8 @@ costs what the main model costs), and writes ``results/shadow-overhead.json``. E
 run gets its own SQLite prediction log, so the rows each version logged are counted
 beside the shadow's outcomes (done, dropped) and the rows the log dropped (of them
 the shadow's). The server's CPU time per thread
-(event loop, prediction log, shadow model, the rest) per 1,000 answers is read from
-/proc: on a loaded machine it moves less than latency does. Prints the CPU flags and
+(event loop, prediction log, shadow threads, the shadow's process, the rest) per 1,000
+answers is read from /proc: on a loaded machine it moves less than latency does. Prints the CPU flags and
 load averages.
 """
 
@@ -109,13 +109,37 @@ def _shadow_counts(port: int) -> dict[str, float]:
     return counts
 
 
+def _shadow_children(pid: int) -> list[int]:
+    """The shadow's process among ``pid``'s children (``shadow_process=true``), by name."""
+    found = []
+    for listed in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in listed.read_text().split():
+            try:
+                if Path(f"/proc/{child}/comm").read_text().startswith("modelyard-shad"):
+                    found.append(int(child))
+            except OSError:  # it ended
+                continue
+    return found
+
+
 def _thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
-    """Each thread of ``pid`` (Linux /proc): its kind and CPU seconds (user + system).
-    Kinds: the event loop (the main thread), the prediction log and the shadow's model
-    thread (by the names they give themselves), and the rest (the main model's
-    batcher, ONNX Runtime's pool, ...)."""
+    """Each thread of ``pid`` (Linux /proc), and of the shadow's process when it has
+    one: its kind and CPU seconds (user + system). Kinds: the event loop (the main
+    thread), the prediction log and the shadow's threads (by the names they give
+    themselves), the shadow's process (all its threads), and the rest (the main
+    model's batcher, ONNX Runtime's pool, ...)."""
     tick = os.sysconf("SC_CLK_TCK")
     found: dict[int, tuple[str, float]] = {}
+    for child in _shadow_children(pid):
+        for stat in Path(f"/proc/{child}/task").glob("*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            found[int(stat.parent.name)] = (
+                "shadow process",
+                (int(fields[11]) + int(fields[12])) / tick,
+            )
     for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
         try:
             text = stat.read_text()
@@ -130,7 +154,7 @@ def _thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
         elif name.startswith("modelyard-log"):
             kind = "prediction log"
         elif name.startswith("modelyard-shad"):
-            kind = "shadow model"
+            kind = "shadow threads"
         else:
             kind = "rest"
         found[tid] = (kind, seconds)
@@ -169,6 +193,10 @@ ARMS = {
     "rate1-nice0": (
         "shadow_rate=1.0 shadow_nice=0",
         ["shadow=staging", "shadow_rate=1.0", "shadow_nice=0"],
+    ),
+    "rate1-threads": (
+        "shadow_rate=1.0 shadow_process=false",
+        ["shadow=staging", "shadow_rate=1.0", "shadow_process=false"],
     ),
 }
 
@@ -262,7 +290,15 @@ def main() -> None:
     print(json.dumps({k: out[k] for k in shown}, indent=2))
     for arm, results in runs.items():
         for r in results:
-            print(arm, r["shadow_outcomes"], r["logged_rows"], r["cpu_ms_per_1000_answers"])
+            done = r["shadow_outcomes"].get("done", 0.0)  # type: ignore[attr-defined]
+            share = done / max(float(r["requests"]), 1.0)  # type: ignore[arg-type]
+            print(
+                arm,
+                f"shadow done {share:.0%} of answers",
+                r["shadow_outcomes"],
+                r["logged_rows"],
+                r["cpu_ms_per_1000_answers"],
+            )
     if args.home is None:
         shutil.rmtree(home, ignore_errors=True)
 

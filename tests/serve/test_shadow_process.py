@@ -7,6 +7,7 @@ hot-reloaded once its alias moves; bad shadow settings are one line, exit 2."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -72,13 +73,27 @@ def _thread_nice_values(pid: int) -> list[int]:
     return values
 
 
-def test_a_slow_shadow_never_holds_up_the_main_path(versions: Versions, log_url: str) -> None:
+def _shadow_processes(pid: int) -> list[int]:
+    """The child processes of process ``pid`` named as the shadow's (Linux /proc; not
+    multiprocessing's resource tracker, an idle helper of the spawn)."""
+    found = []
+    for listed in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += [int(child) for child in listed.read_text().split()]
+    return [c for c in found if Path(f"/proc/{c}/comm").read_text().startswith("modelyard-shad")]
+
+
+@pytest.mark.parametrize("own_process", [True, False], ids=["process", "threads"])
+def test_a_slow_shadow_never_holds_up_the_main_path(
+    versions: Versions, log_url: str, own_process: bool
+) -> None:
     server = Server(
         "digits-cnn@production",
         "shadow=staging",
         "shadow_rate=1.0",
         "shadow_queue=8",
         "poll_interval_s=0",
+        f"shadow_process={str(own_process).lower()}",
+        f"shadow_nice={19 if own_process else 10}",  # a thread at 19 got ~nothing done here
         f"prediction_log_url={log_url}",
     )
     results: list[tuple[int, str, float]] = []
@@ -93,9 +108,17 @@ def test_a_slow_shadow_never_holds_up_the_main_path(versions: Versions, log_url:
         shadow = _counter(server.url, "modelyard_shadow_requests_total")
         info = httpx.get(f"{server.url}/metrics").text
         niced = _thread_nice_values(server.process.pid)
+        shadow_niced = [
+            n for c in _shadow_processes(server.process.pid) for n in _thread_nice_values(c)
+        ]
     finally:
         assert server.stop() == 0  # graceful: the queued shadow work is logged first
-    assert niced.count(10) == 1, niced  # the shadow's model thread (shadow_nice=10) alone
+    base = os.getpriority(os.PRIO_PROCESS, 0)  # the server's, unless the test runs niced
+    if own_process:  # every thread of the shadow's process at shadow_nice (19), no other
+        assert shadow_niced and set(shadow_niced) == {19}, shadow_niced
+        assert set(niced) == {base}, niced
+    else:  # the shadow's model thread alone
+        assert niced.count(10) == 1 and niced.count(base) == len(niced) - 1, niced
     assert {(status, version) for status, version, _ in results} == {(200, "1")}
     assert 'modelyard_shadow_info{model="digits-cnn",version="2"} 1.0' in info
     # the shadow is far slower: it could not keep up, dropped (and counted) the rest

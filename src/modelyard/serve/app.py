@@ -32,6 +32,7 @@ from modelyard.serve.openapi import build_openapi, docs_page
 from modelyard.serve.runtime import ModelRuntime
 from modelyard.serve.settings import ServeSettings, settings_from_env
 from modelyard.serve.shadow import Shadow
+from modelyard.serve.shadow_process import ShadowProcess
 
 _SCHEMA = build_openapi()
 
@@ -93,7 +94,10 @@ def create_app(settings: ServeSettings) -> Starlette:
     runtime = ModelRuntime(settings, metrics)
     monitor = ServingMonitor(settings, metrics)
     feedback = FeedbackService(monitor, metrics)
-    shadow = Shadow(settings, metrics, monitor) if settings.shadow else None
+    shadow: Shadow | None = None
+    if settings.shadow:
+        kind = ShadowProcess if settings.shadow_process else Shadow
+        shadow = kind(settings, metrics, monitor)
     canary = Canary(settings, metrics) if settings.canary else None
 
     @contextlib.asynccontextmanager

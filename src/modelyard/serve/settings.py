@@ -111,10 +111,14 @@ class ServeSettings:
     shadow_threads: int = 1
     """ONNX Runtime threads of the shadow's session: few, so it leaves the CPU to the
     main model."""
-    shadow_nice: int = 10
-    """Nice value (0..19) of the thread that runs the shadow's model (Linux): when the
-    CPU is short, the kernel runs the main path's threads first. 0: as the rest. With
-    ``shadow_threads`` above 1, ONNX Runtime's own pool threads keep the process's."""
+    shadow_nice: int = 19
+    """Nice value (0..19) of the shadow's process (with ``shadow_process``), else of
+    the thread that runs its model (Linux): when the CPU is short, the kernel runs the
+    main path first, and the shadow falls behind and drops. 0: as the rest."""
+    shadow_process: bool = True
+    """Run the shadow's model and write its log rows in a process of its own, fed one
+    message per batch: none of its Python holds the server's GIL. False: threads of
+    the server process (its model thread niced, its rows written by the server's log)."""
     canary: str = ""
     """An alias of the same model that answers a share of the traffic
     (``canary=staging``), sticky per ``X-Modelyard-Key`` header or request id."""

@@ -20,6 +20,11 @@ the queue fills and new work is dropped and counted before anything is built for
 (no work item, no log-row lookup, no exception); the client's answer never waits.
 The shadow follows its alias like the main model (hot reload), and one that fails to
 load is retried when its alias moves, while the main model keeps serving.
+
+This is the shadow in threads of the server (``shadow_process=false``). By default
+:class:`~modelyard.serve.shadow_process.ShadowProcess` keeps this class's admission,
+queue and thread, but its thread only sends each batch to a process of its own
+(:mod:`modelyard.serve.shadow_child`), which runs the model and writes the rows.
 """
 
 from __future__ import annotations
@@ -174,10 +179,10 @@ class Shadow:
         to it until the log catches up, rather than computing answers it then drops."""
         if self.rate < 1.0 and random.random() >= self.rate:
             return False
-        if self.runtime.current is None:
+        if not self._loaded():
             self._count("skipped")
             return False
-        waiting = len(self.pending)
+        waiting = self._waiting()
         if waiting >= self.capacity:
             self._count("dropped")
             return False
@@ -185,21 +190,37 @@ class Shadow:
             if not logged:
                 self._count("unlogged")
                 return False
-            if self.monitor.shadow_room() <= waiting + self.running:
+            if not self._log_has_room(waiting):
                 self._count("log_full")
                 return False
         return True
+
+    def _loaded(self) -> bool:
+        """Whether a shadow version is loaded to take work."""
+        return self.runtime.current is not None
+
+    def _waiting(self) -> int:
+        """Requests counted against ``shadow_queue``: those queued, not yet taken."""
+        return len(self.pending)
+
+    def _log_has_room(self, waiting: int) -> bool:
+        """Whether the shadow's share of the log has room for one more request's row,
+        counting ``waiting`` and the batch computing now."""
+        return self.monitor.shadow_room() > waiting + self.running
+
+    def _shared_row(self, work: ShadowWork) -> QueuedRow | None:
+        """The main row whose input summary the shadow's row of ``work`` may reuse.
+        With a log, only work whose main row was logged gets here (:meth:`admit`)."""
+        return self.monitor.queued_row(work.request_id, work.batch.observed)
 
     def offer(self, work: ShadowWork) -> None:
         """Queue a request :meth:`admit` took (or drop and count it when the queue is
         full); never waits. Call it on the event-loop step that logged the main row."""
         pending = self.pending
-        if len(pending) >= self.capacity:
+        if self._waiting() >= self.capacity:
             self._count("dropped")
             return
-        # with a log, only work whose main row was logged gets here (admit)
-        row = self.monitor.queued_row(work.request_id, work.batch.observed)
-        pending.append((work, row))
+        pending.append((work, self._shared_row(work)))
         if len(pending) == 1:
             self._wake.set()
 

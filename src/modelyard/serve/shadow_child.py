@@ -1,0 +1,209 @@
+"""The shadow's own process (``shadow_process=true``): it loads and follows the shadow
+alias, runs the batches the server sends it through the shadow's model, and writes
+their rows to the prediction log itself, at ``shadow_nice``.
+
+Everything here runs outside the server's interpreter: the model call, the rows'
+summaries and the log's writes take no GIL the event loop needs, and at nice 19 the
+kernel gives the process the CPU the server leaves idle and little more, so at
+saturation the shadow falls behind and the server drops (and counts) its work
+instead of the main path slowing. The server's side (sending batches, counting what
+comes back) is :mod:`modelyard.serve.shadow_process`.
+
+Messages, one per batch, in order, on two one-way pipes:
+
+- server -> here: ``("batch", ids, counts, model_input, observed, rules)`` (the rows
+  of each request in ``model_input``; ``observed`` is each request's
+  ``Batch.observed``, for the log), then ``("stop",)`` on a graceful stop;
+- here -> server: ``("model", ShadowModel | None)`` when the loaded version changes
+  (and once after the first load, loaded or not), ``("outcomes", {outcome: n},
+  requests, log_dropped)`` after each batch, and ``("closed", log_dropped)`` when
+  every row is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelyard.modality import modality_for
+from modelyard.modality.base import Modality
+from modelyard.serve.settings import ServeSettings
+
+logger = logging.getLogger("modelyard.serve")
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+PROCESS_NAME = "modelyard-shadow"
+"""The process's name for the OS (``ps``, /proc): a shadow's CPU is told from the server's."""
+
+WATCH_INTERVAL_S = 0.1
+"""How often the loaded version is compared with the one the server was told of."""
+
+
+@dataclass(frozen=True)
+class ShadowModel:
+    """What the server knows of the loaded shadow: enough to label its gauge and to
+    decode a request afresh when the shadow reads inputs differently (``spec``)."""
+
+    name: str
+    version: str
+    kind: str
+    spec: Any
+    modality: Modality[Any] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "modality", modality_for(self.kind))
+
+    def __reduce__(self) -> tuple[Any, ...]:  # the modality is found again, not pickled
+        return (ShadowModel, (self.name, self.version, self.kind, self.spec))
+
+
+def lower_priority(nice: int) -> None:
+    """Set every thread of this process to ``nice`` (Linux: a thread's own value):
+    those that exist already (numpy's BLAS pool, started by the imports that unpickled
+    this process's arguments), and so, by inheritance, every one made later."""
+    tasks = Path("/proc/self/task")
+    ids = [int(task.name) for task in tasks.iterdir()] if tasks.is_dir() else [0]
+    for thread_id in ids:
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, thread_id, nice)
+
+
+def main(settings: ServeSettings, inbox: Connection, outbox: Connection) -> None:
+    """The process's entry point (``multiprocessing`` spawn target)."""
+    lower_priority(settings.shadow_nice)
+    # This process's metrics stay its own: the server counts what it reports. (With
+    # --workers N, the server's multiprocess folder would add them in a second time.)
+    os.environ.pop(MULTIPROCESS_ENV, None)
+    import prometheus_client.values
+
+    prometheus_client.values.ValueClass = prometheus_client.values.get_value_class()  # type: ignore[no-untyped-call]
+    from modelyard.monitor.predlog import name_os_thread
+
+    name_os_thread(PROCESS_NAME)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(_serve(settings, inbox, outbox))
+
+
+class _Child:
+    def __init__(self, settings: ServeSettings, inbox: Connection, outbox: Connection) -> None:
+        # Imported here, after the nice value is set: they are the heavy part.
+        from modelyard.serve.metrics import ServerMetrics
+        from modelyard.serve.monitoring import ServingMonitor
+        from modelyard.serve.runtime import ModelRuntime
+        from modelyard.serve.settings import second_alias_uri
+
+        metrics = ServerMetrics()  # the server exports what matters, from the reports
+        self.runtime = ModelRuntime(
+            replace(
+                settings,
+                model=second_alias_uri(settings, settings.shadow),
+                intra_op_threads=settings.shadow_threads,
+                batch_workers=1,
+            ),
+            metrics,
+            role="shadow",
+        )
+        self.monitor = ServingMonitor(replace(settings, drift_interval_s=0), metrics)
+        self.inbox = inbox
+        self.outbox = outbox
+        self._send_lock = threading.Lock()
+        self._told: object = None
+        self._reported_drops = 0
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        with self._send_lock, contextlib.suppress(OSError):  # the server is gone
+            self.outbox.send(message)
+
+    def tell_model(self, first: bool = False) -> None:
+        """Tell the server the loaded version, when it changed (or at the first load)."""
+        model = self.runtime.current
+        if model is self._told and not first:
+            return
+        self._told = model
+        shown = None
+        if model is not None:
+            shown = ShadowModel(model.name, model.version, model.modality.kind, model.spec)
+        self.send(("model", shown))
+
+    def _new_drops(self) -> int:
+        log = self.monitor.log
+        dropped = 0 if log is None else log.dropped
+        new, self._reported_drops = dropped - self._reported_drops, dropped
+        return new
+
+    def run_batch(self, message: tuple[Any, ...]) -> None:
+        """One batch from the server: inferred and its rows queued for the log, or
+        counted as what stopped it (nothing loaded, no room in the log, a failure)."""
+        from modelyard.bundle import INPUT_NAME
+
+        _, ids, counts, inputs, observed, rules = message
+        if isinstance(observed, np.ndarray):  # joined by the server: one view each
+            observed = np.split(observed, np.cumsum(counts)[:-1])
+        requests = len(ids)
+        model = self.runtime.current
+        rows = sum(counts)
+        if model is None:
+            outcome = "skipped"
+        elif self.monitor.log is not None and self.monitor.shadow_room() < rows:
+            outcome = "log_full"  # the log fell behind: compute nothing it would drop
+        else:
+            try:
+                started = time.perf_counter()
+                results = model.session.run(None, {INPUT_NAME: inputs})  # type: ignore[attr-defined]  # onnxruntime ships no types
+                latency = time.perf_counter() - started
+                outputs = dict(zip(model.output_names, results, strict=True))
+                logged: list[tuple[str, Any, dict[str, Any], None, Any]] = []
+                start = 0
+                for request_id, count, seen, rule in zip(ids, counts, observed, rules, strict=True):
+                    mine = {name: value[start : start + count] for name, value in outputs.items()}
+                    logged.append((request_id, seen, mine, None, rule))
+                    start += count
+                self.monitor.observe_shadow(model, logged, latency)  # type: ignore[arg-type]  # rows as observe_shadow takes them
+                outcome = "done"
+            except Exception as error:  # reported as failed; the process keeps going
+                logger.debug("shadow batch failed: %s", error)
+                outcome = "failed"
+        self.send(("outcomes", {outcome: requests}, requests, self._new_drops()))
+
+    def read(self) -> None:
+        """The reading thread: run each batch until a stop, or the server is gone."""
+        while True:
+            try:
+                message = self.inbox.recv()
+            except (EOFError, OSError):
+                return
+            if message[0] == "stop":
+                return
+            self.tell_model()
+            self.run_batch(message)
+
+    async def close(self) -> None:
+        await self.runtime.close()
+        await self.monitor.close()  # writes every queued row (up to log_stop_timeout_s)
+        self.send(("closed", self._new_drops()))
+
+
+async def _serve(settings: ServeSettings, inbox: Connection, outbox: Connection) -> None:
+    child = _Child(settings, inbox, outbox)
+    await child.runtime.start_optional()
+    await child.monitor.start(child.runtime)
+    child.tell_model(first=True)
+    reader = threading.Thread(target=child.read, name=PROCESS_NAME, daemon=True)
+    reader.start()
+    while reader.is_alive():
+        child.tell_model()  # a hot reload swapped it
+        await asyncio.sleep(WATCH_INTERVAL_S)
+    await child.close()
+    sys.stdout.flush()

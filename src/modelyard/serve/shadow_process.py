@@ -1,0 +1,205 @@
+"""The server's side of a shadow that runs in its own process (``shadow_process=true``,
+the default; the child is :mod:`modelyard.serve.shadow_child`).
+
+The event loop does what it does for the in-process shadow (:class:`Shadow`): draws
+the sample, checks the bound, appends the work to a deque. The shadow's thread here
+then only joins each batch's inputs into one array and sends it down a pipe, one
+message per batch; the model call, the rows' summaries and their writes to the log
+happen in the child at ``shadow_nice``. A reading thread counts what the child
+reports (outcomes, the rows its log dropped, the version it loaded) in this
+server's metrics, so ``/metrics`` shows the shadow as before.
+
+The bound (``shadow_queue``) counts the requests queued here and those sent and not
+yet reported back: a child that falls behind (at nice 19, whenever the main path
+wants the CPU) leaves them in flight, and the server drops new work at
+:meth:`Shadow.admit` and counts it, before anything is built for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from modelyard.monitor.predlog import name_os_thread
+from modelyard.serve import shadow_child
+from modelyard.serve.metrics import ServerMetrics
+from modelyard.serve.monitoring import QueuedRow, ServingMonitor
+from modelyard.serve.settings import ServeSettings
+from modelyard.serve.shadow import SWITCH_INTERVAL_S, THREAD_NAME, Shadow, ShadowWork
+from modelyard.serve.shadow_child import ShadowModel
+
+logger = logging.getLogger("modelyard.serve")
+
+START_TIMEOUT_S = 300.0
+"""How long the server waits at startup for the child's first load (loaded or not)."""
+
+
+def _joined(observed: list[Any]) -> Any:
+    """The requests' observed inputs as one array when they are arrays of one dtype
+    (images: one buffer to pickle, not one per request), else the list as it is."""
+    first = observed[0]
+    if isinstance(first, np.ndarray) and all(
+        isinstance(one, np.ndarray) and one.dtype == first.dtype for one in observed
+    ):
+        return np.concatenate(observed)
+    return observed
+
+
+class ShadowProcess(Shadow):
+    """A :class:`Shadow` whose model and log rows live in a child process."""
+
+    def __init__(self, settings: ServeSettings, metrics: ServerMetrics, monitor: ServingMonitor):
+        super().__init__(settings, metrics, monitor)
+        self.settings = settings
+        self.model: ShadowModel | None = None
+        """The version the child reported loaded (None: none, or not yet told)."""
+        self.in_flight = 0
+        """Requests sent to the child and not yet reported back."""
+        self._flight_lock = threading.Lock()
+        self._told = threading.Event()  # the child reported its first load
+        self._process: Any = None
+        self._outbox: Any = None
+        self._reader: threading.Thread | None = None
+
+    # -- the hooks Shadow.admit and Shadow.offer use --------------------------------
+
+    def _loaded(self) -> bool:
+        return self.model is not None
+
+    def _waiting(self) -> int:
+        return len(self.pending) + self.in_flight
+
+    def _log_has_room(self, waiting: int) -> bool:
+        return True  # the child's own log: it checks before computing (log_full)
+
+    def _shared_row(self, work: ShadowWork) -> QueuedRow | None:
+        return None  # the child summarises its rows itself
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded server
+        inbox, self._outbox = context.Pipe(duplex=False)
+        replies, outbox = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=shadow_child.main,
+            args=(self.settings, inbox, outbox),
+            name=shadow_child.PROCESS_NAME,
+        )
+        self._process.start()
+        inbox.close()  # the child's ends: EOF reaches each side when the other goes
+        outbox.close()
+        self._reader = threading.Thread(
+            target=self._read, args=(replies,), name=f"{THREAD_NAME}-reports", daemon=True
+        )
+        self._reader.start()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._told.wait, START_TIMEOUT_S)
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+        self._worker = threading.Thread(target=self._work, name=f"{THREAD_NAME}-rows", daemon=True)
+        self._worker.start()
+
+    def _run(self, items: list[tuple[ShadowWork, QueuedRow | None]]) -> None:
+        """Send one batch to the child (on the shadow's thread here)."""
+        model = self.model
+        if model is None or self._outbox is None:
+            self._count("skipped", len(items))
+            return
+        alike: dict[int, bool] = {}  # per main spec object: compared once a batch
+        batches = []
+        for work, _ in items:
+            spec = work.main.spec
+            same = alike.get(id(spec))
+            if same is None:
+                same = alike[id(spec)] = spec == model.spec
+            batches.append(work.batch if same else work.decode(model))  # type: ignore[arg-type]  # decode reads name, spec and modality only
+        message = (
+            "batch",
+            [work.request_id for work, _ in items],
+            [len(batch.model_input) for batch in batches],
+            np.concatenate([batch.model_input for batch in batches]),
+            _joined([batch.observed for batch in batches]),
+            [work.rule for work, _ in items],
+        )
+        with self._flight_lock:
+            self.in_flight += len(items)
+        try:
+            self._outbox.send(message)  # a full pipe blocks here, not the event loop
+        except (OSError, ValueError):  # the child is gone
+            with self._flight_lock:
+                self.in_flight -= len(items)
+            self._count("failed", len(items))
+
+    def _read(self, replies: Any) -> None:
+        """The reading thread: count what the child reports, until it is gone."""
+        name_os_thread(THREAD_NAME)
+        while True:
+            try:
+                message = replies.recv()
+            except (EOFError, OSError):
+                break
+            kind = message[0]
+            if kind == "model":
+                self.model = message[1]
+                if self.model is not None:
+                    self._show(self.model)  # type: ignore[arg-type]  # reads name and version
+                self._told.set()
+            elif kind == "outcomes":
+                _, outcomes, requests, log_dropped = message
+                with self._flight_lock:
+                    self.in_flight -= requests
+                for outcome, count in outcomes.items():
+                    self._count(outcome, count)
+                self._log_dropped(log_dropped)
+            elif kind == "closed":  # every row written (or counted as dropped)
+                self._log_dropped(message[1])
+        if not self._stopping:
+            logger.error("the shadow's process ended; the shadow is off until a restart")
+        self.model = None  # nothing takes new work once the child is gone
+        self._told.set()
+        replies.close()
+
+    def _log_dropped(self, rows: int) -> None:
+        """Rows the child's log dropped: all a shadow's, counted as the server's log's."""
+        if rows:
+            self.monitor.dropped.inc(rows)
+            self.monitor.shadow_dropped.inc(rows)
+
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """Send the queued work, tell the child to stop, and wait while it writes its
+        rows (a graceful stop loses none of them)."""
+        deadline = time.monotonic() + timeout_s
+        worker = self._worker
+        while self.pending and worker is not None and worker.is_alive():
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.01)
+        self._stopping = True
+        self._wake.set()
+        loop = asyncio.get_running_loop()
+        if worker is not None:
+            await loop.run_in_executor(None, worker.join, 5.0)
+        process = self._process
+        if process is None:
+            return
+        if self._outbox is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._outbox.send(("stop",))
+            self._outbox.close()
+        # the child's log gets as long as the server's own to write what it holds
+        limit = self.settings.log_stop_timeout_s + timeout_s
+        await loop.run_in_executor(None, process.join, limit)
+        if process.is_alive():
+            logger.error("the shadow's process did not stop within %.0f s; ended", limit)
+            process.kill()
+            await loop.run_in_executor(None, process.join, 5.0)
+        if self._reader is not None:
+            await loop.run_in_executor(None, self._reader.join, 5.0)

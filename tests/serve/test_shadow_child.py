@@ -1,0 +1,163 @@
+"""The shadow's process, its side, without a registry: each batch the server sends is
+computed and its rows queued for the log, or counted as what stopped it; what it
+reports is one message per batch; its threads all run at ``shadow_nice``."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from modelyard.serve.settings import ServeSettings
+from modelyard.serve.shadow_child import ShadowModel, _Child
+
+IMAGE_SPEC = {"kind": "image", "height": 2, "width": 2, "channels": 1, "mean": 0.0, "std": 1.0}
+
+
+def _child(tmp_path: Path, log_records: int = 1_000) -> tuple[_Child, Any]:
+    settings = ServeSettings(
+        model="models:/digits@production",
+        shadow="staging",
+        prediction_log_url=f"sqlite:///{tmp_path / 'log.db'}",
+        log_buffer_records=log_records,
+    )
+    replies, outbox = multiprocessing.Pipe(duplex=False)
+    inbox, _ = multiprocessing.Pipe(duplex=False)
+    return _Child(settings, inbox, outbox), replies
+
+
+class _Session:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.calls: list[int] = []
+
+    def run(self, names: Any, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        if self.fail:
+            raise RuntimeError("the shadow's graph refused")
+        (inputs,) = feed.values()
+        self.calls.append(len(inputs))
+        first = inputs.reshape(len(inputs), -1)[:, :1]
+        return [np.hstack([first, 1 - first])]
+
+
+def _load(child: _Child, session: _Session) -> Any:
+    model: Any = SimpleNamespace(
+        name="digits", version="2", session=session, output_names=["probabilities"]
+    )
+    child.runtime.current = model
+    return model
+
+
+def _batch(sizes: list[int]) -> tuple[Any, ...]:
+    inputs = [np.full((n, 2, 2, 1), 0.25 * i, np.float32) for i, n in enumerate(sizes)]
+    return (
+        "batch",
+        [f"r{i}" for i in range(len(sizes))],
+        sizes,
+        np.concatenate(inputs),
+        inputs,
+        [None] * len(sizes),
+    )
+
+
+def test_a_batch_is_one_model_call_and_each_requests_rows_are_queued(tmp_path: Path) -> None:
+    child, replies = _child(tmp_path)
+    session = _Session()
+    _load(child, session)
+    queued: list[Any] = []
+    child.monitor.observe_shadow = lambda model, rows, latency: queued.extend(rows)  # type: ignore[method-assign]
+    child.run_batch(_batch([1, 3, 2]))
+    assert session.calls == [6]  # one call for the whole batch
+    assert [(request_id, len(seen)) for request_id, seen, *_ in queued] == [
+        ("r0", 1),
+        ("r1", 3),
+        ("r2", 2),
+    ]
+    # each request gets its own rows of the outputs
+    assert queued[1][2]["probabilities"][:, 0].tolist() == [0.25, 0.25, 0.25]
+    assert all(shares is None for *_, shares, _ in queued)  # summarised here, not shared
+    assert replies.recv() == ("outcomes", {"done": 3}, 3, 0)
+
+
+@pytest.mark.parametrize(
+    ("loaded", "fail", "log_records", "outcome"),
+    [
+        (False, False, 1_000, "skipped"),
+        (True, True, 1_000, "failed"),
+        (True, False, 4, "log_full"),  # 3/4 of 4 records for the shadow: no room for 6
+    ],
+)
+def test_a_batch_that_cannot_run_is_counted_as_why(
+    tmp_path: Path, loaded: bool, fail: bool, log_records: int, outcome: str
+) -> None:
+    child, replies = _child(tmp_path, log_records)
+    session = _Session(fail)
+    if loaded:
+        _load(child, session)
+    child.run_batch(_batch([1, 3, 2]))
+    assert replies.recv() == ("outcomes", {outcome: 3}, 3, 0)
+    assert session.calls == []  # nothing computed for rows the log would drop
+
+
+def test_inputs_the_server_joined_are_split_per_request(tmp_path: Path) -> None:
+    child, replies = _child(tmp_path)
+    _load(child, _Session())
+    queued: list[Any] = []
+    child.monitor.observe_shadow = lambda model, rows, latency: queued.extend(rows)  # type: ignore[method-assign]
+    message = list(_batch([2, 1]))
+    message[4] = np.concatenate(message[4])  # as ShadowProcess sends arrays of one dtype
+    child.run_batch(tuple(message))
+    assert [seen[:, 0, 0, 0].tolist() for _, seen, *_ in queued] == [[0.0, 0.0], [0.25]]
+    assert replies.recv()[1] == {"done": 2}
+
+
+def test_the_loaded_version_is_told_once_per_change(tmp_path: Path) -> None:
+    child, replies = _child(tmp_path)
+    child.tell_model(first=True)
+    assert replies.recv() == ("model", None)  # failed to load: the server skips
+    model = _load(child, _Session())
+    model.modality = SimpleNamespace(kind="image")
+    model.spec = "spec-2"
+    child.tell_model()
+    child.tell_model()  # unchanged: nothing sent
+    child.runtime.current = None
+    child.tell_model()
+    assert replies.recv() == ("model", ShadowModel("digits", "2", "image", "spec-2"))
+    assert replies.recv() == ("model", None)
+    assert not replies.poll(0.1)
+
+
+def test_a_shadow_model_pickles_without_its_modality() -> None:
+    shown = ShadowModel("digits", "2", "image", IMAGE_SPEC)
+    copy = pickle.loads(pickle.dumps(shown))
+    assert copy == shown and copy.modality.kind == "image"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="Linux /proc only")
+def test_lower_priority_renices_the_threads_that_exist_and_those_made_later() -> None:
+    script = """
+import os, threading, time
+from modelyard.serve.shadow_child import lower_priority
+stop = threading.Event()
+early = threading.Thread(target=stop.wait)
+early.start()
+lower_priority(os.getpriority(os.PRIO_PROCESS, 0) + 5)
+late = threading.Thread(target=stop.wait)
+late.start()
+print(sorted({int(open(f"/proc/self/task/{t}/stat").read().rsplit(")", 1)[1].split()[16])
+              for t in os.listdir("/proc/self/task")}))
+stop.set()
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    assert done.stdout.strip() == f"[{min(19, base + 5)}]"
