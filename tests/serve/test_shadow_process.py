@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from tests.helpers import Server, run_cli
+from tests.helpers import Server, free_port, run_cli
 from tests.serve.conftest import Versions
 from tests.serve.versions import set_alias
 
@@ -105,7 +108,14 @@ def test_a_slow_shadow_never_holds_up_the_main_path(
             thread.start()
         for thread in threads:
             thread.join()
+        # At nice 19 the shadow's process gets the CPU the main path leaves idle: under
+        # the load above (on a busy machine) possibly none, so its queued work may only
+        # finish once the load has stopped.
+        deadline = time.monotonic() + 30
         shadow = _counter(server.url, "modelyard_shadow_requests_total")
+        while not shadow.get("done") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            shadow = _counter(server.url, "modelyard_shadow_requests_total")
         info = httpx.get(f"{server.url}/metrics").text
         niced = _thread_nice_values(server.process.pid)
         shadow_niced = [
@@ -238,3 +248,52 @@ def test_bad_shadow_settings_are_one_line(
     done = run_cli("serve", "digits-cnn@production", "poll_interval_s=0", *settings, timeout=120)
     assert done.returncode == 2, done.stdout + done.stderr
     assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "group-term"])
+def test_a_stop_sent_to_the_whole_process_group_loses_no_shadow_row(
+    versions: Versions, tmp_path: Path, stop: signal.Signals
+) -> None:
+    """Ctrl-C in a terminal (SIGINT) and systemd's default stop (SIGTERM to every
+    process of the unit) reach the shadow's process too, not only the server: the
+    shadow must still write every row it took before the server stops it."""
+    log_url = f"sqlite:///{tmp_path / 'log.db'}"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    output = tmp_path / "server.log"
+    command = [str(Path(sys.executable).with_name("modelyard")), "serve", "digits-cnn@production"]
+    command += ["--port", str(port), "shadow=staging", "shadow_rate=1.0", "shadow_queue=512"]
+    command += ["poll_interval_s=0", f"prediction_log_url={log_url}"]
+    process = subprocess.Popen(
+        command,
+        stdout=output.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # a group of its own, as a terminal's job or a unit has
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not _ready(url):
+            assert process.poll() is None and time.monotonic() < deadline, output.read_text()
+            time.sleep(0.2)
+        with httpx.Client(base_url=url, timeout=10) as client:
+            for _ in range(60):
+                answer = client.post("/v1/models/digits-cnn:predict", json=BODY)
+                assert answer.status_code == 200
+        refused = _counter(url, "modelyard_shadow_requests_total")
+        os.killpg(process.pid, stop)  # at once: shadow work is still queued or computing
+        assert process.wait(timeout=60) == 0, output.read_text()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+    taken = 60 - sum(n for outcome, n in refused.items() if outcome != "done")
+    rows = _logged_rows(log_url)
+    assert len([r for r in rows if r.version == "1"]) == 60
+    assert len([r for r in rows if r.version == "2"]) == taken, output.read_text()[-2000:]
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -80,8 +81,20 @@ def lower_priority(nice: int) -> None:
             os.setpriority(os.PRIO_PROCESS, thread_id, nice)
 
 
+def ignore_stop_signals() -> None:
+    """Leave stopping to the server. Ctrl-C in a terminal (SIGINT) and systemd's default
+    stop (SIGTERM to every process of the unit) reach this process as well as the
+    server; obeyed here, they would end it with rows still queued for the log. The
+    server instead sends ``("stop",)`` once it has stopped taking requests, and this
+    process writes its rows and ends; if the server is killed, the closed pipe ends it
+    the same way."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def main(settings: ServeSettings, inbox: Connection, outbox: Connection) -> None:
     """The process's entry point (``multiprocessing`` spawn target)."""
+    ignore_stop_signals()
     lower_priority(settings.shadow_nice)
     # This process's metrics stay its own: the server counts what it reports. (With
     # --workers N, the server's multiprocess folder would add them in a second time.)
