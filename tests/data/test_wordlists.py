@@ -54,6 +54,9 @@ def test_only_the_training_split_grows(tmp_path: Path, monkeypatch: pytest.Monke
     assert 0 < added <= 200  # da, sv, nb, nn; a repeat is kept once
     assert grown.fingerprint != plain.fingerprint
     assert np.array_equal(grown.train.labels[: len(plain.train)], plain.train.labels)
+    # The added texts, and only they, are marked extra (data.extra_text_weight weighs them).
+    assert grown.train.extra_mask.tolist() == [False] * len(plain.train) + [True] * added
+    assert not plain.train.extra_mask.any() and not grown.val.extra_mask.any()
 
 
 def _words_of(extra: TextSplit, label: int) -> list[str]:

@@ -92,6 +92,10 @@ class DataConfig:
     """Text sources: at most this many sentences per label (da, sv, nb) from Debian's
     translated manual pages join the training split only (0: none;
     :mod:`modelyard.data.manpages`)."""
+    extra_text_weight: float = 1.0
+    """Text sources: loss weight, in (0, 1], of every training text that did not come
+    from the labelled source (word lists, DDTP, manual pages, catalogues); real
+    sentences weigh 1. 1.0: all texts weigh the same."""
     split_by: SplitBy = SplitBy.sentence
     """Text sources: the unit a split never divides. ``document`` keeps each document
     (CoNLL-U ``# newdoc id``, sentence-id prefix, else blocks of 20 sentences) whole in
@@ -436,6 +440,10 @@ def validate(cfg: Config) -> Config:
     for dotted in ("data.val_fraction", "data.test_fraction"):
         if not 0.0 < _get(cfg, dotted) < 0.5:
             raise ConfigError(f"{dotted} must be between 0 and 0.5, got {_get(cfg, dotted)}")
+    if not 0.0 < cfg.data.extra_text_weight <= 1.0:
+        raise ConfigError(
+            f"data.extra_text_weight must be in (0, 1], got {cfg.data.extra_text_weight}"
+        )
     if cfg.data.limit is not None and cfg.data.limit < 1:
         raise ConfigError(f"data.limit must be at least 1 (or null), got {cfg.data.limit}")
     # Training, export and promotion settings mean the same for every input kind.

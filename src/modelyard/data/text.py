@@ -25,11 +25,15 @@ from modelyard.errors import DataError
 class TextSplit:
     """One split: ``texts`` (N,) object array of str, ``labels`` int64 (N,) and
     ``groups`` (N,) object array naming where each text came from (file name, or the
-    table's file), so results can be broken down by source or genre."""
+    table's file), so results can be broken down by source or genre. ``extra``: (N,)
+    bool, True for a text that did not come from the labelled source (word lists,
+    catalogues, manual pages: :func:`with_extra_training`), so training can weigh it
+    less (``data.extra_text_weight``); None: none did."""
 
     texts: np.ndarray
     labels: np.ndarray
     groups: np.ndarray
+    extra: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -41,7 +45,15 @@ class TextSplit:
 
     def take(self, index: np.ndarray) -> TextSplit:
         """The examples at ``index`` (integer indices or a boolean mask)."""
-        return TextSplit(self.texts[index], self.labels[index], self.groups[index])
+        extra = None if self.extra is None else self.extra[index]
+        return TextSplit(self.texts[index], self.labels[index], self.groups[index], extra)
+
+    @property
+    def extra_mask(self) -> np.ndarray:
+        """``extra`` as a bool array, all False when it is None."""
+        if self.extra is None:
+            return np.zeros(len(self), dtype=bool)
+        return self.extra
 
 
 @dataclass(frozen=True)
@@ -188,7 +200,8 @@ def make_text_splits(
 
 def with_extra_training(dataset: TextDataset, extra: TextSplit) -> TextDataset:
     """``dataset`` with ``extra`` appended to its training split only (fingerprint
-    recomputed); an extra text that is already in any split is left out."""
+    recomputed) and marked as extra (:attr:`TextSplit.extra`); an extra text that is
+    already in any split is left out."""
     seen = {str(t) for split in (dataset.train, dataset.val, dataset.test) for t in split.texts}
     keep = np.fromiter((str(t) not in seen for t in extra.texts), bool, len(extra))
     extra = extra.take(keep)
@@ -197,6 +210,7 @@ def with_extra_training(dataset: TextDataset, extra: TextSplit) -> TextDataset:
         np.concatenate([dataset.train.texts, extra.texts]),
         np.concatenate([dataset.train.labels, extra.labels]),
         np.concatenate([dataset.train.groups, extra.groups]),
+        np.concatenate([dataset.train.extra_mask, np.ones(len(extra), dtype=bool)]),
     )
     splits = {"train": train, "val": dataset.val, "test": dataset.test}
     return replace(dataset, train=train, fingerprint=text_fingerprint(splits, dataset.class_names))

@@ -11,11 +11,37 @@ import torch.nn.functional as F
 from torch import nn
 
 from modelyard.config.schema import TrainConfig
+from modelyard.errors import ConfigError
 from modelyard.train.augment import random_affine, random_erasing
 from modelyard.train.optim import SparseDenseAdam
 
 TrainLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 """(batch input as the model saw it, logits, labels) -> the training loss."""
+
+
+def weighted_cross_entropy(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    example_weights: torch.Tensor,
+    class_weights: torch.Tensor | None = None,
+    label_smoothing: float = 0.0,
+) -> torch.Tensor:
+    """Cross-entropy with each example's term times its weight, divided by what the
+    unweighted mean divides by (the batch's summed class weights, or its size).
+
+    So all weights 1 give ``F.cross_entropy``'s mean, and a weight w scales that
+    example's share of the loss by w whatever else the batch holds (normalising by the
+    summed example weights instead would give a batch of only down-weighted texts its
+    full weight back).
+    """
+    losses = F.cross_entropy(
+        logits, labels, weight=class_weights, label_smoothing=label_smoothing, reduction="none"
+    )
+    if class_weights is None:
+        total = torch.tensor(float(labels.shape[0]), device=logits.device, dtype=losses.dtype)
+    else:
+        total = class_weights[labels].sum()
+    return (losses * example_weights.to(losses.dtype)).sum() / total
 
 
 class Classifier(L.LightningModule):
@@ -48,8 +74,8 @@ class Classifier(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return cast("torch.Tensor", self.model(x))
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
-        x, y = batch
+    def _step(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
+        x, y, *rest = batch  # (x, y) or, with per-example loss weights, (x, y, weights)
         if stage == "train" and self.augment:
             cfg = self.cfg
             x = random_affine(
@@ -71,7 +97,11 @@ class Classifier(L.LightningModule):
         class_weights = cast(torch.Tensor, self.class_weights)
         weight = class_weights if stage == "train" else None
         if stage == "train" and self.train_loss is not None:
+            if rest:
+                raise ConfigError("data.extra_text_weight below 1 cannot be used with distill")
             loss = self.train_loss(x, logits, y)
+        elif stage == "train" and rest:
+            loss = weighted_cross_entropy(logits, y, rest[0], weight, smoothing)
         else:
             loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=smoothing)
         acc = (logits.argmax(dim=1) == y).float().mean()

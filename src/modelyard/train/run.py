@@ -317,6 +317,7 @@ def _text_setup(
         cfg.train.num_workers,
         seed=cfg.train.seed,
         punctuation_dropout=cfg.train.punctuation_dropout,
+        extra_weight=cfg.data.extra_text_weight,
     )
     return module, datamodule
 

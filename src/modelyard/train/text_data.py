@@ -31,16 +31,24 @@ class _Collate:
     """Indices -> (ids, labels) for one batch; a class so worker processes can pickle it.
 
     With ``punctuation_dropout`` > 0 (training batches only) that share of the batch's
-    texts, drawn at random per batch, lose their punctuation before encoding.
+    texts, drawn at random per batch, lose their punctuation before encoding. With
+    ``weights`` (one per text of the split) a batch is (ids, labels, weights), and
+    :class:`~modelyard.train.module.Classifier` weighs each text's loss by its weight.
     """
 
     def __init__(
-        self, split: TextSplit, spec: TextSpec, punctuation_dropout: float = 0.0, seed: int = 0
+        self,
+        split: TextSplit,
+        spec: TextSpec,
+        punctuation_dropout: float = 0.0,
+        seed: int = 0,
+        weights: np.ndarray | None = None,
     ):
         self.split = split
         self.spec = spec
         self.punctuation_dropout = punctuation_dropout
         self.seed = seed
+        self.weights = weights
         self._rng: np.random.Generator | None = None
 
     def _generator(self) -> np.random.Generator:
@@ -49,7 +57,7 @@ class _Collate:
             self._rng = np.random.default_rng((self.seed, worker.id + 1 if worker else 0))
         return self._rng
 
-    def __call__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, indices: list[int]) -> tuple[torch.Tensor, ...]:
         index = np.asarray(indices)
         texts = [str(t) for t in self.split.texts[index]]
         if self.punctuation_dropout > 0:
@@ -59,7 +67,10 @@ class _Collate:
             ):
                 texts[i] = stripped
         ids = encode_texts(texts, self.spec).ids
-        return torch.from_numpy(ids), torch.from_numpy(self.split.labels[index].astype(np.int64))
+        labels = torch.from_numpy(self.split.labels[index].astype(np.int64))
+        if self.weights is None:
+            return torch.from_numpy(ids), labels
+        return torch.from_numpy(ids), labels, torch.from_numpy(self.weights[index])
 
 
 class LengthBucketBatches(Sampler[list[int]]):
@@ -105,6 +116,7 @@ class TextDataModule(SplitDataModule):
         num_workers: int,
         seed: int = 0,
         punctuation_dropout: float = 0.0,
+        extra_weight: float = 1.0,
     ):
         super().__init__()
         self.dataset = dataset
@@ -113,6 +125,9 @@ class TextDataModule(SplitDataModule):
         self.num_workers = num_workers
         self.seed = seed
         self.punctuation_dropout = punctuation_dropout
+        self.extra_weight = extra_weight
+        """Loss weight of training texts not from the labelled source
+        (``data.extra_text_weight``); 1.0 gives plain (ids, labels) batches."""
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader[Any]:
         split = self.dataset.split(name)
@@ -125,11 +140,14 @@ class TextDataModule(SplitDataModule):
                 order[i : i + self.batch_size].tolist()
                 for i in range(0, len(order), self.batch_size)
             ]
+        weights = None
+        if shuffle and self.extra_weight != 1.0:  # training batches only
+            weights = np.where(split.extra_mask, self.extra_weight, 1.0).astype(np.float32)
         return DataLoader(
             range(len(split)),  # type: ignore[arg-type]  # a range is a map-style dataset of its indices
             batch_sampler=batches,
             collate_fn=_Collate(
-                split, self.spec, self.punctuation_dropout if shuffle else 0.0, self.seed
+                split, self.spec, self.punctuation_dropout if shuffle else 0.0, self.seed, weights
             ),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
