@@ -17,7 +17,7 @@ from modelyard.serve.monitoring import ServingMonitor
 from modelyard.serve.settings import ServeSettings
 from modelyard.serve.shadow import ShadowWork
 from modelyard.serve.shadow_child import ShadowModel
-from modelyard.serve.shadow_process import ShadowProcess, _joined
+from modelyard.serve.shadow_process import MESSAGE_BATCHES, ShadowProcess, _joined
 
 SPEC = {"kind": "image", "height": 2, "width": 2, "channels": 1, "mean": 0.0, "std": 1.0}
 
@@ -111,3 +111,32 @@ def test_reports_become_metrics_and_a_gone_child_takes_no_more_work() -> None:
     assert _value(metrics, "modelyard_prediction_log_shadow_dropped_total") == 8
     assert _value(metrics, "modelyard_shadow_info", {"model": "digits", "version": "2"}) == 1
     assert shadow.model is None and not shadow.admit()  # skipped from now on
+
+
+def test_a_message_carries_several_main_batches() -> None:
+    """What queued goes in as few messages as fit MESSAGE_BATCHES main batches each
+    (the server pays per message: a wake-up, a pickle, a report to read), not one
+    message per ``max_batch_size`` requests, and never more than ``shadow_queue``."""
+    settings = ServeSettings(
+        model="models:/digits@production",
+        shadow="staging",
+        shadow_queue=512,
+        max_batch_size=8,
+        log_predictions=False,
+    )
+    metrics = ServerMetrics()
+    shadow = ShadowProcess(settings, metrics, ServingMonitor(settings, metrics))
+    assert shadow.max_rows == MESSAGE_BATCHES * 8
+    assert _shadow(queue=4)[0].max_rows == 4  # the bound caps a message too
+    shadow.model = ShadowModel("digits", "2", "image", SPEC)
+    inbox, shadow._outbox = multiprocessing.Pipe(duplex=False)
+    for _ in range(100):
+        shadow.offer(_work(1))
+    worker = threading.Thread(target=shadow._work, daemon=True)
+    worker.start()
+    sizes = [len(inbox.recv()[1]) for _ in range(4)]
+    shadow._stopping = True
+    shadow._wake.set()
+    worker.join(5)
+    assert sizes == [32, 32, 32, 4]
+    assert not inbox.poll(0.1) and shadow.in_flight == 100

@@ -115,6 +115,8 @@ class Shadow:
         )
         self.runtime = ModelRuntime(shadow_settings, metrics, role="shadow")
         self.max_rows = settings.max_batch_size
+        """Requests the shadow's thread takes at once (one model call, or one message)."""
+        self.linger_s = LINGER_S
         self.capacity = settings.shadow_queue
         """Requests that may wait for the shadow (``shadow_queue``); beyond, drops."""
         # Each request with the main row queued for the log, whose summary it may share.
@@ -241,7 +243,7 @@ class Shadow:
                     self._wake.wait()
                 continue
             if len(pending) < self.max_rows:
-                time.sleep(LINGER_S)
+                time.sleep(self.linger_s)
             count = min(len(pending), self.max_rows)
             self.running = count  # before the pops: close() never sees neither
             items = [pending.popleft() for _ in range(count)]

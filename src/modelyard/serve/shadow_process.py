@@ -4,7 +4,8 @@ the default; the child is :mod:`modelyard.serve.shadow_child`).
 The event loop does what it does for the in-process shadow (:class:`Shadow`): draws
 the sample, checks the bound, appends the work to a deque. The shadow's thread here
 then only joins each batch's inputs into one array and sends it down a pipe, one
-message per batch; the model call, the rows' summaries and their writes to the log
+message per batch of up to ``MESSAGE_BATCHES`` main batches' worth of requests (the
+server's cost is per message); the model call, the rows' summaries and their writes to the log
 happen in the child at ``shadow_nice``. A reading thread counts what the child
 reports (outcomes, the rows its log dropped, the version it loaded) in this
 server's metrics, so ``/metrics`` shows the shadow as before.
@@ -41,6 +42,17 @@ logger = logging.getLogger("modelyard.serve")
 START_TIMEOUT_S = 300.0
 """How long the server waits at startup for the child's first load (loaded or not)."""
 
+MESSAGE_BATCHES = 4
+"""Main batches' worth of requests one message to the child may carry (at most
+``shadow_queue``). Each message costs the server per message, not per request: the
+sending thread's wake-up, pickling and send, the reading thread's receipt of its
+report, and the GIL hand-offs each of those asks of the event loop."""
+
+MESSAGE_LINGER_S = 0.02
+"""The sending thread's wait for more requests to join a message: at saturation a
+message fills (``MESSAGE_BATCHES`` batches) in about this long. The child's answers
+are waited for by no client, so 20 ms costs none of them anything."""
+
 
 def _joined(observed: list[Any]) -> Any:
     """The requests' observed inputs as one array when they are arrays of one dtype
@@ -59,6 +71,8 @@ class ShadowProcess(Shadow):
     def __init__(self, settings: ServeSettings, metrics: ServerMetrics, monitor: ServingMonitor):
         super().__init__(settings, metrics, monitor)
         self.settings = settings
+        self.max_rows = min(settings.shadow_queue, MESSAGE_BATCHES * settings.max_batch_size)
+        self.linger_s = MESSAGE_LINGER_S
         self.model: ShadowModel | None = None
         """The version the child reported loaded (None: none, or not yet told)."""
         self.in_flight = 0
