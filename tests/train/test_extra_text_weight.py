@@ -113,3 +113,9 @@ def test_weight_outside_zero_to_one_is_refused(value: str) -> None:
     with pytest.raises(ConfigError, match=r"data.extra_text_weight must be in \(0, 1\]"):
         compose_config([f"data.extra_text_weight={value}"], paths=False)
     assert compose_config(["data.extra_text_weight=0.5"], paths=False).data.extra_text_weight == 0.5
+
+
+def test_distilling_with_down_weighted_text_is_refused_before_training() -> None:
+    overrides = ["distill.teacher=digits-cnn@production", "data.extra_text_weight=0.5"]
+    with pytest.raises(ConfigError, match="cannot be used with modelyard distill"):
+        compose_config(overrides, paths=False)
