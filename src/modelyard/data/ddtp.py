@@ -30,8 +30,9 @@ from __future__ import annotations
 import bz2
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -242,22 +243,46 @@ def ddtp_sentences(
     if per_label < 0:
         raise ConfigError(f"data.ddtp_sentences must be at least 0 (0: none), got {per_label}")
     table = dict(files if files is not None else FILES)
+    return sampled_texts(
+        class_names,
+        per_label,
+        seed,
+        {label: partial(_translation_texts, entry, folder) for label, entry in table.items()},
+        source="ddtp",
+        missing=f"no DDTP text for the classes {', '.join(class_names)}; "
+        f"translations exist for {', '.join(sorted(table))}",
+    )
+
+
+def _translation_texts(entry: TranslationFile, folder: Path | None) -> list[tuple[str, str]]:
+    return read_translation(fetch_translation(entry, folder), entry)
+
+
+def sampled_texts(
+    class_names: Sequence[str],
+    per_label: int,
+    seed: int,
+    readers: Mapping[str, Callable[[], list[tuple[str, str]]]],
+    source: str,
+    missing: str,
+) -> TextSplit:
+    """Up to ``per_label`` (unit, text) items of each class that has a reader (a seeded
+    sample kept in order, classes in ``class_names`` order), as a split grouped
+    ``<source>:<unit>``; a DataError saying ``missing`` when no class has any. The one
+    sampler of the extra-text sources (DDTP descriptions, manual pages)."""
     rng = np.random.default_rng(seed)
     texts: list[str] = []
     labels: list[int] = []
     groups: list[str] = []
-    for label in [name for name in class_names if name in table]:
-        items = read_translation(fetch_translation(table[label], folder), table[label])
+    for label in [name for name in class_names if name in readers]:
+        items = readers[label]()
         if len(items) > per_label:
             items = [items[i] for i in sorted(rng.choice(len(items), per_label, replace=False))]
         texts += [text for _, text in items]
-        groups += [f"ddtp:{package}" for package, _ in items]
+        groups += [f"{source}:{unit}" for unit, _ in items]
         labels += [list(class_names).index(label)] * len(items)
     if not texts:
-        raise DataError(
-            f"no DDTP text for the classes {', '.join(class_names)}; "
-            f"translations exist for {', '.join(sorted(table))}"
-        )
+        raise DataError(missing)
     return TextSplit(
         as_text_array(texts), np.asarray(labels, dtype=np.int64), as_text_array(groups)
     )

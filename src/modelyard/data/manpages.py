@@ -27,14 +27,13 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 
-import numpy as np
-
 from modelyard.data.catalogues import deb_data, phrase
-from modelyard.data.ddtp import code_like, sentences
+from modelyard.data.ddtp import code_like, sampled_texts, sentences
 from modelyard.data.download import fetch_verified
-from modelyard.data.text import TextSplit, as_text_array
+from modelyard.data.text import TextSplit
 from modelyard.errors import ConfigError, DataError
 from modelyard.paths import data_dir
 
@@ -250,22 +249,16 @@ def manpage_sentences(
     if per_label < 0:
         raise ConfigError(f"data.manpage_sentences must be at least 0 (0: none), got {per_label}")
     table = dict(packages if packages is not None else PACKAGES)
-    rng = np.random.default_rng(seed)
-    texts: list[str] = []
-    labels: list[int] = []
-    groups: list[str] = []
-    for label in [name for name in class_names if name in table]:
-        items = read_package(fetch_package(table[label], folder), table[label])
-        if len(items) > per_label:
-            items = [items[i] for i in sorted(rng.choice(len(items), per_label, replace=False))]
-        texts += [text for _, text in items]
-        groups += [f"manpages:{page}" for page, _ in items]
-        labels += [list(class_names).index(label)] * len(items)
-    if not texts:
-        raise DataError(
-            f"no manual-page text for the classes {', '.join(class_names)}; "
-            f"packages exist for {', '.join(sorted(table))}"
-        )
-    return TextSplit(
-        as_text_array(texts), np.asarray(labels, dtype=np.int64), as_text_array(groups)
+    return sampled_texts(
+        class_names,
+        per_label,
+        seed,
+        {label: partial(_package_texts, entry, folder) for label, entry in table.items()},
+        source="manpages",
+        missing=f"no manual-page text for the classes {', '.join(class_names)}; "
+        f"packages exist for {', '.join(sorted(table))}",
     )
+
+
+def _package_texts(package: ManpagePackage, folder: Path | None) -> list[tuple[str, str]]:
+    return read_package(fetch_package(package, folder), package)
