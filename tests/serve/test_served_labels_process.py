@@ -8,7 +8,6 @@ labels (``unknown`` included) are counted under that version, as the log has the
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import TEXT_FAST
-from tests.helpers import Server, logged_rows
+from tests.helpers import Server, logged_rows, modelyard_home
 from tests.serve.test_canary_process import counted_predictions
 from tests.text_fixtures import SENTENCES
 
@@ -172,26 +171,21 @@ def text_versions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     from modelyard.train.run import train
 
     folder = tmp_path_factory.mktemp("text-canary-home")
-    previous = os.environ.get("MODELYARD_HOME")
-    os.environ["MODELYARD_HOME"] = str(folder)
-    tracking.configure()
     try:
-        data = write_ud_fixture(tmp_path_factory.mktemp("ud-fixture"), copies=4)
-        first = train(compose_config([*TEXT_FAST, f"data.path={data}"]))
-        work = tmp_path_factory.mktemp("text-bundles")
-        copy = register_copy(
-            copy_bundle(first.bundle_path, work / "same" / "bundle"), first.experiment_id, MODEL
-        )
-        assert (first.model_version, copy) == ("1", "2")
-        set_alias("production", "1", MODEL)
-        set_alias("challenger", "2", MODEL)
-        yield folder
+        with modelyard_home(folder):
+            tracking.configure()
+            data = write_ud_fixture(tmp_path_factory.mktemp("ud-fixture"), copies=4)
+            first = train(compose_config([*TEXT_FAST, f"data.path={data}"]))
+            work = tmp_path_factory.mktemp("text-bundles")
+            copy = register_copy(
+                copy_bundle(first.bundle_path, work / "same" / "bundle"), first.experiment_id, MODEL
+            )
+            assert (first.model_version, copy) == ("1", "2")
+            set_alias("production", "1", MODEL)
+            set_alias("challenger", "2", MODEL)
+            yield folder
     finally:
-        if previous is None:
-            os.environ.pop("MODELYARD_HOME", None)
-        else:
-            os.environ["MODELYARD_HOME"] = previous
-        tracking.configure()
+        tracking.configure()  # the restored home's
 
 
 def _ask_texts(
