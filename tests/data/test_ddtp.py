@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.data.extra_sources import check_joins_training_split_only, local_mirror
 
 from modelyard.data import ddtp
 from modelyard.data.ddtp import (
@@ -110,12 +111,9 @@ def test_description_texts_filter_code_and_short_units_and_dedupe() -> None:
 
 
 def _mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> TranslationFile:
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
+    mirror = local_mirror(tmp_path, monkeypatch, ddtp.DDTP_BASE_URL_ENV)
     blob = bz2.compress(body.encode("utf-8"))
     (mirror / "Translation-da.bz2").write_bytes(blob)
-    monkeypatch.setenv("MODELYARD_DATA_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv(ddtp.DDTP_BASE_URL_ENV, mirror.as_uri() + "/")
     return TranslationFile("da", "Translation-da.bz2", hashlib.sha256(blob).hexdigest())
 
 
@@ -163,28 +161,8 @@ def test_pinned_files_cover_da_sv_nb_and_no_nynorsk() -> None:
 def test_data_ddtp_sentences_joins_the_training_split_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from modelyard.choices import DataSource
-    from modelyard.config.schema import DataConfig
-    from modelyard.data import load_text_dataset
-
     entry = _mirror(tmp_path, monkeypatch, DA)
     monkeypatch.setitem(FILES, "da", entry)
     monkeypatch.delitem(FILES, "sv")  # the mirror here holds Danish only
-    table = tmp_path / "texts.csv"
-    rows = [f"dansk tekst nummer {i},da" for i in range(30)]
-    rows += [f"svensk text nummer {i},sv" for i in range(30)]
-    table.write_text("text,label\n" + "\n".join(rows) + "\n")
-    cfg = DataConfig(source=DataSource.table, path=str(table), labels=["da", "sv"])
-    plain = load_text_dataset(cfg)
-    cfg.ddtp_sentences = 3
-    extra = load_text_dataset(cfg)
-    added = len(extra.train) - len(plain.train)
-    assert added == 3
+    extra = check_joins_training_split_only(tmp_path, "ddtp_sentences")
     assert list(extra.train.groups[-3:]) == [g for g in extra.train.groups if g.startswith("ddtp:")]
-    assert set(extra.train.labels[-3:].tolist()) == {0}
-    assert np.array_equal(extra.val.texts, plain.val.texts)
-    assert np.array_equal(extra.test.texts, plain.test.texts)
-    assert extra.fingerprint != plain.fingerprint
-    cfg.ddtp_sentences = -1
-    with pytest.raises(ConfigError, match="at least 0"):
-        load_text_dataset(cfg)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import io
-import tarfile
 from pathlib import Path
 
 import pytest
+from tests.data.extra_sources import tar_bytes
 
 from modelyard.data import hunspell
 from modelyard.data.hunspell import Dictionary, dictionary_forms, expand
@@ -38,16 +37,11 @@ def test_exclusive_words_ignore_the_other_dictionarys_names() -> None:
 
 def write_tarball(folder: Path, name: str, dic: str, aff: str = AFF) -> str:
     """An npm-style ``dictionary-*`` tarball in ``folder``; returns its sha256."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for member, text in (("package/index.dic", dic), ("package/index.aff", aff)):
-            data = text.encode("utf-8")
-            info = tarfile.TarInfo(member)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+    members = {"package/index.dic": dic, "package/index.aff": aff}
+    blob = tar_bytes({member: text.encode("utf-8") for member, text in members.items()}, "w:gz")
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_bytes(buffer.getvalue())
-    return hashlib.sha256(buffer.getvalue()).hexdigest()
+    (folder / name).write_bytes(blob)
+    return hashlib.sha256(blob).hexdigest()
 
 
 def test_a_pinned_tarball_is_read_only_when_its_checksum_matches(

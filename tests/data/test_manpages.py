@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
-import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.data.extra_sources import check_joins_training_split_only, deb, local_mirror
 
 from modelyard.data import manpages
 from modelyard.data.manpages import (
@@ -75,27 +74,10 @@ def test_page_texts_keep_prose_sentences_of_four_words() -> None:
     assert "--help" not in " ".join(texts)  # an option alone is not a phrase
 
 
-def _deb(path: Path, members: dict[str, bytes]) -> Path:
-    """A Debian package: an ar archive whose data.tar.xz holds ``members``."""
-    data = io.BytesIO()
-    with tarfile.open(fileobj=data, mode="w:xz") as tar:
-        for name, blob in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(blob)
-            tar.addfile(info, io.BytesIO(blob))
-    out = b"!<arch>\n"
-    for name, blob in (("debian-binary", b"2.0\n"), ("data.tar.xz", data.getvalue())):
-        out += f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(blob):<10}`\n".encode()
-        out += blob + (b"\n" if len(blob) % 2 else b"")
-    path.write_bytes(out)
-    return path
-
-
 def _mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ManpagePackage:
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
+    mirror = local_mirror(tmp_path, monkeypatch, manpages.MANPAGES_BASE_URL_ENV)
     page = gzip.compress(PAGE_DA.encode("utf-8"))
-    deb = _deb(
+    path = deb(
         mirror / "manpages-da_1.0_all.deb",
         {
             "./usr/share/man/da/man1/test.1.gz": page,
@@ -104,9 +86,7 @@ def _mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ManpagePackage:
             "./usr/share/doc/manpages-da/copyright": b"GPL-3+",
         },
     )
-    monkeypatch.setenv("MODELYARD_DATA_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv(manpages.MANPAGES_BASE_URL_ENV, mirror.as_uri() + "/")
-    return ManpagePackage("da", deb.name, hashlib.sha256(deb.read_bytes()).hexdigest())
+    return ManpagePackage("da", path.name, hashlib.sha256(path.read_bytes()).hexdigest())
 
 
 def test_manpage_sentences_label_sample_dedupe_and_group_by_page(
@@ -148,27 +128,8 @@ def test_pinned_packages_cover_da_sv_nb_and_no_nynorsk() -> None:
 def test_data_manpage_sentences_joins_the_training_split_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from modelyard.choices import DataSource
-    from modelyard.config.schema import DataConfig
-    from modelyard.data import load_text_dataset
-
     package = _mirror(tmp_path, monkeypatch)
     monkeypatch.setitem(PACKAGES, "da", package)
     monkeypatch.delitem(PACKAGES, "sv")  # the mirror here holds Danish only
-    table = tmp_path / "texts.csv"
-    rows = [f"dansk tekst nummer {i},da" for i in range(30)]
-    rows += [f"svensk text nummer {i},sv" for i in range(30)]
-    table.write_text("text,label\n" + "\n".join(rows) + "\n")
-    cfg = DataConfig(source=DataSource.table, path=str(table), labels=["da", "sv"])
-    plain = load_text_dataset(cfg)
-    cfg.manpage_sentences = 3
-    extra = load_text_dataset(cfg)
-    assert len(extra.train) - len(plain.train) == 3
+    extra = check_joins_training_split_only(tmp_path, "manpage_sentences")
     assert all(group.startswith("manpages:") for group in extra.train.groups[-3:])
-    assert set(extra.train.labels[-3:].tolist()) == {0}
-    assert np.array_equal(extra.val.texts, plain.val.texts)
-    assert np.array_equal(extra.test.texts, plain.test.texts)
-    assert extra.fingerprint != plain.fingerprint
-    cfg.manpage_sentences = -1
-    with pytest.raises(ConfigError, match="at least 0"):
-        load_text_dataset(cfg)
