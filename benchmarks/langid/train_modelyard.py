@@ -46,7 +46,8 @@ def add_catalogues(
             items = [item for item in items if item.label in labels]
         if cap is not None:
             items = sample_per_label(items, cap, cfg.split_seed)
-        return with_extra_training(dataset, training_split(items, dataset.class_names))
+        weight = cfg.extra_text_weights.get("catalogues")
+        return with_extra_training(dataset, training_split(items, dataset.class_names), weight)
 
     data_module.load_text_dataset = with_catalogues
 

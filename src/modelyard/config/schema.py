@@ -47,6 +47,11 @@ class TaskConfig:
     """Input kind the bundle serves: ``image`` or ``text``."""
 
 
+EXTRA_TEXT_SOURCES = ("word_lists", "ddtp", "manpages", "catalogues")
+"""The added-text sources ``data.extra_text_weights`` can weigh (catalogues: added by
+benchmarks/langid's ``--catalogues``)."""
+
+
 @dataclass
 class DataConfig:
     source: DataSource = DataSource.mnist5k
@@ -96,6 +101,10 @@ class DataConfig:
     """Text sources: loss weight, in (0, 1], of every training text that did not come
     from the labelled source (word lists, DDTP, manual pages, catalogues); real
     sentences weigh 1. 1.0: all texts weigh the same."""
+    extra_text_weights: dict[str, float] = field(default_factory=dict)
+    """Text sources: a loss weight in (0, 1] per added source, overriding
+    ``data.extra_text_weight`` for that source's texts: keys ``word_lists``, ``ddtp``,
+    ``manpages``, ``catalogues`` (``+data.extra_text_weights.manpages=0.3``)."""
     split_by: SplitBy = SplitBy.sentence
     """Text sources: the unit a split never divides. ``document`` keeps each document
     (CoNLL-U ``# newdoc id``, sentence-id prefix, else blocks of 20 sentences) whole in
@@ -444,6 +453,14 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(
             f"data.extra_text_weight must be in (0, 1], got {cfg.data.extra_text_weight}"
         )
+    for source, weight in cfg.data.extra_text_weights.items():
+        if source not in EXTRA_TEXT_SOURCES:
+            raise ConfigError(
+                f"data.extra_text_weights.{source}: unknown source; "
+                f"use one of {', '.join(EXTRA_TEXT_SOURCES)}"
+            )
+        if not 0.0 < weight <= 1.0:
+            raise ConfigError(f"data.extra_text_weights.{source} must be in (0, 1], got {weight}")
     if cfg.data.limit is not None and cfg.data.limit < 1:
         raise ConfigError(f"data.limit must be at least 1 (or null), got {cfg.data.limit}")
     # Training, export and promotion settings mean the same for every input kind.
@@ -500,6 +517,11 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(
             "data.extra_text_weight below 1 cannot be used with modelyard distill (the "
             "teacher's loss weighs every example alike); leave it at 1"
+        )
+    if cfg.distill.teacher and cfg.data.extra_text_weights:
+        raise ConfigError(
+            "data.extra_text_weights cannot be used with modelyard distill (the teacher's "
+            "loss weighs every example alike); leave it empty"
         )
     # The checks of the task's own kind (image sizes, text n-grams, ...) live with it.
     from modelyard.modality import modality_for

@@ -110,17 +110,20 @@ def load_text_dataset(cfg: DataConfig) -> TextDataset:
         extra = word_list_sentences(
             cfg.word_lists, dataset.class_names, cfg.word_list_sentences, cfg.split_seed
         )
-        dataset = with_extra_training(dataset, extra)
+        weight = cfg.extra_text_weights.get("word_lists")
+        dataset = with_extra_training(dataset, extra, weight)
     if cfg.ddtp_sentences != 0:  # a negative count is refused there
         from modelyard.data.ddtp import ddtp_sentences
         from modelyard.data.text import with_extra_training
 
         extra = ddtp_sentences(dataset.class_names, cfg.ddtp_sentences, cfg.split_seed)
-        dataset = with_extra_training(dataset, extra)
+        weight = cfg.extra_text_weights.get("ddtp")
+        dataset = with_extra_training(dataset, extra, weight)
     if cfg.manpage_sentences != 0:  # a negative count is refused there
         from modelyard.data.manpages import manpage_sentences
         from modelyard.data.text import with_extra_training
 
         extra = manpage_sentences(dataset.class_names, cfg.manpage_sentences, cfg.split_seed)
-        dataset = with_extra_training(dataset, extra)
+        weight = cfg.extra_text_weights.get("manpages")
+        dataset = with_extra_training(dataset, extra, weight)
     return dataset

@@ -28,12 +28,16 @@ class TextSplit:
     table's file), so results can be broken down by source or genre. ``extra``: (N,)
     bool, True for a text that did not come from the labelled source (word lists,
     catalogues, manual pages: :func:`with_extra_training`), so training can weigh it
-    less (``data.extra_text_weight``); None: none did."""
+    less (``data.extra_text_weight``); None: none did. ``weight``: (N,) float32, the
+    loss weight its source was given (``data.extra_text_weights``), NaN where none was
+    (real texts, and extra text that takes ``data.extra_text_weight``); None: no
+    source was given one."""
 
     texts: np.ndarray
     labels: np.ndarray
     groups: np.ndarray
     extra: np.ndarray | None = None
+    weight: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -46,7 +50,8 @@ class TextSplit:
     def take(self, index: np.ndarray) -> TextSplit:
         """The examples at ``index`` (integer indices or a boolean mask)."""
         extra = None if self.extra is None else self.extra[index]
-        return TextSplit(self.texts[index], self.labels[index], self.groups[index], extra)
+        weight = None if self.weight is None else self.weight[index]
+        return TextSplit(self.texts[index], self.labels[index], self.groups[index], extra, weight)
 
     @property
     def extra_mask(self) -> np.ndarray:
@@ -54,6 +59,19 @@ class TextSplit:
         if self.extra is None:
             return np.zeros(len(self), dtype=bool)
         return self.extra
+
+    @property
+    def source_weights(self) -> np.ndarray:
+        """``weight`` as a float32 array, all NaN when it is None."""
+        if self.weight is None:
+            return np.full(len(self), np.nan, dtype=np.float32)
+        return self.weight
+
+    def loss_weights(self, extra_weight: float) -> np.ndarray:
+        """Each text's loss weight: 1 for a real text, its source's weight for an extra
+        text whose source has one, else ``extra_weight``."""
+        weights = np.where(self.extra_mask, extra_weight, 1.0).astype(np.float32)
+        return np.where(np.isnan(self.source_weights), weights, self.source_weights)
 
 
 @dataclass(frozen=True)
@@ -198,19 +216,27 @@ def make_text_splits(
     )
 
 
-def with_extra_training(dataset: TextDataset, extra: TextSplit) -> TextDataset:
+def with_extra_training(
+    dataset: TextDataset, extra: TextSplit, weight: float | None = None
+) -> TextDataset:
     """``dataset`` with ``extra`` appended to its training split only (fingerprint
     recomputed) and marked as extra (:attr:`TextSplit.extra`); an extra text that is
-    already in any split is left out."""
+    already in any split is left out. ``weight``: the loss weight of this source's
+    texts (``data.extra_text_weights``); None: ``data.extra_text_weight``'s."""
     seen = {str(t) for split in (dataset.train, dataset.val, dataset.test) for t in split.texts}
     keep = np.fromiter((str(t) not in seen for t in extra.texts), bool, len(extra))
     extra = extra.take(keep)
     extra = extra.take(first_occurrences(extra.texts))
+    weights = None
+    if weight is not None or dataset.train.weight is not None:
+        added = np.full(len(extra), np.nan if weight is None else weight, dtype=np.float32)
+        weights = np.concatenate([dataset.train.source_weights, added])
     train = TextSplit(
         np.concatenate([dataset.train.texts, extra.texts]),
         np.concatenate([dataset.train.labels, extra.labels]),
         np.concatenate([dataset.train.groups, extra.groups]),
         np.concatenate([dataset.train.extra_mask, np.ones(len(extra), dtype=bool)]),
+        weights,
     )
     splits = {"train": train, "val": dataset.val, "test": dataset.test}
     return replace(dataset, train=train, fingerprint=text_fingerprint(splits, dataset.class_names))

@@ -40,6 +40,9 @@ def all_labelled(dataset: TextDataset) -> TextDataset:
         np.concatenate([p.labels for p in parts]),
         np.concatenate([p.groups for p in parts]),
         np.concatenate([p.extra_mask for p in parts]),
+        None
+        if all(p.weight is None for p in parts)
+        else np.concatenate([p.source_weights for p in parts]),
     )
     splits = {"train": merged, "val": dataset.val, "test": dataset.test}
     return replace(dataset, fingerprint=text_fingerprint(splits, dataset.class_names), train=merged)

@@ -141,8 +141,9 @@ class TextDataModule(SplitDataModule):
                 for i in range(0, len(order), self.batch_size)
             ]
         weights = None
-        if shuffle and self.extra_weight != 1.0:  # training batches only
-            weights = np.where(split.extra_mask, self.extra_weight, 1.0).astype(np.float32)
+        # Training batches only; without any weight below 1 the batches are as before.
+        if shuffle and (self.extra_weight != 1.0 or split.weight is not None):
+            weights = split.loss_weights(self.extra_weight)
         return DataLoader(
             range(len(split)),  # type: ignore[arg-type]  # a range is a map-style dataset of its indices
             batch_sampler=batches,
