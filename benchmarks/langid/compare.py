@@ -15,19 +15,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import ud_split
-from intervals import document_bootstrap, paired_accuracy_difference, paired_difference
+from holdouts import holdout_rows, interval, minus
+from intervals import document_bootstrap, paired_difference
 from labels import LABELS
 from metrics import quality
 from modelyard_side import Modelyard
 from timing import load_average
-from variant import NYNORSK
 
 
 def _bundle(work_dir: Path, name: str, files: tuple[str, ...] = ()) -> str | None:
@@ -36,14 +35,6 @@ def _bundle(work_dir: Path, name: str, files: tuple[str, ...] = ()) -> str | Non
         home = home.with_name(f"{home.name}-without-{files[0].split('-')[0]}")
     result = home / "train_result.json"
     return str(json.loads(result.read_text())["bundle"]) if result.exists() else None
-
-
-def _ci(values: list[float]) -> str:
-    return f"[{values[0]:.3f}, {values[1]:.3f}]"
-
-
-def _minus(d: dict[str, float]) -> str:
-    return f"{d['difference']:+.4f} [{d['ci95_low']:+.4f}, {d['ci95_high']:+.4f}]"
 
 
 def main() -> int:
@@ -76,9 +67,10 @@ def main() -> int:
         )
         out["ud"][name] = {"val": val, "test": b, "minus_reference": d}
         lines.append(
-            f"| {name} | {val['macro_f1']:.4f} | {b['macro_f1']:.4f} {_ci(b['macro_f1_ci95'])} | "
+            f"| {name} | {val['macro_f1']:.4f} | "
+            f"{b['macro_f1']:.4f} {interval(b['macro_f1_ci95'])} | "
             + " / ".join(f"{b['f1'][label]:.3f}" for label in LABELS)
-            + f" | {'' if name == reference else _minus(d)} |"
+            + f" | {'' if name == reference else minus(d)} |"
         )
     lines += [
         "",
@@ -89,33 +81,13 @@ def main() -> int:
         + " |",
         "| --- | ---: |" + " ---: |" * (2 * len(args.names) - 1),
     ]
-    for title in NYNORSK:
-        files = ud_split.HOLDOUTS[title]
-        bundles = {name: _bundle(args.work_dir, name, files) for name in args.names}
-        if any(b is None for b in bundles.values()):
-            continue
-        without = ud_split.load(args.data_dir.resolve(), exclude=files)
-        test = ud_split.held_out(split, files, without.train.texts + without.val.texts)
-        predicted = {name: Modelyard(str(b)).predict(test.texts) for name, b in bundles.items()}
-        cells, minus = [], []
-        out["holdouts"][title] = {"n": len(test)}
-        for name in args.names:
-            b = document_bootstrap(test.labels, predicted[name], test.documents, LABELS)
-            wrong = Counter(p for p, t in zip(predicted[name], test.labels, strict=True) if p != t)
-            cells.append(
-                f"{b['accuracy']:.3f} {_ci(b['accuracy_ci95'])} ("
-                + ", ".join(f"->{k} {v}" for k, v in wrong.most_common(2))
-                + ")"
-            )
-            entry: dict = {"bootstrap": b, "wrong": dict(wrong)}
-            if name != reference:
-                d = paired_accuracy_difference(
-                    test.labels, predicted[name], predicted[reference], test.documents, LABELS
-                )
-                minus.append(_minus(d))
-                entry["minus_reference"] = d
-            out["holdouts"][title][name] = entry
-        lines.append(f"| {title} | {len(test)} | " + " | ".join(cells + minus) + " |")
+    rows, out["holdouts"] = holdout_rows(
+        args.data_dir.resolve(),
+        split,
+        lambda files: {name: _bundle(args.work_dir, name, files) for name in args.names},
+        reference,
+    )
+    lines += rows
     out["load_average_after"] = load_average()
     (args.work_dir / "compare.json").write_text(json.dumps(out, indent=1))
     print("\n".join(lines))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,12 +26,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import ud_split
+from holdouts import holdout_rows, interval
 from intervals import document_bootstrap, paired_accuracy_difference, paired_difference
 from labels import LABELS
 from metrics import quality
 from modelyard_side import Modelyard, train_modelyard
 from timing import load_average
-from variant import NYNORSK
 
 from modelyard.data.catalogues import DEBIAN_PACKAGES, load_catalogues
 
@@ -80,27 +79,14 @@ def holdouts(name: str, args: argparse.Namespace, split: ud_split.Split) -> list
         "| minus default (paired, documents) |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for title in NYNORSK:
-        files = ud_split.HOLDOUTS[title]
-        without = ud_split.load(args.data_dir, exclude=files)
-        test = ud_split.held_out(split, files, without.train.texts + without.val.texts)
-        base = Modelyard(bundle("default", args, files)).predict(test.texts)
-        mine = Modelyard(bundle(name, args, files)).predict(test.texts)
-        b0 = document_bootstrap(test.labels, base, test.documents, LABELS)
-        b1 = document_bootstrap(test.labels, mine, test.documents, LABELS)
-        d = paired_accuracy_difference(test.labels, mine, base, test.documents, LABELS)
-        wrong = Counter(p for p, t in zip(mine, test.labels, strict=True) if p != t)
-        lines.append(
-            f"| {title} | {len(test)} | {b0['accuracy']:.3f} {_interval(b0['accuracy_ci95'])} | "
-            f"{b1['accuracy']:.3f} {_interval(b1['accuracy_ci95'])} "
-            f"({', '.join(f'->{k} {v}' for k, v in wrong.most_common(2))}) | "
-            f"{d['difference']:+.4f} [{d['ci95_low']:+.4f}, {d['ci95_high']:+.4f}] |"
-        )
-    return lines
-
-
-def _interval(values: Sequence[float]) -> str:
-    return f"[{values[0]:.3f}, {values[1]:.3f}]"
+    rows, _ = holdout_rows(
+        args.data_dir,
+        split,
+        lambda files: {"default": bundle("default", args, files), name: bundle(name, args, files)},
+        "default",
+        reference_wrong=False,
+    )
+    return lines + rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -134,9 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         v = quality(split.val.texts, split.val.labels, val[name])["macro_f1"]
         out["ud"][name] = {"bootstrap": b, "minus_default": d, "val_macro_f1": v}
         lines.append(
-            f"| {name} | {v:.4f} | {b['macro_f1']:.4f} {_interval(b['macro_f1_ci95'])} | "
-            f"{b['f1']['da']:.3f} {_interval(b['f1_ci95']['da'])} | "
-            f"{b['f1']['nb']:.3f} {_interval(b['f1_ci95']['nb'])} | "
+            f"| {name} | {v:.4f} | {b['macro_f1']:.4f} {interval(b['macro_f1_ci95'])} | "
+            f"{b['f1']['da']:.3f} {interval(b['f1_ci95']['da'])} | "
+            f"{b['f1']['nb']:.3f} {interval(b['f1_ci95']['nb'])} | "
             + (
                 ""
                 if name == "default"
@@ -172,8 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out["genre"][name] = {"n": len(items), "default": b0, "fold": b1, "minus": d, "per": per}
         lines.append(
             f"| {' + '.join(trained)} | {' + '.join(scored)} | {len(items)} | "
-            f"{b0['accuracy']:.3f} {_interval(b0['accuracy_ci95'])} | "
-            f"{b1['accuracy']:.3f} {_interval(b1['accuracy_ci95'])} | "
+            f"{b0['accuracy']:.3f} {interval(b0['accuracy_ci95'])} | "
+            f"{b1['accuracy']:.3f} {interval(b1['accuracy_ci95'])} | "
             + ", ".join(f"{k} {a:.3f}->{c:.3f}" for k, (a, c) in per.items())
             + f" | {d['difference']:+.4f} [{d['ci95_low']:+.4f}, {d['ci95_high']:+.4f}] |"
         )
