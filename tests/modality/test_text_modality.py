@@ -73,3 +73,21 @@ def test_answer_rule_is_the_threshold_the_answer_used_and_none_when_it_relabels_
     rule = AnswerRule(0.6, "unknown")
     served_labels = [rule.served("da", c) for c in (0.6, 0.59, float("nan"))]
     assert served_labels == ["da", "unknown", "unknown"]
+
+
+def test_the_text_config_becomes_the_bundles_text_spec_field_for_field() -> None:
+    """``text.*`` and TextSpec name the same fields with the same defaults: a bundle
+    read without a newer key (``TextSpec.from_dict``) gets what training would give."""
+    from dataclasses import fields
+
+    from modelyard.config import compose_config
+    from modelyard.config.schema import TextConfig
+    from modelyard.features.text import TextSpec
+
+    assert [f.name for f in fields(TextConfig)] == [f.name for f in fields(TextSpec)]
+    cfg = compose_config(["task=langid_nordic"])
+    cfg.text = TextConfig()
+    assert modality_for("text").input_spec(cfg) == TextSpec()
+    changed = {"lowercase": False, "ngram_max": 3, "buckets": 1000, "min_confidence": 0.4}
+    cfg.text = TextConfig(**changed, low_confidence_label="other")
+    assert modality_for("text").input_spec(cfg) == TextSpec(**changed, low_confidence_label="other")

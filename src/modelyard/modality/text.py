@@ -12,7 +12,7 @@ exactly as offline prediction does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -281,20 +281,9 @@ class TextModality(Modality[TextSpec]):
             )
 
     def input_spec(self, cfg: Config) -> TextSpec:
-        t = cfg.text
-        return TextSpec(
-            nfc=t.nfc,
-            lowercase=t.lowercase,
-            digits=t.digits,
-            collapse_whitespace=t.collapse_whitespace,
-            word_boundaries=t.word_boundaries,
-            ngram_min=t.ngram_min,
-            ngram_max=t.ngram_max,
-            buckets=t.buckets,
-            max_chars=t.max_chars,
-            min_confidence=t.min_confidence,
-            low_confidence_label=t.low_confidence_label,
-        )
+        # ``text.*`` is the bundle's TextSpec as configured: the same fields, so a new
+        # one is added in both places and copied here without a third list to extend.
+        return TextSpec(**asdict(cfg.text))
 
     def load_dataset(self, data: DataConfig) -> TextDataset:
         from modelyard.data import load_text_dataset
