@@ -10,6 +10,7 @@ import typer
 
 from modelyard.cli_options import Debug, JsonOut, PredictionLogDb
 from modelyard.errors import EXIT_REFUSED, UsageError
+from modelyard.monitor.drift import DriftConfig
 from modelyard.monitor.report import iso_utc
 
 monitor_app = typer.Typer(
@@ -19,6 +20,9 @@ monitor_app = typer.Typer(
 
 EXIT_DRIFT = EXIT_REFUSED
 """Exit status when drift is found (0: none; 2: a user error, as for every command)."""
+
+_DRIFT_DEFAULTS = DriftConfig()
+"""What ``--alpha`` and ``--min-psi`` default to: the checks' own defaults."""
 
 
 @monitor_app.command("drift")
@@ -48,16 +52,15 @@ def drift(
     ] = None,
     alpha: Annotated[
         float, typer.Option(help="Family-wise false-alarm rate (Bonferroni over the checks).")
-    ] = 0.01,
+    ] = _DRIFT_DEFAULTS.alpha,
     min_psi: Annotated[
         float, typer.Option("--min-psi", help="Smallest PSI that counts as drift.")
-    ] = 0.1,
+    ] = _DRIFT_DEFAULTS.min_psi,
     as_json: JsonOut = False,
     debug: Debug = False,
 ) -> None:
     """Test the logged traffic against the bundle's reference profile; exit 1 on drift."""
     from modelyard.monitor.check import check_drift
-    from modelyard.monitor.drift import DriftConfig
 
     if not 0 < alpha < 1:
         raise UsageError(f"--alpha must be between 0 and 1, got {alpha}")
