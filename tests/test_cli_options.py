@@ -90,3 +90,21 @@ def test_a_bad_choice_in_an_override_is_a_one_line_error(home: Path) -> None:
 def test_help_lists_the_choices() -> None:
     result = CliRunner().invoke(app, ["bench", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "v2|v1" in result.output
+
+
+def test_an_interrupted_command_says_how_to_go_on_and_exits_130() -> None:
+    from modelyard.cli_options import exit_interrupted
+
+    tiny = typer.Typer()
+
+    @tiny.command()
+    def work() -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            exit_interrupted("interrupted; resume it with: modelyard train --resume")
+
+    result = CliRunner().invoke(tiny, [])
+    assert result.exit_code == 130
+    assert result.stderr == "interrupted; resume it with: modelyard train --resume\n"
+    assert result.stdout == ""

@@ -15,7 +15,14 @@ import typer
 
 from modelyard.bench.commands import bench as bench_command
 from modelyard.choices import Split
-from modelyard.cli_options import Debug, JsonOut, ModelUri, Overrides, debug_requested
+from modelyard.cli_options import (
+    Debug,
+    JsonOut,
+    ModelUri,
+    Overrides,
+    debug_requested,
+    exit_interrupted,
+)
 from modelyard.deploy.commands import deploy as deploy_command
 from modelyard.deploy.rollback_command import rollback as rollback_command
 from modelyard.errors import EXIT_INTERRUPTED, EXIT_USAGE, ModelyardError, UsageError
@@ -116,9 +123,7 @@ def train(
         else:
             result = run_training(cfg)
     except TrainingInterrupted as interrupt:
-        # Typer turns a KeyboardInterrupt into a silent exit 130: say how to resume here.
-        typer.echo(str(interrupt), err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        exit_interrupted(str(interrupt))  # its message says how to resume
     if result.rank != 0:
         return  # another DDP process: rank 0 prints the result
     acc = result.metrics.get("test_accuracy", float("nan"))

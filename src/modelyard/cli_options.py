@@ -14,9 +14,11 @@ Typer directly (tests, ``CliRunner``).
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+
+from modelyard.errors import EXIT_INTERRUPTED
 
 DEBUG_ENV = "MODELYARD_DEBUG"
 
@@ -31,6 +33,14 @@ def debug_requested(argv: list[str]) -> bool:
     """``--debug`` anywhere on the command line (before a ``--``), or MODELYARD_DEBUG set."""
     options = argv[: argv.index("--")] if "--" in argv else argv
     return "--debug" in options or bool(os.environ.get(DEBUG_ENV))
+
+
+def exit_interrupted(message: str) -> NoReturn:
+    """End a command that Ctrl-C stopped: ``message`` (what was kept, and the command that
+    resumes or continues it) on stderr, exit status 130. Typer would turn the
+    KeyboardInterrupt into a silent exit 130."""
+    typer.echo(message, err=True)
+    raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 PredictionLogDb = Annotated[

@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from modelyard.cli_options import Debug, JsonOut
+from modelyard.cli_options import Debug, JsonOut, exit_interrupted
 from modelyard.config.overrides import override_key
-from modelyard.errors import EXIT_INTERRUPTED
 
 if TYPE_CHECKING:
     from modelyard.config import Config
@@ -56,8 +55,7 @@ def distill(
     try:
         result = run_distill(cfg)
     except TrainingInterrupted as interrupt:
-        typer.echo(str(interrupt), err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        exit_interrupted(str(interrupt))
     if result.rank != 0:
         return
     from modelyard.bundle import read_bundle

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from modelyard.cli_options import Debug, JsonOut
-from modelyard.errors import EXIT_INTERRUPTED, ConfigError, UsageError
+from modelyard.cli_options import Debug, JsonOut, exit_interrupted
+from modelyard.errors import ConfigError, UsageError
 
 
 def read_space(path: Path) -> dict[str, Any]:
@@ -107,12 +107,8 @@ def tune(
             space=read_space(space) if space else None,
         )
     except TuneInterrupted as interrupt:
-        # Typer turns a KeyboardInterrupt into a silent exit 130: say how to continue here.
         command = continue_command(overrides or [], trials, interrupt.study, storage, space)
-        typer.echo(
-            f"interrupted; {interrupt.outcome}; continue the study with: {command}", err=True
-        )
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        exit_interrupted(f"interrupted; {interrupt.outcome}; continue the study with: {command}")
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
