@@ -5,7 +5,6 @@ resolving ``<name>@candidate`` through it (what the `server` container does)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -52,6 +51,27 @@ def tracking_server(database: str, tmp_path: Path) -> Iterator[str]:
         server.kill()
 
 
+def _smoke_test(url: str, expect_version: str, wait_s: int) -> subprocess.CompletedProcess[str]:
+    """deploy/smoke_test.py against the server at ``url``, expecting digits-cnn at
+    ``expect_version`` within ``wait_s`` seconds."""
+    return subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "deploy" / "smoke_test.py"),
+            "--url",
+            url,
+            "--model",
+            "digits-cnn",
+            "--expect-version",
+            expect_version,
+            "--wait",
+            str(wait_s),
+        ],
+        capture_output=True,
+        text=True,
+    )
+
+
 def test_train_and_serve_through_a_tracking_server_on_postgres(
     tracking_server: str, database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -84,41 +104,10 @@ def test_train_and_serve_through_a_tracking_server_on_postgres(
         assert body["model_version"] == "1"
         assert abs(sum(body["predictions"][0]["probabilities"].values()) - 1.0) < 1e-4
         # The smoke test the deploy workflows run, against this server.
-        smoke = subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "deploy" / "smoke_test.py"),
-                "--url",
-                server.url,
-                "--model",
-                "digits-cnn",
-                "--expect-version",
-                "1",
-                "--wait",
-                "10",
-            ],
-            capture_output=True,
-            text=True,
-            env={**os.environ},
-        )
+        smoke = _smoke_test(server.url, expect_version="1", wait_s=10)
         assert smoke.returncode == 0, smoke.stderr
         assert "serves digits-cnn version 1" in smoke.stdout
-        wrong = subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "deploy" / "smoke_test.py"),
-                "--url",
-                server.url,
-                "--model",
-                "digits-cnn",
-                "--expect-version",
-                "2",
-                "--wait",
-                "1",
-            ],
-            capture_output=True,
-            text=True,
-        )
+        wrong = _smoke_test(server.url, expect_version="2", wait_s=1)
         assert wrong.returncode == 1 and "did not serve version 2" in wrong.stderr
     finally:
         assert server.stop() == 0
