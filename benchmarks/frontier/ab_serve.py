@@ -4,6 +4,11 @@
         --arm distilled=<bundle> --arm plain-copy=<copy of the plain folder> \\
         --rounds 6 --duration 6s --out results/<name>.jsonl
 
+``--src NAME=DIR`` serves arm NAME with ``PYTHONPATH=DIR``: the ``src`` folder of
+another checkout (``git worktree add /tmp/base HEAD``), so one run compares the
+server's code at two commits on the same bundle (the load generator stays this
+checkout's).
+
 One JSON row per serve (``serving.serve_and_bench``), appended to ``--out`` as soon
 as it exists, with what the server did meanwhile: its batches by trigger (from
 ``/metrics``) and the size of its answer to one v2 request like the bench's. An arm
@@ -70,8 +75,18 @@ def main() -> None:
         "prediction log each time); default: the caller's MODELYARD_HOME",
     )
     parser.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
+    parser.add_argument(
+        "--src",
+        action="append",
+        default=[],
+        help="name=folder: serve that arm with PYTHONPATH=folder (another checkout's src)",
+    )
     args = parser.parse_args()
     arms = [arm.split("=", 1) for arm in args.arm]
+    sources = dict(source.split("=", 1) for source in args.src)
+    unknown = set(sources) - {name for name, _ in arms}
+    if unknown:
+        parser.error(f"--src names no arm: {sorted(unknown)}")
     for round_ in range(args.rounds):
         shift = round_ % len(arms)
         for name, bundle in arms[shift:] + arms[:shift]:
@@ -80,11 +95,19 @@ def main() -> None:
                 home = args.fresh_home / f"{name}-{round_}"
                 home.mkdir(parents=True, exist_ok=True)
                 env["MODELYARD_HOME"] = str(home)
+            source = sources.get(name)
             row = serve_and_bench(
-                bundle, env, args.duration, 32, args.settings.split(), probe=probe
+                bundle,
+                env,
+                args.duration,
+                32,
+                args.settings.split(),
+                probe=probe,
+                server_env=None if source is None else {"PYTHONPATH": source},
             )
             row = {
                 "arm": name,
+                "src": source,
                 "round": round_,
                 "utc": time.strftime("%H:%M:%S", time.gmtime()),
                 **row,

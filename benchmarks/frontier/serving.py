@@ -79,19 +79,21 @@ def serve_and_bench(
     settle_s: float = 0.0,
     bench_args: Sequence[str] = (),
     probe: Callable[[str], dict[str, Any]] | None = None,
+    server_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Start ``modelyard serve model``, bench it at ``concurrency``, stop it; the level's
     row, with the server's CPU (utime + stime of its process tree) per answered request.
     ``settle_s``: seconds to wait after ready (start-up work); ``bench_args``: extra
     ``modelyard bench`` options (``--warmup 0s``); ``probe``: called with the server's
-    URL after the bench, before the server stops; what it returns joins the row."""
+    URL after the bench, before the server stops; what it returns joins the row;
+    ``server_env``: added to ``env`` for the server only (not the load generator)."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = Path(env["MODELYARD_HOME"]) / f"serve-{port}.log"
     with log.open("wb") as out:
         server = subprocess.Popen(
             [MODELYARD, "serve", model, *settings, "--port", str(port)],
-            env=env,
+            env={**env, **(server_env or {})},
             stdout=out,
             stderr=subprocess.STDOUT,
         )

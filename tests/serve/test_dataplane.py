@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -15,7 +16,7 @@ from modelyard import bundle
 from modelyard.features.image import to_model_input
 from modelyard.predictor import Predictor
 from modelyard.serve.codecs import v2
-from modelyard.serve.dataplane import DataPlane
+from modelyard.serve.dataplane import DataPlane, new_request_id
 from modelyard.serve.errors import ClientError, NotFound, Unavailable
 from modelyard.serve.metrics import ServerMetrics
 from modelyard.serve.monitoring import ServingMonitor
@@ -123,3 +124,14 @@ def test_an_unloaded_runtime_is_unavailable(trained, use_session_home) -> None: 
     with pytest.raises(Unavailable, match="not loaded yet") as unavailable:
         plane.model("digits-cnn")
     assert unavailable.value.status == 503
+
+
+def test_new_request_ids_are_unique_and_sort_by_time() -> None:
+    """Made-up ids are 32 hex digits, none repeated, and a later one sorts after an
+    earlier one (time first: the log's request-id index grows at its end)."""
+    first = [new_request_id() for _ in range(1000)]
+    time.sleep(0.002)  # the time part counts milliseconds
+    later = new_request_id()
+    assert len(set(first)) == len(first)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in [*first, later])
+    assert later > max(first)

@@ -12,8 +12,8 @@ model up, decode, infer through the batcher, log, and describe the answer.
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -163,7 +163,7 @@ class DataPlane:
         self._count_answer(served, outputs, rule)
         if self.monitor.log is not None or self.shadow is not None:
             # the id only matters to the prediction log
-            request_id = request.id or request_id or _new_id()
+            request_id = request.id or request_id or new_request_id()
             logged = self.monitor.observe(
                 served,
                 request_id,
@@ -195,7 +195,7 @@ class DataPlane:
     ) -> PredictResponse:
         """A ``/v1`` predict body (JSON, as the model's kind reads it) -> the answer."""
         started = time.perf_counter() if started is None else started
-        request_id = request_id or _new_id()
+        request_id = request_id or new_request_id()
         batch = model.modality.decode_v1(body, content_type, model.spec, self.max_rows, model.name)
         return await self._predict(
             model,
@@ -215,7 +215,7 @@ class DataPlane:
     ) -> PredictResponse:
         """Uploaded files (``/v1`` multipart) -> the answer, for kinds that take files."""
         started = time.perf_counter() if started is None else started
-        request_id = request_id or _new_id()
+        request_id = request_id or new_request_id()
         batch = model.modality.decode_files(files, names, model.spec)
         return await self._predict(
             model,
@@ -297,5 +297,13 @@ class DataPlane:
         return PredictResponse(body, request_id)
 
 
-def _new_id() -> str:
-    return uuid.uuid4().hex
+def new_request_id() -> str:
+    """An id for a request that came without one: 32 hex digits, the first 12 the
+    milliseconds since 1970 and the other 20 random (80 bits, like most of a UUID4's).
+
+    Time first, so the prediction log's index on (model, request_id) grows at its end
+    instead of at a random page per row: with random ids SQLite's inserts cost the
+    log thread 10-19 us of CPU a row, growing with the table, against a flat ~5 us
+    (50,000-200,000 rows, 512 a commit, 2026-12-06). ``os.urandom`` rather than
+    ``uuid.uuid4`` also saves ~1.5 us a request on the event loop."""
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"

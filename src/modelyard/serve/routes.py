@@ -12,7 +12,6 @@ error becomes a status code and body (registered once, as the app's handler for
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Mapping
 from typing import cast
 
@@ -22,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 
 from modelyard.serve.canary import KEY_HEADER
 from modelyard.serve.codecs import v2
-from modelyard.serve.dataplane import DataPlane
+from modelyard.serve.dataplane import DataPlane, new_request_id
 from modelyard.serve.errors import ClientError
 from modelyard.serve.runtime import LoadedModel
 
@@ -109,7 +108,7 @@ async def answer_predict(
     """A JSON ``/v1`` predict request -> the response body and headers; ClientError
     for a 4xx. ``headers`` is looked up with lower-case names."""
     started = time.perf_counter()
-    request_id = headers.get("x-request-id") or uuid.uuid4().hex
+    request_id = headers.get("x-request-id") or new_request_id()
     key = headers.get(KEY_HEADER) or request_id
     model = plane.model(path_params["name"], path_params.get("version"), key)
     answer = await plane.predict(model, body, headers.get("content-type", ""), request_id, started)
@@ -151,7 +150,7 @@ async def predict(request: Request) -> Response:
     plane = _plane(request)
     model = _model(request)
     if is_upload(request.headers.get("content-type", "")) and model.modality.accepts_uploads:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = request.headers.get("x-request-id") or new_request_id()
         key = request.headers.get(KEY_HEADER) or request_id
         model = plane.model(model.name, request.path_params.get("version"), key)
         files, names = await _read_upload(request, plane.max_rows)
