@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from modelyard.serve.settings import ServeSettings
-from modelyard.serve.shadow_child import ShadowModel, _Child
+from modelyard.serve.shadow_child import ShadowModel, _Child, child_env
 
 IMAGE_SPEC = {"kind": "image", "height": 2, "width": 2, "channels": 1, "mean": 0.0, "std": 1.0}
 
@@ -161,3 +161,28 @@ stop.set()
     )
     base = os.getpriority(os.PRIO_PROCESS, 0)
     assert done.stdout.strip() == f"[{min(19, base + 5)}]"
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies only")
+def test_idle_puts_every_thread_under_sched_idle_those_made_later_too() -> None:
+    script = """
+import os, threading
+from modelyard.serve.shadow_child import lower_priority
+stop = threading.Event()
+early = threading.Thread(target=stop.wait)
+early.start()
+made = lower_priority(os.getpriority(os.PRIO_PROCESS, 0), idle=True)
+late = threading.Thread(target=stop.wait)
+late.start()
+print(made, sorted({os.sched_getscheduler(int(t)) for t in os.listdir("/proc/self/task")}))
+stop.set()
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == f"True [{os.SCHED_IDLE}]"
+
+
+def test_the_child_is_started_without_the_workers_metrics_folder() -> None:
+    environ = {"PATH": "/bin", "PROMETHEUS_MULTIPROC_DIR": "/m", "prometheus_multiproc_dir": "/m"}
+    assert child_env(environ) == {"PATH": "/bin"}

@@ -76,13 +76,24 @@ def _thread_nice_values(pid: int) -> list[int]:
     return values
 
 
-def _shadow_processes(pid: int) -> list[int]:
-    """The child processes of process ``pid`` named as the shadow's (Linux /proc; not
-    multiprocessing's resource tracker, an idle helper of the spawn)."""
+def _children(pid: int) -> list[int]:
     found = []
     for listed in Path(f"/proc/{pid}/task").glob("*/children"):
         found += [int(child) for child in listed.read_text().split()]
+    return found
+
+
+def _shadow_processes(pid: int) -> list[int]:
+    """The processes under process ``pid`` (its children, or with --workers its
+    workers' children) named as the shadow's (Linux /proc)."""
+    found = _children(pid)
+    found += [grandchild for child in found for grandchild in _children(child)]
     return [c for c in found if Path(f"/proc/{c}/comm").read_text().startswith("modelyard-shad")]
+
+
+def _thread_policies(pid: int) -> set[int]:
+    """The scheduling policy of each thread of process ``pid`` (Linux)."""
+    return {os.sched_getscheduler(int(task.name)) for task in Path(f"/proc/{pid}/task").iterdir()}
 
 
 @pytest.mark.parametrize("own_process", [True, False], ids=["process", "threads"])
@@ -118,14 +129,15 @@ def test_a_slow_shadow_never_holds_up_the_main_path(
             shadow = _counter(server.url, "modelyard_shadow_requests_total")
         info = httpx.get(f"{server.url}/metrics").text
         niced = _thread_nice_values(server.process.pid)
-        shadow_niced = [
-            n for c in _shadow_processes(server.process.pid) for n in _thread_nice_values(c)
-        ]
+        children = _shadow_processes(server.process.pid)
+        shadow_niced = [n for c in children for n in _thread_nice_values(c)]
+        policies = {policy for c in children for policy in _thread_policies(c)}
     finally:
         assert server.stop() == 0  # graceful: the queued shadow work is logged first
     base = os.getpriority(os.PRIO_PROCESS, 0)  # the server's, unless the test runs niced
-    if own_process:  # every thread of the shadow's process at shadow_nice (19), no other
+    if own_process:  # every thread of the shadow's process idle (and at nice 19), no other
         assert shadow_niced and set(shadow_niced) == {19}, shadow_niced
+        assert policies == {os.SCHED_IDLE}, policies
         assert set(niced) == {base}, niced
     else:  # the shadow's model thread alone
         assert niced.count(10) == 1 and niced.count(base) == len(niced) - 1, niced
@@ -178,9 +190,14 @@ def test_two_workers_each_shadow_what_they_answer(versions: Versions, tmp_path: 
         with ThreadPoolExecutor(8) as pool:
             statuses = list(pool.map(lambda i: _ask(server.url, i), ids))
         shadow = _counter(server.url, "modelyard_shadow_requests_total")  # both workers'
+        # the workers share a metrics folder; their shadows' processes do not see it
+        environs = [Path(f"/proc/{c}/environ").read_bytes().split(b"\0") for c in
+                    _shadow_processes(server.process.pid)]  # fmt: skip
     finally:
         assert server.stop() == 0
     assert set(statuses) == {200}
+    assert len(environs) == 2
+    assert not [v for e in environs for v in e if v.upper().startswith(b"PROMETHEUS_MULTIPROC")]
     rows = _logged_rows(log_url)
     main = {r.request_id: r.label for r in rows if r.version == "1"}
     shadowed = {r.request_id: r.label for r in rows if r.version == "4"}

@@ -15,14 +15,14 @@ from modelyard.modality import Batch
 from modelyard.serve.metrics import ServerMetrics
 from modelyard.serve.monitoring import ServingMonitor
 from modelyard.serve.settings import ServeSettings
-from modelyard.serve.shadow import THREAD_NAME, Shadow, ShadowWork
+from modelyard.serve.shadow import THREAD_NAME, ShadowThreads, ShadowWork
 
 SPEC = object()
 
 
 def _shadow(
     queue: int, rate: float = 1.0, log_url: str | None = None, log_records: int = 100_000
-) -> tuple[Shadow, ServerMetrics]:
+) -> tuple[ShadowThreads, ServerMetrics]:
     settings = ServeSettings(
         model="models:/digits@production",
         shadow="staging",
@@ -34,7 +34,7 @@ def _shadow(
         log_buffer_records=log_records,
     )
     metrics = ServerMetrics()
-    return Shadow(settings, metrics, ServingMonitor(settings, metrics)), metrics
+    return ShadowThreads(settings, metrics, ServingMonitor(settings, metrics)), metrics
 
 
 def _outcomes(metrics: ServerMetrics) -> dict[str, float]:
@@ -48,7 +48,7 @@ def _outcomes(metrics: ServerMetrics) -> dict[str, float]:
     return found
 
 
-def _loaded(shadow: Shadow, calls: list[int]) -> None:
+def _loaded(shadow: ShadowThreads, calls: list[int]) -> None:
     """A loaded shadow whose model answers each row with its first pixel."""
     model: Any = SimpleNamespace(name="digits", version="2", spec=SPEC, role="shadow")
     shadow.runtime.current = model
@@ -147,18 +147,18 @@ def test_queued_work_runs_in_batches_and_close_finishes_it(count: int) -> None:
     async def close() -> None:
         return None
 
-    original = Shadow.start
+    original = ShadowThreads.start
 
-    async def start(self: Shadow) -> None:
+    async def start(self: ShadowThreads) -> None:
         self.runtime.start_optional = start_optional  # type: ignore[method-assign]
         self.runtime.close = close  # type: ignore[method-assign]
         await original(self)
 
-    Shadow.start = start  # type: ignore[method-assign]
+    ShadowThreads.start = start  # type: ignore[method-assign]
     try:
         calls, outcomes, left = asyncio.run(scenario())
     finally:
-        Shadow.start = original  # type: ignore[method-assign]
+        ShadowThreads.start = original  # type: ignore[method-assign]
     assert left == 0
     assert sum(calls) == count and max(calls) <= 32  # batches of at most max_batch_size
     assert len(calls) == -(-count // 32)  # queued together: as few model calls as fit

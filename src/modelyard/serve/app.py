@@ -31,7 +31,7 @@ from modelyard.serve.monitoring import ServingMonitor
 from modelyard.serve.openapi import build_openapi, docs_page
 from modelyard.serve.runtime import ModelRuntime
 from modelyard.serve.settings import ServeSettings, settings_from_env
-from modelyard.serve.shadow import Shadow
+from modelyard.serve.shadow import Shadow, ShadowThreads
 from modelyard.serve.shadow_process import ShadowProcess
 
 _SCHEMA = build_openapi()
@@ -96,7 +96,7 @@ def create_app(settings: ServeSettings) -> Starlette:
     feedback = FeedbackService(monitor, metrics)
     shadow: Shadow | None = None
     if settings.shadow:
-        kind = ShadowProcess if settings.shadow_process else Shadow
+        kind = ShadowProcess if settings.shadow_process else ShadowThreads
         shadow = kind(settings, metrics, monitor)
     canary = Canary(settings, metrics) if settings.canary else None
 

@@ -112,9 +112,14 @@ class ServeSettings:
     """ONNX Runtime threads of the shadow's session: few, so it leaves the CPU to the
     main model."""
     shadow_nice: int = 19
-    """Nice value (0..19) of the shadow's process (with ``shadow_process``), else of
-    the thread that runs its model (Linux): when the CPU is short, the kernel runs the
-    main path first, and the shadow falls behind and drops. 0: as the rest."""
+    """Nice value (0..19) of the shadow's process (with ``shadow_process``, where
+    ``shadow_idle`` is off or refused), else of the thread that runs its model (Linux):
+    when the CPU is short, the kernel runs the main path first, and the shadow falls
+    behind and drops. 0: as the rest."""
+    shadow_idle: bool = True
+    """Run the shadow's process (``shadow_process``) under Linux ``SCHED_IDLE``, below
+    any nice value: it gets only CPU time nothing else wants, and a main-path thread
+    that wakes takes its core at once. False, or where refused: ``shadow_nice``."""
     shadow_process: bool = True
     """Run the shadow's model and write its log rows in a process of its own, fed one
     message per batch: none of its Python holds the server's GIL. False: threads of

@@ -21,14 +21,17 @@ the queue fills and new work is dropped and counted before anything is built for
 The shadow follows its alias like the main model (hot reload), and one that fails to
 load is retried when its alias moves, while the main model keeps serving.
 
-This is the shadow in threads of the server (``shadow_process=false``). By default
-:class:`~modelyard.serve.shadow_process.ShadowProcess` keeps this class's admission,
-queue and thread, but its thread only sends each batch to a process of its own
-(:mod:`modelyard.serve.shadow_child`), which runs the model and writes the rows.
+:class:`Shadow` is that admission, queue and thread, what the data plane sees; two
+kinds run the batches. :class:`ShadowThreads` runs them in threads of the server
+(``shadow_process=false``); by default
+:class:`~modelyard.serve.shadow_process.ShadowProcess` only sends each batch to a
+process of its own (:mod:`modelyard.serve.shadow_child`), which runs the model and
+writes the rows, and builds no model runtime here.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import concurrent.futures
 import contextlib
@@ -41,7 +44,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from prometheus_client import Counter, Gauge
@@ -102,18 +105,23 @@ class ShadowWork:
     is labelled alike, so ``monitor compare`` compares like with like."""
 
 
-class Shadow:
+class _Shown(Protocol):
+    """What the shadow's info gauge names: a loaded model, here or in the child."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+
+
+class Shadow(abc.ABC):
+    """The shadow's admission (sampling, the bound, the log's back-pressure, counting
+    each outcome), its queue and the thread that takes the queued work in batches;
+    a subclass runs each batch (:meth:`_run`) and says whether a version is loaded."""
+
     def __init__(self, settings: ServeSettings, metrics: ServerMetrics, monitor: ServingMonitor):
         self.rate = settings.shadow_rate
-        self.nice = settings.shadow_nice
         self.monitor = monitor
-        shadow_settings = replace(
-            settings,
-            model=second_alias_uri(settings, settings.shadow),
-            intra_op_threads=settings.shadow_threads,
-            batch_workers=1,
-        )
-        self.runtime = ModelRuntime(shadow_settings, metrics, role="shadow")
         self.max_rows = settings.max_batch_size
         """Requests the shadow's thread takes at once (one model call, or one message)."""
         self.linger_s = LINGER_S
@@ -128,12 +136,6 @@ class Shadow:
         self._wake = threading.Event()
         self._stopping = False
         self._worker: threading.Thread | None = None
-        # The model runs on a thread of its own at shadow_nice; the worker, which runs
-        # Python holding the GIL, keeps the process's priority: a niced thread that the
-        # kernel preempts while it holds the GIL stalls the event loop with it.
-        self._model_thread = concurrent.futures.ThreadPoolExecutor(
-            1, THREAD_NAME, initializer=lower_priority, initargs=(self.nice,)
-        )
         self.requests = Counter(
             "modelyard_shadow_requests",
             "Requests offered to the shadow, by outcome: done, dropped (queue full), "
@@ -151,7 +153,23 @@ class Shadow:
             multiprocess_mode="livemax",
         )
         self._counted: dict[str, Counter] = {}  # made at first use: no zero series
-        self._shown: LoadedModel | None = None
+        self._shown: _Shown | None = None
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Load (or start) the shadow, then :meth:`_start_worker`."""
+
+    @abc.abstractmethod
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """Finish or hand over the queued work, then stop."""
+
+    @abc.abstractmethod
+    def _loaded(self) -> bool:
+        """Whether a shadow version is loaded to take work."""
+
+    @abc.abstractmethod
+    def _run(self, items: list[tuple[ShadowWork, QueuedRow | None]]) -> None:
+        """Run (or send) one batch of queued work, on the shadow's thread."""
 
     def _count(self, outcome: str, n: int = 1) -> None:
         child = self._counted.get(outcome)
@@ -159,10 +177,7 @@ class Shadow:
             child = self._counted[outcome] = self.requests.labels(outcome)
         child.inc(n)
 
-    async def start(self) -> None:
-        await self.runtime.start_optional()
-        if self.runtime.current is not None:
-            self._show(self.runtime.current)
+    def _start_worker(self) -> None:
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         self._worker = threading.Thread(target=self._work, name=f"{THREAD_NAME}-rows", daemon=True)
         self._worker.start()
@@ -197,10 +212,6 @@ class Shadow:
                 return False
         return True
 
-    def _loaded(self) -> bool:
-        """Whether a shadow version is loaded to take work."""
-        return self.runtime.current is not None
-
     def _waiting(self) -> int:
         """Requests counted against ``shadow_queue``: those queued, not yet taken."""
         return len(self.pending)
@@ -227,8 +238,9 @@ class Shadow:
             self._wake.set()
 
     def _work(self) -> None:
-        """The shadow's worker thread: take whatever is queued (up to one batch), run
-        it as one model call on the model's thread and log the rows, until :meth:`close`.
+        """The shadow's worker thread: take whatever is queued (up to one batch) and
+        run it (:meth:`_run`: one model call, or one message to the child), until
+        :meth:`close`.
 
         One call per batch, not per request: at shadow_rate=1.0 the shadow then costs
         the main path a share of the CPU, not a second per-request hand-off (the
@@ -254,6 +266,44 @@ class Shadow:
                 logger.debug("shadow batch failed: %s", error)
             finally:
                 self.running = 0
+
+    def _show(self, model: _Shown) -> None:
+        if self._shown is not model:
+            if self._shown is not None:
+                self.info.labels(self._shown.name, self._shown.version).set(0)
+            self.info.labels(model.name, model.version).set(1)
+            self._shown = model
+
+
+class ShadowThreads(Shadow):
+    """The shadow in threads of the server (``shadow_process=false``): its model runs
+    on a thread of its own at ``shadow_nice``, its rows go to the server's log."""
+
+    def __init__(self, settings: ServeSettings, metrics: ServerMetrics, monitor: ServingMonitor):
+        super().__init__(settings, metrics, monitor)
+        self.nice = settings.shadow_nice
+        shadow_settings = replace(
+            settings,
+            model=second_alias_uri(settings, settings.shadow),
+            intra_op_threads=settings.shadow_threads,
+            batch_workers=1,
+        )
+        self.runtime = ModelRuntime(shadow_settings, metrics, role="shadow")
+        # The model runs on a thread of its own at shadow_nice; the worker, which runs
+        # Python holding the GIL, keeps the process's priority: a niced thread that the
+        # kernel preempts while it holds the GIL stalls the event loop with it.
+        self._model_thread = concurrent.futures.ThreadPoolExecutor(
+            1, THREAD_NAME, initializer=lower_priority, initargs=(self.nice,)
+        )
+
+    async def start(self) -> None:
+        await self.runtime.start_optional()
+        if self.runtime.current is not None:
+            self._show(self.runtime.current)
+        self._start_worker()
+
+    def _loaded(self) -> bool:
+        return self.runtime.current is not None
 
     def _infer(self, model: LoadedModel, inputs: np.ndarray) -> dict[str, np.ndarray]:
         """The shadow model's outputs for ``inputs`` (on the model's thread)."""
@@ -288,13 +338,6 @@ class Shadow:
             start += rows
         self.monitor.observe_shadow(model, logged, latency)
         self._count("done", len(items))
-
-    def _show(self, model: LoadedModel) -> None:
-        if self._shown is not model:
-            if self._shown is not None:
-                self.info.labels(self._shown.name, self._shown.version).set(0)
-            self.info.labels(model.name, model.version).set(1)
-            self._shown = model
 
     async def close(self, timeout_s: float = 10.0) -> None:
         """Finish the queued shadow work (so its log rows are written), then stop."""

@@ -1,17 +1,19 @@
 """The shadow's own process (``shadow_process=true``): it loads and follows the shadow
 alias, runs the batches the server sends it through the shadow's model, and writes
-their rows to the prediction log itself, at ``shadow_nice``.
+their rows to the prediction log itself, under ``SCHED_IDLE`` (``shadow_idle``; else
+at ``shadow_nice``). The server starts it as a fresh interpreter (:data:`COMMAND`).
 
 Everything here runs outside the server's interpreter: the model call, the rows'
-summaries and the log's writes take no GIL the event loop needs, and at nice 19 the
-kernel gives the process the CPU the server leaves idle and little more, so at
+summaries and the log's writes take no GIL the event loop needs, and under
+``SCHED_IDLE`` the kernel gives the process only the CPU the server leaves idle, so at
 saturation the shadow falls behind and the server drops (and counts) its work
 instead of the main path slowing. The server's side (sending batches, counting what
 comes back) is :mod:`modelyard.serve.shadow_process`.
 
 Messages, one per batch, in order, on two one-way pipes:
 
-- server -> here: ``("batch", ids, counts, model_input, observed, rules)`` (the rows
+- server -> here: the settings (:class:`ServeSettings`), then one
+  ``("batch", ids, counts, model_input, observed, rules)`` per batch (the rows
   of each request in ``model_input``; ``observed`` is each request's
   ``Batch.observed``, for the log), then ``("stop",)`` on a graceful stop;
 - here -> server: ``("model", ShadowModel | None)`` when the loaded version changes
@@ -39,11 +41,13 @@ import numpy as np
 
 from modelyard.modality import modality_for
 from modelyard.modality.base import Modality
+from modelyard.serve.metrics import MULTIPROCESS_ENV
 from modelyard.serve.settings import ServeSettings
 
 logger = logging.getLogger("modelyard.serve")
 
-MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+COMMAND = "from modelyard.serve.shadow_child import run; run()"
+"""What ``python -c`` runs, with the two pipes' file descriptors as arguments."""
 
 PROCESS_NAME = "modelyard-shadow"
 """The process's name for the OS (``ps``, /proc): a shadow's CPU is told from the server's."""
@@ -70,15 +74,23 @@ class ShadowModel:
         return (ShadowModel, (self.name, self.version, self.kind, self.spec))
 
 
-def lower_priority(nice: int) -> None:
-    """Set every thread of this process to ``nice`` (Linux: a thread's own value):
-    those that exist already (numpy's BLAS pool, started by the imports that unpickled
-    this process's arguments), and so, by inheritance, every one made later."""
+def lower_priority(nice: int, idle: bool = False) -> bool:
+    """Set every thread of this process to ``nice`` (Linux: a thread's own value) and,
+    with ``idle``, to the ``SCHED_IDLE`` policy: those that exist already (numpy's BLAS
+    pool, started by the imports that read this process's arguments), and so, by
+    inheritance, every one made later. Whether every thread is ``SCHED_IDLE``."""
     tasks = Path("/proc/self/task")
     ids = [int(task.name) for task in tasks.iterdir()] if tasks.is_dir() else [0]
+    made_idle = idle
     for thread_id in ids:
         with contextlib.suppress(OSError, AttributeError):
             os.setpriority(os.PRIO_PROCESS, thread_id, nice)
+        if made_idle:
+            try:
+                os.sched_setscheduler(thread_id, os.SCHED_IDLE, os.sched_param(0))
+            except (OSError, AttributeError):  # refused, or not Linux: the nice value
+                made_idle = False
+    return made_idle
 
 
 def ignore_stop_signals() -> None:
@@ -92,20 +104,33 @@ def ignore_stop_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def main(settings: ServeSettings, inbox: Connection, outbox: Connection) -> None:
-    """The process's entry point (``multiprocessing`` spawn target)."""
-    ignore_stop_signals()
-    lower_priority(settings.shadow_nice)
-    # This process's metrics stay its own: the server counts what it reports. (With
-    # --workers N, the server's multiprocess folder would add them in a second time.)
-    os.environ.pop(MULTIPROCESS_ENV, None)
-    import prometheus_client.values
+def child_env(environ: dict[str, str]) -> dict[str, str]:
+    """The environment the server starts this process with: its own, less the metrics
+    folder of ``--workers N`` (under either spelling prometheus_client reads), so
+    prometheus_client is never imported here in multi-process mode: this process's
+    metrics stay its own (the server counts what it reports; the folder would add
+    them in a second time)."""
+    return {key: value for key, value in environ.items() if key.upper() != MULTIPROCESS_ENV}
 
-    prometheus_client.values.ValueClass = prometheus_client.values.get_value_class()  # type: ignore[no-untyped-call]
+
+def run() -> None:
+    """The process's entry point (:data:`COMMAND`): ``argv`` names the read end of the
+    server's pipe and the write end of this process's; the settings come first."""
+    inbox = Connection(int(sys.argv[1]), writable=False)
+    outbox = Connection(int(sys.argv[2]), readable=False)
+    main(inbox.recv(), inbox, outbox)
+
+
+def main(settings: ServeSettings, inbox: Connection, outbox: Connection) -> None:
+    """Run the shadow until the server says stop or is gone."""
+    ignore_stop_signals()
+    idle = lower_priority(settings.shadow_nice, settings.shadow_idle)
     from modelyard.monitor.predlog import name_os_thread
 
     name_os_thread(PROCESS_NAME)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if settings.shadow_idle and not idle:
+        logger.info("SCHED_IDLE refused here; the shadow runs at nice %d", settings.shadow_nice)
     asyncio.run(_serve(settings, inbox, outbox))
 
 

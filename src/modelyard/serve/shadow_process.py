@@ -1,17 +1,18 @@
 """The server's side of a shadow that runs in its own process (``shadow_process=true``,
 the default; the child is :mod:`modelyard.serve.shadow_child`).
 
-The event loop does what it does for the in-process shadow (:class:`Shadow`): draws
-the sample, checks the bound, appends the work to a deque. The shadow's thread here
-then only joins each batch's inputs into one array and sends it down a pipe, one
-message per batch of up to ``MESSAGE_BATCHES`` main batches' worth of requests (the
-server's cost is per message); the model call, the rows' summaries and their writes to the log
-happen in the child at ``shadow_nice``. A reading thread counts what the child
+The event loop does what it does for the in-process shadow (:class:`Shadow`, the
+admission both share): draws the sample, checks the bound, appends the work to a
+deque. The shadow's thread here then only joins each batch's inputs into one array
+and sends it down a pipe, one message per batch of up to ``MESSAGE_BATCHES`` main
+batches' worth of requests (the server's cost is per message); the model call, the
+rows' summaries and their writes to the log happen in the child, under
+``SCHED_IDLE`` (or at ``shadow_nice``). A reading thread counts what the child
 reports (outcomes, the rows its log dropped, the version it loaded) in this
 server's metrics, so ``/metrics`` shows the shadow as before.
 
 The bound (``shadow_queue``) counts the requests queued here and those sent and not
-yet reported back: a child that falls behind (at nice 19, whenever the main path
+yet reported back: a child that falls behind (``SCHED_IDLE``, whenever the main path
 wants the CPU) leaves them in flight, and the server drops new work at
 :meth:`Shadow.admit` and counts it, before anything is built for it.
 """
@@ -21,10 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
+import os
+import subprocess
 import sys
 import threading
 import time
+from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
@@ -34,7 +37,7 @@ from modelyard.serve import shadow_child
 from modelyard.serve.metrics import ServerMetrics
 from modelyard.serve.monitoring import QueuedRow, ServingMonitor
 from modelyard.serve.settings import ServeSettings
-from modelyard.serve.shadow import SWITCH_INTERVAL_S, THREAD_NAME, Shadow, ShadowWork
+from modelyard.serve.shadow import THREAD_NAME, Shadow, ShadowWork
 from modelyard.serve.shadow_child import ShadowModel
 
 logger = logging.getLogger("modelyard.serve")
@@ -65,8 +68,15 @@ def _joined(observed: list[Any]) -> Any:
     return observed
 
 
+def _wait(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """Wait up to ``timeout_s`` for ``process`` to end."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout_s)
+
+
 class ShadowProcess(Shadow):
-    """A :class:`Shadow` whose model and log rows live in a child process."""
+    """A :class:`Shadow` whose model and log rows live in a child process: no model
+    runtime in the server."""
 
     def __init__(self, settings: ServeSettings, metrics: ServerMetrics, monitor: ServingMonitor):
         super().__init__(settings, metrics, monitor)
@@ -79,8 +89,8 @@ class ShadowProcess(Shadow):
         """Requests sent to the child and not yet reported back."""
         self._flight_lock = threading.Lock()
         self._told = threading.Event()  # the child reported its first load
-        self._process: Any = None
-        self._outbox: Any = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._outbox: Connection | None = None
         self._reader: threading.Thread | None = None
 
     # -- the hooks Shadow.admit and Shadow.offer use --------------------------------
@@ -100,26 +110,28 @@ class ShadowProcess(Shadow):
     # -- lifecycle --------------------------------------------------------------------
 
     async def start(self) -> None:
-        context = multiprocessing.get_context("spawn")  # no fork of a threaded server
-        inbox, self._outbox = context.Pipe(duplex=False)
-        replies, outbox = context.Pipe(duplex=False)
-        self._process = context.Process(
-            target=shadow_child.main,
-            args=(self.settings, inbox, outbox),
-            name=shadow_child.PROCESS_NAME,
+        # A fresh interpreter (no fork of a threaded server), started with an
+        # environment of its own (shadow_child.child_env) and the settings as its first
+        # message.
+        inbox, to_child = os.pipe()
+        from_child, outbox = os.pipe()
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", shadow_child.COMMAND, str(inbox), str(outbox)],
+            pass_fds=(inbox, outbox),
+            env=shadow_child.child_env(dict(os.environ)),
         )
-        self._process.start()
-        inbox.close()  # the child's ends: EOF reaches each side when the other goes
-        outbox.close()
+        os.close(inbox)  # the child's ends: EOF reaches each side when the other goes
+        os.close(outbox)
+        self._outbox = Connection(to_child, readable=False)
+        replies = Connection(from_child, writable=False)
+        self._outbox.send(self.settings)
         self._reader = threading.Thread(
             target=self._read, args=(replies,), name=f"{THREAD_NAME}-reports", daemon=True
         )
         self._reader.start()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._told.wait, START_TIMEOUT_S)
-        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
-        self._worker = threading.Thread(target=self._work, name=f"{THREAD_NAME}-rows", daemon=True)
-        self._worker.start()
+        self._start_worker()
 
     def _run(self, items: list[tuple[ShadowWork, QueuedRow | None]]) -> None:
         """Send one batch to the child (on the shadow's thread here)."""
@@ -164,7 +176,7 @@ class ShadowProcess(Shadow):
             if kind == "model":
                 self.model = message[1]
                 if self.model is not None:
-                    self._show(self.model)  # type: ignore[arg-type]  # reads name and version
+                    self._show(self.model)
                 self._told.set()
             elif kind == "outcomes":
                 _, outcomes, requests, log_dropped = message
@@ -210,10 +222,10 @@ class ShadowProcess(Shadow):
             self._outbox.close()
         # the child's log gets as long as the server's own to write what it holds
         limit = self.settings.log_stop_timeout_s + timeout_s
-        await loop.run_in_executor(None, process.join, limit)
-        if process.is_alive():
+        await loop.run_in_executor(None, _wait, process, limit)
+        if process.poll() is None:
             logger.error("the shadow's process did not stop within %.0f s; ended", limit)
             process.kill()
-            await loop.run_in_executor(None, process.join, 5.0)
+            await loop.run_in_executor(None, _wait, process, 5.0)
         if self._reader is not None:
             await loop.run_in_executor(None, self._reader.join, 5.0)
