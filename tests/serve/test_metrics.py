@@ -97,3 +97,29 @@ def test_served_labels_are_counted_under_the_version_that_served_them() -> None:
         ("4", "b"): 1.0,
         ("4", "c"): 4.0,
     }
+
+
+def test_held_request_observations_show_at_every_collect_and_stay_bounded() -> None:
+    from modelyard.serve import metrics as metrics_module
+
+    metrics = ServerMetrics()
+    assert metrics.deferred  # one process: no PROMETHEUS_MULTIPROC_DIR in tests
+    route = "/v2/models/{name}/infer"
+    for seconds in (0.0004, 0.003, 0.2):
+        metrics.count_request(route, "200", seconds)
+    metrics.count_request(route, "400", 0.001)
+    metrics.active_requests = 5
+    value = metrics.registry.get_sample_value
+    assert value("modelyard_requests_total", {"route": route, "status": "200"}) == 3
+    assert value("modelyard_requests_total", {"route": route, "status": "400"}) == 1
+    assert value("modelyard_request_duration_seconds_count", {"route": route}) == 4
+    assert value("modelyard_request_duration_seconds_bucket", {"route": route, "le": "0.0005"}) == 1
+    assert np.isclose(value("modelyard_request_duration_seconds_sum", {"route": route}), 0.2044)
+    assert value("modelyard_requests_in_flight") == 5
+    # never scraped: held values are handed over on their own, so memory stays bounded
+    for _ in range(metrics_module._PENDING_LIMIT):
+        metrics.count_request(route, "200", 0.001)
+    assert len(metrics._pending) < metrics_module._PENDING_LIMIT
+    assert b'modelyard_requests_total{route="/v2/models/{name}/infer",status="200"}' in (
+        metrics.render()
+    )

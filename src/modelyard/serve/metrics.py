@@ -10,7 +10,8 @@ every scrape shows the whole server whichever worker answers it.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -89,6 +90,22 @@ def observe_many(histogram: Any, values: np.ndarray) -> None:
         buckets[position].inc(int(counts[position]))
 
 
+_PENDING_LIMIT = 1024
+"""Observations held (one server process) before they are handed over unasked."""
+
+
+class _FlushFirst:
+    """A collector that collects nothing: registered first, it hands the held
+    observations to their metrics before the registry collects them."""
+
+    def __init__(self, metrics: ServerMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterable[Any]:
+        self._metrics.flush()
+        return []
+
+
 class ServerMetrics:
     def __init__(self) -> None:
         # Labelled children by (metric, labels): ``metric.labels(...)`` validates and
@@ -96,6 +113,15 @@ class ServerMetrics:
         self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
         self.registry = CollectorRegistry()
         r = self.registry
+        # One server process: per-request and per-batch observations are held in a
+        # list and handed to prometheus_client in bulk (numpy bucket counts, one
+        # increment per counter) whenever the registry is collected (a scrape) or
+        # _PENDING_LIMIT are held; with --workers N every value goes to the shared
+        # files at once, since another worker's scrape must see it.
+        self.deferred = multiprocess_dir() is None
+        self._pending: list[tuple[Any, float]] = []
+        self._pending_lock = threading.Lock()
+        r.register(_FlushFirst(self))
         self.requests = Counter(
             "modelyard_requests",
             "HTTP requests by route and status",
@@ -117,7 +143,9 @@ class ServerMetrics:
         )
         self.active_requests = 0
         """Requests this process is handling (the gauge above, readable cheaply; only
-        the event loop changes it)."""
+        the event loop changes it). One server process: the gauge reads it."""
+        if self.deferred:
+            self.in_flight.set_function(lambda: self.active_requests)
         self.batch_size = Histogram(
             "modelyard_batch_size",
             "Rows per ONNX Runtime call",
@@ -193,16 +221,57 @@ class ServerMetrics:
             child = self._children[key] = metric.labels(*labels)
             return child
 
+    def later(self, *observations: tuple[Any, float]) -> None:
+        """For each ``(child, value)``: ``child.observe(value)`` (a histogram's child)
+        or ``child.inc(value)`` (a counter's), now with --workers N, else at the next
+        :meth:`flush`.
+
+        Event-loop code calls this per request: one lock and a list extend, where
+        prometheus_client takes a lock and several Python calls per value."""
+        if not self.deferred:
+            for child, value in observations:
+                if isinstance(child, Histogram):
+                    child.observe(value)
+                else:
+                    child.inc(value)
+            return
+        with self._pending_lock:
+            pending = self._pending
+            pending += observations
+            full = len(pending) >= _PENDING_LIMIT
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand the held observations to their metrics (any thread; a scrape calls it)."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        if not pending:
+            return
+        grouped: dict[Any, list[float]] = {}
+        for child, value in pending:
+            grouped.setdefault(child, []).append(value)
+        for child, values in grouped.items():
+            if isinstance(child, Histogram):
+                observe_many(child, np.asarray(values))
+            else:
+                child.inc(sum(values))
+
+    def count_request(self, route: str, status: str, seconds: float) -> None:
+        """One answered HTTP request: its route's count by status and its latency."""
+        self.later(
+            (self.child(self.requests, route, status), 1),
+            (self.child(self.latency, route), seconds),
+        )
+
     def observe_batch(self, model: str, stats: BatchStats) -> None:
-        self.child(self.batch_size, model).observe(stats.size)
-        self.child(self.batch_trigger, model, stats.trigger).inc()
-        self.child(self.compute_time, model).observe(stats.compute_seconds)
         queue_time = self.child(self.queue_time, model)
-        if len(stats.queue_seconds) <= _FEW:  # no array for a few values (the usual batch)
-            for seconds in stats.queue_seconds:
-                queue_time.observe(seconds)
-        else:
-            observe_many(queue_time, np.asarray(stats.queue_seconds))
+        self.later(
+            (self.child(self.batch_size, model), stats.size),
+            (self.child(self.batch_trigger, model, stats.trigger), 1),
+            (self.child(self.compute_time, model), stats.compute_seconds),
+            *[(queue_time, seconds) for seconds in stats.queue_seconds],
+        )
 
     def observe_confidences(self, model: str, probabilities: np.ndarray) -> None:
         """One batch's top-class probabilities (any thread). Per batch, not per request:

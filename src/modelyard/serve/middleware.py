@@ -88,8 +88,10 @@ class ServingMiddleware:
                     raise _TooLarge
             return message
 
-        self.metrics.in_flight.inc()
-        self.metrics.active_requests += 1
+        metrics = self.metrics
+        if not metrics.deferred:  # one process: the gauge reads active_requests
+            metrics.in_flight.inc()
+        metrics.active_requests += 1
         try:
             declared = dict(scope["headers"]).get(b"content-length")
             if not self._authorised(scope):
@@ -123,12 +125,12 @@ class ServingMiddleware:
                             send_wrapper, 500, "internal error; see the server log"
                         )
         finally:
-            self.metrics.in_flight.dec()
-            self.metrics.active_requests -= 1
-            label = route_label(scope)
-            metrics = self.metrics
-            metrics.child(metrics.requests, label, str(status_holder["status"])).inc()
-            metrics.child(metrics.latency, label).observe(time.perf_counter() - started)
+            if not metrics.deferred:
+                metrics.in_flight.dec()
+            metrics.active_requests -= 1
+            metrics.count_request(
+                route_label(scope), str(status_holder["status"]), time.perf_counter() - started
+            )
 
 
 class _TooLarge(Exception):
