@@ -1,10 +1,10 @@
 """Main-path cost of shadow traffic (issue 16): the same model served without a
 shadow and with ``shadow=staging`` at ``shadow_rate=1.0`` and ``0.2`` (by default in a
-process of its own at ``shadow_nice=19``), benched side by side with ``modelyard
+process of its own under ``SCHED_IDLE``), benched side by side with ``modelyard
 bench`` at c=32, alternating A/B/C/A/B/C so machine load drifts evenly.
 
     .venv/bin/python benchmarks/serving/shadow_overhead.py [--repeats 3] [--duration 10s]
-        [--arms main,rate1,rate0.2,rate1-nice0] [--home DIR]
+        [--arms main,rate1,rate0.2,rate1-nice,rate1-nice0,rate1-threads] [--home DIR]
 
 An arm may name a source tree to serve from, ``rate1@/tmp/before/src`` (put first on
 the server's PYTHONPATH; e.g. ``git archive <commit> src | tar -x -C /tmp/before``),
@@ -191,8 +191,12 @@ ARMS = {
     "rate1": ("shadow_rate=1.0", ["shadow=staging", "shadow_rate=1.0"]),
     "rate0.2": ("shadow_rate=0.2", ["shadow=staging", "shadow_rate=0.2"]),
     "rate1-nice0": (
-        "shadow_rate=1.0 shadow_nice=0",
-        ["shadow=staging", "shadow_rate=1.0", "shadow_nice=0"],
+        "shadow_rate=1.0 shadow_idle=false shadow_nice=0",
+        ["shadow=staging", "shadow_rate=1.0", "shadow_idle=false", "shadow_nice=0"],
+    ),
+    "rate1-nice": (
+        "shadow_rate=1.0 shadow_idle=false",
+        ["shadow=staging", "shadow_rate=1.0", "shadow_idle=false"],
     ),
     "rate1-threads": (
         "shadow_rate=1.0 shadow_process=false",
