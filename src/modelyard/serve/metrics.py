@@ -279,6 +279,9 @@ class ServerMetrics:
         if probabilities.ndim != 2 or len(probabilities) == 0:
             return
         confidence = self.child(self.confidence, model)
+        if self.deferred:  # held, and counted with other batches' in one numpy call
+            self.later(*[(confidence, value) for value in probabilities.max(axis=1).tolist()])
+            return
         if len(probabilities) <= _FEW:  # a few rows: no bucket arrays
             for value in probabilities.max(axis=1).tolist():
                 confidence.observe(value)
