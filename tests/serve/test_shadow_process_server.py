@@ -5,6 +5,7 @@ child's reports become this server's metrics."""
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import threading
 from types import SimpleNamespace
 from typing import Any
@@ -140,3 +141,17 @@ def test_a_message_carries_several_main_batches() -> None:
     worker.join(5)
     assert sizes == [32, 32, 32, 4]
     assert not inbox.poll(0.1) and shadow.in_flight == 100
+
+
+def test_the_switch_interval_is_left_as_it_is() -> None:
+    """Only a shadow in threads of the server lowers it (SWITCH_INTERVAL_S)."""
+    before = sys.getswitchinterval()
+    shadow, _ = _shadow()
+    shadow._start_worker()
+    try:
+        assert sys.getswitchinterval() == before
+    finally:
+        shadow._stopping = True
+        shadow._wake.set()
+        assert shadow._worker is not None
+        shadow._worker.join(10)

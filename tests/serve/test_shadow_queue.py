@@ -4,6 +4,7 @@ is built for it, and what is queued runs in batches and is finished at shutdown.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from types import SimpleNamespace
 from typing import Any
@@ -15,7 +16,7 @@ from modelyard.modality import Batch
 from modelyard.serve.metrics import ServerMetrics
 from modelyard.serve.monitoring import ServingMonitor
 from modelyard.serve.settings import ServeSettings
-from modelyard.serve.shadow import THREAD_NAME, ShadowThreads, ShadowWork
+from modelyard.serve.shadow import SWITCH_INTERVAL_S, THREAD_NAME, ShadowThreads, ShadowWork
 
 SPEC = object()
 
@@ -163,3 +164,18 @@ def test_queued_work_runs_in_batches_and_close_finishes_it(count: int) -> None:
     assert sum(calls) == count and max(calls) <= 32  # batches of at most max_batch_size
     assert len(calls) == -(-count // 32)  # queued together: as few model calls as fit
     assert outcomes == {"done": float(count)}
+
+
+def test_a_shadow_in_threads_lowers_the_switch_interval() -> None:
+    before = sys.getswitchinterval()
+    shadow, _ = _shadow(queue=8)
+    sys.setswitchinterval(0.005)
+    try:
+        shadow._start_worker()
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S)
+    finally:
+        sys.setswitchinterval(before)
+        shadow._stopping = True
+        shadow._wake.set()
+        assert shadow._worker is not None
+        shadow._worker.join(10)

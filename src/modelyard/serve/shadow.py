@@ -67,11 +67,15 @@ the log's per-call costs, holding the GIL) are then shared by many requests; the
 shadow's answers are not waited for, so a few milliseconds cost no client anything."""
 
 SWITCH_INTERVAL_S = 0.001
-"""The interpreter's thread switch interval while a shadow runs (CPython's default
-is 5 ms). With a shadow the server has two background threads that run Python per
-answer (the shadow's and the log's, which writes its rows too); when the event loop
-wants the GIL back from one that runs Python, it waits up to this long: 5 ms is
-most of the main path's p99 (7.8 ms quiet at c=32), 1 ms is not."""
+"""The interpreter's thread switch interval while a shadow runs in threads of the
+server (CPython's default is 5 ms). The server then has two background threads that
+run Python per answer (the shadow's and the log's, which writes its rows too); when
+the event loop wants the GIL back from one that runs Python, it waits up to this
+long: 5 ms is most of the main path's p99 (7.8 ms quiet at c=32), 1 ms is not. A
+shadow in its own process leaves the default: the server's threads then run what a
+server without a shadow runs, plus ~0.1 ms of Python per message, and at 1 ms the
+log thread's writes, handed the GIL back and forth 5 times as often, cost the
+server ~10% more CPU per answer (loaded, 2026-12-06, benchmarks/serving/RESULTS.md)."""
 
 THREAD_NAME = "modelyard-shadow"
 """The shadow's threads' names (for the OS, the first 15 bytes): the one that runs its
@@ -118,6 +122,9 @@ class Shadow(abc.ABC):
     """The shadow's admission (sampling, the bound, the log's back-pressure, counting
     each outcome), its queue and the thread that takes the queued work in batches;
     a subclass runs each batch (:meth:`_run`) and says whether a version is loaded."""
+
+    switch_interval_s: float | None = SWITCH_INTERVAL_S
+    """The interpreter's switch interval once the shadow runs (None: left as it is)."""
 
     def __init__(self, settings: ServeSettings, metrics: ServerMetrics, monitor: ServingMonitor):
         self.rate = settings.shadow_rate
@@ -178,7 +185,8 @@ class Shadow(abc.ABC):
         child.inc(n)
 
     def _start_worker(self) -> None:
-        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+        if self.switch_interval_s is not None:
+            sys.setswitchinterval(min(sys.getswitchinterval(), self.switch_interval_s))
         self._worker = threading.Thread(target=self._work, name=f"{THREAD_NAME}-rows", daemon=True)
         self._worker.start()
 

@@ -78,6 +78,8 @@ class ShadowProcess(Shadow):
     """A :class:`Shadow` whose model and log rows live in a child process: no model
     runtime in the server."""
 
+    switch_interval_s = None  # no shadow Python per answer here (SWITCH_INTERVAL_S)
+
     def __init__(self, settings: ServeSettings, metrics: ServerMetrics, monitor: ServingMonitor):
         super().__init__(settings, metrics, monitor)
         self.settings = settings
