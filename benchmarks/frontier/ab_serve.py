@@ -4,6 +4,9 @@
         --arm distilled=<bundle> --arm plain-copy=<copy of the plain folder> \\
         --rounds 6 --duration 6s --out results/<name>.jsonl
 
+``--log-seed FILE`` (with ``--fresh-home``) starts every serve with a copy of that
+SQLite prediction log, so each writes into a log that already holds rows.
+
 ``--src NAME=DIR`` serves arm NAME with ``PYTHONPATH=DIR``: the ``src`` folder of
 another checkout (``git worktree add /tmp/base HEAD``), so one run compares the
 server's code at two commits on the same bundle (the load generator stays this
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import time
 import urllib.request
 from pathlib import Path
@@ -29,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from modelyard.monitor.logstore import LOG_FILE
 from serving import serve_and_bench
 
 _TRIGGERS = "modelyard_batch_trigger_total{"
@@ -74,6 +79,12 @@ def main() -> None:
         help="give every serve its own MODELYARD_HOME under this folder (a fresh "
         "prediction log each time); default: the caller's MODELYARD_HOME",
     )
+    parser.add_argument(
+        "--log-seed",
+        type=Path,
+        help="with --fresh-home: a SQLite prediction log copied into every serve's home "
+        "first (a server whose log already holds rows, as a long-running one's does)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     parser.add_argument(
         "--src",
@@ -87,6 +98,8 @@ def main() -> None:
     unknown = set(sources) - {name for name, _ in arms}
     if unknown:
         parser.error(f"--src names no arm: {sorted(unknown)}")
+    if args.log_seed is not None and args.fresh_home is None:
+        parser.error("--log-seed needs --fresh-home")
     for round_ in range(args.rounds):
         shift = round_ % len(arms)
         for name, bundle in arms[shift:] + arms[:shift]:
@@ -95,6 +108,8 @@ def main() -> None:
                 home = args.fresh_home / f"{name}-{round_}"
                 home.mkdir(parents=True, exist_ok=True)
                 env["MODELYARD_HOME"] = str(home)
+                if args.log_seed is not None:
+                    shutil.copyfile(args.log_seed, home / LOG_FILE)
             source = sources.get(name)
             row = serve_and_bench(
                 bundle,
