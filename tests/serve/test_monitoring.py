@@ -225,3 +225,25 @@ def test_one_log_write_labels_each_request_under_its_own_rule(tmp_path: Path) ->
         ("other", "other", "da"),
         ("other", "other", None),  # below the threshold, but other is its top class
     ]
+
+
+def test_recent_request_ids_keep_the_newest_and_forget_the_oldest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Feedback may name a request whose row is not written yet: the monitor remembers
+    the newest ids it queued, up to its bound, and forgets the oldest first."""
+    from types import SimpleNamespace
+
+    from modelyard.serve import monitoring
+    from modelyard.serve.metrics import ServerMetrics
+    from modelyard.serve.settings import ServeSettings
+
+    monkeypatch.setattr(monitoring, "_RECENT_IDS", 5)
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    monitor = monitoring.ServingMonitor(ServeSettings(prediction_log_url=url), ServerMetrics())
+    model = SimpleNamespace(name="m", version="1", role="main")
+    outputs = {"probabilities": np.array([[0.9, 0.1]], dtype=np.float32)}
+    ids = [f"r{i}" for i in range(8)] + ["r6"]  # a client may repeat an id
+    for request_id in ids:
+        assert monitor.observe(model, request_id, [0], outputs, 0.001)  # type: ignore[arg-type]
+    assert [monitor.recently_logged(f"r{i}") for i in range(8)] == [False] * 3 + [True] * 5

@@ -21,6 +21,7 @@ import asyncio
 import logging
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -216,8 +217,11 @@ class ServingMonitor:
         self._flush_lock = threading.Lock()
         self._drift_task: asyncio.Task[None] | None = None
         # Ids queued for the log lately, oldest first: feedback may name a request
-        # whose prediction is not written yet (the log writes once a second).
-        self._recent: dict[str, None] = {}
+        # whose prediction is not written yet (the log writes once a second). An
+        # OrderedDict: forgetting a plain dict's oldest key (next(iter(...))) walks
+        # over the slots of the keys deleted before it, ~28 us a request once 50,000
+        # were remembered (2026-12-06); popitem(last=False) is O(1).
+        self._recent: OrderedDict[str, None] = OrderedDict()
         self._last: _Queued | None = None
 
     def queued_row(self, request_id: str, inputs: Any) -> _Queued | None:
@@ -309,7 +313,7 @@ class ServingMonitor:
         recent = self._recent
         recent[request_id[:128]] = None
         if len(recent) > _RECENT_IDS:
-            del recent[next(iter(recent))]
+            recent.popitem(last=False)
         if before < self.settings.log_write_rows <= before + rows:  # 0: never
             log.wake()
         return True
