@@ -15,9 +15,10 @@ already holds one), registers an unchanged copy as version 2 (@staging; the shad
 costs what the main model costs), and writes ``results/shadow-overhead.json``. Each
 run gets its own SQLite prediction log, so the rows each version logged are counted
 beside the shadow's outcomes (done, dropped) and the rows the log dropped (of them
-the shadow's). The server's CPU time per thread
-(event loop, prediction log, shadow threads, the shadow's process, the rest) per 1,000
-answers is read from /proc: on a loaded machine it moves less than latency does. Prints the CPU flags and
+the shadow's). The server's CPU time per thread (event loop, prediction log, shadow
+threads, the shadow's process, the rest) per 1,000 answers is read from /proc: on a
+loaded machine it moves less than latency does; so are each server thread kind's
+context switches per answer (GIL hand-offs among them). Prints the CPU flags and
 load averages.
 """
 
@@ -172,6 +173,35 @@ def _cpu_per_1000(
     return {kind: round(1e6 * value / max(answers, 1.0), 1) for kind, value in spent.items()}
 
 
+def _switches(pid: int) -> dict[int, int]:
+    """Each thread of ``pid``: its context switches so far, voluntary (it waited: for
+    the GIL, a lock, I/O) and not (preempted)."""
+    found = {}
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            text = status.read_text()
+        except OSError:  # the thread ended
+            continue
+        counts = re.findall(r"ctxt_switches:\s+(\d+)", text)
+        found[int(status.parent.name)] = sum(int(count) for count in counts)
+    return found
+
+
+def _switches_per_answer(
+    kinds: dict[int, tuple[str, float]],
+    before: dict[int, int],
+    after: dict[int, int],
+    answers: float,
+) -> dict[str, float]:
+    """Context switches per answer by kind of thread of the server (not its shadow's
+    process): each GIL hand-off between two threads is at least one."""
+    made: dict[str, int] = {}
+    for tid, count in after.items():
+        kind = kinds.get(tid, ("rest", 0.0))[0]
+        made[kind] = made.get(kind, 0) + count - before.get(tid, 0)
+    return {kind: round(value / max(answers, 1.0), 3) for kind, value in made.items()}
+
+
 def _logged_rows(url: str) -> dict[str, int]:
     import sqlalchemy as sa
 
@@ -210,9 +240,12 @@ def _run_once(
 ) -> dict[str, object]:
     server = _serve(port, *settings, src=src)
     try:
-        before = _thread_cpu(server.pid)
+        before, switched = _thread_cpu(server.pid), _switches(server.pid)
         result: dict[str, object] = dict(_bench(port, duration))
         after = _thread_cpu(server.pid)
+        result["switches_per_answer"] = _switches_per_answer(
+            after, switched, _switches(server.pid), float(result["requests"])
+        )
         result["load_1m"] = os.getloadavg()[0]
         result["shadow_outcomes"] = _shadow_counts(port)
     finally:
@@ -302,6 +335,7 @@ def main() -> None:
                 r["shadow_outcomes"],
                 r["logged_rows"],
                 r["cpu_ms_per_1000_answers"],
+                r["switches_per_answer"],
             )
     if args.home is None:
         shutil.rmtree(home, ignore_errors=True)
