@@ -219,8 +219,8 @@ class ServingMonitor:
         # Ids queued for the log lately, oldest first: feedback may name a request
         # whose prediction is not written yet (the log writes once a second). An
         # OrderedDict: forgetting a plain dict's oldest key (next(iter(...))) walks
-        # over the slots of the keys deleted before it, ~28 us a request once 50,000
-        # were remembered (2026-12-06); popitem(last=False) is O(1).
+        # over the slots of the keys deleted before it: observe() cost ~10 us of CPU
+        # once 50,000 were remembered, against ~1.3 now (2026-12-06).
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._last: _Queued | None = None
 
