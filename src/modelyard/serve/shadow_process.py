@@ -120,6 +120,7 @@ class ShadowProcess(Shadow):
         self._process = subprocess.Popen(
             [sys.executable, "-c", shadow_child.COMMAND, str(inbox), str(outbox)],
             pass_fds=(inbox, outbox),
+            stdin=subprocess.DEVNULL,  # it reads nothing there (a terminal's is the server's)
             env=shadow_child.child_env(dict(os.environ)),
         )
         os.close(inbox)  # the child's ends: EOF reaches each side when the other goes
