@@ -4,6 +4,9 @@
         --arm distilled=<bundle> --arm plain-copy=<copy of the plain folder> \\
         --rounds 6 --duration 6s --out results/<name>.jsonl
 
+``--bench-arg=--binary`` passes that option to every arm's ``modelyard bench`` (here:
+v2 binary tensors instead of JSON bodies).
+
 ``--log-seed FILE`` (with ``--fresh-home``) starts every serve with a copy of that
 SQLite prediction log, so each writes into a log that already holds rows.
 
@@ -87,6 +90,13 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     parser.add_argument(
+        "--bench-arg",
+        action="append",
+        default=[],
+        help="an extra `modelyard bench` option for every arm (repeat it; e.g. "
+        "--bench-arg=--binary sends v2 binary tensors instead of JSON)",
+    )
+    parser.add_argument(
         "--src",
         action="append",
         default=[],
@@ -118,12 +128,14 @@ def main() -> None:
                 32,
                 args.settings.split(),
                 probe=probe,
+                bench_args=args.bench_arg,
                 server_env=None if source is None else {"PYTHONPATH": source},
             )
             row = {
                 "arm": name,
                 "src": source,
                 "round": round_,
+                "bench_args": args.bench_arg,
                 "utc": time.strftime("%H:%M:%S", time.gmtime()),
                 **row,
             }
