@@ -240,8 +240,6 @@ def ddtp_sentences(
 ) -> TextSplit:
     """Up to ``per_label`` DDTP texts (seeded sample) for every class that has a
     translation file, as extra training text; groups ``ddtp:<package>``."""
-    if per_label < 0:
-        raise ConfigError(f"data.ddtp_sentences must be at least 0 (0: none), got {per_label}")
     table = dict(files if files is not None else FILES)
     return sampled_texts(
         class_names,
@@ -249,8 +247,8 @@ def ddtp_sentences(
         seed,
         {label: partial(_translation_texts, entry, folder) for label, entry in table.items()},
         source="ddtp",
-        missing=f"no DDTP text for the classes {', '.join(class_names)}; "
-        f"translations exist for {', '.join(sorted(table))}",
+        option="data.ddtp_sentences",
+        missing=("DDTP", "translations"),
     )
 
 
@@ -264,12 +262,17 @@ def sampled_texts(
     seed: int,
     readers: Mapping[str, Callable[[], list[tuple[str, str]]]],
     source: str,
-    missing: str,
+    option: str,
+    missing: tuple[str, str],
 ) -> TextSplit:
     """Up to ``per_label`` (unit, text) items of each class that has a reader (a seeded
     sample kept in order, classes in ``class_names`` order), as a split grouped
-    ``<source>:<unit>``; a DataError saying ``missing`` when no class has any. The one
-    sampler of the extra-text sources (DDTP descriptions, manual pages)."""
+    ``<source>:<unit>``. The one sampler of the extra-text sources (DDTP descriptions,
+    manual pages): a ConfigError naming ``option`` (the count's config key) when
+    ``per_label`` is negative, and a DataError when no class has any text, worded
+    with ``missing``: (what the text is called, what holds it per class)."""
+    if per_label < 0:
+        raise ConfigError(f"{option} must be at least 0 (0: none), got {per_label}")
     rng = np.random.default_rng(seed)
     texts: list[str] = []
     labels: list[int] = []
@@ -282,7 +285,11 @@ def sampled_texts(
         groups += [f"{source}:{unit}" for unit, _ in items]
         labels += [list(class_names).index(label)] * len(items)
     if not texts:
-        raise DataError(missing)
+        what, holders = missing
+        raise DataError(
+            f"no {what} text for the classes {', '.join(class_names)}; "
+            f"{holders} exist for {', '.join(sorted(readers))}"
+        )
     return TextSplit(
         as_text_array(texts), np.asarray(labels, dtype=np.int64), as_text_array(groups)
     )

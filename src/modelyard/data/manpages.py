@@ -34,7 +34,7 @@ from modelyard.data.catalogues import deb_data, phrase
 from modelyard.data.ddtp import code_like, sampled_texts, sentences
 from modelyard.data.download import fetch_verified
 from modelyard.data.text import TextSplit
-from modelyard.errors import ConfigError, DataError
+from modelyard.errors import DataError
 from modelyard.paths import data_dir
 
 MANPAGES_BASE_URL_ENV = "MODELYARD_MANPAGES_BASE_URL"
@@ -246,8 +246,6 @@ def manpage_sentences(
 ) -> TextSplit:
     """Up to ``per_label`` manual-page sentences (seeded sample) for every class that
     has a package, as extra training text; groups ``manpages:<page>``."""
-    if per_label < 0:
-        raise ConfigError(f"data.manpage_sentences must be at least 0 (0: none), got {per_label}")
     table = dict(packages if packages is not None else PACKAGES)
     return sampled_texts(
         class_names,
@@ -255,8 +253,8 @@ def manpage_sentences(
         seed,
         {label: partial(_package_texts, entry, folder) for label, entry in table.items()},
         source="manpages",
-        missing=f"no manual-page text for the classes {', '.join(class_names)}; "
-        f"packages exist for {', '.join(sorted(table))}",
+        option="data.manpage_sentences",
+        missing=("manual-page", "packages"),
     )
 
 
