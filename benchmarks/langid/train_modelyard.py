@@ -35,7 +35,6 @@ def add_catalogues(
     when None), at most ``cap`` per label, a seeded sample (``sample_per_label``)."""
     import modelyard.data as data_module
     from modelyard.data.catalogues import load_catalogues, sample_per_label, training_split
-    from modelyard.data.text import with_extra_training
 
     original = data_module.load_text_dataset
 
@@ -46,8 +45,8 @@ def add_catalogues(
             items = [item for item in items if item.label in labels]
         if cap is not None:
             items = sample_per_label(items, cap, cfg.split_seed)
-        weight = cfg.extra_text_weights.get("catalogues")
-        return with_extra_training(dataset, training_split(items, dataset.class_names), weight)
+        extra = training_split(items, dataset.class_names)
+        return data_module.add_training_text(dataset, cfg, "catalogues", extra)
 
     data_module.load_text_dataset = with_catalogues
 

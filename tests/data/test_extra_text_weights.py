@@ -51,7 +51,8 @@ def _two_sources() -> LabelledDataset[TextSplit]:
 
 def test_a_source_without_its_own_weight_leaves_the_split_as_before() -> None:
     dataset = with_extra_training(_dataset(), _split(["ni", "ti"]))
-    assert dataset.train.weight is None  # so the default's batches are unchanged
+    # Every text weighs 1 at the default global weight, so the batches are unchanged.
+    assert dataset.train.loss_weights(1.0).tolist() == [1.0] * 6
     module = TextDataModule(dataset, TextSpec(), batch_size=8, num_workers=0)
     assert len(next(iter(module.train_dataloader()))) == 2
 
@@ -105,12 +106,12 @@ def test_the_configured_source_weight_is_given_to_its_texts(
     weighted = load_text_dataset(
         compose_config([*base, "+data.extra_text_weights.word_lists=0.4"]).data
     )
-    assert plain.train.weight is None
+    assert (plain.train.loss_weights(1.0) == 1).all()
     assert list(weighted.train.texts) == list(plain.train.texts)
     assert weighted.fingerprint == plain.fingerprint  # the weight is not the data
     extra = weighted.train.extra_mask
     assert extra.any() and np.allclose(weighted.train.weight[extra], 0.4)
-    assert np.isnan(weighted.train.weight[~extra]).all()
+    assert (weighted.train.weight[~extra] == 1).all()  # the UD sentences
 
 
 @pytest.mark.parametrize(

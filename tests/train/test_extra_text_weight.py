@@ -75,9 +75,13 @@ def test_classifier_loss_with_weights_of_one_equals_the_unweighted_batch() -> No
 def _dataset() -> LabelledDataset[TextSplit]:
     def split(texts: list[str], extra: list[bool] | None) -> TextSplit:
         n = len(texts)
-        mask = None if extra is None else np.array(extra)
+        # An added text without a weight of its own is NaN: it takes extra_weight.
+        weight = None if extra is None else np.where(extra, np.nan, 1.0).astype(np.float32)
         return TextSplit(
-            np.array(texts, dtype=object), np.arange(n) % 2, np.array(["g"] * n, dtype=object), mask
+            np.array(texts, dtype=object),
+            np.arange(n) % 2,
+            np.array(["g"] * n, dtype=object),
+            weight,
         )
 
     return LabelledDataset(

@@ -513,15 +513,18 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"distill.temperature must be positive, got {cfg.distill.temperature}")
     if not 0.0 <= cfg.distill.alpha <= 1.0:
         raise ConfigError(f"distill.alpha must be within 0..1, got {cfg.distill.alpha}")
-    if cfg.distill.teacher and cfg.data.extra_text_weight < 1.0:
-        raise ConfigError(
-            "data.extra_text_weight below 1 cannot be used with modelyard distill (the "
-            "teacher's loss weighs every example alike); leave it at 1"
+    weighted = [
+        name
+        for name, used in (
+            ("data.extra_text_weight below 1", cfg.data.extra_text_weight < 1.0),
+            ("data.extra_text_weights", bool(cfg.data.extra_text_weights)),
         )
-    if cfg.distill.teacher and cfg.data.extra_text_weights:
+        if used
+    ]
+    if cfg.distill.teacher and weighted:
         raise ConfigError(
-            "data.extra_text_weights cannot be used with modelyard distill (the teacher's "
-            "loss weighs every example alike); leave it empty"
+            f"{' and '.join(weighted)} cannot be used with modelyard distill (the teacher's "
+            "loss weighs every example alike); leave the added text at weight 1"
         )
     # The checks of the task's own kind (image sizes, text n-grams, ...) live with it.
     from modelyard.modality import modality_for

@@ -8,6 +8,7 @@ May import: ``config``, ``features``; never torch (training wraps these arrays).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from modelyard.config.schema import DataConfig
@@ -24,6 +25,7 @@ __all__ = [
     "TextDataset",
     "TextSource",
     "TextSplit",
+    "add_training_text",
     "image_spec",
     "load_dataset",
     "load_source",
@@ -94,7 +96,8 @@ def load_text_source(cfg: DataConfig) -> TextSource:
 
 def load_text_dataset(cfg: DataConfig) -> TextDataset:
     """Load a text source and split it: seeded, stratified train/val/test (by sentence or
-    by document, ``data.split_by``)."""
+    by document, ``data.split_by``), then append the configured added text (word lists,
+    DDTP, manual pages) to the training split."""
     dataset = make_text_splits(
         load_text_source(cfg),
         cfg.val_fraction,
@@ -103,27 +106,48 @@ def load_text_dataset(cfg: DataConfig) -> TextDataset:
         cfg.limit,
         split_by=cfg.split_by,
     )
+    for source, load in _added_sources(cfg):
+        dataset = add_training_text(dataset, cfg, source, load(dataset.class_names))
+    return dataset
+
+
+def add_training_text(
+    dataset: TextDataset, cfg: DataConfig, source: str, extra: TextSplit
+) -> TextDataset:
+    """``dataset`` with ``extra`` in its training split at the loss weight of its
+    ``source`` (a :data:`~modelyard.config.schema.EXTRA_TEXT_SOURCES` key): its
+    ``data.extra_text_weights`` entry, else ``data.extra_text_weight``."""
+    from modelyard.data.text import with_extra_training
+
+    return with_extra_training(dataset, extra, cfg.extra_text_weights.get(source))
+
+
+def _added_sources(cfg: DataConfig) -> list[tuple[str, Callable[[tuple[str, ...]], TextSplit]]]:
+    """The configured added-text sources, in order: each source's weight key and what
+    loads its texts for the dataset's class names."""
+    sources: list[tuple[str, Callable[[tuple[str, ...]], TextSplit]]] = []
     if cfg.word_lists and cfg.word_list_sentences > 0:
-        from modelyard.data.text import with_extra_training
         from modelyard.data.wordlists import word_list_sentences
 
-        extra = word_list_sentences(
-            cfg.word_lists, dataset.class_names, cfg.word_list_sentences, cfg.split_seed
-        )
-        weight = cfg.extra_text_weights.get("word_lists")
-        dataset = with_extra_training(dataset, extra, weight)
+        def words(names: tuple[str, ...]) -> TextSplit:
+            return word_list_sentences(
+                cfg.word_lists, names, cfg.word_list_sentences, cfg.split_seed
+            )
+
+        sources.append(("word_lists", words))
     if cfg.ddtp_sentences != 0:  # a negative count is refused there
         from modelyard.data.ddtp import ddtp_sentences
-        from modelyard.data.text import with_extra_training
 
-        extra = ddtp_sentences(dataset.class_names, cfg.ddtp_sentences, cfg.split_seed)
-        weight = cfg.extra_text_weights.get("ddtp")
-        dataset = with_extra_training(dataset, extra, weight)
+        sources.append(
+            ("ddtp", lambda names: ddtp_sentences(names, cfg.ddtp_sentences, cfg.split_seed))
+        )
     if cfg.manpage_sentences != 0:  # a negative count is refused there
         from modelyard.data.manpages import manpage_sentences
-        from modelyard.data.text import with_extra_training
 
-        extra = manpage_sentences(dataset.class_names, cfg.manpage_sentences, cfg.split_seed)
-        weight = cfg.extra_text_weights.get("manpages")
-        dataset = with_extra_training(dataset, extra, weight)
-    return dataset
+        sources.append(
+            (
+                "manpages",
+                lambda names: manpage_sentences(names, cfg.manpage_sentences, cfg.split_seed),
+            )
+        )
+    return sources

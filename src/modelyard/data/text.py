@@ -11,6 +11,7 @@ training and serving share.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TypeAlias
 
@@ -25,18 +26,18 @@ from modelyard.errors import DataError
 class TextSplit:
     """One split: ``texts`` (N,) object array of str, ``labels`` int64 (N,) and
     ``groups`` (N,) object array naming where each text came from (file name, or the
-    table's file), so results can be broken down by source or genre. ``extra``: (N,)
-    bool, True for a text that did not come from the labelled source (word lists,
-    catalogues, manual pages: :func:`with_extra_training`), so training can weigh it
-    less (``data.extra_text_weight``); None: none did. ``weight``: (N,) float32, the
-    loss weight its source was given (``data.extra_text_weights``), NaN where none was
-    (real texts, and extra text that takes ``data.extra_text_weight``); None: no
-    source was given one."""
+    table's file), so results can be broken down by source or genre.
+
+    ``weight``: (N,) float32, each text's loss weight as its source set it: 1 for a
+    text of the labelled source; for a text another source added (word lists,
+    catalogues, manual pages: :func:`with_extra_training`) its source's
+    ``data.extra_text_weights`` entry, or NaN where it has none and so takes
+    ``data.extra_text_weight`` (a training setting, applied by :meth:`loss_weights`).
+    None: every text is the labelled source's."""
 
     texts: np.ndarray
     labels: np.ndarray
     groups: np.ndarray
-    extra: np.ndarray | None = None
     weight: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -49,29 +50,40 @@ class TextSplit:
 
     def take(self, index: np.ndarray) -> TextSplit:
         """The examples at ``index`` (integer indices or a boolean mask)."""
-        extra = None if self.extra is None else self.extra[index]
         weight = None if self.weight is None else self.weight[index]
-        return TextSplit(self.texts[index], self.labels[index], self.groups[index], extra, weight)
-
-    @property
-    def extra_mask(self) -> np.ndarray:
-        """``extra`` as a bool array, all False when it is None."""
-        if self.extra is None:
-            return np.zeros(len(self), dtype=bool)
-        return self.extra
+        return TextSplit(self.texts[index], self.labels[index], self.groups[index], weight)
 
     @property
     def source_weights(self) -> np.ndarray:
-        """``weight`` as a float32 array, all NaN when it is None."""
+        """``weight`` as a float32 array, all 1 when it is None."""
         if self.weight is None:
-            return np.full(len(self), np.nan, dtype=np.float32)
+            return np.ones(len(self), dtype=np.float32)
         return self.weight
+
+    @property
+    def extra_mask(self) -> np.ndarray:
+        """True for an added text. One whose source weighs it 1 counts as real: training
+        treats the two alike."""
+        mask: np.ndarray = self.source_weights != 1.0  # NaN too
+        return mask
 
     def loss_weights(self, extra_weight: float) -> np.ndarray:
         """Each text's loss weight: 1 for a real text, its source's weight for an extra
         text whose source has one, else ``extra_weight``."""
-        weights = np.where(self.extra_mask, extra_weight, 1.0).astype(np.float32)
-        return np.where(np.isnan(self.source_weights), weights, self.source_weights)
+        weights = self.source_weights
+        return np.where(np.isnan(weights), extra_weight, weights).astype(np.float32)
+
+
+def concatenate_splits(parts: Sequence[TextSplit]) -> TextSplit:
+    """``parts`` one after another, weights included (None only if none had any)."""
+    return TextSplit(
+        np.concatenate([p.texts for p in parts]),
+        np.concatenate([p.labels for p in parts]),
+        np.concatenate([p.groups for p in parts]),
+        None
+        if all(p.weight is None for p in parts)
+        else np.concatenate([p.source_weights for p in parts]),
+    )
 
 
 @dataclass(frozen=True)
@@ -220,24 +232,15 @@ def with_extra_training(
     dataset: TextDataset, extra: TextSplit, weight: float | None = None
 ) -> TextDataset:
     """``dataset`` with ``extra`` appended to its training split only (fingerprint
-    recomputed) and marked as extra (:attr:`TextSplit.extra`); an extra text that is
+    recomputed) and marked as extra (:attr:`TextSplit.weight`); an extra text that is
     already in any split is left out. ``weight``: the loss weight of this source's
     texts (``data.extra_text_weights``); None: ``data.extra_text_weight``'s."""
     seen = {str(t) for split in (dataset.train, dataset.val, dataset.test) for t in split.texts}
     keep = np.fromiter((str(t) not in seen for t in extra.texts), bool, len(extra))
     extra = extra.take(keep)
     extra = extra.take(first_occurrences(extra.texts))
-    weights = None
-    if weight is not None or dataset.train.weight is not None:
-        added = np.full(len(extra), np.nan if weight is None else weight, dtype=np.float32)
-        weights = np.concatenate([dataset.train.source_weights, added])
-    train = TextSplit(
-        np.concatenate([dataset.train.texts, extra.texts]),
-        np.concatenate([dataset.train.labels, extra.labels]),
-        np.concatenate([dataset.train.groups, extra.groups]),
-        np.concatenate([dataset.train.extra_mask, np.ones(len(extra), dtype=bool)]),
-        weights,
-    )
+    marked = np.full(len(extra), np.nan if weight is None else weight, dtype=np.float32)
+    train = concatenate_splits([dataset.train, replace(extra, weight=marked)])
     splits = {"train": train, "val": dataset.val, "test": dataset.test}
     return replace(dataset, train=train, fingerprint=text_fingerprint(splits, dataset.class_names))
 
@@ -252,3 +255,4 @@ def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
     weights = np.zeros(num_classes)
     weights[present] = counts.sum() / (present.sum() * counts[present])
     return weights.astype(np.float32)
+

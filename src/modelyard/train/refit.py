@@ -15,11 +15,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from modelyard.config.schema import Config
-from modelyard.data.text import TextDataset, TextSplit, text_fingerprint
+from modelyard.data.text import TextDataset, concatenate_splits, text_fingerprint
 from modelyard.errors import ConfigError
 from modelyard.modality import kinds, modality_for
 
@@ -34,16 +33,7 @@ class Refit:
 def all_labelled(dataset: TextDataset) -> TextDataset:
     """``dataset`` whose train split is every labelled example (val and test kept as
     they are, for Lightning's validation loop only)."""
-    parts = (dataset.train, dataset.val, dataset.test)
-    merged = TextSplit(
-        np.concatenate([p.texts for p in parts]),
-        np.concatenate([p.labels for p in parts]),
-        np.concatenate([p.groups for p in parts]),
-        np.concatenate([p.extra_mask for p in parts]),
-        None
-        if all(p.weight is None for p in parts)
-        else np.concatenate([p.source_weights for p in parts]),
-    )
+    merged = concatenate_splits((dataset.train, dataset.val, dataset.test))
     splits = {"train": merged, "val": dataset.val, "test": dataset.test}
     return replace(dataset, fingerprint=text_fingerprint(splits, dataset.class_names), train=merged)
 

@@ -140,10 +140,9 @@ class TextDataModule(SplitDataModule):
                 order[i : i + self.batch_size].tolist()
                 for i in range(0, len(order), self.batch_size)
             ]
-        weights = None
-        # Training batches only; without any weight below 1 the batches are as before.
-        if shuffle and (self.extra_weight != 1.0 or split.weight is not None):
-            weights = split.loss_weights(self.extra_weight)
+        weights = split.loss_weights(self.extra_weight) if shuffle else None
+        if weights is not None and (weights == 1.0).all():
+            weights = None  # all weigh 1: plain (ids, labels) batches, the same loss
         return DataLoader(
             range(len(split)),  # type: ignore[arg-type]  # a range is a map-style dataset of its indices
             batch_sampler=batches,
