@@ -105,6 +105,11 @@ class DataConfig:
     """Text sources: a loss weight in (0, 1] per added source, overriding
     ``data.extra_text_weight`` for that source's texts: keys ``word_lists``, ``ddtp``,
     ``manpages``, ``catalogues`` (``+data.extra_text_weights.manpages=0.3``)."""
+    label_weights: dict[str, float] = field(default_factory=dict)
+    """Text sources: a training-loss multiplier per label (``+data.label_weights.da=2``),
+    on top of ``train.class_balance``'s weight; a label not named keeps 1. Balancing
+    counts added text (word lists) too, so a label with few real sentences can still
+    weigh little."""
     split_by: SplitBy = SplitBy.sentence
     """Text sources: the unit a split never divides. ``document`` keeps each document
     (CoNLL-U ``# newdoc id``, sentence-id prefix, else blocks of 20 sentences) whole in
@@ -461,6 +466,16 @@ def validate(cfg: Config) -> Config:
             )
         if not 0.0 < weight <= 1.0:
             raise ConfigError(f"data.extra_text_weights.{source} must be in (0, 1], got {weight}")
+    for label, weight in cfg.data.label_weights.items():
+        if cfg.data.labels and label not in cfg.data.labels:
+            raise ConfigError(
+                f"data.label_weights.{label}: no such label; use one of "
+                f"{', '.join(cfg.data.labels)}"
+            )
+        if not 0.0 < weight < math.inf:
+            raise ConfigError(f"data.label_weights.{label} must be positive, got {weight}")
+    if cfg.data.label_weights and cfg.task.kind != "text":
+        raise ConfigError("data.label_weights is for text tasks; leave it empty")
     if cfg.data.limit is not None and cfg.data.limit < 1:
         raise ConfigError(f"data.limit must be at least 1 (or null), got {cfg.data.limit}")
     # Training, export and promotion settings mean the same for every input kind.
@@ -518,13 +533,14 @@ def validate(cfg: Config) -> Config:
         for name, used in (
             ("data.extra_text_weight below 1", cfg.data.extra_text_weight < 1.0),
             ("data.extra_text_weights", bool(cfg.data.extra_text_weights)),
+            ("data.label_weights", bool(cfg.data.label_weights)),
         )
         if used
     ]
     if cfg.distill.teacher and weighted:
         raise ConfigError(
             f"{' and '.join(weighted)} cannot be used with modelyard distill (the teacher's "
-            "loss weighs every example alike); leave the added text at weight 1"
+            "loss weighs every example alike); leave every text and label at weight 1"
         )
     # The checks of the task's own kind (image sizes, text n-grams, ...) live with it.
     from modelyard.modality import modality_for

@@ -11,7 +11,7 @@ training and serving share.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeAlias
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from modelyard.data.dataset import LabelledDataset
 from modelyard.data.split import stratified_indices
-from modelyard.errors import DataError
+from modelyard.errors import ConfigError, DataError
 
 
 @dataclass(frozen=True)
@@ -256,3 +256,27 @@ def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
     weights[present] = counts.sum() / (present.sum() * counts[present])
     return weights.astype(np.float32)
 
+
+def training_class_weights(
+    labels: np.ndarray,
+    class_names: tuple[str, ...],
+    balance: bool,
+    label_weights: Mapping[str, float],
+) -> np.ndarray | None:
+    """The per-class weights of the training loss, float32: balanced by count
+    (:func:`class_weights`, ``train.class_balance=weights``) or 1, times each label's
+    ``data.label_weights`` entry; None: every class weighs 1 (an unweighted loss)."""
+    unknown = sorted(set(label_weights) - set(class_names))
+    if unknown:
+        raise ConfigError(
+            f"data.label_weights.{unknown[0]}: no such label; use one of {', '.join(class_names)}"
+        )
+    if not balance and not label_weights:
+        return None
+    weights = (
+        class_weights(labels, len(class_names))
+        if balance
+        else np.ones(len(class_names), np.float32)
+    )
+    factors = np.array([label_weights.get(name, 1.0) for name in class_names], dtype=np.float32)
+    return weights * factors

@@ -29,7 +29,7 @@ from modelyard.config import Config, compose_config, flatten, from_yaml, to_yaml
 from modelyard.config.overrides import override_key
 from modelyard.config.schema import PruneMethod
 from modelyard.data import Dataset, TextDataset
-from modelyard.data.text import class_weights
+from modelyard.data.text import training_class_weights
 from modelyard.errors import ConfigError, UsageError
 from modelyard.features.image import ImageSpec
 from modelyard.features.text import TextSpec
@@ -306,10 +306,18 @@ def _text_setup(
     cfg: Config, dataset: TextDataset, spec: TextSpec
 ) -> tuple[Classifier, L.LightningDataModule]:
     model = build_text_model(cfg.model, spec.vocab_size, len(dataset.class_names))
-    weights = None
-    if cfg.train.class_balance == "weights":
-        weights = torch.from_numpy(class_weights(dataset.train.labels, len(dataset.class_names)))
-    module = Classifier(model, cfg.train, class_weights=weights, augment=False)
+    weights = training_class_weights(
+        dataset.train.labels,
+        dataset.class_names,
+        cfg.train.class_balance == "weights",
+        cfg.data.label_weights,
+    )
+    module = Classifier(
+        model,
+        cfg.train,
+        class_weights=None if weights is None else torch.from_numpy(weights),
+        augment=False,
+    )
     datamodule = TextDataModule(
         dataset,
         spec,
