@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -221,3 +222,62 @@ def test_model_refs_parse_the_mlflow_forms() -> None:
     assert ModelRef.parse("models:/a/3") == ModelRef("a", None, "3")
     assert ModelRef.parse("models:/a") == ModelRef("a")
     assert ModelRef.parse("runs:/abc/model") is None
+
+
+# Imports first, then waits for a start file, so every process fetches at the same moment.
+RACE_PROBE = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    from modelyard import bundle
+    go = Path(sys.argv[2])
+    (go.parent / f"ready-{go.name}-{sys.argv[3]}").touch()
+    while not go.exists():
+        time.sleep(0.001)
+    loaded = bundle.load(sys.argv[1])
+    print(json.dumps({"path": str(loaded.path), "version": loaded.version}))
+    """
+)
+
+
+def test_processes_fetching_one_version_at_once_all_load_it(  # type: ignore[no-untyped-def]
+    trained, session_home: Path, tmp_path: Path
+) -> None:
+    """`serve --workers N` with a shadow, or several servers on one machine, fetch the
+    same version into one cache at once: each must load it (found failing: one process
+    removed the folder another had just moved in, or both wrote one temporary file)."""
+    store = f"sqlite:///{session_home / 'mlflow.db'}"
+    for round_ in range(3):
+        home, go = tmp_path / f"home{round_}", tmp_path / f"go{round_}"
+        env = {**os.environ, "MODELYARD_HOME": str(home), "MLFLOW_TRACKING_URI": store}
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", RACE_PROBE, f"{NAME}@candidate", str(go), str(n)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for n in range(6)
+        ]
+        deadline = time.monotonic() + 120
+        while len(list(tmp_path.glob("ready-*"))) < 6 * (round_ + 1):
+            assert time.monotonic() < deadline, "the probes did not start"
+            time.sleep(0.05)
+        go.touch()
+        results = [process.communicate(timeout=120) for process in processes]
+        failed = [
+            err[-2000:] for (_, err), p in zip(results, processes, strict=True) if p.returncode
+        ]
+        assert not failed, failed
+        loaded = {json.loads(out)["path"] for out, _ in results}
+        assert len(loaded) == 1
+        folder = Path(loaded.pop())
+        assert bundle.read_bundle(folder).manifest["files"]
+        # no half-fetched or discarded copies left behind; the alias recorded once
+        assert sorted(
+            p.name for p in folder.parent.iterdir() if p.name != ".aliases.json.lock"
+        ) == ["1", "aliases.json"]
+        assert (
+            json.loads((folder.parent / "aliases.json").read_text())["candidate"]["version"] == "1"
+        )

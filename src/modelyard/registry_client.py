@@ -27,6 +27,7 @@ cache, and says so.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -37,6 +38,7 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -58,6 +60,9 @@ MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<ver
 REQUEST_TIMEOUT_S = 10.0
 """One registry call's budget; a refused connection fails at once."""
 ALIASES_FILE = "aliases.json"
+MOVE_IN_TRIES = 3
+"""Tries to move a fetched copy into the cache past copies other processes moved in
+that do not verify (each is discarded); one that verifies is used at once."""
 CANDIDATE = "candidate"
 """The alias training (and tune) gives each new version; promote takes it from here."""
 
@@ -385,13 +390,18 @@ class BundleCache:
         try:
             _verify(folder, manifest_sha256)
         except ModelyardError:
-            shutil.rmtree(folder, ignore_errors=True)
+            _discard(folder)
             return None
         return folder
 
     def store(self, store: Store, found: RegisteredVersion) -> Path:
         """Fetch the version's files beside the cache, verify them, then move them in,
-        so a crash or a bad download never leaves a half bundle in the cache."""
+        so a crash or a bad download never leaves a half bundle in the cache.
+
+        Several processes may fetch one version at once (``serve --workers N`` with a
+        shadow, two servers on one machine): the cached folder only ever appears whole
+        (a rename) and only ever goes whole (:func:`_discard`), and a process that finds
+        another's verified copy already moved in uses that one."""
         final = self.folder(found.name, found.version)
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{found.version}-"))
@@ -399,24 +409,38 @@ class BundleCache:
             for file in BUNDLE_FILES:
                 (staging / file).write_bytes(store.read(found, file))
             _verify(staging, found.manifest_sha256, where=f"{found.name} version {found.version}")
-            shutil.rmtree(final, ignore_errors=True)
-            staging.rename(final)
+            for _ in range(MOVE_IN_TRIES):
+                try:
+                    staging.rename(final)
+                    return final
+                except OSError:  # a copy is there: another process moved its own in
+                    if self.verified(found.name, found.version, found.manifest_sha256):
+                        return final  # (one that fails is discarded, and ours goes in)
+            raise BundleError(
+                f"could not move {found.name} version {found.version} into the cache at "
+                f"{final}; check that the folder is writable"
+            )
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return final
 
     def remember(self, name: str, alias: str, found: RegisteredVersion) -> None:
-        records = self.aliases(name)
-        records[alias] = {
-            "version": found.version,
-            "manifest_sha256": found.manifest_sha256,
-            "resolved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
         path = self.folder(name, ALIASES_FILE)
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".tmp")
-        partial.write_text(json.dumps(records, indent=2))
-        partial.replace(path)
+        # Several processes may remember aliases of one model at once: each reads,
+        # adds its own and writes under a lock (no alias lost to a concurrent write),
+        # through a file of its own moved over the old one (readers, who take no lock,
+        # see the old records or the new, never half of them).
+        with _locked(path.with_name(f".{ALIASES_FILE}.lock")):
+            records = self.aliases(name)
+            records[alias] = {
+                "version": found.version,
+                "manifest_sha256": found.manifest_sha256,
+                "resolved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
+            handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+            with os.fdopen(handle, "w") as out:
+                out.write(json.dumps(records, indent=2))
+            os.replace(partial, path)
 
     def aliases(self, name: str) -> dict[str, dict[str, Any]]:
         path = self.folder(name, ALIASES_FILE)
@@ -424,6 +448,31 @@ class BundleCache:
             return cast("dict[str, dict[str, Any]]", json.loads(path.read_text()))
         except (OSError, ValueError):
             return {}
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes on ``path`` (POSIX ``flock``; where there is
+    none, no lock: the write is still whole, only a concurrent one may be lost)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield  # the lock goes with the file's closing
+
+
+def _discard(folder: Path) -> None:
+    """Remove a cached folder in one step for every reader: renamed aside first (a
+    process opening it then finds nothing, never half a bundle), then deleted."""
+    aside = folder.with_name(f".discarded-{folder.name}-{os.getpid()}-{os.urandom(4).hex()}")
+    try:
+        folder.rename(aside)
+    except FileNotFoundError:
+        return  # another process discarded it first
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _verify(folder: Path, manifest_sha256: str | None, where: str | None = None) -> None:
