@@ -103,6 +103,10 @@ class Server:
             self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=30)
 
+    def log_tail(self, chars: int = 4000) -> str:
+        """The end of the server's output (its shadow processes' too), for a failure."""
+        return self.log.read_text(errors="replace")[-chars:]
+
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "MODELYARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -178,6 +178,45 @@ def _cheap_batches(
     return _one_row_seconds(run_batch, _warmup_input(bundle, settings.max_batch_size)) <= limit
 
 
+RETRY_MAX_S = 300.0
+"""The longest pause before a version that failed to load is tried again."""
+
+FIRST_LOAD_RETRY_S = 1.0
+"""The first pause before a shadow or canary that failed its first load tries again,
+when the server does not poll (``poll_interval_s=0``)."""
+
+
+@dataclass
+class LoadBackoff:
+    """When a version that failed to load may be tried again: after a pause that
+    doubles with each failure of the same version, from ``base_s`` up to
+    :data:`RETRY_MAX_S`; a new version may be tried at once.
+
+    A failure may pass (a registry restarting, a disk briefly full, a load starved
+    of CPU), so the same version is tried again rather than rejected for good; one
+    that is broken costs one attempt per pause, logged each time."""
+
+    base_s: float
+    target: str | None = None
+    """What failed last: a version number, or the URI of a pinned version or folder."""
+    failures: int = 0
+    retry_at: float = 0.0
+
+    def may_try(self, target: str) -> bool:
+        return target != self.target or time.monotonic() >= self.retry_at
+
+    def failed(self, target: str) -> float:
+        """Count a failure of ``target``; the pause before it may be tried again."""
+        self.failures = self.failures + 1 if target == self.target else 1
+        self.target = target
+        pause = min(self.base_s * 2.0 ** (self.failures - 1), RETRY_MAX_S)
+        self.retry_at = time.monotonic() + pause
+        return pause
+
+    def loaded(self) -> None:
+        self.target, self.failures = None, 0
+
+
 class ModelRuntime:
     """One alias followed: loaded, warmed, polled and swapped.
 
@@ -198,9 +237,9 @@ class ModelRuntime:
         self.last_reload_error: str | None = None
         self.registry_unreachable = False
         """The last alias check failed; the poll backs off until one succeeds."""
-        # A version that failed to load is not retried on every poll; only a new
-        # alias target is.
-        self._rejected_version: str | None = None
+        self._backoff = LoadBackoff(
+            settings.poll_interval_s if settings.poll_interval_s > 0 else FIRST_LOAD_RETRY_S
+        )
         self._preloaded: LoadedModel | None = None
 
     def _alone(self) -> bool:
@@ -256,21 +295,34 @@ class ModelRuntime:
             logger.warning("%s", self.current.bundle.from_cache_note)
 
     async def start_optional(self) -> None:
-        """Load the alias if it loads, else keep polling it (a shadow or canary that
-        fails never stops the server; a new version under the alias is tried)."""
+        """Load the alias if it loads, else keep trying it with back-off
+        (:class:`LoadBackoff`): a shadow or canary that fails never stops the server,
+        and one whose first load failed for a passing reason loads once it can, even
+        where the server does not poll; a new version under the alias is tried at once."""
         try:
             self.current = await self._load(self.settings.model)
             self.ready = True
             logger.info("%s: %s version %s", self.role, self.current.name, self.current.version)
         except Exception as error:
+            target = self.settings.model
+            with contextlib.suppress(Exception):  # the registry is down: tried again anyway
+                target = await self._target() or target
+            pause = self._backoff.failed(target)
             self.last_reload_error = f"{self.role} {self.settings.model} not loaded: {error}"
-            logger.error("%s; serving without it", self.last_reload_error)
-            with contextlib.suppress(Exception):  # the registry is down: the poll retries
-                self._rejected_version = await asyncio.get_running_loop().run_in_executor(
-                    None, _resolve, bundle_io.parse_model_uri(self.settings.model), self.settings
-                )
+            logger.error(
+                "%s; serving without it, trying again in %gs", self.last_reload_error, pause
+            )
         if self.settings.poll_interval_s > 0:
             self._poller = asyncio.create_task(self._poll_forever())
+        elif self.current is None:
+            self._poller = asyncio.create_task(self._poll_forever(until_loaded=True))
+
+    async def _target(self) -> str | None:
+        """The version the alias points at now (None: a pinned version or a folder)."""
+        uri = bundle_io.parse_model_uri(self.settings.model)
+        loop = asyncio.get_running_loop()
+        version: str | None = await loop.run_in_executor(None, _resolve, uri, self.settings)
+        return version
 
     async def infer(self, inputs: np.ndarray) -> tuple[LoadedModel, dict[str, np.ndarray]]:
         """Run ``inputs`` (a batch of model input) through the current version."""
@@ -303,11 +355,8 @@ class ModelRuntime:
         current = self.current
         if current is not None and current.bundle.version is None:
             return False
-        uri = bundle_io.parse_model_uri(self.settings.model)
         try:
-            target = await asyncio.get_running_loop().run_in_executor(
-                None, _resolve, uri, self.settings
-            )
+            target = await self._target()
         except Exception as error:  # registry unreachable: keep serving, say why
             self.registry_unreachable = True
             self.last_reload_error = f"alias check failed: {error}"
@@ -320,18 +369,28 @@ class ModelRuntime:
             self.registry_unreachable = False
             self.last_reload_error = None
         loaded = current.version if current is not None else None
-        if target is None or target in (loaded, self._rejected_version):
+        if target is None and current is None:  # a pinned version or folder not loaded yet
+            target, load_uri = self.settings.model, self.settings.model
+        elif target is None or target == loaded:
             return False
-        name = current.name if current is not None else _model_name(uri)
+        else:
+            uri = bundle_io.parse_model_uri(self.settings.model)
+            name = current.name if current is not None else _model_name(uri)
+            load_uri = f"models:/{name}/{target}"
+        if not self._backoff.may_try(target):
+            return False
         try:
-            new = await self._load(f"models:/{name}/{target}")
+            new = await self._load(load_uri)
         except Exception as error:
-            if self.main:
-                self.metrics.reloads.labels(name, "failed").inc()
-            self._rejected_version = target
+            if self.main and current is not None:  # (the main one always has a version)
+                self.metrics.reloads.labels(current.name, "failed").inc()
+            pause = self._backoff.failed(target)
             self.last_reload_error = f"{self.role} version {target} not swapped in: {error}"
-            logger.error("%s; still serving version %s", self.last_reload_error, loaded)
+            serving = f"still serving version {loaded}" if loaded else "nothing loaded yet"
+            logger.error("%s; %s, trying it again in %gs", self.last_reload_error, serving, pause)
             return False
+        self._backoff.loaded()
+        name = new.name
         self.current = new
         self.ready = True
         if self.main:
@@ -346,18 +405,21 @@ class ModelRuntime:
             await current.batcher.close(drain=True)
         return True
 
-    async def _poll_forever(self) -> None:
-        delay = self.settings.poll_interval_s
-        while True:
+    async def _poll_forever(self, until_loaded: bool = False) -> None:
+        """Check the alias every poll interval; ``until_loaded``: only until a first
+        version loads (a shadow or canary whose first load failed, on a server that
+        does not poll), checking as often as :class:`LoadBackoff` allows."""
+        interval = self._backoff.base_s
+        delay = interval
+        while not (until_loaded and self.current is not None):
             await asyncio.sleep(delay)
             started = time.monotonic()
-            await self.reload_if_moved()
+            try:
+                await self.reload_if_moved()
+            except Exception:  # a poll that dies would never swap again: say why, go on
+                logger.exception("%s: alias check failed unexpectedly", self.role)
             # Back off while the registry is unreachable, up to ten intervals.
-            delay = (
-                min(delay * 2, self.settings.poll_interval_s * 10)
-                if self.registry_unreachable
-                else self.settings.poll_interval_s
-            )
+            delay = min(delay * 2, interval * 10) if self.registry_unreachable else interval
             logger.debug("alias check took %.3fs", time.monotonic() - started)
 
     async def close(self) -> None:
