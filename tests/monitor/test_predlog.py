@@ -235,3 +235,43 @@ def test_rows_with_and_without_top_labels_are_written_in_order_in_one_write(
         ("t1", "da", None, "main"),
         ("req-0", "0", None, "shadow"),
     ]
+
+
+def test_the_write_guard_holds_each_write_and_not_the_encoding(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    seen: list[tuple[str, int]] = []
+
+    class Guard:
+        def __enter__(self) -> None:
+            seen.append(("enter", count_rows(url) if (tmp_path / "log.db").exists() else 0))
+
+        def __exit__(self, *exc: object) -> None:
+            seen.append(("exit", count_rows(url)))
+
+    log = PredictionLogger(url, flush_interval_s=3600, write_guard=Guard)
+    log.start()
+    _record(log, 4)
+    assert log.flush(10)
+    _record(log, 3)
+    log.close()
+    # each write committed inside the guard: its rows appear between enter and exit
+    assert seen == [("enter", 0), ("exit", 4), ("enter", 4), ("exit", 7)]
+
+
+def test_rows_the_database_would_refuse_are_dropped_without_entering_the_guard(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    entered: list[int] = []
+
+    class Guard:
+        def __enter__(self) -> None:
+            entered.append(1)
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    log = PredictionLogger(f"sqlite:///{tmp_path / 'log.db'}", flush_interval_s=3600)
+    log.write_guard = Guard
+    log.start()
+    summaries = {"s": np.array([object()])}  # no float: encoding the row fails
+    log.record("m", "1", ["a"], summaries, np.zeros((1, 2)), ["x"], np.ones(1), 0.0)
+    log.close()
+    assert entered == [] and log.dropped == 1

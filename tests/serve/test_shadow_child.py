@@ -4,6 +4,7 @@ reports is one message per batch; its threads all run at ``shadow_nice``."""
 
 from __future__ import annotations
 
+import ast
 import multiprocessing
 import os
 import pickle
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 
 from modelyard.serve.settings import ServeSettings
-from modelyard.serve.shadow_child import ShadowModel, _Child, child_env
+from modelyard.serve.shadow_child import ShadowModel, WritePriority, _Child, child_env
 
 IMAGE_SPEC = {"kind": "image", "height": 2, "width": 2, "channels": 1, "mean": 0.0, "std": 1.0}
 
@@ -181,6 +182,57 @@ stop.set()
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == f"True [{os.SCHED_IDLE}]"
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies only")
+def test_write_priority_lifts_the_writing_thread_out_of_sched_idle_for_the_write_only() -> None:
+    script = """
+import os, threading
+from modelyard.serve.shadow_child import WritePriority, lower_priority
+base = os.getpriority(os.PRIO_PROCESS, 0)
+lower_priority(19, idle=True)
+other = threading.Thread(target=threading.Event().wait, args=(5,), daemon=True)
+other.start()
+priority = WritePriority(base, 19, idle=True)
+seen = lambda: (os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0),
+                os.sched_getscheduler(other.native_id))
+during = []
+for _ in range(2):
+    with priority():
+        during.append(seen())
+print(repr((priority.refused, during, seen())))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    refused, during, after = ast.literal_eval(done.stdout.strip())
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    assert after == (os.SCHED_IDLE, 19, os.SCHED_IDLE)  # back to the shadow's, both times
+    if refused:  # no CAP_SYS_NICE here: every write at the shadow's priority, said once
+        assert during == [(os.SCHED_IDLE, 19, os.SCHED_IDLE)] * 2
+    else:  # only the writing thread, only inside the write
+        assert during == [(os.SCHED_OTHER, base, os.SCHED_IDLE)] * 2
+
+
+def test_the_childs_log_writes_under_its_write_priority(tmp_path: Path) -> None:
+    settings = ServeSettings(
+        model="models:/digits@production",
+        shadow="staging",
+        prediction_log_url=f"sqlite:///{tmp_path / 'log.db'}",
+    )
+    _replies, outbox = multiprocessing.Pipe(duplex=False)
+    inbox, _ = multiprocessing.Pipe(duplex=False)
+    priority = WritePriority(0, 19, idle=True)
+    child = _Child(settings, inbox, outbox, priority)
+    assert child.monitor.log is not None and child.monitor.log.write_guard is priority
+
+
+def test_write_priority_has_nothing_to_lift_for_a_shadow_at_the_servers_priority() -> None:
+    priority = WritePriority(nice=5, shadow_nice=5, idle=False)
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    with priority():
+        assert os.getpriority(os.PRIO_PROCESS, 0) == before
+    assert priority.refused
 
 
 def test_the_child_is_started_without_the_workers_metrics_folder() -> None:

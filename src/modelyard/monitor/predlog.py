@@ -25,6 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,6 +142,7 @@ class PredictionLogger:
         on_dropped: Callable[[int], None] | None = None,
         on_shadow_dropped: Callable[[int], None] | None = None,
         collect: Callable[[], None] | None = None,
+        write_guard: Callable[[], AbstractContextManager[object]] | None = None,
     ) -> None:
         if flush_interval_s <= 0:
             raise ValueError(f"flush_interval_s must be > 0, got {flush_interval_s}")
@@ -160,6 +162,10 @@ class PredictionLogger:
         # Called on the log thread before each write: the server hands over the
         # predictions it queued cheaply on the request path, summarised here in bulk.
         self._collect = collect
+        self.write_guard = write_guard
+        """Entered on the log thread around each database write (the transaction, not
+        the encoding of its rows): the shadow's process lifts its writer out of
+        ``SCHED_IDLE`` there, so it never sits preempted holding SQLite's write lock."""
         self._buffer: deque[_Batch] = deque()
         self._buffered = 0
         self._lock = threading.Lock()
@@ -370,10 +376,13 @@ class PredictionLogger:
         if not batches:
             return True
         try:
-            if not self._schema_ready:
-                ensure_schema(self.engine)
-                self._schema_ready = True
-            write_rows(self.engine, [row for batch in batches for row in batch.to_rows()])
+            rows = [row for batch in batches for row in batch.to_rows()]
+            guard = self.write_guard
+            with contextlib.nullcontext() if guard is None else guard():
+                if not self._schema_ready:
+                    ensure_schema(self.engine)
+                    self._schema_ready = True
+                write_rows(self.engine, rows)
         except (DataError, IntegrityError, TypeError, ValueError) as error:
             # The rows themselves are refused: retrying would block the log forever.
             logger.error(

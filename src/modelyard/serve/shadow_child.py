@@ -32,6 +32,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -93,6 +94,57 @@ def lower_priority(nice: int, idle: bool = False) -> bool:
     return made_idle
 
 
+class WritePriority:
+    """The log writer's scheduling while it holds SQLite's write lock: the server's
+    own (``SCHED_OTHER`` at ``nice``, the value this process started with), and the
+    shadow's again after. A :class:`PredictionLogger` ``write_guard``.
+
+    The server's log and this process's write to one SQLite file, and SQLite lets one
+    writer at a time hold its lock, from the first insert to the commit. Under
+    ``SCHED_IDLE`` (or nice 19) this process is preempted whenever the server wants
+    the CPU, at saturation for as long as it wants it: preempted inside a
+    transaction, it held the lock while the server's writer waited (priority
+    inversion; with the main path saturating both cores, the server's writes took
+    1.5-2.5x their time alone, benchmarks/serving/log_writers.py). Lifted, the
+    transaction (a few ms per 512 rows) finishes as soon as the server's threads
+    would; the rows' encoding, most of the writer's CPU, stays at the shadow's
+    priority. Where the kernel refuses the lift (no ``CAP_SYS_NICE`` to leave
+    ``SCHED_IDLE`` or lower a nice value), writes run as before, said once."""
+
+    def __init__(self, nice: int, shadow_nice: int, idle: bool) -> None:
+        self.nice = nice
+        self.shadow_nice = shadow_nice
+        self.idle = idle
+        self.refused = nice >= shadow_nice and not idle  # nothing to lift
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        lifted = not self.refused and self._lift()
+        try:
+            yield
+        finally:
+            if lifted:
+                self._lower()
+
+    def _lift(self) -> bool:
+        try:
+            if self.idle:
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+            os.setpriority(os.PRIO_PROCESS, 0, self.nice)  # 0: this thread (Linux)
+        except (OSError, AttributeError) as error:  # refused, or not Linux
+            self.refused = True
+            self._lower()
+            logger.info("the shadow's log writes at the shadow's priority: %s", error)
+            return False
+        return True
+
+    def _lower(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, 0, self.shadow_nice)
+            if self.idle:
+                os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
 def ignore_stop_signals() -> None:
     """Leave stopping to the server. Ctrl-C in a terminal (SIGINT) and systemd's default
     stop (SIGTERM to every process of the unit) reach this process as well as the
@@ -124,6 +176,7 @@ def run() -> None:
 def main(settings: ServeSettings, inbox: Connection, outbox: Connection) -> None:
     """Run the shadow until the server says stop or is gone."""
     ignore_stop_signals()
+    nice = os.getpriority(os.PRIO_PROCESS, 0)  # the server's: its writes are lifted to it
     idle = lower_priority(settings.shadow_nice, settings.shadow_idle)
     from modelyard.monitor.predlog import name_os_thread
 
@@ -131,11 +184,17 @@ def main(settings: ServeSettings, inbox: Connection, outbox: Connection) -> None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if settings.shadow_idle and not idle:
         logger.info("SCHED_IDLE refused here; the shadow runs at nice %d", settings.shadow_nice)
-    asyncio.run(_serve(settings, inbox, outbox))
+    asyncio.run(_serve(settings, inbox, outbox, WritePriority(nice, settings.shadow_nice, idle)))
 
 
 class _Child:
-    def __init__(self, settings: ServeSettings, inbox: Connection, outbox: Connection) -> None:
+    def __init__(
+        self,
+        settings: ServeSettings,
+        inbox: Connection,
+        outbox: Connection,
+        write_priority: WritePriority | None = None,
+    ) -> None:
         # Imported here, after the nice value is set: they are the heavy part.
         from modelyard.serve.metrics import ServerMetrics
         from modelyard.serve.monitoring import ServingMonitor
@@ -154,6 +213,8 @@ class _Child:
             role="shadow",
         )
         self.monitor = ServingMonitor(replace(settings, drift_interval_s=0), metrics)
+        if self.monitor.log is not None and write_priority is not None:
+            self.monitor.log.write_guard = write_priority
         self.inbox = inbox
         self.outbox = outbox
         self._send_lock = threading.Lock()
@@ -233,8 +294,13 @@ class _Child:
         self.send(("closed", self._new_drops()))
 
 
-async def _serve(settings: ServeSettings, inbox: Connection, outbox: Connection) -> None:
-    child = _Child(settings, inbox, outbox)
+async def _serve(
+    settings: ServeSettings,
+    inbox: Connection,
+    outbox: Connection,
+    write_priority: WritePriority | None = None,
+) -> None:
+    child = _Child(settings, inbox, outbox, write_priority)
     await child.runtime.start_optional()
     await child.monitor.start(child.runtime)
     child.tell_model(first=True)
