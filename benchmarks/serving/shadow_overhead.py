@@ -18,8 +18,9 @@ beside the shadow's outcomes (done, dropped) and the rows the log dropped (of th
 the shadow's). The server's CPU time per thread (event loop, prediction log, shadow
 threads, the shadow's process, the rest) per 1,000 answers is read from /proc: on a
 loaded machine it moves less than latency does; so are each server thread kind's
-context switches per answer (GIL hand-offs among them). Prints the CPU flags and
-load averages.
+context switches per answer (GIL hand-offs among them), and how long the server's
+log thread slept waiting for SQLite's write lock (:class:`_LockWaits`: the shadow's
+process writes to the same file). Prints the CPU flags and load averages.
 """
 
 from __future__ import annotations
@@ -202,6 +203,52 @@ def _switches_per_answer(
     return {kind: round(value / max(answers, 1.0), 3) for kind, value in made.items()}
 
 
+class _LockWaits:
+    """Samples where the server's prediction log thread is blocked (its /proc
+    ``wchan``) every ``interval_s`` while running: in ``hrtimer_nanosleep`` it is in
+    SQLite's busy handler, sleeping until the database's write lock frees (the log
+    thread sleeps nowhere else while the server serves; between writes it waits on an
+    event, in ``futex``). Gives the share of samples there and the longest run of
+    them: how long one write waited for the shadow's process to finish its own."""
+
+    def __init__(self, pid: int, interval_s: float = 0.005) -> None:
+        import threading
+
+        self.interval_s = interval_s
+        self.path: Path | None = None
+        for comm in Path(f"/proc/{pid}/task").glob("*/comm"):
+            if comm.read_text().startswith("modelyard-log"):
+                self.path = comm.parent / "wchan"
+        self.samples = self.sleeping = self.run = self.longest = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while self.path is not None and not self._stop.wait(self.interval_s):
+            try:
+                asleep = self.path.read_text() == "hrtimer_nanosleep"
+            except OSError:  # the thread ended
+                return
+            self.samples += 1
+            self.sleeping += asleep
+            self.run = self.run + 1 if asleep else 0
+            self.longest = max(self.longest, self.run)
+
+    def __enter__(self) -> _LockWaits:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def found(self) -> dict[str, float]:
+        return {
+            "share": round(self.sleeping / max(self.samples, 1), 4),
+            "longest_ms": round(1e3 * self.longest * self.interval_s, 1),
+        }
+
+
 def _logged_rows(url: str) -> dict[str, int]:
     import sqlalchemy as sa
 
@@ -241,8 +288,10 @@ def _run_once(
     server = _serve(port, *settings, src=src)
     try:
         before, switched = _thread_cpu(server.pid), _switches(server.pid)
-        result: dict[str, object] = dict(_bench(port, duration))
+        with _LockWaits(server.pid) as waits:
+            result: dict[str, object] = dict(_bench(port, duration))
         after = _thread_cpu(server.pid)
+        result["log_lock_waits"] = waits.found()
         result["switches_per_answer"] = _switches_per_answer(
             after, switched, _switches(server.pid), float(result["requests"])
         )
@@ -336,6 +385,7 @@ def main() -> None:
                 r["logged_rows"],
                 r["cpu_ms_per_1000_answers"],
                 r["switches_per_answer"],
+                r["log_lock_waits"],
             )
     if args.home is None:
         shutil.rmtree(home, ignore_errors=True)
