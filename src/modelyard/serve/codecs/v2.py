@@ -16,6 +16,7 @@ import numpy as np
 import orjson
 
 from modelyard.serve.codecs import text as text_codec
+from modelyard.serve.codecs import v2_simd
 from modelyard.serve.errors import ClientError
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -89,6 +90,12 @@ def _parameters(spec: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def _json_tensor(data: Any, dtype: np.dtype[Any], shape: tuple[int, ...], where: str) -> np.ndarray:
+    if isinstance(data, np.ndarray):  # flat float64 from v2_simd: numbers only, checked there
+        if len(data) != math.prod(shape):
+            raise ClientError(
+                f"{where}: shape {list(shape)} needs {math.prod(shape)} values, got {len(data)}"
+            )
+        return data.astype(dtype).reshape(shape)
     values = _flatten(data)
     if len(values) != math.prod(shape):
         raise ClientError(
@@ -111,17 +118,26 @@ def _json_tensor(data: Any, dtype: np.dtype[Any], shape: tuple[int, ...], where:
     return array.astype(dtype).reshape(shape)
 
 
-def decode_request(body: bytes, header_length: int | None = None) -> InferRequest:
-    """Parse an infer request body (JSON, or JSON header + binary tensors)."""
+def decode_request(
+    body: bytes, header_length: int | None = None, *, fast: bool = True
+) -> InferRequest:
+    """Parse an infer request body (JSON, or JSON header + binary tensors).
+
+    ``fast``: read the JSON with pysimdjson where it is installed and the body is one
+    it reads as orjson does (:mod:`~modelyard.serve.codecs.v2_simd`); the result and
+    every error are the same either way.
+    """
     header, binary = (
         (body, b"") if header_length is None else (body[:header_length], body[header_length:])
     )
     if header_length is not None and not 0 <= header_length <= len(body):
         raise ClientError(f"Inference-Header-Content-Length {header_length} exceeds the body")
-    try:
-        payload = orjson.loads(header)
-    except orjson.JSONDecodeError as error:
-        raise ClientError(f"request body is not valid JSON: {error}") from None
+    payload = v2_simd.parse(header) if fast else None
+    if payload is None:
+        try:
+            payload = orjson.loads(header)
+        except orjson.JSONDecodeError as error:
+            raise ClientError(f"request body is not valid JSON: {error}") from None
     if (
         not isinstance(payload, dict)
         or not isinstance(payload.get("inputs"), list)
