@@ -213,8 +213,10 @@ class _Child:
             role="shadow",
         )
         self.monitor = ServingMonitor(replace(settings, drift_interval_s=0), metrics)
-        if self.monitor.log is not None and write_priority is not None:
-            self.monitor.log.write_guard = write_priority
+        log = self.monitor.log
+        # SQLite only: PostgreSQL's inserts into one table do not wait on each other
+        if log is not None and write_priority is not None and log.engine.dialect.name == "sqlite":
+            log.write_guard = write_priority
         self.inbox = inbox
         self.outbox = outbox
         self._send_lock = threading.Lock()
