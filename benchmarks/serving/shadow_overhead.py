@@ -220,15 +220,18 @@ class _LockWaits:
             if comm.read_text().startswith("modelyard-log"):
                 self.path = comm.parent / "wchan"
         self.samples = self.sleeping = self.run = self.longest = 0
+        self.where: dict[str, int] = {}  # wchan -> samples: where else it waits
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         while self.path is not None and not self._stop.wait(self.interval_s):
             try:
-                asleep = self.path.read_text() == "hrtimer_nanosleep"
+                wchan = self.path.read_text()
             except OSError:  # the thread ended
                 return
+            asleep = wchan == "hrtimer_nanosleep"
+            self.where[wchan or "running"] = self.where.get(wchan or "running", 0) + 1
             self.samples += 1
             self.sleeping += asleep
             self.run = self.run + 1 if asleep else 0
@@ -242,10 +245,12 @@ class _LockWaits:
         self._stop.set()
         self._thread.join()
 
-    def found(self) -> dict[str, float]:
+    def found(self) -> dict[str, object]:
+        top = sorted(self.where.items(), key=lambda item: -item[1])[:4]
         return {
             "share": round(self.sleeping / max(self.samples, 1), 4),
             "longest_ms": round(1e3 * self.longest * self.interval_s, 1),
+            "where": {name: round(n / max(self.samples, 1), 3) for name, n in top},
         }
 
 
