@@ -130,6 +130,8 @@ def test_what_bench_sends_takes_the_fast_path(batch: int, nested: bool) -> None:
         b' {"id": 7, "parameters": {"a": [1, {"b": [2]}]}, "inputs": [{"name": "x",'
         b' "datatype": "FP32", "shape": [1], "data": [0.25]}], "outputs": [{"name": "y",'
         b' "parameters": {"binary_data": true}}]}',
+        b'{"inputs": [{"name": "text", "datatype": "BYTES", "shape": [2],'
+        b' "data": ["a b", "\\u00e9\\n"]}]}',
         b'{"inputs": [{"name": "a", "datatype": "FP32", "shape": [1], "data": [1]},'
         b' {"name": "b", "datatype": "INT64", "shape": [1], "data": [9007199254740993]}]}',
     ],
