@@ -53,6 +53,15 @@ def _counter(url: str, name: str) -> dict[str, float]:
     return found
 
 
+def _shadow_shown(url: str, version: str) -> bool:
+    """Whether the server reports ``version`` loaded as its shadow."""
+    return any(
+        line.startswith("modelyard_shadow_info{") and f'version="{version}"' in line
+        and float(line.split()[-1]) == 1.0
+        for line in httpx.get(f"{url}/metrics").text.splitlines()
+    )  # fmt: skip
+
+
 def _load(url: str, n: int, results: list[tuple[int, str, float]]) -> None:
     with httpx.Client(base_url=url, timeout=10) as client:
         for _ in range(n):
@@ -243,9 +252,9 @@ def test_a_shadow_that_fails_to_load_leaves_the_main_model_serving(versions: Ver
         assert "shadow models:/digits-cnn@broken not loaded" in server.log.read_text()
         # the alias moves to a version that loads: the shadow follows it
         set_alias("broken", "2")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and "shadow: swapped" not in server.log.read_text():
-            time.sleep(0.2)
+        deadline = time.monotonic() + 30  # until the server knows (the shadow's process
+        while time.monotonic() < deadline and not _shadow_shown(server.url, "2"):  # swaps,
+            time.sleep(0.2)  # then tells it; a request before that is skipped)
         for _ in range(5):
             assert httpx.post(f"{server.url}/v1/models/digits-cnn:predict", json=BODY).is_success
         deadline = time.monotonic() + 30  # the shadow runs at nice 19: on a busy
