@@ -24,10 +24,14 @@ class _Loaded:
     version: str
 
 
-def _flaky_loads(
-    monkeypatch: pytest.MonkeyPatch, runtime: ModelRuntime, failures: int
-) -> list[tuple[float, str]]:
-    """Make ``runtime`` fail its first ``failures`` loads, then load; the attempts."""
+def _flaky_shadow(
+    monkeypatch: pytest.MonkeyPatch, model: str, poll_s: float, target: str | None, failures: int
+) -> tuple[ModelRuntime, list[tuple[float, str]]]:
+    """A shadow runtime following ``model`` (its alias at ``target``; None: pinned)
+    whose first ``failures`` loads fail, then load; and the list its attempts go to."""
+    settings = settings_from(model=model, poll_interval_s=poll_s)
+    runtime = ModelRuntime(settings, ServerMetrics(), role="shadow")
+    monkeypatch.setattr(runtime_module, "_resolve", lambda uri, settings: target)
     attempts: list[tuple[float, str]] = []
 
     async def load(uri: str) -> _Loaded:
@@ -37,7 +41,18 @@ def _flaky_loads(
         return _Loaded("digits-cnn", uri.rsplit("/", 1)[-1])
 
     monkeypatch.setattr(runtime, "_load", load)
-    return attempts
+    return runtime, attempts
+
+
+async def _start_until_loaded(runtime: ModelRuntime, attempts: list[tuple[float, str]]) -> None:
+    """Start ``runtime`` as a shadow starts (its first load fails here), then wait up
+    to 10 s for a version to load."""
+    await runtime.start_optional()
+    assert runtime.current is None and "not loaded" in (runtime.last_reload_error or "")
+    deadline = time.monotonic() + 10
+    while runtime.current is None:
+        assert time.monotonic() < deadline, attempts
+        await asyncio.sleep(0.01)
 
 
 def test_the_same_version_waits_a_doubling_pause_and_a_new_one_none() -> None:
@@ -57,18 +72,10 @@ def test_the_same_version_waits_a_doubling_pause_and_a_new_one_none() -> None:
 def test_a_version_that_failed_to_load_is_tried_again_after_growing_pauses(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = settings_from(model="digits-cnn@challenger", poll_interval_s=0.02)
-    runtime = ModelRuntime(settings, ServerMetrics(), role="shadow")
-    monkeypatch.setattr(runtime_module, "_resolve", lambda uri, settings: "4")
-    attempts = _flaky_loads(monkeypatch, runtime, failures=4)
+    runtime, attempts = _flaky_shadow(monkeypatch, "digits-cnn@challenger", 0.02, "4", 4)
 
     async def scenario() -> None:
-        await runtime.start_optional()
-        assert runtime.current is None and "not loaded" in (runtime.last_reload_error or "")
-        deadline = time.monotonic() + 10
-        while runtime.current is None:
-            assert time.monotonic() < deadline, attempts
-            await asyncio.sleep(0.01)
+        await _start_until_loaded(runtime, attempts)
         assert runtime._poller is not None
         runtime._poller.cancel()
 
@@ -85,18 +92,10 @@ def test_a_shadow_whose_first_load_failed_loads_without_polling(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(runtime_module, "FIRST_LOAD_RETRY_S", 0.01)
-    settings = settings_from(model="digits-cnn@challenger", poll_interval_s=0)
-    runtime = ModelRuntime(settings, ServerMetrics(), role="shadow")
-    monkeypatch.setattr(runtime_module, "_resolve", lambda uri, settings: "4")
-    attempts = _flaky_loads(monkeypatch, runtime, failures=2)
+    runtime, attempts = _flaky_shadow(monkeypatch, "digits-cnn@challenger", 0, "4", 2)
 
     async def scenario() -> None:
-        await runtime.start_optional()
-        assert runtime.current is None
-        deadline = time.monotonic() + 10
-        while runtime.current is None:
-            assert time.monotonic() < deadline, attempts
-            await asyncio.sleep(0.01)
+        await _start_until_loaded(runtime, attempts)
         poller = runtime._poller
         assert poller is not None
         await asyncio.wait_for(poller, timeout=5)  # loaded: it stops (no polling asked)
@@ -112,17 +111,7 @@ def test_a_pinned_shadow_that_failed_is_tried_again_by_its_uri(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(runtime_module, "FIRST_LOAD_RETRY_S", 0.01)
-    settings = settings_from(model="models:/digits-cnn/3", poll_interval_s=0)
-    runtime = ModelRuntime(settings, ServerMetrics(), role="shadow")
-    monkeypatch.setattr(runtime_module, "_resolve", lambda uri, settings: None)  # pinned
-    attempts = _flaky_loads(monkeypatch, runtime, failures=1)
+    runtime, attempts = _flaky_shadow(monkeypatch, "models:/digits-cnn/3", 0, None, 1)
 
-    async def scenario() -> None:
-        await runtime.start_optional()
-        deadline = time.monotonic() + 10
-        while runtime.current is None:
-            assert time.monotonic() < deadline, attempts
-            await asyncio.sleep(0.01)
-
-    asyncio.run(scenario())
+    asyncio.run(_start_until_loaded(runtime, attempts))
     assert [uri for _, uri in attempts] == ["models:/digits-cnn/3"] * 2
