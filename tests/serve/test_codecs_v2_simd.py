@@ -175,3 +175,15 @@ def test_a_declined_body_leaves_the_parser_usable() -> None:
     for body in (b"{", _tensor(b"[1, [2]]"), b"[" * 5000, good):
         _same(body)
     assert v2_simd.parse(good) is not None
+
+
+def test_a_big_body_gets_a_parser_of_its_own() -> None:
+    # The thread's parser would keep buffers sized for the biggest body it ever read.
+    small = tensor_payload("v2", (1, 28, 28)).body
+    assert v2_simd.parse(small) is not None
+    kept = v2_simd._local.parser
+    big = tensor_payload("v2", (1, 28, 28), batch=100).body
+    assert len(big) > v2_simd._KEEP_BYTES
+    assert v2_simd.parse(big) is not None
+    assert v2_simd._local.parser is kept
+    _same(big)

@@ -42,6 +42,9 @@ except ImportError:  # pysimdjson is optional: without it every body takes the o
 FLOAT_DATATYPES = frozenset({"FP16", "FP32", "FP64"})
 _EXACT = 2.0**53  # doubles hold every integer below this, so ints convert the same
 _BOM = b"\xef\xbb\xbf"
+# A parser keeps the buffers of the largest body it read (~3x its size), so a body
+# past this gets a parser of its own that goes with it; this thread's stays small.
+_KEEP_BYTES = 1 << 20
 _local = threading.local()
 
 
@@ -53,7 +56,9 @@ def available() -> bool:
     return simdjson is not None
 
 
-def _parser() -> Any:
+def _parser(size: int) -> Any:
+    if size > _KEEP_BYTES:
+        return simdjson.Parser()
     parser = getattr(_local, "parser", None)
     if parser is None:
         parser = _local.parser = simdjson.Parser()
@@ -160,7 +165,7 @@ def parse(body: bytes) -> Any | None:
         return None
     nested: list[int] = []
     try:
-        document = _parser().parse(body)
+        document = _parser(len(body)).parse(body)
         try:
             payload = _payload(document, nested)
         finally:
