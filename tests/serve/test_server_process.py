@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -159,11 +160,18 @@ def test_a_broken_new_version_is_not_swapped_in(home: Path, tmp_path: Path) -> N
             f"{server.url}/v1/models/digits-cnn:predict", json={"instances": [[[0] * 8] * 8]}
         )
         assert response.status_code == 200 and response.json()["model_version"] == "1"
+        time.sleep(2.5)  # ~8 polls: the broken version is tried again, but with back-off
         metrics = httpx.get(f"{server.url}/metrics").text
-        time.sleep(1.0)  # several more polls: the broken version is not retried
-        metrics = httpx.get(f"{server.url}/metrics").text
-        assert 'modelyard_reloads_total{model="digits-cnn",result="failed"} 1.0' in metrics
-        assert "version 2 not swapped in" in server.log.read_text()
+        failed = re.search(
+            r'modelyard_reloads_total\{model="digits-cnn",result="failed"\} (\S+)', metrics
+        )
+        assert failed and 2 <= float(failed[1]) <= 4, metrics  # pauses of 0.3, 0.6, 1.2 s
+        log = server.log.read_text()
+        assert "version 2 not swapped in" in log and "trying it again in 0.6s" in log
+        ok = httpx.post(
+            f"{server.url}/v1/models/digits-cnn:predict", json={"instances": [[[0] * 8] * 8]}
+        )
+        assert ok.status_code == 200 and ok.json()["model_version"] == "1"
     finally:
         assert server.stop() == 0
 
