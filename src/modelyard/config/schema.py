@@ -474,8 +474,6 @@ def validate(cfg: Config) -> Config:
             )
         if not 0.0 < weight < math.inf:
             raise ConfigError(f"data.label_weights.{label} must be positive, got {weight}")
-    if cfg.data.label_weights and cfg.task.kind != "text":
-        raise ConfigError("data.label_weights is for text tasks; leave it empty")
     if cfg.data.limit is not None and cfg.data.limit < 1:
         raise ConfigError(f"data.limit must be at least 1 (or null), got {cfg.data.limit}")
     # Training, export and promotion settings mean the same for every input kind.
@@ -545,7 +543,12 @@ def validate(cfg: Config) -> Config:
     # The checks of the task's own kind (image sizes, text n-grams, ...) live with it.
     from modelyard.modality import modality_for
 
-    modality_for(cfg.task.kind).validate_config(cfg)
+    modality = modality_for(cfg.task.kind)
+    if cfg.data.label_weights and not modality.weighs_labels:
+        raise ConfigError(
+            f"data.label_weights is for text tasks, not task.kind={cfg.task.kind}; leave it empty"
+        )
+    modality.validate_config(cfg)
     return cfg
 
 

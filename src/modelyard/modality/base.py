@@ -115,6 +115,9 @@ class Modality(ABC, Generic[S]):
     refits: ClassVar[bool] = False
     """Whether ``train.refit`` (a second fit on every labelled example) is built for
     this kind's training."""
+    weighs_labels: ClassVar[bool] = False
+    """Whether this kind's training takes ``data.label_weights`` (a loss multiplier
+    per label); elsewhere a non-empty setting is refused rather than ignored."""
     int8_refusal: ClassVar[str | None] = "INT8 quantization is not measured for this kind"
     """Why ``export quantize`` refuses this kind; None: it quantizes, calibrating on and
     comparing over the task's examples through :meth:`model_inputs`."""

@@ -105,6 +105,7 @@ class TextModality(Modality[TextSpec]):
     thresholded = True
     predictor_method = "predict_texts"
     refits = True
+    weighs_labels = True
     int8_refusal = (
         "INT8 quantization is measured for image models only (a text model's cost is its "
         "embedding gather, which INT8 does not speed up)"
