@@ -7,6 +7,10 @@ Served images/s is the median over the rounds of one serve setting; the ratio to
 default CNN is taken round by round (both measured minutes apart in the same round) and
 given as the median with the lowest and highest round. The verdict checks the three
 bars of issue 17 part 5 for every recipe trained over more than one split seed.
+
+``--earlier <json>`` fills the split seeds a row lacks from an earlier run's row of the
+same name and recipe (for a run that trained only seed 0 afresh): the table counts them
+in the accuracy and says how many; fit times and the fit bar use this run's fits only.
 """
 
 from __future__ import annotations
@@ -52,16 +56,54 @@ def _serving(data: dict[str, Any], settings: str) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _recipe(run: dict[str, Any]) -> tuple[str, ...]:
+    """What a row's run was trained or made with, less its split seed and file paths
+    (a teacher's or source bundle's folder differs from run to run)."""
+    if "overrides" in run:
+        return tuple(run["overrides"])
+    words = run.get("command", "").split()
+    return tuple(w for w in words if "/" not in w and not w.startswith("data.split_seed="))
+
+
+def fill_seeds(data: dict[str, Any], earlier: dict[str, Any], source: str) -> list[str]:
+    """Add to each row of ``data`` the split seeds it lacks from ``earlier``'s row of the
+    same name, where both runs' seed 0 have the same recipe; each added run records
+    ``from``: ``source``. One line per row says what was added or why nothing was."""
+    notes = []
+    for name, runs in data["trained"].items():
+        old = earlier["trained"].get(name)
+        if not old or "0" not in old:
+            notes.append(f"{name}: no row in {source}")
+            continue
+        if _recipe(old["0"]) != _recipe(runs["0"]):
+            notes.append(f"{name}: recipe differs from {source}'s, seeds not taken")
+            continue
+        added = sorted((s for s in old if s not in runs), key=int)
+        for seed in added:
+            runs[seed] = {**old[seed], "from": source}
+        if added:
+            notes.append(f"{name}: split seeds {', '.join(added)} from {source}")
+    return notes
+
+
+def _fresh(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runs trained in this run (not taken from an earlier one): fit times compare
+    only on one machine state."""
+    return [run for run in runs.values() if "from" not in run]
+
+
 def _accuracy(runs: dict[str, dict[str, Any]]) -> str:
     accs = [run["test_accuracy"] for run in runs.values()]
     if len(accs) == 1:
         return f"{accs[0]:.3f} (seed 0 only)"
-    return f"{statistics.mean(accs):.4f} / {min(accs):.3f} ({len(accs)} seeds)"
+    taken = len(runs) - len(_fresh(runs))
+    earlier = f", {taken} from an earlier run" if taken else ""
+    return f"{statistics.mean(accs):.4f} / {min(accs):.3f} ({len(accs)} seeds{earlier})"
 
 
 def _fit(runs: dict[str, dict[str, Any]]) -> str:
-    fits = [run["fit_seconds"] for run in runs.values() if "fit_seconds" in run]
-    walls = [run["train_seconds"] for run in runs.values() if "train_seconds" in run]
+    fits = [run["fit_seconds"] for run in _fresh(runs) if "fit_seconds" in run]
+    walls = [run["train_seconds"] for run in _fresh(runs) if "train_seconds" in run]
     if not fits:
         return "-"
     return f"{statistics.mean(fits):.0f} / {statistics.mean(walls):.0f}"
@@ -97,15 +139,38 @@ def table(data: dict[str, Any], settings: str) -> str:
     return "\n".join(lines)
 
 
+def rounds_table(data: dict[str, Any], settings: str) -> str:
+    """Per model: images/s and the ratio to the baseline in every round, in round order."""
+    base = _baseline(data)
+    rows = [r for r in data["serving"] if r["settings"] == settings]
+    rounds = sorted({r["round"] for r in rows})
+    rate = {(r["model"], r["round"]): r["images_per_s"] for r in rows}
+    lines = [
+        f"| model | images/s, rounds {rounds[0]}-{rounds[-1]} | ratio vs {base}, same round "
+        "| median ratio |",
+        "|---|---|---|---:|",
+    ]
+    for name in dict.fromkeys(r["model"] for r in rows):
+        speeds = [f"{rate[name, n]:,.0f}" if (name, n) in rate else "-" for n in rounds]
+        ratios = [
+            rate[name, n] / rate[base, n] for n in rounds if (name, n) in rate and (base, n) in rate
+        ]
+        median = f"{statistics.median(ratios):.2f}x" if ratios else "-"
+        lines.append(
+            f"| {name} | {' '.join(speeds)} | {' '.join(f'{r:.2f}' for r in ratios)} | {median} |"
+        )
+    return "\n".join(lines)
+
+
 def verdict(data: dict[str, Any], settings: str) -> list[str]:
     """One line per recipe trained over several seeds: which of the three bars it meets."""
     served = _serving(data, settings)
     trained = data["trained"]
     base = _baseline(data)
-    base_fit = statistics.mean(run["fit_seconds"] for run in trained[base].values())
+    base_fit = statistics.mean(run["fit_seconds"] for run in _fresh(trained[base]))
     lines = []
     for name, runs in trained.items():
-        fits = [run["fit_seconds"] for run in runs.values() if "fit_seconds" in run]
+        fits = [run["fit_seconds"] for run in _fresh(runs) if "fit_seconds" in run]
         if name == base or len(runs) < 2 or name not in served or not fits:
             continue
         accs = [run["test_accuracy"] for run in runs.values()]
@@ -160,12 +225,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("json", type=Path)
     parser.add_argument("--png", type=Path, help="write the plot here")
+    parser.add_argument(
+        "--earlier",
+        type=Path,
+        help="an earlier run's JSON: the split seeds a row lacks are taken from its row of "
+        "the same name and recipe (accuracy only; fit times stay this run's)",
+    )
     args = parser.parse_args()
     data = json.loads(args.json.read_text())
+    if args.earlier:
+        earlier = json.loads(args.earlier.read_text())
+        print("\n".join(fill_seeds(data, earlier, args.earlier.name)))
     settings_seen = list(dict.fromkeys(r["settings"] for r in data["serving"]))
     for settings in settings_seen:
         print(f"\n### modelyard serve {settings or '(default settings)'}\n")
         print(table(data, settings))
+        print()
+        print(rounds_table(data, settings))
         print()
         print("\n".join(verdict(data, settings)))
     if args.png and settings_seen:
