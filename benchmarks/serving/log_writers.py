@@ -18,8 +18,9 @@ Arms: ``alone`` (no shadow writer), ``shared`` (a shadow writer on the same file
 sharing the cores costs),
 and arms that set SQLite pragmas on one side (``server:`` / ``shadow:`` followed by
 ``wal_autocheckpoint=N`` etc., joined with ``+``), e.g.
-``shared+shadow:wal_autocheckpoint=0``; ``shadow:lifted`` gives the shadow's writer
-the guard the shadow's process uses (:class:`WritePriority`). Arms alternate within each round; the
+``shared+shadow:wal_autocheckpoint=0``; ``shadow:lifted`` runs the shadow's writes
+as the shadow's process does, on a thread kept at the server's priority
+(:class:`WriteLane`; until 2026-12-07, a per-write lift out of ``SCHED_IDLE``). Arms alternate within each round; the
 medians and the spread per arm are printed as JSON.
 """
 
@@ -63,15 +64,14 @@ def _writer(
 
     from modelyard.monitor import logstore, predlog
     from modelyard.monitor.predlog import PredictionLogger
-    from modelyard.serve.shadow_child import WritePriority
+    from modelyard.serve.shadow_child import WriteLane
 
-    nice = os.getpriority(os.PRIO_PROCESS, 0)
+    # made before going idle, as the shadow's process does: its transactions not idle
+    lane = WriteLane() if "lifted" in pragmas else None
+    pragmas = [p for p in pragmas if p != "lifted"]
     if idle:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    log = PredictionLogger(url, flush_interval_s=1.0, capacity=100_000)
-    if "lifted" in pragmas:  # as the shadow's process: its transactions not idle
-        pragmas = [p for p in pragmas if p != "lifted"]
-        log.write_guard = WritePriority(nice, nice, idle)
+    log = PredictionLogger(url, flush_interval_s=1.0, capacity=100_000, write_through=lane)
 
     @sa.event.listens_for(log.engine, "connect")
     def _extra(connection: Any, record: Any) -> None:

@@ -3,8 +3,10 @@ close, a bounded buffer, and a database that is down."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from tests.helpers import POSTGRES_ADMIN_URL, free_port, logged_rows
 from tests.monitor.conftest import count_rows
 
 from modelyard.monitor.logstore import create_log_engine, read_window
-from modelyard.monitor.predlog import PredictionLogger
+from modelyard.monitor.predlog import THREAD_NAME, PredictionLogger
 
 
 def _record(
@@ -237,39 +239,54 @@ def test_rows_with_and_without_top_labels_are_written_in_order_in_one_write(
     ]
 
 
-def test_the_write_guard_holds_each_write_and_not_the_encoding(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_each_write_runs_through_write_through_and_the_encoding_does_not(tmp_path) -> None:  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 'log.db'}"
-    seen: list[tuple[str, int]] = []
+    seen: list[tuple[int, int, bool]] = []
 
-    class Guard:
-        def __enter__(self) -> None:
-            seen.append(("enter", count_rows(url) if (tmp_path / "log.db").exists() else 0))
+    def write_through(write: Callable[[], None]) -> None:
+        before = count_rows(url) if (tmp_path / "log.db").exists() else 0
+        write()
+        on_log_thread = threading.current_thread().name == THREAD_NAME
+        seen.append((before, count_rows(url), on_log_thread))
 
-        def __exit__(self, *exc: object) -> None:
-            seen.append(("exit", count_rows(url)))
-
-    log = PredictionLogger(url, flush_interval_s=3600, write_guard=Guard)
+    log = PredictionLogger(url, flush_interval_s=3600, write_through=write_through)
     log.start()
     _record(log, 4)
     assert log.flush(10)
     _record(log, 3)
     log.close()
-    # each write committed inside the guard: its rows appear between enter and exit
-    assert seen == [("enter", 0), ("exit", 4), ("enter", 4), ("exit", 7)]
+    # each write committed inside write_through, which the log thread called
+    assert seen == [(0, 4, True), (4, 7, True)] and log.written == 7
 
 
-def test_rows_the_database_would_refuse_are_dropped_without_entering_the_guard(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_write_that_fails_through_write_through_is_kept_and_tried_again(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    calls: list[int] = []
+
+    def flaky(write: Callable[[], None]) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("disk went away")
+        write()
+
+    log = PredictionLogger(url, flush_interval_s=3600, write_through=flaky)
+    log.start()
+    _record(log, 2)
+    assert log.flush(10)  # failed once, kept, written when tried again for the asker
+    assert len(calls) == 2
+    log.close()
+    assert count_rows(url) == 2 and log.dropped == 0
+
+
+def test_rows_the_database_would_refuse_are_dropped_without_a_write(tmp_path) -> None:  # type: ignore[no-untyped-def]
     entered: list[int] = []
 
-    class Guard:
-        def __enter__(self) -> None:
-            entered.append(1)
-
-        def __exit__(self, *exc: object) -> None:
-            pass
+    def write_through(write: Callable[[], None]) -> None:
+        entered.append(1)
+        write()
 
     log = PredictionLogger(f"sqlite:///{tmp_path / 'log.db'}", flush_interval_s=3600)
-    log.write_guard = Guard
+    log.write_through = write_through
     log.start()
     summaries = {"s": np.array([object()])}  # no float: encoding the row fails
     log.record("m", "1", ["a"], summaries, np.zeros((1, 2)), ["x"], np.ones(1), 0.0)

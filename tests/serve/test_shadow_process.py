@@ -25,6 +25,7 @@ from tests.serve.conftest import Versions
 from tests.serve.versions import set_alias
 
 from modelyard.monitor.logstore import create_log_engine, predictions
+from modelyard.serve.shadow_child import WRITE_THREAD_NAME
 
 pytestmark = pytest.mark.slow
 
@@ -76,16 +77,22 @@ def _load(url: str, n: int, results: list[tuple[int, str, float]]) -> None:
             )
 
 
-def _threads(pid: int, but: str = "") -> list[Path]:
-    """The /proc folders of process ``pid``'s threads, less those whose name starts with ``but``."""
+def _threads(pid: int, but: str = "", only: str = "") -> list[Path]:
+    """The /proc folders of process ``pid``'s threads whose name starts with ``only``,
+    less those whose name starts with ``but``."""
     tasks = Path(f"/proc/{pid}/task").iterdir()
-    return [task for task in tasks if not but or not (task / "comm").read_text().startswith(but)]
+    names = {task: (task / "comm").read_text() for task in tasks}
+    return [
+        task
+        for task, name in names.items()
+        if name.startswith(only) and not (but and name.startswith(but))
+    ]
 
 
-def _thread_nice_values(pid: int, but: str = "") -> list[int]:
+def _thread_nice_values(pid: int, but: str = "", only: str = "") -> list[int]:
     """The nice value of each thread of process ``pid`` (Linux /proc)."""
     values = []
-    for task in _threads(pid, but):
+    for task in _threads(pid, but, only):
         fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
         values.append(int(fields[16]))  # field 19 of stat; fields here start at field 3
     return values
@@ -106,9 +113,9 @@ def _shadow_processes(pid: int) -> list[int]:
     return [c for c in found if Path(f"/proc/{c}/comm").read_text().startswith("modelyard-shad")]
 
 
-def _thread_policies(pid: int, but: str = "") -> set[int]:
+def _thread_policies(pid: int, but: str = "", only: str = "") -> set[int]:
     """The scheduling policy of each thread of process ``pid`` (Linux)."""
-    return {os.sched_getscheduler(int(task.name)) for task in _threads(pid, but)}
+    return {os.sched_getscheduler(int(task.name)) for task in _threads(pid, but, only)}
 
 
 @pytest.mark.parametrize("own_process", [True, False], ids=["process", "threads"])
@@ -145,15 +152,18 @@ def test_a_slow_shadow_never_holds_up_the_main_path(
         info = httpx.get(f"{server.url}/metrics").text
         niced = _thread_nice_values(server.process.pid)
         children = _shadow_processes(server.process.pid)
-        # its log's thread runs at the server's priority inside each write (WritePriority)
-        shadow_niced = [n for c in children for n in _thread_nice_values(c, "modelyard-log")]
-        policies = {policy for c in children for policy in _thread_policies(c, "modelyard-log")}
+        # its log's transactions run on one thread kept at the server's priority (WriteLane)
+        shadow_niced = [n for c in children for n in _thread_nice_values(c, WRITE_THREAD_NAME)]
+        policies = {policy for c in children for policy in _thread_policies(c, WRITE_THREAD_NAME)}
+        lane_niced = [n for c in children for n in _thread_nice_values(c, only=WRITE_THREAD_NAME)]
+        lane_policies = {p for c in children for p in _thread_policies(c, only=WRITE_THREAD_NAME)}
     finally:
         assert server.stop() == 0  # graceful: the queued shadow work is logged first
     base = os.getpriority(os.PRIO_PROCESS, 0)  # the server's, unless the test runs niced
     if own_process:  # every thread of the shadow's process idle (and at nice 19), no other
         assert shadow_niced and set(shadow_niced) == {19}, shadow_niced
         assert policies == {os.SCHED_IDLE}, policies
+        assert lane_niced == [base] * len(children) and lane_policies == {os.SCHED_OTHER}
         assert set(niced) == {base}, niced
     else:  # the shadow's model thread alone
         assert niced.count(10) == 1 and niced.count(base) == len(niced) - 1, niced

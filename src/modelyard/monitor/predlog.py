@@ -25,8 +25,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -142,7 +142,7 @@ class PredictionLogger:
         on_dropped: Callable[[int], None] | None = None,
         on_shadow_dropped: Callable[[int], None] | None = None,
         collect: Callable[[], None] | None = None,
-        write_guard: Callable[[], AbstractContextManager[object]] | None = None,
+        write_through: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         if flush_interval_s <= 0:
             raise ValueError(f"flush_interval_s must be > 0, got {flush_interval_s}")
@@ -162,10 +162,11 @@ class PredictionLogger:
         # Called on the log thread before each write: the server hands over the
         # predictions it queued cheaply on the request path, summarised here in bulk.
         self._collect = collect
-        self.write_guard = write_guard
-        """Entered on the log thread around each database write (the transaction, not
-        the encoding of its rows): the shadow's process lifts its writer out of
-        ``SCHED_IDLE`` there, so it never sits preempted holding SQLite's write lock."""
+        self.write_through = write_through
+        """Runs each database write (the transaction, not the encoding of its rows,
+        which stays on the log thread) and raises what it raised; None: the log thread
+        runs it. The shadow's process runs its writes on a thread at the server's
+        priority, so an idle writer never sits preempted holding SQLite's write lock."""
         self._buffer: deque[_Batch] = deque()
         self._buffered = 0
         self._lock = threading.Lock()
@@ -377,12 +378,11 @@ class PredictionLogger:
             return True
         try:
             rows = [row for batch in batches for row in batch.to_rows()]
-            guard = self.write_guard
-            with contextlib.nullcontext() if guard is None else guard():
-                if not self._schema_ready:
-                    ensure_schema(self.engine)
-                    self._schema_ready = True
-                write_rows(self.engine, rows)
+            write = partial(self._write_rows, rows)
+            if self.write_through is None:
+                write()
+            else:
+                self.write_through(write)
         except (DataError, IntegrityError, TypeError, ValueError) as error:
             # The rows themselves are refused: retrying would block the log forever.
             logger.error(
@@ -400,6 +400,12 @@ class PredictionLogger:
             return False
         self._forget(batches, dropped=False)
         return True
+
+    def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        if not self._schema_ready:
+            ensure_schema(self.engine)
+            self._schema_ready = True
+        write_rows(self.engine, rows)
 
     def _forget(self, batches: list[_Batch], dropped: bool) -> None:
         rows = sum(batch.rows for batch in batches)

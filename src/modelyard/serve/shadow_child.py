@@ -32,8 +32,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -75,15 +77,18 @@ class ShadowModel:
         return (ShadowModel, (self.name, self.version, self.kind, self.spec))
 
 
-def lower_priority(nice: int, idle: bool = False) -> bool:
-    """Set every thread of this process to ``nice`` (Linux: a thread's own value) and,
-    with ``idle``, to the ``SCHED_IDLE`` policy: those that exist already (numpy's BLAS
-    pool, started by the imports that read this process's arguments), and so, by
-    inheritance, every one made later. Whether every thread is ``SCHED_IDLE``."""
+def lower_priority(nice: int, idle: bool = False, spare: Collection[int] = ()) -> bool:
+    """Set every thread of this process but those in ``spare`` (native ids) to
+    ``nice`` (Linux: a thread's own value) and, with ``idle``, to the ``SCHED_IDLE``
+    policy: those that exist already (numpy's BLAS pool, started by the imports that
+    read this process's arguments), and so, by inheritance, every one made later.
+    Whether every such thread is ``SCHED_IDLE``."""
     tasks = Path("/proc/self/task")
     ids = [int(task.name) for task in tasks.iterdir()] if tasks.is_dir() else [0]
     made_idle = idle
     for thread_id in ids:
+        if thread_id in spare:
+            continue
         with contextlib.suppress(OSError, AttributeError):
             os.setpriority(os.PRIO_PROCESS, thread_id, nice)
         if made_idle:
@@ -94,55 +99,37 @@ def lower_priority(nice: int, idle: bool = False) -> bool:
     return made_idle
 
 
-class WritePriority:
-    """The log writer's scheduling while it holds SQLite's write lock: the server's
-    own (``SCHED_OTHER`` at ``nice``, the value this process started with), and the
-    shadow's again after. A :class:`PredictionLogger` ``write_guard``.
+WRITE_THREAD_NAME = "modelyard-write"
+"""The OS name of the shadow's thread that runs its SQLite log's transactions."""
+
+
+class WriteLane:
+    """A thread that keeps the server's scheduling, to run the shadow's SQLite log
+    transactions: a :class:`PredictionLogger` ``write_through``. Made before
+    :func:`lower_priority` and spared by it.
 
     The server's log and this process's write to one SQLite file, and SQLite lets one
     writer at a time hold its lock, from the first insert to the commit. Under
-    ``SCHED_IDLE`` (or nice 19) this process is preempted whenever the server wants
-    the CPU, at saturation for as long as it wants it: preempted inside a
-    transaction, it held the lock while the server's writer waited (priority
-    inversion; with the main path saturating both cores, the server's writes took
-    1.5-2.5x their time alone, benchmarks/serving/log_writers.py). Lifted, the
-    transaction (a few ms per 512 rows) finishes as soon as the server's threads
-    would; the rows' encoding, most of the writer's CPU, stays at the shadow's
-    priority. Where the kernel refuses the lift (no ``CAP_SYS_NICE`` to leave
-    ``SCHED_IDLE`` or lower a nice value), writes run as before, said once."""
+    ``SCHED_IDLE`` (or nice 19) a writer is preempted whenever the server wants the
+    CPU, at saturation for as long as it wants it: preempted inside a transaction, it
+    held the lock while the server's writer waited up to 2.5 s (priority inversion,
+    benchmarks/serving/log_writers.py). Here the transaction (a few ms per 512 rows)
+    runs as the server's threads do, while the rows' encoding, most of the writer's
+    CPU, stays on the log's idle thread. A thread that never leaves the server's
+    priority needs no privilege: lifting an idle thread back for each write needed
+    ``CAP_SYS_NICE``, which a container running as a user does not have."""
 
-    def __init__(self, nice: int, shadow_nice: int, idle: bool) -> None:
-        self.nice = nice
-        self.shadow_nice = shadow_nice
-        self.idle = idle
-        self.refused = nice >= shadow_nice and not idle  # nothing to lift
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=WRITE_THREAD_NAME)
+        # Made now, at the caller's priority: a thread made later would inherit idle.
+        self.thread_id = self._pool.submit(threading.get_native_id).result()
 
-    @contextlib.contextmanager
-    def __call__(self) -> Iterator[None]:
-        lifted = not self.refused and self._lift()
-        try:
-            yield
-        finally:
-            if lifted:
-                self._lower()
+    def __call__(self, write: Callable[[], None]) -> None:
+        """Run ``write`` on the lane and wait for it; its exception is raised here."""
+        self._pool.submit(write).result()
 
-    def _lift(self) -> bool:
-        try:
-            if self.idle:
-                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-            os.setpriority(os.PRIO_PROCESS, 0, self.nice)  # 0: this thread (Linux)
-        except (OSError, AttributeError) as error:  # refused, or not Linux
-            self.refused = True
-            self._lower()
-            logger.info("the shadow's log writes at the shadow's priority: %s", error)
-            return False
-        return True
-
-    def _lower(self) -> None:
-        with contextlib.suppress(OSError, AttributeError):
-            os.setpriority(os.PRIO_PROCESS, 0, self.shadow_nice)
-            if self.idle:
-                os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 def ignore_stop_signals() -> None:
@@ -176,15 +163,19 @@ def run() -> None:
 def main(settings: ServeSettings, inbox: Connection, outbox: Connection) -> None:
     """Run the shadow until the server says stop or is gone."""
     ignore_stop_signals()
-    nice = os.getpriority(os.PRIO_PROCESS, 0)  # the server's: its writes are lifted to it
-    idle = lower_priority(settings.shadow_nice, settings.shadow_idle)
+    lane = WriteLane()  # made first: it keeps the server's priority
+    idle = lower_priority(settings.shadow_nice, settings.shadow_idle, spare={lane.thread_id})
     from modelyard.monitor.predlog import name_os_thread
 
     name_os_thread(PROCESS_NAME)
+    lane(partial(name_os_thread, WRITE_THREAD_NAME))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if settings.shadow_idle and not idle:
         logger.info("SCHED_IDLE refused here; the shadow runs at nice %d", settings.shadow_nice)
-    asyncio.run(_serve(settings, inbox, outbox, WritePriority(nice, settings.shadow_nice, idle)))
+    try:
+        asyncio.run(_serve(settings, inbox, outbox, lane))
+    finally:
+        lane.close()
 
 
 class _Child:
@@ -193,7 +184,7 @@ class _Child:
         settings: ServeSettings,
         inbox: Connection,
         outbox: Connection,
-        write_priority: WritePriority | None = None,
+        write_lane: WriteLane | None = None,
     ) -> None:
         # Imported here, after the nice value is set: they are the heavy part.
         from modelyard.serve.metrics import ServerMetrics
@@ -215,8 +206,8 @@ class _Child:
         self.monitor = ServingMonitor(replace(settings, drift_interval_s=0), metrics)
         log = self.monitor.log
         # SQLite only: PostgreSQL's inserts into one table do not wait on each other
-        if log is not None and write_priority is not None and log.engine.dialect.name == "sqlite":
-            log.write_guard = write_priority
+        if log is not None and write_lane is not None and log.engine.dialect.name == "sqlite":
+            log.write_through = write_lane
         self.inbox = inbox
         self.outbox = outbox
         self._send_lock = threading.Lock()
@@ -300,9 +291,9 @@ async def _serve(
     settings: ServeSettings,
     inbox: Connection,
     outbox: Connection,
-    write_priority: WritePriority | None = None,
+    write_lane: WriteLane | None = None,
 ) -> None:
-    child = _Child(settings, inbox, outbox, write_priority)
+    child = _Child(settings, inbox, outbox, write_lane)
     await child.runtime.start_optional()
     await child.monitor.start(child.runtime)
     child.tell_model(first=True)
