@@ -1,10 +1,23 @@
 """Main-path cost of shadow traffic (issue 16): the same model served without a
-shadow and with ``shadow=staging`` at ``shadow_rate=1.0`` and ``0.2`` (by default in a
-process of its own under ``SCHED_IDLE``), benched side by side with ``modelyard
-bench`` at c=32, alternating A/B/C/A/B/C so machine load drifts evenly.
+shadow, with ``shadow=staging`` at ``shadow_rate=1.0`` or ``0.2`` (by default in a
+process of its own under ``SCHED_IDLE``), and without a shadow but beside a *burner*
+(``burner.py``: the same model run through ONNX Runtime in a loop by an unrelated
+process under ``SCHED_IDLE``, or at nice 19: what any second busy process on the other
+core costs the main path), loaded at c=32 by ``modelyard bench`` (or ``wrk``).
 
-    .venv/bin/python benchmarks/serving/shadow_overhead.py [--repeats 3] [--duration 10s]
-        [--arms main,rate1,rate0.2,rate1-nice,rate1-nice0,rate1-threads] [--home DIR]
+    .venv/bin/python benchmarks/serving/shadow_overhead.py [--rounds 12] [--duration 5s]
+        [--arms main,rate1,rate0.2,rate1-nice,rate1-nice0,rate1-threads,burner,burner-nice]
+        [--loadgen bench|wrk] [--home DIR]
+
+Every arm gets a server of its own, started and warmed once; then each round runs
+every arm once, the order rotating from round to round, so the VM's drift (its speed
+moves by tens of percent over minutes here) falls on all arms alike. Per arm, each
+round's p99 (and throughput, and the server's CPU per answer) is divided by the
+baseline's (the first arm) of the same round; the summary is the median of these
+paired ratios with a percentile-bootstrap 95% interval over rounds (``paired.py``).
+A burner is started before its arm's load and stopped after it, and reports how many
+rows it ran per second. With ``--loadgen wrk``, ``wrk`` (C: little CPU of its own,
+one thread) POSTs the v2 JSON body ``modelyard bench`` sends (``wrk_post.lua``).
 
 An arm may name a source tree to serve from, ``rate1@/tmp/before/src`` (put first on
 the server's PYTHONPATH; e.g. ``git archive <commit> src | tar -x -C /tmp/before``),
@@ -13,14 +26,15 @@ so a change is measured against the code before it in the same run.
 Trains the digits model in a temporary MODELYARD_HOME (or reuses ``--home`` when it
 already holds one), registers an unchanged copy as version 2 (@staging; the shadow
 costs what the main model costs), and writes ``results/shadow-overhead.json``. Each
-run gets its own SQLite prediction log, so the rows each version logged are counted
+arm gets its own SQLite prediction log, so the rows each version logged are counted
 beside the shadow's outcomes (done, dropped) and the rows the log dropped (of them
 the shadow's). The server's CPU time per thread (event loop, prediction log, shadow
-threads, the shadow's process, the rest) per 1,000 answers is read from /proc: on a
-loaded machine it moves less than latency does; so are each server thread kind's
-context switches per answer (GIL hand-offs among them), and how long the server's
-log thread slept waiting for SQLite's write lock (:class:`_LockWaits`: the shadow's
-process writes to the same file). Prints the CPU flags and load averages.
+threads, the shadow's process, the rest) per 1,000 answers (the server's own count,
+warm-up included, over the same window) is read from /proc: on a loaded machine it
+moves less than latency does; so are each server thread kind's context switches per
+answer (GIL hand-offs among them), and how long the server's log thread slept waiting
+for SQLite's write lock (:class:`_LockWaits`: the shadow's process writes to the same
+file). Prints the CPU flags and load averages.
 """
 
 from __future__ import annotations
@@ -36,9 +50,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+import wrk_load
+from paired import bootstrap_median, paired_ratios
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
+CLIENTS = 32
 
 
 def _setup(home: Path) -> None:
@@ -63,10 +82,16 @@ def _setup(home: Path) -> None:
     client.set_registered_model_alias("digits-cnn", "staging", second)
 
 
-def _serve(port: int, *settings: str, src: str = "") -> subprocess.Popen[bytes]:
+def _source_env(src: str) -> dict[str, str]:
+    """This process's environment, with ``src`` (if any) first on PYTHONPATH."""
     env = dict(os.environ)
     if src:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+    return env
+
+
+def _serve(port: int, *settings: str, src: str = "") -> subprocess.Popen[bytes]:
+    env = _source_env(src)
     process = subprocess.Popen(
         [str(BIN / "modelyard"), "serve", "digits-cnn@production", "--port", str(port), *settings],
         stdout=subprocess.DEVNULL,
@@ -86,7 +111,8 @@ def _serve(port: int, *settings: str, src: str = "") -> subprocess.Popen[bytes]:
 
 
 def _bench(port: int, duration: str) -> dict[str, float]:
-    command = [str(BIN / "modelyard"), "bench", f"127.0.0.1:{port}", "-c", "32"]
+    """``modelyard bench`` at c=32 (1 s of warm-up first, its default)."""
+    command = [str(BIN / "modelyard"), "bench", f"127.0.0.1:{port}", "-c", str(CLIENTS)]
     done = subprocess.run(
         [*command, "--duration", duration, "--no-ceiling", "--json"],
         capture_output=True,
@@ -95,6 +121,14 @@ def _bench(port: int, duration: str) -> dict[str, float]:
     )
     level = json.loads(done.stdout)["levels"][0]
     return {k: level[k] for k in ("requests", "throughput", "p50_ms", "p99_ms", "errors")}
+
+
+def _served(port: int) -> float:
+    """Requests the server has answered so far (all its ``modelyard_requests_total``)."""
+    import httpx
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    return sum(float(n) for n in re.findall(r"^modelyard_requests_total\{.*\} (\S+)$", text, re.M))
 
 
 def _shadow_counts(port: int) -> dict[str, float]:
@@ -268,59 +302,179 @@ def _logged_rows(url: str) -> dict[str, int]:
     return {str(version): int(count) for version, count in counted}
 
 
-ARMS = {
-    "main": ("main only", []),
-    "rate1": ("shadow_rate=1.0", ["shadow=staging", "shadow_rate=1.0"]),
-    "rate0.2": ("shadow_rate=0.2", ["shadow=staging", "shadow_rate=0.2"]),
+ARMS: dict[str, tuple[str, list[str], str]] = {
+    # key: (label, serve settings, burner beside the server: "", "idle" or "nice")
+    "main": ("main only", [], ""),
+    "rate1": ("shadow_rate=1.0", ["shadow=staging", "shadow_rate=1.0"], ""),
+    "rate0.2": ("shadow_rate=0.2", ["shadow=staging", "shadow_rate=0.2"], ""),
     "rate1-nice0": (
         "shadow_rate=1.0 shadow_idle=false shadow_nice=0",
         ["shadow=staging", "shadow_rate=1.0", "shadow_idle=false", "shadow_nice=0"],
+        "",
     ),
     "rate1-nice": (
         "shadow_rate=1.0 shadow_idle=false",
         ["shadow=staging", "shadow_rate=1.0", "shadow_idle=false"],
+        "",
     ),
     "rate1-threads": (
         "shadow_rate=1.0 shadow_process=false",
         ["shadow=staging", "shadow_rate=1.0", "shadow_process=false"],
+        "",
     ),
+    "burner": ("main only + burner (SCHED_IDLE)", [], "idle"),
+    "burner-nice": ("main only + burner (nice 19)", [], "nice"),
+    "burner-share": ("main only + burner (SCHED_IDLE, --burner-share)", [], "share"),
 }
 
 
-def _run_once(
-    port: int, settings: list[str], duration: str, log: str, src: str = ""
-) -> dict[str, object]:
-    server = _serve(port, *settings, src=src)
-    try:
-        before, switched = _thread_cpu(server.pid), _switches(server.pid)
-        with _LockWaits(server.pid) as waits:
-            result: dict[str, object] = dict(_bench(port, duration))
-        after = _thread_cpu(server.pid)
-        result["log_lock_waits"] = waits.found()
-        result["switches_per_answer"] = _switches_per_answer(
-            after, switched, _switches(server.pid), float(result["requests"])
+def _burner_command(bundle: Path, how: str, share: float) -> list[str]:
+    """``burner.py`` as the shadow's process would run the model: its intra-op threads
+    (``shadow_threads``) and the most rows one message to it carries; under
+    ``SCHED_IDLE`` (``how``: idle, share) or at the shadow's nice value (nice), busy
+    all the time or (share) for ``share`` of each period."""
+    from modelyard.serve.settings import ServeSettings
+    from modelyard.serve.shadow_process import MESSAGE_BATCHES
+
+    defaults = ServeSettings(model="")
+    rows = min(defaults.shadow_queue, MESSAGE_BATCHES * defaults.max_batch_size)
+    command = [sys.executable, str(HERE / "burner.py"), str(bundle), "--rows", str(rows)]
+    command += ["--threads", str(defaults.shadow_threads), "--nice", str(defaults.shadow_nice)]
+    if how == "share":
+        command += ["--share", str(share)]
+    return command if how == "nice" else [*command, "--idle"]
+
+
+class _Burner:
+    """A burner running for the length of a ``with`` block: ready (warmed up) on
+    entry, stopped on exit; :attr:`report` is what it says it ran."""
+
+    def __init__(self, command: list[str], src: str = "") -> None:
+        self.command = command
+        self.env = _source_env(src)
+        self.report: dict[str, Any] = {}
+        self._process: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> _Burner:
+        if self.command:
+            self._process = subprocess.Popen(
+                self.command, stdout=subprocess.PIPE, text=True, env=self.env
+            )
+            assert self._process.stdout is not None
+            if self._process.stdout.readline().strip() != "ready":
+                self._process.kill()
+                raise RuntimeError(f"burner did not start: {' '.join(self.command)}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        out, _ = self._process.communicate(timeout=30)
+        self.report = json.loads(out.strip().splitlines()[-1])
+
+
+class _Arm:
+    """One arm: its settings, its own server (started once, on its own port and log)."""
+
+    def __init__(self, key: str, src: str, port: int, home: Path, no_log: bool) -> None:
+        label, extra, self.burner = ARMS[key]
+        self.label = f"{label} [{src}]" if src else label
+        self.src = src
+        self.port = port
+        db = home / f"log-{port}.db"
+        db.unlink(missing_ok=True)  # a reused --home: count this run's rows only
+        self.log = "" if no_log else f"sqlite:///{db}"
+        self.settings = ["poll_interval_s=0", *extra]
+        self.settings.append(
+            "log_predictions=false" if no_log else f"prediction_log_url={self.log}"
         )
-        result["load_1m"] = os.getloadavg()[0]
-        result["shadow_outcomes"] = _shadow_counts(port)
-    finally:
-        server.terminate()
-        server.wait(30)
-    answers = float(result["requests"])  # type: ignore[arg-type]
-    result["cpu_ms_per_1000_answers"] = _cpu_per_1000(before, after, answers)
-    result["logged_rows"] = {} if log == "" else _logged_rows(log)
+        self.server: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.server = _serve(self.port, *self.settings, src=self.src)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.terminate()
+            self.server.wait(30)
+
+
+def _measure(arm: _Arm, load: Any, burner: list[str]) -> dict[str, object]:
+    """One run of ``arm``'s load (``load(port)``) with its burner, if any, running
+    throughout: the load tool's figures and what the server spent meanwhile."""
+    assert arm.server is not None
+    pid, port = arm.server.pid, arm.port
+    with _Burner(burner, arm.src) as burning:
+        outcomes, served = _shadow_counts(port), _served(port)
+        before, switched = _thread_cpu(pid), _switches(pid)
+        window = time.perf_counter()
+        with _LockWaits(pid) as waits:
+            result: dict[str, object] = dict(load(port))
+        after, switched_after = _thread_cpu(pid), _switches(pid)
+        window = time.perf_counter() - window
+        answers = _served(port) - served
+        outcomes_after = _shadow_counts(port)
+    result["served"] = answers
+    result["log_lock_waits"] = waits.found()
+    result["switches_per_answer"] = _switches_per_answer(after, switched, switched_after, answers)
+    result["load_1m"] = os.getloadavg()[0]
+    result["shadow_outcomes"] = {k: v - outcomes.get(k, 0.0) for k, v in outcomes_after.items()}
+    spent = _cpu_per_1000(before, after, answers)
+    result["cpu_ms_per_1000_answers"] = spent
+    result["server_cpu_ms_per_1000_answers"] = round(
+        sum(ms for kind, ms in spent.items() if kind != "shadow process"), 1
+    )
+    # Cores the shadow's process kept busy over the window: what a burner's share matches
+    shadow_s = sum(v for k, v in after.values() if k == "shadow process") - sum(
+        v for k, v in before.values() if k == "shadow process"
+    )
+    result["shadow_process_cores"] = round(shadow_s / window, 3)
+    if burning.report:
+        cores = burning.report["cpu_s"] / burning.report["seconds"]
+        result["burner"] = {**burning.report, "cores": round(cores, 3)}
     return result
+
+
+def _paired(runs: dict[str, list[dict[str, object]]], base: str) -> dict[str, dict[str, Any]]:
+    """Per arm, the median paired ratio to the baseline's run of the same round, with
+    its bootstrap interval, for p99, p50, throughput and the server's CPU per answer."""
+    keys = ("p99_ms", "p50_ms", "throughput", "server_cpu_ms_per_1000_answers")
+    return {
+        arm: {
+            key: bootstrap_median(
+                paired_ratios(
+                    [float(r[key]) for r in results],  # type: ignore[arg-type]
+                    [float(r[key]) for r in runs[base]],  # type: ignore[arg-type]
+                )
+            )
+            for key in keys
+        }
+        for arm, results in runs.items()
+        if arm != base
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--duration", default="10s")
+    parser.add_argument(
+        "--rounds", "--repeats", type=int, default=12, help="Rounds; each runs every arm once."
+    )
+    parser.add_argument("--duration", default="5s", help="Measured load per arm and round.")
     parser.add_argument(
         "--arms",
-        default="main,rate1,rate0.2",
+        default="main,rate1,burner",
         help=f"Comma-separated, the first is the baseline; of {', '.join(ARMS)}, each "
         "optionally @SRC (a source tree to serve from).",
     )
+    parser.add_argument("--loadgen", choices=("bench", "wrk"), default="bench")
+    parser.add_argument(
+        "--burner-share",
+        type=float,
+        default=0.3,
+        help="burner-share's CPU share of each 20 ms (as busy as the shadow's process).",
+    )
+    parser.add_argument("--settle", type=float, default=1.0, help="Seconds idle between runs.")
     parser.add_argument("--home", type=Path, help="A MODELYARD_HOME to set up once and reuse.")
     parser.add_argument(
         "--no-log", action="store_true", help="Both arms without the prediction log."
@@ -333,29 +487,68 @@ def main() -> None:
     if not (home / ".shadow-bench-ready").exists():
         _setup(home)
         (home / ".shadow-bench-ready").touch()
-    arms: dict[str, tuple[list[str], str]] = {}
-    for spec in args.arms.split(","):
+    arms: dict[str, _Arm] = {}
+    for port, spec in enumerate(args.arms.split(","), start=18100):
         key, _, src = spec.partition("@")
-        label, extra = ARMS[key]
-        arms[f"{label} [{src}]" if src else label] = (extra, src)
+        arm = _Arm(key, src, port, home, args.no_log)
+        arms[arm.label] = arm
     base_arm = next(iter(arms))
-    runs: dict[str, list[dict[str, object]]] = {arm: [] for arm in arms}
-    for repeat in range(args.repeats):
-        for port, (arm, (extra, src)) in enumerate(arms.items(), start=18100):
-            db = home / f"log-{repeat}-{port}.db"
-            db.unlink(missing_ok=True)  # a reused --home: count this run's rows only
-            log = "" if args.no_log else f"sqlite:///{db}"
-            settings = ["poll_interval_s=0", *extra]
-            settings.append("log_predictions=false" if args.no_log else f"prediction_log_url={log}")
-            result = _run_once(port, settings, args.duration, log, src)
-            runs[arm].append(result)
-            print(repeat, arm, result, flush=True)
+    names = list(arms)
+    runs: dict[str, list[dict[str, object]]] = {name: [] for name in names}
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    load_at_start = Path("/proc/loadavg").read_text().strip()
+    try:
+        for arm in arms.values():
+            arm.start()
+        first = next(iter(arms.values()))
+        if args.loadgen == "wrk":
+            request = wrk_load.request_file(first.port, home)
+            load = lambda port: wrk_load.run(port, args.duration, request, CLIENTS)  # noqa: E731
+        else:
+            load = lambda port: _bench(port, args.duration)  # noqa: E731
+        for arm in arms.values():  # warm every server once, unmeasured
+            _bench(arm.port, "2s")
+        burners = {
+            name: _burner_command(home / "copy" / "bundle", arm.burner, args.burner_share)
+            if arm.burner
+            else []
+            for name, arm in arms.items()
+        }
+        for round_ in range(args.rounds):
+            shift = round_ % len(names)
+            for position, name in enumerate(names[shift:] + names[:shift]):
+                result = _measure(arms[name], load, burners[name])
+                result["round"], result["position"] = round_, position
+                runs[name].append(result)
+                print(round_, name, result, flush=True)
+                time.sleep(args.settle)
+    finally:
+        for arm in arms.values():
+            arm.stop()
+    for arm in arms.values():
+        if arm.log:
+            runs[arm.label].append({"logged_rows_all_rounds": _logged_rows(arm.log)})
+    logged = {name: runs[name].pop() for name, arm in arms.items() if arm.log}
+    write(flags, args, runs, base_arm, logged, (started, load_at_start))
+    if args.home is None:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def write(
+    flags: list[str],
+    args: argparse.Namespace,
+    runs: dict[str, list[dict[str, object]]],
+    base_arm: str,
+    logged: dict[str, dict[str, object]],
+    start: tuple[str, str],
+) -> None:
+    """Write ``results/shadow-overhead.json`` and print its summary."""
 
     def median(arm: str, key: str) -> float:
         return statistics.median(float(r[key]) for r in runs[arm])  # type: ignore[arg-type]
 
     summary = {
-        arm: {key: median(arm, key) for key in ("throughput", "p50_ms", "p99_ms")} for arm in arms
+        arm: {key: median(arm, key) for key in ("throughput", "p50_ms", "p99_ms")} for arm in runs
     }
     rises = {
         arm: [
@@ -365,35 +558,68 @@ def main() -> None:
         for arm, results in runs.items()
         if arm != base_arm
     }
+    paired = _paired(runs, base_arm)
     out = {
         "cpu_flags": flags,
         "cpus": os.cpu_count(),
+        "loadgen": args.loadgen,
+        "rounds": args.rounds,
+        "duration": args.duration,
+        "started": start[0],
+        "loadavg_start": start[1],
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "loadavg_end": Path("/proc/loadavg").read_text().strip(),
         "runs": runs,
+        "logged_rows": logged,
         "median": summary,
         "p99_rise": {
             arm: summary[arm]["p99_ms"] / summary[base_arm]["p99_ms"] - 1 for arm in rises
         },
         "p99_rise_per_pair": rises,
+        "paired": paired,
     }
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "shadow-overhead.json").write_text(json.dumps(out, indent=2))
-    shown = ("cpu_flags", "median", "p99_rise", "p99_rise_per_pair")
+    shown = ("cpu_flags", "loadavg_start", "loadavg_end", "median", "p99_rise", "p99_rise_per_pair")
     print(json.dumps({k: out[k] for k in shown}, indent=2))
     for arm, results in runs.items():
         for r in results:
             done = r["shadow_outcomes"].get("done", 0.0)  # type: ignore[attr-defined]
-            share = done / max(float(r["requests"]), 1.0)  # type: ignore[arg-type]
+            share = done / max(float(r["served"]), 1.0)  # type: ignore[arg-type]
             print(
                 arm,
                 f"shadow done {share:.0%} of answers",
                 r["shadow_outcomes"],
-                r["logged_rows"],
                 r["cpu_ms_per_1000_answers"],
                 r["switches_per_answer"],
                 r["log_lock_waits"],
+                r.get("burner", ""),
             )
-    if args.home is None:
-        shutil.rmtree(home, ignore_errors=True)
+    print(f"logged rows, all rounds: {logged}")
+    print(
+        f"\nmedian paired ratio to '{base_arm}' [bootstrap 95%], {args.rounds} rounds, {args.loadgen}:"
+    )
+    for arm, found in paired.items():
+        cells = [
+            f"{key} {v['median']:.3f} [{v['low']:.3f}, {v['high']:.3f}]" for key, v in found.items()
+        ]
+        burners: list[dict[str, float]] = [r["burner"] for r in runs[arm] if "burner" in r]  # type: ignore[misc]
+        burned = [b["rows_per_s"] for b in burners]
+        shadow = [
+            r["shadow_outcomes"].get("done", 0.0) / max(float(r["served"]), 1.0)  # type: ignore[attr-defined, arg-type]
+            for r in runs[arm]
+        ]
+        cores = [b["cores"] for b in burners]
+        extra = (
+            f"burner rows/s median {statistics.median(burned):.0f}, "
+            f"cores {statistics.median(cores):.2f}"
+            if burned
+            else ""
+        )
+        if any(shadow):
+            busy = statistics.median(float(r["shadow_process_cores"]) for r in runs[arm])  # type: ignore[arg-type]
+            extra = f"shadow done/answers median {statistics.median(shadow):.2f}, cores {busy:.2f}"
+        print(f"  {arm}: " + "; ".join(cells) + (f"; {extra}" if extra else ""))
 
 
 if __name__ == "__main__":
