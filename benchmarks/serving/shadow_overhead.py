@@ -6,8 +6,9 @@ process under ``SCHED_IDLE``, or at nice 19: what any second busy process on the
 core costs the main path), loaded at c=32 by ``modelyard bench`` (or ``wrk``).
 
     .venv/bin/python benchmarks/serving/shadow_overhead.py [--rounds 12] [--duration 5s]
-        [--arms main,rate1,rate0.2,rate1-nice,rate1-nice0,rate1-threads,burner,burner-nice]
-        [--loadgen bench|wrk] [--home DIR]
+        [--arms main,rate1,rate0.2,rate1-nice,rate1-nice0,rate1-threads,burner,burner-nice,
+                burner-share]
+        [--loadgen bench|wrk] [--burner-share 0.15] [--home DIR] [--out FILE]
 
 Every arm gets a server of its own, started and warmed once; then each round runs
 every arm once, the order rotating from round to round, so the VM's drift (its speed
@@ -25,7 +26,8 @@ so a change is measured against the code before it in the same run.
 
 Trains the digits model in a temporary MODELYARD_HOME (or reuses ``--home`` when it
 already holds one), registers an unchanged copy as version 2 (@staging; the shadow
-costs what the main model costs), and writes ``results/shadow-overhead.json``. Each
+costs what the main model costs), and writes ``results/shadow-overhead.json`` (or
+``--out``). Each
 arm gets its own SQLite prediction log, so the rows each version logged are counted
 beside the shadow's outcomes (done, dropped) and the rows the log dropped (of them
 the shadow's). The server's CPU time per thread (event loop, prediction log, shadow
@@ -471,11 +473,15 @@ def main() -> None:
     parser.add_argument(
         "--burner-share",
         type=float,
-        default=0.3,
-        help="burner-share's CPU share of each 20 ms (as busy as the shadow's process).",
+        default=0.15,
+        help="burner-share's CPU share of each 20 ms: about as busy as the shadow's process "
+        "at shadow_rate=1.0 (its cores are printed; 2026-12-07: 0.06-0.1).",
     )
     parser.add_argument("--settle", type=float, default=1.0, help="Seconds idle between runs.")
     parser.add_argument("--home", type=Path, help="A MODELYARD_HOME to set up once and reuse.")
+    parser.add_argument(
+        "--out", type=Path, default=HERE / "results" / "shadow-overhead.json", help="JSON written."
+    )
     parser.add_argument(
         "--no-log", action="store_true", help="Both arms without the prediction log."
     )
@@ -542,7 +548,7 @@ def write(
     logged: dict[str, dict[str, object]],
     start: tuple[str, str],
 ) -> None:
-    """Write ``results/shadow-overhead.json`` and print its summary."""
+    """Write the JSON (``--out``) and print its summary."""
 
     def median(arm: str, key: str) -> float:
         return statistics.median(float(r[key]) for r in runs[arm])  # type: ignore[arg-type]
@@ -578,8 +584,8 @@ def write(
         "p99_rise_per_pair": rises,
         "paired": paired,
     }
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "shadow-overhead.json").write_text(json.dumps(out, indent=2))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2))
     shown = ("cpu_flags", "loadavg_start", "loadavg_end", "median", "p99_rise", "p99_rise_per_pair")
     print(json.dumps({k: out[k] for k in shown}, indent=2))
     for arm, results in runs.items():
