@@ -94,6 +94,8 @@ def lower_priority(nice: int, idle: bool = False, spare: Collection[int] = ()) -
         if made_idle:
             try:
                 os.sched_setscheduler(thread_id, os.SCHED_IDLE, os.sched_param(0))
+            except ProcessLookupError:  # the thread ended since it was listed
+                continue
             except (OSError, AttributeError):  # refused, or not Linux: the nice value
                 made_idle = False
     return made_idle
