@@ -214,3 +214,44 @@ def logged_rows(url: str, columns: str) -> list[tuple[Any, ...]]:
             return [tuple(row) for row in connection.execute(query).all()]
     finally:
         engine.dispose()
+
+
+WRITE_LANE_PROBE = """
+import os, threading
+from modelyard.serve.shadow_child import WriteLane, lower_priority
+base = os.getpriority(os.PRIO_PROCESS, 0)
+lifts = []
+def lift():  # an idle thread lifted back: refused without CAP_SYS_NICE
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    try:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        lifts.append(True)
+    except OSError:
+        lifts.append(False)
+probe = threading.Thread(target=lift)
+probe.start()
+probe.join()
+could_lift = lifts[0]
+lane = WriteLane()
+made = lower_priority(19, idle=True, spare={lane.thread_id})
+later = threading.Thread(target=threading.Event().wait, args=(5,), daemon=True)
+later.start()
+seen = lambda: (os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0))
+during = []
+lane(lambda: during.append(seen()))
+def fails():
+    raise ValueError("refused")
+try:
+    lane(fails)
+except ValueError as error:
+    raised = str(error)
+later_policy = os.sched_getscheduler(later.native_id)
+print(repr((could_lift, base, made, during, seen(), later_policy, raised)))
+lane.close()
+"""
+"""A script that makes the shadow's :class:`WriteLane`, puts every other thread under
+``SCHED_IDLE`` at nice 19, runs a write and a failing write on the lane, and prints
+``(could_lift, base_nice, made_idle, [(policy, nice) during the write], (policy, nice)
+of the caller after, policy of a thread made later, the failing write's message)``.
+``could_lift``: whether an idle thread could be lifted back here (the per-write lift
+the lane replaced), which needs ``CAP_SYS_NICE``."""

@@ -7,6 +7,7 @@ Containers are reached only through ports published on 127.0.0.1.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import sqlite3
@@ -29,7 +30,7 @@ from tests.e2e.docker import (
     record_container,
     record_timing,
 )
-from tests.helpers import free_port, run_cli
+from tests.helpers import WRITE_LANE_PROBE, free_port, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -228,6 +229,27 @@ def test_image_runs_as_10001_without_torch_or_mlflow(server_image: str) -> None:
         *("run", "--rm", "--entrypoint", "python", server_image, "-c", "import torch"), check=False
     )
     assert torch.returncode != 0 and "No module named 'torch'" in torch.stderr
+
+
+@pytest.mark.parametrize(
+    "privileges",
+    [HARDENED, ["--read-only", "--cap-add", "SYS_NICE"]],
+    ids=["hardened", "cap-add-SYS_NICE"],
+)
+def test_the_shadows_log_writes_at_the_servers_priority_as_the_images_user(
+    server_image: str, privileges: list[str]
+) -> None:
+    result = docker(
+        *("run", "--rm", *privileges, "--entrypoint", "python"),
+        *(server_image, "-c", WRITE_LANE_PROBE),
+    )
+    could_lift, base, made, during, caller, later, raised = ast.literal_eval(result.stdout.strip())
+    # uid 10001 keeps no capability across exec, even one --cap-add grants: a per-write
+    # lift out of SCHED_IDLE (what the lane replaced) is refused in this image either way
+    assert not could_lift
+    assert made and caller == (os.SCHED_IDLE, 19) and later == os.SCHED_IDLE
+    assert during == [(os.SCHED_OTHER, base)]  # the shadow's transactions, not idle
+    assert raised == "refused"
 
 
 def test_serves_a_read_only_bundle_and_flushes_its_log_on_sigterm(
