@@ -110,5 +110,7 @@ def register(
     """
     tags = {MANIFEST_SHA_TAG: file_sha256(bundle_dir / MANIFEST)} if bundle_dir else None
     version = mlflow.register_model(model_uri, name, tags=tags)
-    MlflowClient().set_registered_model_alias(name, alias, version.version)
+    # Two processes pointing one alias at once (tune workers) both insert its row.
+    client = MlflowClient()
+    tracking.write_racing(lambda: client.set_registered_model_alias(name, alias, version.version))
     return str(version.version)

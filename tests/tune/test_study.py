@@ -21,7 +21,7 @@ from modelyard.errors import ConfigError, ModelyardError
 from modelyard.paths import checkpoint_dir
 from modelyard.train.run import train
 from modelyard.tune import tune
-from modelyard.tune.study import TuneInterrupted
+from modelyard.tune.study import MODEL_URI_ATTR, RUN_ID_ATTR, TuneInterrupted, _register_best
 
 pytestmark = pytest.mark.slow
 
@@ -106,6 +106,26 @@ def test_rerun_that_runs_no_trial_moves_nothing(home: Path) -> None:
     again = tune(tiny, trials=1, study_name="done")
     assert again.ran_here == [] and again.model_version == "1"  # reported, not re-pointed
     assert str(client.get_model_version_by_alias("digits-cnn", "candidate").version) == "2"
+
+
+def test_a_worker_leaves_another_machines_best_trial_to_that_machine(home: Path) -> None:
+    # Two workers finishing at once both registered the best trial (two versions, and
+    # the second alias write failed on PostgreSQL): only the one holding its bundle does.
+    tracking.configure()
+    client = MlflowClient()
+    experiment = client.create_experiment("elsewhere")
+    run = client.create_run(experiment)  # ran on another machine: no bundle here
+    study = optuna.create_study(direction="maximize")
+    for number, value in enumerate((0.5, 0.9)):
+        trial = study.ask()
+        trial.set_user_attr(RUN_ID_ATTR, run.info.run_id)
+        trial.set_user_attr(MODEL_URI_ATTR, f"runs:/{run.info.run_id}/model")
+        study.tell(trial, value)
+        assert trial.number == number
+    cfg = compose_config(TINY)
+    assert _register_best(study, cfg, ran=[0]) is None  # trial 1, the best, ran elsewhere
+    assert _register_best(study, cfg, ran=[]) is None
+    assert client.search_model_versions(f"name='{cfg.task.model_name}'") == []
 
 
 class _CtrlCAtEpoch(optuna.pruners.BasePruner):

@@ -170,13 +170,20 @@ def _summary(trial: optuna.trial.FrozenTrial) -> TrialSummary:
     )
 
 
-def _register_best(study: optuna.Study, cfg: Config, ran_here: bool) -> str | None:
+def _register_best(study: optuna.Study, cfg: Config, ran: Sequence[int]) -> str | None:
     """Register the best trial's model as ``candidate``, once: the version it already
     has, if any, is returned and the alias left where it is.
 
     Moving ``candidate`` back to an old version would undo whatever was registered
     since (a later training run, another study); a best trial already registered was
-    made ``candidate`` when it was. A worker that ran no trial registers nothing.
+    made ``candidate`` when it was.
+
+    A worker that ran no trial registers nothing, and of those that did, only the
+    one that holds the best trial's bundle: the one that ran it (``ran``), or a rerun
+    of the study on that machine. Any worker that ran a trial used to, and two
+    finishing at once both found no version and both registered one (the second
+    alias write failed with a duplicate key on PostgreSQL). The worker that ran the
+    final best trial always sees it as the best when it finishes, so it is registered.
     """
     from mlflow.tracking import MlflowClient
 
@@ -191,11 +198,9 @@ def _register_best(study: optuna.Study, cfg: Config, ran_here: bool) -> str | No
     ]
     if existing:
         return str(min(int(v.version) for v in existing))
-    if not ran_here:
-        return None
-    # The trial's bundle folder is local when this worker ran it (another machine's
-    # trial registers without the manifest tag; its files are still checksummed).
     local = bundle_dir(run_id)
+    if not ran or (best.number not in ran and not local.is_dir()):
+        return None  # no trial ran here, or another machine's best: it registers it
     version = registry.register(model_uri, name, bundle_dir=local if local.is_dir() else None)
     for key, value in {
         STUDY_TAG: study.study_name,
@@ -348,7 +353,7 @@ def tune(
     all_trials = study.get_trials(deepcopy=False)
     completed = [t for t in all_trials if t.state == optuna.trial.TrialState.COMPLETE]
     register = completed and cfg.tracking.register
-    version = _register_best(study, cfg, ran_here=bool(ran)) if register else None
+    version = _register_best(study, cfg, ran) if register else None
     _close_parent(study, parent_id, cfg, version)
     return TuneResult(
         study=name,
