@@ -233,9 +233,16 @@ def main() -> None:
         "bench": f"modelyard bench -c 32 --duration {args.duration} --no-ceiling (v2 JSON)",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
     }
+    # every invocation that wrote to this file (training and serving may be separate)
+    results.data.setdefault("commands", []).append(
+        {
+            "command": results.data["command"],
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+    )
     results.data["baseline"] = BASELINE
     trained: dict[str, dict[str, Any]] = results.data["trained"]
-    stop = time.time() + args.train_budget_min * 60 if args.train_budget_min else None
+    stop = None if args.train_budget_min is None else time.time() + args.train_budget_min * 60
 
     def step(name: str, seed: int, make: Any) -> None:
         runs = trained.setdefault(name, {})
