@@ -34,7 +34,8 @@ def _baseline(data: dict[str, Any]) -> str:
 
 
 def _serving(data: dict[str, Any], settings: str) -> dict[str, dict[str, Any]]:
-    """Per model: median images/s, p50, p99 and the per-round ratios to the baseline."""
+    """Per model: median images/s, p50, p99 and the ratios to the baseline, round by
+    round in round order."""
     base = _baseline(data)
     rows = [r for r in data["serving"] if r["settings"] == settings]
     by_round: dict[int, dict[str, float]] = {}
@@ -43,7 +44,11 @@ def _serving(data: dict[str, Any], settings: str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name in dict.fromkeys(r["model"] for r in rows):
         mine = [r for r in rows if r["model"] == name]
-        ratios = [rnd[name] / rnd[base] for rnd in by_round.values() if name in rnd and base in rnd]
+        ratios = [
+            by_round[n][name] / by_round[n][base]
+            for n in sorted(by_round)
+            if name in by_round[n] and base in by_round[n]
+        ]
         out[name] = {
             "images_per_s": statistics.median(r["images_per_s"] for r in mine),
             "p50_ms": statistics.median(r["p50_ms"] for r in mine),
@@ -141,20 +146,17 @@ def table(data: dict[str, Any], settings: str) -> str:
 
 def rounds_table(data: dict[str, Any], settings: str) -> str:
     """Per model: images/s and the ratio to the baseline in every round, in round order."""
-    base = _baseline(data)
     rows = [r for r in data["serving"] if r["settings"] == settings]
     rounds = sorted({r["round"] for r in rows})
     rate = {(r["model"], r["round"]): r["images_per_s"] for r in rows}
     lines = [
-        f"| model | images/s, rounds {rounds[0]}-{rounds[-1]} | ratio vs {base}, same round "
-        "| median ratio |",
+        f"| model | images/s, rounds {rounds[0]}-{rounds[-1]} | ratio vs {_baseline(data)}, "
+        "same round | median ratio |",
         "|---|---|---|---:|",
     ]
-    for name in dict.fromkeys(r["model"] for r in rows):
+    for name, served in _serving(data, settings).items():
         speeds = [f"{rate[name, n]:,.0f}" if (name, n) in rate else "-" for n in rounds]
-        ratios = [
-            rate[name, n] / rate[base, n] for n in rounds if (name, n) in rate and (base, n) in rate
-        ]
+        ratios = served["ratios"]
         median = f"{statistics.median(ratios):.2f}x" if ratios else "-"
         lines.append(
             f"| {name} | {' '.join(speeds)} | {' '.join(f'{r:.2f}' for r in ratios)} | {median} |"

@@ -444,17 +444,23 @@ def _paired(runs: dict[str, list[dict[str, object]]], base: str) -> dict[str, di
     keys = ("p99_ms", "p50_ms", "throughput", "server_cpu_ms_per_1000_answers")
     return {
         arm: {
-            key: bootstrap_median(
-                paired_ratios(
-                    [float(r[key]) for r in results],  # type: ignore[arg-type]
-                    [float(r[key]) for r in runs[base]],  # type: ignore[arg-type]
-                )
-            )
+            key: bootstrap_median(paired_ratios(_values(results, key), _values(runs[base], key)))
             for key in keys
         }
         for arm, results in runs.items()
         if arm != base
     }
+
+
+def _values(results: list[dict[str, object]], key: str = "p99_ms") -> list[float]:
+    """One arm's ``key`` in every round, in round order."""
+    return [float(r[key]) for r in results]  # type: ignore[arg-type]
+
+
+def _shadow_share(result: dict[str, object]) -> float:
+    """The share of a run's answers the shadow computed."""
+    done = result["shadow_outcomes"].get("done", 0.0)  # type: ignore[attr-defined]
+    return float(done) / max(float(result["served"]), 1.0)  # type: ignore[arg-type]
 
 
 def main() -> None:
@@ -557,10 +563,7 @@ def write(
         arm: {key: median(arm, key) for key in ("throughput", "p50_ms", "p99_ms")} for arm in runs
     }
     rises = {
-        arm: [
-            float(r["p99_ms"]) / float(b["p99_ms"]) - 1  # type: ignore[arg-type]
-            for r, b in zip(results, runs[base_arm], strict=True)
-        ]
+        arm: [ratio - 1 for ratio in paired_ratios(_values(results), _values(runs[base_arm]))]
         for arm, results in runs.items()
         if arm != base_arm
     }
@@ -590,11 +593,9 @@ def write(
     print(json.dumps({k: out[k] for k in shown}, indent=2))
     for arm, results in runs.items():
         for r in results:
-            done = r["shadow_outcomes"].get("done", 0.0)  # type: ignore[attr-defined]
-            share = done / max(float(r["served"]), 1.0)  # type: ignore[arg-type]
             print(
                 arm,
-                f"shadow done {share:.0%} of answers",
+                f"shadow done {_shadow_share(r):.0%} of answers",
                 r["shadow_outcomes"],
                 r["cpu_ms_per_1000_answers"],
                 r["switches_per_answer"],
@@ -611,10 +612,7 @@ def write(
         ]
         burners: list[dict[str, float]] = [r["burner"] for r in runs[arm] if "burner" in r]  # type: ignore[misc]
         burned = [b["rows_per_s"] for b in burners]
-        shadow = [
-            r["shadow_outcomes"].get("done", 0.0) / max(float(r["served"]), 1.0)  # type: ignore[attr-defined, arg-type]
-            for r in runs[arm]
-        ]
+        shadow = [_shadow_share(r) for r in runs[arm]]
         cores = [b["cores"] for b in burners]
         extra = (
             f"burner rows/s median {statistics.median(burned):.0f}, "
