@@ -11,6 +11,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -20,7 +21,15 @@ import pytest
 from tests.helpers import WRITE_LANE_PROBE
 
 from modelyard.serve.settings import ServeSettings
-from modelyard.serve.shadow_child import ShadowModel, WriteLane, _Child, child_env
+from modelyard.serve.shadow_child import (
+    ShadowBatch,
+    ShadowModel,
+    WriteLane,
+    _Child,
+    child_env,
+    receive_batch,
+    send_batch,
+)
 
 IMAGE_SPEC = {"kind": "image", "height": 2, "width": 2, "channels": 1, "mean": 0.0, "std": 1.0}
 
@@ -59,10 +68,9 @@ def _load(child: _Child, session: _Session) -> Any:
     return model
 
 
-def _batch(sizes: list[int]) -> tuple[Any, ...]:
+def _batch(sizes: list[int]) -> ShadowBatch:
     inputs = [np.full((n, 2, 2, 1), 0.25 * i, np.float32) for i, n in enumerate(sizes)]
-    return (
-        "batch",
+    return ShadowBatch(
         [f"r{i}" for i in range(len(sizes))],
         sizes,
         np.concatenate(inputs),
@@ -115,11 +123,53 @@ def test_inputs_the_server_joined_are_split_per_request(tmp_path: Path) -> None:
     _load(child, _Session())
     queued: list[Any] = []
     child.monitor.observe_shadow = lambda model, rows, latency: queued.extend(rows)  # type: ignore[method-assign]
-    message = list(_batch([2, 1]))
-    message[4] = np.concatenate(message[4])  # as ShadowProcess sends arrays of one dtype
-    child.run_batch(tuple(message))
+    batch = _batch([2, 1])
+    batch.observed = np.concatenate(batch.observed)  # as ShadowProcess sends one dtype
+    child.run_batch(batch)
     assert [seen[:, 0, 0, 0].tolist() for _, seen, *_ in queued] == [[0.0, 0.0], [0.25]]
     assert replies.recv()[1] == {"done": 2}
+
+
+def _sent_and_received(batch: ShadowBatch) -> tuple[ShadowBatch, list[bytes]]:
+    """``batch`` through a real pipe, and the raw messages that carried it."""
+    inbox, outbox = multiprocessing.Pipe(duplex=False)
+    sender = threading.Thread(target=lambda: [send_batch(outbox, batch) for _ in range(2)])
+    sender.start()  # a batch may be more than a pipe holds
+    received = receive_batch(inbox, inbox.recv())
+    raw = [inbox.recv_bytes()]  # the second, as it travels
+    while inbox.poll(1):
+        raw.append(inbox.recv_bytes())
+    sender.join(5)
+    return received, raw
+
+
+def test_float_images_travel_once_as_raw_bytes_and_arrive_writable() -> None:
+    """Float inputs are what the log summarises too (``observed is model_input``):
+    sent once, not pickled, and the child gets them back as writable arrays."""
+    images = np.random.default_rng(0).random((128, 1, 28, 28), dtype=np.float32)
+    received, raw = _sent_and_received(ShadowBatch(["a"] * 128, [1] * 128, images, images, []))
+    np.testing.assert_array_equal(received.model_input, images)
+    assert received.model_input.dtype == np.float32 and received.model_input.flags.writeable
+    assert received.observed is received.model_input
+    assert len(raw) == 2 and len(raw[0]) < 10_000  # a small header, then the bytes
+    assert len(raw[1]) == images.nbytes
+
+
+def test_pixels_texts_and_objects_arrive_as_they_were_sent() -> None:
+    pixels = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    inputs = (pixels / 255).astype(np.float32)
+    received, raw = _sent_and_received(ShadowBatch(["a", "b"], [1, 1], inputs, pixels, [1, 2]))
+    assert received.observed.dtype == np.uint8
+    np.testing.assert_array_equal(received.observed, pixels)
+    np.testing.assert_array_equal(received.model_input, inputs)
+    assert (received.ids, received.counts, received.rules) == (["a", "b"], [1, 1], [1, 2])
+    assert len(raw) == 3  # inputs and pixels each as their bytes
+    ids = np.array([[3, 4, 0]], np.int64)
+    received, _ = _sent_and_received(ShadowBatch(["t"], [1], ids, [["hej med dig"]], [None]))
+    assert received.observed == [["hej med dig"]] and received.model_input.tolist() == [[3, 4, 0]]
+    strings = np.array([["hej"]], dtype=object)  # a graph that takes strings: pickled
+    received, raw = _sent_and_received(ShadowBatch(["s"], [1], strings, strings, [None]))
+    assert received.model_input.tolist() == [["hej"]] and len(raw) == 1
 
 
 def test_the_loaded_version_is_told_once_per_change(tmp_path: Path) -> None:

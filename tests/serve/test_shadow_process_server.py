@@ -17,7 +17,7 @@ from modelyard.serve.metrics import ServerMetrics
 from modelyard.serve.monitoring import ServingMonitor
 from modelyard.serve.settings import ServeSettings
 from modelyard.serve.shadow import ShadowWork
-from modelyard.serve.shadow_child import ShadowModel
+from modelyard.serve.shadow_child import ShadowModel, receive_batch
 from modelyard.serve.shadow_process import MESSAGE_BATCHES, ShadowProcess, _joined
 
 SPEC = {"kind": "image", "height": 2, "width": 2, "channels": 1, "mean": 0.0, "std": 1.0}
@@ -72,10 +72,12 @@ def test_a_batch_is_one_message_and_a_different_spec_decodes_afresh() -> None:
     shadow.model = ShadowModel("digits", "2", "image", SPEC)
     inbox, shadow._outbox = multiprocessing.Pipe(duplex=False)
     shadow._run([(_work(1), None), (_work(2), None), (_work(3, spec="other"), None)])
-    kind, ids, counts, inputs, observed, rules = inbox.recv()
-    assert (kind, ids, counts, rules) == ("batch", ["r1", "r2", "r3"], [1, 2, 3], [None] * 3)
-    assert inputs[:, 0].tolist() == [1, 2, 2, -3, -3, -3]  # the third decoded afresh
-    assert observed[:, 0].tolist() == [1, 2, 2, -3, -3, -3]  # joined: one buffer to pickle
+    header = inbox.recv()
+    batch = receive_batch(inbox, header)
+    assert header[0] == "batch"
+    assert (batch.ids, batch.counts, batch.rules) == (["r1", "r2", "r3"], [1, 2, 3], [None] * 3)
+    assert batch.model_input[:, 0].tolist() == [1, 2, 2, -3, -3, -3]  # the third decoded afresh
+    assert batch.observed is batch.model_input  # float inputs are what the log sees: sent once
     assert not inbox.poll(0.1)  # one message for the three
     assert shadow.in_flight == 3
 
@@ -135,7 +137,7 @@ def test_a_message_carries_several_main_batches() -> None:
         shadow.offer(_work(1))
     worker = threading.Thread(target=shadow._work, daemon=True)
     worker.start()
-    sizes = [len(inbox.recv()[1]) for _ in range(4)]
+    sizes = [len(receive_batch(inbox, inbox.recv()).ids) for _ in range(4)]
     shadow._stopping = True
     shadow._wake.set()
     worker.join(5)
