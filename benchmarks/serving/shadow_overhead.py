@@ -8,7 +8,8 @@ core costs the main path), loaded at c=32 by ``modelyard bench`` (or ``wrk``).
     .venv/bin/python benchmarks/serving/shadow_overhead.py [--rounds 12] [--duration 5s]
         [--arms main,rate1,rate0.2,rate1-nice,rate1-nice0,rate1-threads,burner,burner-nice,
                 burner-share]
-        [--loadgen bench|wrk] [--burner-share 0.15] [--home DIR] [--out FILE]
+        [--loadgen bench|wrk] [--burner-share 0.15] [--task digits|mnist5k] [--home DIR]
+        [--out FILE]
 
 Every arm gets a server of its own, started and warmed once; then each round runs
 every arm once, the order rotating from round to round, so the VM's drift (its speed
@@ -24,7 +25,8 @@ An arm may name a source tree to serve from, ``rate1@/tmp/before/src`` (put firs
 the server's PYTHONPATH; e.g. ``git archive <commit> src | tar -x -C /tmp/before``),
 so a change is measured against the code before it in the same run.
 
-Trains the digits model in a temporary MODELYARD_HOME (or reuses ``--home`` when it
+Trains the digits model (``--task mnist5k``: the MNIST model of the serving benchmark,
+28x28 inputs) in a temporary MODELYARD_HOME (or reuses ``--home`` when it
 already holds one), registers an unchanged copy as version 2 (@staging; the shadow
 costs what the main model costs), and writes ``results/shadow-overhead.json`` (or
 ``--out``). Each
@@ -62,7 +64,23 @@ BIN = Path(sys.executable).parent
 CLIENTS = 32
 
 
-def _setup(home: Path) -> None:
+TASKS = {
+    "digits": (["task=digits", "train=fast"], (8, 8, 1)),
+    "mnist5k": (["task=mnist5k", "train.max_epochs=1", "train.min_epochs=1"], (28, 28, 1)),
+}
+"""What ``--task`` trains (its recipe as overrides, its pixels' shape): the 8x8 digits
+model (the server's fixed cost per request dominates), or the default MNIST model of
+the serving benchmark (28x28, ``cnn_fast``; one epoch: its cost, not its accuracy)."""
+
+
+def _model_name(home: Path) -> str:
+    """The registered name ``_setup`` served under in ``home``."""
+    return (home / ".shadow-bench-ready").read_text().strip() or "digits-cnn"
+
+
+def _setup(home: Path, task: str = "digits") -> str:
+    """Train ``task`` and register an unchanged copy as @staging beside @production;
+    the registered name."""
     import mlflow
     import numpy as np
     from mlflow import MlflowClient
@@ -72,16 +90,19 @@ def _setup(home: Path) -> None:
     from modelyard.mlflow_model import log_bundle_model
     from modelyard.train.run import train
 
-    first = train(compose_config(["task=digits", "train=fast"]))
+    overrides, shape = TASKS[task]
+    first = train(compose_config(overrides))
     copy = home / "copy" / "bundle"
     shutil.copytree(first.bundle_path, copy)
     tracking.configure()
     with mlflow.start_run(experiment_id=first.experiment_id):
-        uri = log_bundle_model(copy, np.zeros((2, 8, 8, 1), np.uint8), np.full((2, 10), 0.1))
-    second = registry.register(uri, "digits-cnn")
+        uri = log_bundle_model(copy, np.zeros((2, *shape), np.uint8), np.full((2, 10), 0.1))
+    name = first.model_name
+    second = registry.register(uri, name)
     client = MlflowClient()
-    client.set_registered_model_alias("digits-cnn", "production", first.model_version)
-    client.set_registered_model_alias("digits-cnn", "staging", second)
+    client.set_registered_model_alias(name, "production", first.model_version)
+    client.set_registered_model_alias(name, "staging", second)
+    return name
 
 
 def _source_env(src: str) -> dict[str, str]:
@@ -92,10 +113,10 @@ def _source_env(src: str) -> dict[str, str]:
     return env
 
 
-def _serve(port: int, *settings: str, src: str = "") -> subprocess.Popen[bytes]:
+def _serve(port: int, model: str, *settings: str, src: str = "") -> subprocess.Popen[bytes]:
     env = _source_env(src)
     process = subprocess.Popen(
-        [str(BIN / "modelyard"), "serve", "digits-cnn@production", "--port", str(port), *settings],
+        [str(BIN / "modelyard"), "serve", f"{model}@production", "--port", str(port), *settings],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,
@@ -384,6 +405,7 @@ class _Arm:
         self.label = f"{label} [{src}]" if src else label
         self.src = src
         self.port = port
+        self.model = _model_name(home)
         db = home / f"log-{port}.db"
         db.unlink(missing_ok=True)  # a reused --home: count this run's rows only
         self.log = "" if no_log else f"sqlite:///{db}"
@@ -394,7 +416,7 @@ class _Arm:
         self.server: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.server = _serve(self.port, *self.settings, src=self.src)
+        self.server = _serve(self.port, self.model, *self.settings, src=self.src)
 
     def stop(self) -> None:
         if self.server is not None:
@@ -483,6 +505,12 @@ def main() -> None:
         help="burner-share's CPU share of each 20 ms: about as busy as the shadow's process "
         "at shadow_rate=1.0 (its cores are printed; 2026-12-07: 0.06-0.1).",
     )
+    parser.add_argument(
+        "--task",
+        choices=sorted(TASKS),
+        default="digits",
+        help="The model served (trained at the first use of --home, which keeps it).",
+    )
     parser.add_argument("--settle", type=float, default=1.0, help="Seconds idle between runs.")
     parser.add_argument("--home", type=Path, help="A MODELYARD_HOME to set up once and reuse.")
     parser.add_argument(
@@ -496,9 +524,11 @@ def main() -> None:
     home = args.home or Path(tempfile.mkdtemp(prefix="shadow-bench-"))
     home.mkdir(parents=True, exist_ok=True)
     os.environ["MODELYARD_HOME"] = str(home)
-    if not (home / ".shadow-bench-ready").exists():
-        _setup(home)
-        (home / ".shadow-bench-ready").touch()
+    ready = home / ".shadow-bench-ready"
+    if not ready.exists():
+        ready.write_text(_setup(home, args.task))
+    elif args.task != "digits" and _model_name(home) == "digits-cnn":
+        parser.error(f"--home {home} holds the digits model; give a new home for {args.task}")
     arms: dict[str, _Arm] = {}
     for port, spec in enumerate(args.arms.split(","), start=18100):
         key, _, src = spec.partition("@")
@@ -572,6 +602,7 @@ def write(
         "cpu_flags": flags,
         "cpus": os.cpu_count(),
         "loadgen": args.loadgen,
+        "task": args.task,
         "rounds": args.rounds,
         "duration": args.duration,
         "started": start[0],
