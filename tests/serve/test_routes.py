@@ -182,6 +182,24 @@ BAD_REQUESTS = [
         400,
         "",
     ),
+    (  # a finite number past FP32's range reads as Inf: the answer says so
+        "post",
+        INFER,
+        {
+            "json": {
+                "inputs": [
+                    {
+                        "name": "input",
+                        "shape": [1, 1, 8, 8],
+                        "datatype": "FP32",
+                        "data": [1e39] * 64,
+                    }
+                ]
+            }
+        },
+        400,
+        "too large for its datatype",
+    ),
     (
         "post",
         INFER,

@@ -45,6 +45,16 @@ class InputSpec(Protocol):
 S = TypeVar("S", bound=InputSpec)
 
 
+def non_finite_error(where: str) -> ClientError:
+    """The error for inputs with NaN or Inf, ``where`` naming them. A finite number past
+    the tensor's type (1e39 sent as FP32) is read as Inf, so the message says that too:
+    a client who sent no Inf would otherwise be told it did."""
+    return ClientError(
+        f"{where} holds NaN or Inf, or a number too large for its datatype "
+        "(beyond about 3.4e38 for FP32, which reads as Inf); send finite numbers"
+    )
+
+
 @dataclass(slots=True)  # not frozen: built per request, and frozen init costs ~1 us
 class Batch:
     """One request's inputs after decoding.

@@ -15,7 +15,7 @@ import numpy as np
 
 from modelyard.errors import ConfigError
 from modelyard.features.image import ImageSpec, conform_images, to_model_input
-from modelyard.modality.base import Batch, Modality
+from modelyard.modality.base import Batch, Modality, non_finite_error
 from modelyard.monitor.profile import image_summaries
 from modelyard.serve.codecs import simple
 from modelyard.serve.errors import ClientError, PayloadTooLarge, UnsupportedMediaType
@@ -77,7 +77,7 @@ class ImageModality(Modality[ImageSpec]):
                 f"input '{name}' has shape {list(array.shape)}; expected {[-1, *spec.shape]}"
             )
         if not np.all(np.isfinite(array)):
-            raise ClientError(f"input '{name}' holds NaN or Inf")
+            raise non_finite_error(f"input '{name}'")
         # The log summarises pixels: the log thread converts these back (same_group
         # keeps float and uint8 requests apart).
         return Batch(array, array)

@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 
 from modelyard.errors import DataError
-from modelyard.modality.base import Batch, Modality
+from modelyard.modality.base import Batch, Modality, non_finite_error
 from modelyard.serve.errors import ClientError, PayloadTooLarge, UnsupportedMediaType
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def _checked_rows(rows: np.ndarray, where: str, spec: TabularSpec, max_rows: int
     if rows.shape[0] > max_rows:
         raise PayloadTooLarge(f"{rows.shape[0]} rows exceed the limit of {max_rows} per request")
     if not np.all(np.isfinite(rows)):
-        raise ClientError(f"{where} holds NaN or Inf")
+        raise non_finite_error(where)
     return rows
 
 
