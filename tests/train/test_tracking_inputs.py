@@ -9,6 +9,8 @@ from typing import Any
 
 import mlflow
 import numpy as np
+import pytest
+from mlflow.exceptions import MlflowException
 
 from modelyard import tracking
 from modelyard.data.dataset import LabelledDataset, SourceData
@@ -44,3 +46,33 @@ def test_image_and_text_splits_are_logged_in_their_own_form(home: Path, tmp_path
     for schema in _logged(make_text_splits(text_source, 0.2, 0.2, 0), "text"):
         columns = {c["name"]: c["type"] for c in schema["mlflow_colspec"]}
         assert columns == {"text": "string", "label": "string", "source": "string"}
+
+
+def test_a_dataset_another_process_inserted_at_the_same_moment_is_linked(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two tune workers logging one dataset at once (CI saw it on PostgreSQL): the
+    second's insert fails on the dataset's key, and the run still gets its inputs."""
+    monkeypatch.setattr(tracking, "CONCURRENT_WRITE_PAUSES_S", (0.0, 0.0, 0.0))
+    real = mlflow.log_input
+    refused: list[str] = []
+
+    def racing(dataset: Any, context: str | None = None) -> None:
+        if context not in refused:  # the other process won this split's insert
+            refused.append(context or "")
+            raise MlflowException(
+                "(psycopg.errors.UniqueViolation) duplicate key value violates unique "
+                'constraint "dataset_pk"'
+            )
+        real(dataset, context=context)
+
+    monkeypatch.setattr(mlflow, "log_input", racing)
+    source = SourceData(
+        "toy",
+        str(tmp_path),
+        np.zeros((40, 2, 2, 1), np.uint8),
+        np.repeat(np.arange(2), 20),
+        ("a", "b"),
+    )
+    _logged(make_splits(source, 0.2, 0.2, 0), "image")  # all three splits linked
+    assert sorted(refused) == ["testing", "training", "validation"]
