@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import re
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,8 +111,14 @@ def encode_json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def create_log_engine(url: str | None = None) -> Engine:
-    """An engine for the log; SQLite gets WAL, PostgreSQL a short connect timeout."""
+def create_log_engine(url: str | None = None, *, checkpoint_on_commit: bool = True) -> Engine:
+    """An engine for the log; SQLite gets WAL, PostgreSQL a short connect timeout.
+
+    ``checkpoint_on_commit=False`` turns off SQLite's automatic checkpoint on this
+    engine's connections (``wal_autocheckpoint=0``): the committing transaction no
+    longer copies the WAL into the database and fsyncs it, and whoever asks for that
+    must call :func:`checkpoint` itself (the server's log does, on a thread of its
+    own). PostgreSQL ignores it."""
     url = _normalise(url or default_log_url())
     try:
         parsed = sa.engine.make_url(url)
@@ -131,6 +138,8 @@ def create_log_engine(url: str | None = None) -> Engine:
             # keeps every committed batch across a process kill.
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            if not checkpoint_on_commit:
+                cursor.execute("PRAGMA wal_autocheckpoint=0")
             cursor.close()
 
         return engine
@@ -151,6 +160,19 @@ def create_log_engine(url: str | None = None) -> Engine:
         f"unsupported prediction log database '{parsed.get_backend_name()}'; "
         "use sqlite:///... or postgresql://..."
     )
+
+
+def checkpoint(engine: Engine) -> None:
+    """Copy what SQLite's WAL holds into the database file (a PASSIVE checkpoint: it
+    waits for no reader or writer, and no writer waits for it); nothing elsewhere.
+
+    Its fsync of the database file is what made a commit that ran the automatic
+    checkpoint take 0.1-0.7 s now and then on a 2-vCPU VM's disk, against ~1 ms for
+    the other commits (benchmarks/serving/RESULTS.md, 2026-12-07 08:05)."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").all()
 
 
 def ensure_schema(engine: Engine) -> None:
@@ -249,17 +271,68 @@ def _insert_sql(dialect: sa.engine.Dialect, width: int) -> tuple[str, bool]:
     return str(compiled), True
 
 
+SQLITE_ROWS_PER_INSERT = 256
+"""Most rows one SQLite ``INSERT ... VALUES (...), (...)`` carries: 3,328 parameters
+for 13 columns, within the 32,766 of SQLite since 3.32; fewer where the library
+allows fewer (:func:`_sqlite_rows_per_insert`)."""
+
+
+def _sqlite_rows_per_insert(connection: sa.Connection, width: int) -> int:
+    """Rows of ``width`` values one INSERT may bind on this connection: a power of two
+    up to :data:`SQLITE_ROWS_PER_INSERT` within its parameter limit (999 before SQLite
+    3.32, assumed where Python cannot ask: before 3.11)."""
+    raw = connection.connection.dbapi_connection
+    getlimit = getattr(raw, "getlimit", None)
+    limit = 999 if getlimit is None else int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    rows = SQLITE_ROWS_PER_INSERT
+    while rows > 1 and rows * width > limit:
+        rows //= 2
+    return rows
+
+
+@functools.lru_cache(maxsize=32)
+def _sqlite_insert_many_sql(width: int, rows: int) -> str:
+    """An INSERT of ``rows`` rows of the first ``width`` :data:`ROW_COLUMNS` in one
+    statement, numbered parameters in row order."""
+    row = "(" + ", ".join("?" * width) + ")"
+    columns = ", ".join(ROW_COLUMNS[:width])
+    return f"INSERT INTO predictions ({columns}) VALUES " + ", ".join([row] * rows)
+
+
+def _sqlite_chunks(count: int, most: int = SQLITE_ROWS_PER_INSERT) -> list[int]:
+    """``count`` rows as statement sizes: full ``most`` ones (a power of two), the rest
+    as smaller powers of two (a few distinct statements, each prepared once and cached
+    by the driver, however many rows a write has)."""
+    sizes = [most] * (count // most)
+    rest = count % most
+    size = most
+    while rest:
+        size //= 2
+        if rest >= size:
+            sizes.append(size)
+            rest -= size
+    return sizes
+
+
 def write_rows(engine: Engine, rows: list[tuple[Any, ...]]) -> None:
     """Insert rows in one transaction (all or none).
 
     Each row holds the values of :data:`ROW_COLUMNS` in that order (or all but the
     last), the JSON columns already as text (:func:`encode_json`). They go straight to
-    the driver's ``executemany``, one call per run of rows of one width, in order:
-    SQLAlchemy's per-row parameter processing cost ~8 us per row on the server's log
-    thread, all of it holding the GIL the event loop needs.
+    the driver, one run of rows of one width after the other, in order: SQLAlchemy's
+    per-row parameter processing cost ~8 us per row on the server's log thread, all of
+    it holding the GIL the event loop needs.
+
+    SQLite gets a few multi-row INSERTs rather than ``executemany``: the driver lets
+    the GIL go around each statement it steps, so ``executemany`` gave it up and took
+    it back twice a row, and beside a busy event loop every taking back waited. The log
+    thread spent 4-7x its CPU time in wall time per row (40-67 us against 8-13 at
+    ~11,000 answers/s, 2 vCPUs), so it kept up with only about twice the answer
+    rate (benchmarks/serving/RESULTS.md, 2026-12-07 08:05).
     """
     if not rows:
         return
+    sqlite = engine.dialect.name == "sqlite"
     with engine.begin() as connection:
         start = 0
         while start < len(rows):
@@ -267,6 +340,13 @@ def write_rows(engine: Engine, rows: list[tuple[Any, ...]]) -> None:
             stop = start + 1
             while stop < len(rows) and len(rows[stop]) == width:
                 stop += 1
+            if sqlite:
+                most = _sqlite_rows_per_insert(connection, width)
+                for size in _sqlite_chunks(stop - start, most):
+                    flat = [value for row in rows[start : start + size] for value in row]
+                    connection.exec_driver_sql(_sqlite_insert_many_sql(width, size), tuple(flat))
+                    start += size
+                continue
             sql, named = _insert_sql(engine.dialect, width)
             params: list[Any] = rows[start:stop] if start or stop < len(rows) else rows
             if named:

@@ -1,0 +1,74 @@
+"""How the log's writes reach SQLite: a few multi-row INSERTs per write, not one
+statement run per row (the driver lets the GIL go around each run, and beside a
+busy event loop every taking back waited)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from modelyard.monitor.logstore import create_log_engine, read_window
+from modelyard.monitor.predlog import PredictionLogger
+
+
+def _record(log: PredictionLogger, rows: int, first: int = 0, top: bool = False) -> int:
+    rng = np.random.default_rng(rows)
+    return log.record(
+        "m",
+        "1",
+        [f"req-{first + i}" for i in range(rows)],
+        {"mean_intensity": rng.random(rows)},
+        rng.normal(size=(rows, 4)),
+        [str(i % 3) for i in range(rows)],
+        rng.random(rows),
+        0.004,
+        top_labels=[None] * rows if top else None,
+    )
+
+
+def test_a_write_of_hundreds_of_rows_runs_a_few_statements_in_order(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    log = PredictionLogger(url, flush_interval_s=3600)
+    runs: list[str] = []
+
+    @sa.event.listens_for(log.engine, "connect")
+    def _trace(connection: Any, record: Any) -> None:
+        # called by SQLite each time a statement starts running: per row for executemany
+        connection.set_trace_callback(runs.append)
+
+    log.start()
+    _record(log, 700)  # image rows: 12 columns
+    _record(log, 301, first=700, top=True)  # rows with top labels: 13
+    assert log.flush(10)
+    log.close()
+    inserts = [sql for sql in runs if sql.lstrip().upper().startswith("INSERT")]
+    # 700 = 256 + 256 + 128 + 32 + 16 + 8 + 4, 301 = 256 + 32 + 8 + 4 + 1
+    assert len(inserts) == 12
+    engine = create_log_engine(url)
+    window = read_window(engine, "m")
+    engine.dispose()
+    assert window.request_ids == [f"req-{i}" for i in range(1001)]
+    assert log.written == 1001
+
+
+def test_a_sqlite_allowing_fewer_parameters_gets_smaller_inserts(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    log = PredictionLogger(url, flush_interval_s=3600)
+    runs: list[str] = []
+
+    @sa.event.listens_for(log.engine, "connect")
+    def _old_limit(connection: Any, record: Any) -> None:
+        connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # before SQLite 3.32
+        connection.set_trace_callback(runs.append)
+
+    log.start()
+    _record(log, 700)  # 12 columns: 83 rows fit in 999 parameters, so 64 a statement
+    assert log.flush(10)
+    log.close()
+    inserts = [sql for sql in runs if sql.lstrip().upper().startswith("INSERT")]
+    assert len(inserts) == 14  # 10 x 64 + 32 + 16 + 8 + 4
+    assert (log.written, log.dropped) == (700, 0)
