@@ -255,3 +255,23 @@ lane.close()
 of the caller after, policy of a thread made later, the failing write's message)``.
 ``could_lift``: whether an idle thread could be lifted back here (the per-write lift
 the lane replaced), which needs ``CAP_SYS_NICE``."""
+
+
+def record_log_rows(log: Any, rows: int, first: int = 0, top: bool = False) -> int:
+    """Buffer ``rows`` made-up image-model rows (ids ``req-<first>``...) in a
+    :class:`~modelyard.monitor.predlog.PredictionLogger`; with ``top``, with top labels
+    (a 13th column). What ``record`` returns: the rows accepted."""
+    rng = np.random.default_rng(rows)
+    return int(
+        log.record(
+            "m",
+            "1",
+            [f"req-{first + i}" for i in range(rows)],
+            {"mean_intensity": rng.random(rows)},
+            rng.normal(size=(rows, 4)),
+            [str(i % 3) for i in range(rows)],
+            rng.random(rows),
+            0.004,
+            top_labels=[None] * rows if top else None,
+        )
+    )

@@ -9,27 +9,13 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+from tests.helpers import record_log_rows
 from tests.monitor.conftest import count_rows
 
 from modelyard.monitor import predlog
 from modelyard.monitor.logstore import create_log_engine
 from modelyard.monitor.predlog import CHECKPOINT_THREAD_NAME, THREAD_NAME, PredictionLogger
-
-
-def _record(log: PredictionLogger, rows: int) -> int:
-    rng = np.random.default_rng(rows)
-    return log.record(
-        "m",
-        "1",
-        [f"req-{i}" for i in range(rows)],
-        {"mean_intensity": rng.random(rows)},
-        rng.normal(size=(rows, 4)),
-        [str(i % 3) for i in range(rows)],
-        rng.random(rows),
-        0.004,
-    )
 
 
 def _autocheckpoint(url: str, engine_of: PredictionLogger | None = None) -> int:
@@ -67,11 +53,11 @@ def test_a_stalled_checkpoint_stalls_no_write(
     log = PredictionLogger(url, flush_interval_s=0.05, capacity=100)
     log.start()
     try:
-        assert _record(log, 60) == 60
+        assert record_log_rows(log, 60) == 60
         assert log.flush(10)
         assert entered.wait(10)  # the first write woke the checkpointer; it hangs there
         for _ in range(3):  # 180 rows through a 100-row buffer while it hangs
-            assert _record(log, 60) == 60
+            assert record_log_rows(log, 60) == 60
             assert log.flush(10)
         assert (log.written, log.dropped) == (240, 0)
         assert callers == [CHECKPOINT_THREAD_NAME]
@@ -91,7 +77,7 @@ def test_the_log_checkpoints_its_wal_well_before_a_thousand_pages(tmp_path: Path
     try:
         reader.execute("PRAGMA journal_mode=WAL").fetchall()
         before = db.stat().st_size
-        _record(log, 20)  # a few pages of WAL
+        record_log_rows(log, 20)  # a few pages of WAL
         assert log.flush(10)
         deadline = time.monotonic() + 10
         while db.stat().st_size == before and time.monotonic() < deadline:

@@ -8,26 +8,11 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
+from tests.helpers import record_log_rows
 
 from modelyard.monitor.logstore import create_log_engine, read_window
 from modelyard.monitor.predlog import PredictionLogger
-
-
-def _record(log: PredictionLogger, rows: int, first: int = 0, top: bool = False) -> int:
-    rng = np.random.default_rng(rows)
-    return log.record(
-        "m",
-        "1",
-        [f"req-{first + i}" for i in range(rows)],
-        {"mean_intensity": rng.random(rows)},
-        rng.normal(size=(rows, 4)),
-        [str(i % 3) for i in range(rows)],
-        rng.random(rows),
-        0.004,
-        top_labels=[None] * rows if top else None,
-    )
 
 
 def test_a_write_of_hundreds_of_rows_runs_a_few_statements_in_order(tmp_path: Path) -> None:
@@ -41,8 +26,8 @@ def test_a_write_of_hundreds_of_rows_runs_a_few_statements_in_order(tmp_path: Pa
         connection.set_trace_callback(runs.append)
 
     log.start()
-    _record(log, 700)  # image rows: 12 columns
-    _record(log, 301, first=700, top=True)  # rows with top labels: 13
+    record_log_rows(log, 700)  # image rows: 12 columns
+    record_log_rows(log, 301, first=700, top=True)  # rows with top labels: 13
     assert log.flush(10)
     log.close()
     inserts = [sql for sql in runs if sql.lstrip().upper().startswith("INSERT")]
@@ -66,7 +51,7 @@ def test_a_sqlite_allowing_fewer_parameters_gets_smaller_inserts(tmp_path: Path)
         connection.set_trace_callback(runs.append)
 
     log.start()
-    _record(log, 700)  # 12 columns: 83 rows fit in 999 parameters, so 64 a statement
+    record_log_rows(log, 700)  # 12 columns: 83 rows fit in 999 parameters, so 64 a statement
     assert log.flush(10)
     log.close()
     inserts = [sql for sql in runs if sql.lstrip().upper().startswith("INSERT")]
