@@ -167,6 +167,10 @@ def test_pixels_texts_and_objects_arrive_as_they_were_sent() -> None:
     ids = np.array([[3, 4, 0]], np.int64)
     received, _ = _sent_and_received(ShadowBatch(["t"], [1], ids, [["hej med dig"]], [None]))
     assert received.observed == [["hej med dig"]] and received.model_input.tolist() == [[3, 4, 0]]
+    empty = np.zeros((2, 0), np.int64)  # texts with no tokens: no bytes, still a message
+    received, raw = _sent_and_received(ShadowBatch(["e", "f"], [1, 1], empty, ["", ""], [None] * 2))
+    assert received.model_input.shape == (2, 0) and received.observed == ["", ""]
+    assert len(raw) == 2
     strings = np.array([["hej"]], dtype=object)  # a graph that takes strings: pickled
     received, raw = _sent_and_received(ShadowBatch(["s"], [1], strings, strings, [None]))
     assert received.model_input.tolist() == [["hej"]] and len(raw) == 1

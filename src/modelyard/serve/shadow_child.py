@@ -102,6 +102,13 @@ def _part(value: Any) -> tuple[tuple[Any, ...], np.ndarray | None]:
     return ("inline", value), None
 
 
+def _bytes_of(array: np.ndarray) -> memoryview:
+    """A C-contiguous ``array``'s memory as flat bytes, a view (writable when it is);
+    through numpy, which takes arrays with no elements too (``memoryview.cast`` refuses
+    a zero in the shape)."""
+    return array.reshape(-1).view(np.uint8).data
+
+
 def send_batch(connection: Connection, batch: ShadowBatch) -> None:
     """Send ``batch`` down ``connection`` (from one thread at a time): a pickled header,
     then each array's bytes as they lie in memory.
@@ -119,7 +126,7 @@ def send_batch(connection: Connection, batch: ShadowBatch) -> None:
     connection.send(("batch", batch.ids, batch.counts, batch.rules, input_part, observed_part))
     for raw in (input_bytes, observed_bytes):
         if raw is not None:
-            connection.send_bytes(raw.data.cast("B"))
+            connection.send_bytes(_bytes_of(raw))
 
 
 def _receive_part(connection: Connection, part: tuple[Any, ...]) -> Any:
@@ -127,7 +134,7 @@ def _receive_part(connection: Connection, part: tuple[Any, ...]) -> Any:
         return part[1]
     _, dtype, shape = part
     array = np.empty(shape, np.dtype(dtype))
-    connection.recv_bytes_into(array.data.cast("B"))
+    connection.recv_bytes_into(_bytes_of(array))
     return array
 
 
