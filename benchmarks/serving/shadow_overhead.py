@@ -73,9 +73,16 @@ model (the server's fixed cost per request dominates), or the default MNIST mode
 the serving benchmark (28x28, ``cnn_fast``; one epoch: its cost, not its accuracy)."""
 
 
+def _home_holds(home: Path) -> tuple[str, str]:
+    """The task ``_setup`` trained in ``home`` and the name it registered (a home set
+    up before ``--task`` existed holds the digits model)."""
+    written = (home / ".shadow-bench-ready").read_text().split()
+    return (written[0], written[1]) if len(written) == 2 else ("digits", "digits-cnn")
+
+
 def _model_name(home: Path) -> str:
     """The registered name ``_setup`` served under in ``home``."""
-    return (home / ".shadow-bench-ready").read_text().strip() or "digits-cnn"
+    return _home_holds(home)[1]
 
 
 def _setup(home: Path, task: str = "digits") -> str:
@@ -526,9 +533,10 @@ def main() -> None:
     os.environ["MODELYARD_HOME"] = str(home)
     ready = home / ".shadow-bench-ready"
     if not ready.exists():
-        ready.write_text(_setup(home, args.task))
-    elif args.task != "digits" and _model_name(home) == "digits-cnn":
-        parser.error(f"--home {home} holds the digits model; give a new home for {args.task}")
+        ready.write_text(f"{args.task} {_setup(home, args.task)}")
+    elif _home_holds(home)[0] != args.task:
+        held = _home_holds(home)[0]
+        parser.error(f"--home {home} holds the {held} model; give another home for {args.task}")
     arms: dict[str, _Arm] = {}
     for port, spec in enumerate(args.arms.split(","), start=18100):
         key, _, src = spec.partition("@")
