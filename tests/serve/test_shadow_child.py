@@ -176,6 +176,24 @@ def test_pixels_texts_and_objects_arrive_as_they_were_sent() -> None:
     assert received.model_input.tolist() == [["hej"]] and len(raw) == 1
 
 
+def test_a_batch_whose_arrays_do_not_follow_stops_the_reading_unrun(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stream out of step (another message where a batch's bytes belonged) is never
+    read as inputs: the process stops reading, and logs why."""
+    child, replies = _child(tmp_path)
+    session = _Session()
+    _load(child, session)
+    child.inbox, server = multiprocessing.Pipe(duplex=False)
+    server.send(("batch", ["r0"], [3], [None], ("raw", "<f4", (3, 4)), ("same",)))
+    server.send(("stop",))  # where its 48 bytes belonged
+    server.send(("stop",))
+    with caplog.at_level("ERROR", logger="modelyard.serve"):
+        child.read()  # returns
+    assert session.calls == [] and not replies.poll(0.1)
+    assert "could not be read" in caplog.text
+
+
 def test_the_loaded_version_is_told_once_per_change(tmp_path: Path) -> None:
     child, replies = _child(tmp_path)
     child.tell_model(first=True)

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pytest
 
 from modelyard.modality import Batch
 from modelyard.serve.metrics import ServerMetrics
@@ -80,6 +81,17 @@ def test_a_batch_is_one_message_and_a_different_spec_decodes_afresh() -> None:
     assert batch.observed is batch.model_input  # float inputs are what the log sees: sent once
     assert not inbox.poll(0.1)  # one message for the three
     assert shadow.in_flight == 3
+
+
+def test_a_batch_that_cannot_be_sent_gives_its_place_in_the_bound_back() -> None:
+    shadow, _ = _shadow()
+    shadow.model = ShadowModel("digits", "2", "image", SPEC)
+    _inbox, shadow._outbox = multiprocessing.Pipe(duplex=False)
+    work = _work(1)
+    work.rule = lambda: None  # type: ignore[assignment]  # nothing pickles a lambda
+    with pytest.raises(Exception, match="pickle"):
+        shadow._run([(work, None)])  # _work counts it as failed
+    assert shadow.in_flight == 0  # else, leak by leak, the bound would drop everything
 
 
 def test_observed_inputs_of_different_types_go_as_they_are() -> None:

@@ -370,8 +370,15 @@ class PredictionLogger:
             stop.wait(CHECKPOINT_INTERVAL_S)
 
     def _checkpoint(self) -> None:
+        """One checkpoint, through ``write_through`` where there is one: the shadow's
+        process runs it on its write lane too, since a checkpoint holds SQLite's
+        checkpoint lock through its copy and fsync, and an idle thread preempted there
+        would leave the server's checkpoints finding it taken and the WAL growing."""
         try:
-            checkpoint(self.engine)
+            if self.write_through is None:
+                checkpoint(self.engine)
+            else:
+                self.write_through(partial(checkpoint, self.engine))
         except Exception as error:  # a busy or missing database: the next one catches up
             now = time.monotonic()
             if now - self._last_checkpoint_warning > 30:

@@ -134,7 +134,9 @@ def _receive_part(connection: Connection, part: tuple[Any, ...]) -> Any:
         return part[1]
     _, dtype, shape = part
     array = np.empty(shape, np.dtype(dtype))
-    connection.recv_bytes_into(_bytes_of(array))
+    received = connection.recv_bytes_into(_bytes_of(array))  # longer: BufferTooShort
+    if received != array.nbytes:  # another message where the bytes belonged
+        raise ValueError(f"a shadow batch's array came as {received} bytes, not {array.nbytes}")
     return array
 
 
@@ -353,13 +355,13 @@ class _Child:
         while True:
             try:
                 message = self.inbox.recv()
-            except (EOFError, OSError):
-                return
-            if message[0] == "stop":
-                return
-            try:
+                if message[0] == "stop":
+                    return
                 batch = receive_batch(self.inbox, message)
-            except (EOFError, OSError):
+            except (EOFError, OSError):  # the server is gone
+                return
+            except Exception as error:  # the stream is out of step: nothing after is sound
+                logger.error("the shadow's process stops: a batch could not be read: %s", error)
                 return
             self.tell_model()
             self.run_batch(batch)

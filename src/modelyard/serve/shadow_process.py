@@ -186,10 +186,12 @@ class ShadowProcess(Shadow):
             self.in_flight += len(items)
         try:
             send_batch(self._outbox, message)  # a full pipe blocks here, not the event loop
-        except (OSError, ValueError):  # the child is gone
+        except BaseException as error:  # not sent: never counted against the bound
             with self._flight_lock:
                 self.in_flight -= len(items)
-            self._count("failed", len(items))
+            if not isinstance(error, (OSError, ValueError)):
+                raise  # _work counts them as failed
+            self._count("failed", len(items))  # the child is gone
 
     def _read(self, replies: Any) -> None:
         """The reading thread: count what the child reports, until it is gone."""
@@ -243,10 +245,15 @@ class ShadowProcess(Shadow):
         process = self._process
         if process is None:
             return
-        if self._outbox is not None:
+        if self._outbox is not None and (worker is None or not worker.is_alive()):
             with contextlib.suppress(OSError, ValueError):
                 self._outbox.send(("stop",))
             self._outbox.close()
+        elif self._outbox is not None:
+            # Still blocked sending a batch (the child stopped reading): a stop now could
+            # land inside that batch, and closing the pipe under the sender is unsafe.
+            # The child is waited for, then ended, below.
+            logger.error("the shadow's process stopped reading; it gets no stop message")
         # the child's log gets as long as the server's own to write what it holds
         limit = self.settings.log_stop_timeout_s + timeout_s
         await loop.run_in_executor(None, _wait, process, limit)
