@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from log_thread import LogThreadSampler
+
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 TRACE_ENV = "LOG_STALLS_TRACE"
@@ -108,49 +110,34 @@ def instrument(path: str) -> None:
         predlog.checkpoint = timed_checkpoint
 
 
-class _Waits:
+class _Waits(LogThreadSampler):
     """Samples the log thread's ``wchan`` every 2 ms: samples per wchan, and each wait
     of 30 ms or more outside ``futex_do_wait`` (where it waits for work or the GIL)
     with the kernel stack read 20 ms into it."""
 
     def __init__(self, pid: int) -> None:
-        self.task: Path | None = None
-        for comm in Path(f"/proc/{pid}/task").glob("*/comm"):
-            if comm.read_text().startswith("modelyard-log"):
-                self.task = comm.parent
+        super().__init__(pid, 0.002)
         self.counts: dict[str, int] = {}
         self.long: list[dict[str, Any]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._current, self._since, self._stack = "", 0.0, ""
 
-    def _sample(self) -> None:
-        current, since, stack = "", 0.0, ""
-        while self.task is not None and not self._stop.wait(0.002):
+    def sample(self, wchan: str) -> None:
+        wchan = wchan or "running"
+        now = time.monotonic()
+        self.counts[wchan] = self.counts.get(wchan, 0) + 1
+        current, since = self._current, self._since
+        if wchan != current:
+            if current not in ("", "0", "running", "futex_do_wait") and now - since >= 0.03:
+                self.long.append(
+                    {"wchan": current, "ms": round(1e3 * (now - since)), "stack": self._stack}
+                )
+            self._current, self._since, self._stack = wchan, now, ""
+        elif not self._stack and now - since > 0.02 and wchan not in ("0", "futex_do_wait"):
+            assert self.task is not None  # sampled, so found
             try:
-                wchan = (self.task / "wchan").read_text() or "running"
+                self._stack = (self.task / "stack").read_text()
             except OSError:
-                return
-            now = time.monotonic()
-            self.counts[wchan] = self.counts.get(wchan, 0) + 1
-            if wchan != current:
-                if current not in ("", "0", "running", "futex_do_wait") and now - since >= 0.03:
-                    self.long.append(
-                        {"wchan": current, "ms": round(1e3 * (now - since)), "stack": stack}
-                    )
-                current, since, stack = wchan, now, ""
-            elif not stack and now - since > 0.02 and wchan not in ("0", "futex_do_wait"):
-                try:
-                    stack = (self.task / "stack").read_text()
-                except OSError:
-                    stack = "?"
-
-    def __enter__(self) -> _Waits:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+                self._stack = "?"
 
 
 def _metric(port: int, name: str) -> float:

@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 import wrk_load
+from log_thread import LogThreadSampler
 from paired import bootstrap_median, paired_ratios
 
 HERE = Path(__file__).resolve().parent
@@ -267,7 +268,7 @@ def _switches_per_answer(
     return {kind: round(value / max(answers, 1.0), 3) for kind, value in made.items()}
 
 
-class _LockWaits:
+class _LockWaits(LogThreadSampler):
     """Samples where the server's prediction log thread is blocked (its /proc
     ``wchan``) every ``interval_s`` while running: in ``hrtimer_nanosleep`` it is in
     SQLite's busy handler, sleeping until the database's write lock frees (the log
@@ -276,38 +277,17 @@ class _LockWaits:
     them: how long one write waited for the shadow's process to finish its own."""
 
     def __init__(self, pid: int, interval_s: float = 0.005) -> None:
-        import threading
-
-        self.interval_s = interval_s
-        self.path: Path | None = None
-        for comm in Path(f"/proc/{pid}/task").glob("*/comm"):
-            if comm.read_text().startswith("modelyard-log"):
-                self.path = comm.parent / "wchan"
+        super().__init__(pid, interval_s)
         self.samples = self.sleeping = self.run = self.longest = 0
         self.where: dict[str, int] = {}  # wchan -> samples: where else it waits
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
 
-    def _sample(self) -> None:
-        while self.path is not None and not self._stop.wait(self.interval_s):
-            try:
-                wchan = self.path.read_text()
-            except OSError:  # the thread ended
-                return
-            asleep = wchan == "hrtimer_nanosleep"
-            self.where[wchan or "running"] = self.where.get(wchan or "running", 0) + 1
-            self.samples += 1
-            self.sleeping += asleep
-            self.run = self.run + 1 if asleep else 0
-            self.longest = max(self.longest, self.run)
-
-    def __enter__(self) -> _LockWaits:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    def sample(self, wchan: str) -> None:
+        asleep = wchan == "hrtimer_nanosleep"
+        self.where[wchan or "running"] = self.where.get(wchan or "running", 0) + 1
+        self.samples += 1
+        self.sleeping += asleep
+        self.run = self.run + 1 if asleep else 0
+        self.longest = max(self.longest, self.run)
 
     def found(self) -> dict[str, object]:
         top = sorted(self.where.items(), key=lambda item: -item[1])[:4]

@@ -315,13 +315,7 @@ class _Child:
         counted as what stopped it (nothing loaded, no room in the log, a failure)."""
         from modelyard.bundle import INPUT_NAME
 
-        ids, counts, inputs, observed, rules = (
-            batch.ids,
-            batch.counts,
-            batch.model_input,
-            batch.observed,
-            batch.rules,
-        )
+        ids, counts, inputs, observed = batch.ids, batch.counts, batch.model_input, batch.observed
         if isinstance(observed, np.ndarray):  # joined by the server: one view each
             observed = np.split(observed, np.cumsum(counts)[:-1])
         requests = len(ids)
@@ -339,7 +333,9 @@ class _Child:
                 outputs = dict(zip(model.output_names, results, strict=True))
                 logged: list[tuple[str, Any, dict[str, Any], None, Any]] = []
                 start = 0
-                for request_id, count, seen, rule in zip(ids, counts, observed, rules, strict=True):
+                for request_id, count, seen, rule in zip(
+                    ids, counts, observed, batch.rules, strict=True
+                ):
                     mine = {name: value[start : start + count] for name, value in outputs.items()}
                     logged.append((request_id, seen, mine, None, rule))
                     start += count
