@@ -4,9 +4,12 @@ child's reports become this server's metrics."""
 
 from __future__ import annotations
 
-import multiprocessing
+import asyncio
+import os
 import sys
 import threading
+import time
+from multiprocessing.connection import Connection
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,8 +20,8 @@ from modelyard.modality import Batch
 from modelyard.serve.metrics import ServerMetrics
 from modelyard.serve.monitoring import ServingMonitor
 from modelyard.serve.settings import ServeSettings
-from modelyard.serve.shadow import ShadowWork
-from modelyard.serve.shadow_child import ShadowModel, receive_batch
+from modelyard.serve.shadow import THREAD_NAME, ShadowWork
+from modelyard.serve.shadow_child import ShadowBatch, ShadowModel, receive_batch
 from modelyard.serve.shadow_process import MESSAGE_BATCHES, ShadowProcess, _joined
 
 SPEC = {"kind": "image", "height": 2, "width": 2, "channels": 1, "mean": 0.0, "std": 1.0}
@@ -68,30 +71,51 @@ def test_requests_sent_and_not_reported_back_count_against_the_bound() -> None:
     assert _value(metrics, "modelyard_shadow_requests_total", {"outcome": "dropped"}) == 2
 
 
+class _Child:
+    """The child's ends of the two pipes, as the child holds them (Connection)."""
+
+    def __init__(self, shadow: ShadowProcess) -> None:
+        inbox, to_child = os.pipe()
+        from_child, outbox = os.pipe()
+        shadow.attach(asyncio.get_running_loop(), to_child, from_child)
+        self.inbox = Connection(inbox, writable=False)
+        self.outbox = Connection(outbox, readable=False)
+
+    def batch(self) -> ShadowBatch:
+        return receive_batch(self.inbox, self.inbox.recv())
+
+
 def test_a_batch_is_one_message_and_a_different_spec_decodes_afresh() -> None:
-    shadow, _ = _shadow()
-    shadow.model = ShadowModel("digits", "2", "image", SPEC)
-    inbox, shadow._outbox = multiprocessing.Pipe(duplex=False)
-    shadow._run([(_work(1), None), (_work(2), None), (_work(3, spec="other"), None)])
-    header = inbox.recv()
-    batch = receive_batch(inbox, header)
-    assert header[0] == "batch"
-    assert (batch.ids, batch.counts, batch.rules) == (["r1", "r2", "r3"], [1, 2, 3], [None] * 3)
-    assert batch.model_input[:, 0].tolist() == [1, 2, 2, -3, -3, -3]  # the third decoded afresh
-    assert batch.observed is batch.model_input  # float inputs are what the log sees: sent once
-    assert not inbox.poll(0.1)  # one message for the three
-    assert shadow.in_flight == 3
+    async def main() -> None:
+        shadow, _ = _shadow()
+        shadow.model = ShadowModel("digits", "2", "image", SPEC)
+        child = _Child(shadow)
+        shadow._run([(_work(1), None), (_work(2), None), (_work(3, spec="other"), None)])
+        header = child.inbox.recv()
+        batch = receive_batch(child.inbox, header)
+        assert header[0] == "batch"
+        assert (batch.ids, batch.counts, batch.rules) == (["r1", "r2", "r3"], [1, 2, 3], [None] * 3)
+        assert batch.model_input[:, 0].tolist() == [1, 2, 2, -3, -3, -3]  # the third afresh
+        assert batch.observed is batch.model_input  # float inputs are what the log sees: once
+        assert not child.inbox.poll(0.1)  # one message for the three
+        assert shadow.in_flight == 3
+
+    asyncio.run(main())
 
 
 def test_a_batch_that_cannot_be_sent_gives_its_place_in_the_bound_back() -> None:
-    shadow, _ = _shadow()
-    shadow.model = ShadowModel("digits", "2", "image", SPEC)
-    _inbox, shadow._outbox = multiprocessing.Pipe(duplex=False)
-    work = _work(1)
-    work.rule = lambda: None  # type: ignore[assignment]  # nothing pickles a lambda
-    with pytest.raises(Exception, match="pickle"):
-        shadow._run([(work, None)])  # _work counts it as failed
-    assert shadow.in_flight == 0  # else, leak by leak, the bound would drop everything
+    async def main() -> None:
+        shadow, _ = _shadow()
+        shadow.model = ShadowModel("digits", "2", "image", SPEC)
+        child = _Child(shadow)
+        work = _work(1)
+        work.rule = lambda: None  # type: ignore[assignment]  # nothing pickles a lambda
+        with pytest.raises(Exception, match="pickle"):
+            shadow._run([(work, None)])  # _send counts it as failed
+        assert shadow.in_flight == 0  # else, leak by leak, the bound would drop everything
+        assert not child.inbox.poll(0.1)  # and nothing of it went down the pipe
+
+    asyncio.run(main())
 
 
 def test_observed_inputs_of_different_types_go_as_they_are() -> None:
@@ -104,68 +128,131 @@ def test_observed_inputs_of_different_types_go_as_they_are() -> None:
 
 
 def test_reports_become_metrics_and_a_gone_child_takes_no_more_work() -> None:
-    shadow, metrics = _shadow()
-    replies, child_end = multiprocessing.Pipe(duplex=False)
-    reader = threading.Thread(target=shadow._read, args=(replies,))
-    reader.start()
-    shadow.in_flight = 5
-    child_end.send(("model", ShadowModel("digits", "2", "image", SPEC)))
-    child_end.send(("outcomes", {"done": 3}, 3, 0))
-    child_end.send(("outcomes", {"log_full": 2}, 2, 7))
-    child_end.send(("closed", 1))
-    child_end.close()  # the child is gone
-    reader.join(5)
-    assert not reader.is_alive()
-    assert shadow.in_flight == 0
-    outcomes = {
-        outcome: _value(metrics, "modelyard_shadow_requests_total", {"outcome": outcome})
-        for outcome in ("done", "log_full")
-    }
-    assert outcomes == {"done": 3, "log_full": 2}
-    assert _value(metrics, "modelyard_prediction_log_dropped_total") == 8
-    assert _value(metrics, "modelyard_prediction_log_shadow_dropped_total") == 8
-    assert _value(metrics, "modelyard_shadow_info", {"model": "digits", "version": "2"}) == 1
-    assert shadow.model is None and not shadow.admit()  # skipped from now on
+    async def main() -> None:
+        shadow, metrics = _shadow()
+        child = _Child(shadow)
+        shadow.in_flight = 5
+        child.outbox.send(("model", ShadowModel("digits", "2", "image", SPEC)))
+        child.outbox.send(("outcomes", {"done": 3}, 3, 0))
+        child.outbox.send(("outcomes", {"log_full": 2}, 2, 7))
+        child.outbox.send(("closed", 1))
+        child.outbox.close()  # the child is gone
+        assert shadow._gone is not None
+        await asyncio.wait_for(shadow._gone, 5)
+        assert shadow.in_flight == 0
+        outcomes = {
+            outcome: _value(metrics, "modelyard_shadow_requests_total", {"outcome": outcome})
+            for outcome in ("done", "log_full")
+        }
+        assert outcomes == {"done": 3, "log_full": 2}
+        assert _value(metrics, "modelyard_prediction_log_dropped_total") == 8
+        assert _value(metrics, "modelyard_prediction_log_shadow_dropped_total") == 8
+        assert _value(metrics, "modelyard_shadow_info", {"model": "digits", "version": "2"}) == 1
+        assert shadow.model is None and not shadow.admit()  # skipped from now on
+
+    asyncio.run(main())
 
 
-def test_a_message_carries_several_main_batches() -> None:
+def test_a_message_carries_several_main_batches_and_the_rest_lingers() -> None:
     """What queued goes in as few messages as fit MESSAGE_BATCHES main batches each
-    (the server pays per message: a wake-up, a pickle, a report to read), not one
-    message per ``max_batch_size`` requests, and never more than ``shadow_queue``."""
-    settings = ServeSettings(
-        model="models:/digits@production",
-        shadow="staging",
-        shadow_queue=512,
-        max_batch_size=8,
-        log_predictions=False,
-    )
-    metrics = ServerMetrics()
-    shadow = ShadowProcess(settings, metrics, ServingMonitor(settings, metrics))
-    assert shadow.max_rows == MESSAGE_BATCHES * 8
-    assert _shadow(queue=4)[0].max_rows == 4  # the bound caps a message too
-    shadow.model = ShadowModel("digits", "2", "image", SPEC)
-    inbox, shadow._outbox = multiprocessing.Pipe(duplex=False)
-    for _ in range(100):
+    (the server pays per message: a timer, a header, a report to read), not one
+    message per ``max_batch_size`` requests, and never more than ``shadow_queue``; a
+    message that is not full waits ``linger_s`` for more."""
+
+    async def main() -> None:
+        settings = ServeSettings(
+            model="models:/digits@production",
+            shadow="staging",
+            shadow_queue=512,
+            max_batch_size=8,
+            log_predictions=False,
+        )
+        metrics = ServerMetrics()
+        shadow = ShadowProcess(settings, metrics, ServingMonitor(settings, metrics))
+        assert shadow.max_rows == MESSAGE_BATCHES * 8
+        assert _shadow(queue=4)[0].max_rows == 4  # the bound caps a message too
+        shadow.model = ShadowModel("digits", "2", "image", SPEC)
+        shadow.linger_s = 0.3
+        child = _Child(shadow)
+        for _ in range(100):
+            shadow.offer(_work(1))
+        assert not child.inbox.poll(0)  # nothing written while the answer is being made
+        await asyncio.sleep(0.05)
+        sizes = [len(child.batch().ids) for _ in range(3)]
+        assert sizes == [32, 32, 32] and len(shadow.pending) == 4
+        assert not child.inbox.poll(0)  # the last four linger
+        await asyncio.sleep(0.4)
+        assert len(child.batch().ids) == 4
+        assert not child.inbox.poll(0.1) and shadow.in_flight == 100
+
+    asyncio.run(main())
+
+
+def test_a_full_pipe_never_blocks_the_event_loop_and_loses_nothing_once_it_drains() -> None:
+    """A child that stops reading (SCHED_IDLE, at saturation) fills the pipe: the event
+    loop goes on (a blocking write would stall every client), the bound drops what
+    does not fit, and what was queued arrives whole and in order when it reads again."""
+
+    async def main() -> None:
+        shadow, metrics = _shadow(queue=64)
+        shadow.model = ShadowModel("digits", "2", "image", SPEC)
+        shadow.max_rows = 16
+        shadow.linger_s = 0.001
+        child = _Child(shadow)
+        big = np.ones((1, 8192), np.float32)  # 32 KiB a request: the 64 KiB pipe fills
+        for n in range(200):
+            if shadow.admit():
+                shadow.offer(ShadowWork(f"r{n}", SimpleNamespace(spec=SPEC), Batch(big, big), None))  # type: ignore[arg-type]
+            await asyncio.sleep(0.001)  # the loop's other work (answers) goes on meanwhile
+        assert shadow._writer is not None and shadow._writer.waiting
+        dropped = _value(metrics, "modelyard_shadow_requests_total", {"outcome": "dropped"})
+        assert dropped > 0 and shadow.in_flight + len(shadow.pending) == 64
+
+        received: list[str] = []
+
+        def read() -> None:  # the child reads again
+            while len(received) < 64:
+                received.extend(child.batch().ids)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 10
+        while reader.is_alive() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert [int(one[1:]) for one in received] == sorted(int(one[1:]) for one in received)
+        assert len(received) == 64 and dropped + 64 == 200 and not shadow.pending
+
+    asyncio.run(main())
+
+
+def test_requests_the_child_will_never_read_are_counted_as_failed() -> None:
+    async def main() -> None:
+        shadow, metrics = _shadow()
+        shadow.model = ShadowModel("digits", "2", "image", SPEC)
+        child = _Child(shadow)
+        child.inbox.close()  # the child is gone: the pipe breaks at the next write
         shadow.offer(_work(1))
-    worker = threading.Thread(target=shadow._work, daemon=True)
-    worker.start()
-    sizes = [len(receive_batch(inbox, inbox.recv()).ids) for _ in range(4)]
-    shadow._stopping = True
-    shadow._wake.set()
-    worker.join(5)
-    assert sizes == [32, 32, 32, 4]
-    assert not inbox.poll(0.1) and shadow.in_flight == 100
+        shadow.offer(_work(2))
+        shadow._send()
+        assert _value(metrics, "modelyard_shadow_requests_total", {"outcome": "failed"}) == 2
+        assert shadow.in_flight == 0
+
+    asyncio.run(main())
 
 
-def test_the_switch_interval_is_left_as_it_is() -> None:
-    """Only a shadow in threads of the server lowers it (SWITCH_INTERVAL_S)."""
-    before = sys.getswitchinterval()
-    shadow, _ = _shadow()
-    shadow._start_worker()
-    try:
+def test_the_server_runs_no_shadow_thread_and_leaves_the_switch_interval() -> None:
+    """Only a shadow in threads of the server lowers it (SWITCH_INTERVAL_S); this one
+    sends and reads on the event loop."""
+
+    async def main() -> None:
+        before = sys.getswitchinterval()
+        shadow, _ = _shadow()
+        shadow.model = ShadowModel("digits", "2", "image", SPEC)
+        child = _Child(shadow)
+        shadow.offer(_work(1))
+        await asyncio.sleep(0.1)
+        assert child.batch().ids == ["r1"]
         assert sys.getswitchinterval() == before
-    finally:
-        shadow._stopping = True
-        shadow._wake.set()
-        assert shadow._worker is not None
-        shadow._worker.join(10)
+        assert not [one for one in threading.enumerate() if one.name.startswith(THREAD_NAME)]
+
+    asyncio.run(main())

@@ -242,7 +242,12 @@ class Shadow(abc.ABC):
             self._count("dropped")
             return
         pending.append((work, self._shared_row(work)))
-        if len(pending) == 1:
+        self._queued()
+
+    def _queued(self) -> None:
+        """Called on the event loop after each append to :attr:`pending`: wake the
+        shadow's thread when it may be idle."""
+        if len(self.pending) == 1:
             self._wake.set()
 
     def _work(self) -> None:
