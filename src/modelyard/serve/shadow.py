@@ -271,14 +271,20 @@ class Shadow(abc.ABC):
                 time.sleep(self.linger_s)
             count = min(len(pending), self.max_rows)
             self.running = count  # before the pops: close() never sees neither
-            items = [pending.popleft() for _ in range(count)]
             try:
-                self._run(items)
-            except Exception as error:  # a shadow failure never reaches a client
-                self._count("failed", len(items))
-                logger.debug("shadow batch failed: %s", error)
+                self._take(count)
             finally:
                 self.running = 0
+
+    def _take(self, count: int) -> None:
+        """Take ``count`` requests off the queue and run them as one batch; a failure is
+        counted, never raised (it never reaches a client)."""
+        items = [self.pending.popleft() for _ in range(count)]
+        try:
+            self._run(items)
+        except Exception as error:
+            self._count("failed", len(items))
+            logger.debug("shadow batch failed: %s", error)
 
     def _show(self, model: _Shown) -> None:
         if self._shown is not model:

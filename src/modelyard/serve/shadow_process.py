@@ -204,13 +204,7 @@ class ShadowProcess(Shadow):
             if not everything and len(pending) < self.max_rows:
                 self._queued()  # the rest waits for more to join it
                 return
-            count = min(len(pending), self.max_rows)
-            items = [pending.popleft() for _ in range(count)]
-            try:
-                self._run(items)
-            except Exception as error:  # a shadow failure never reaches a client
-                self._count("failed", len(items))
-                logger.debug("shadow batch failed: %s", error)
+            self._take(min(len(pending), self.max_rows))
 
     def _run(self, items: list[tuple[ShadowWork, QueuedRow | None]]) -> None:
         """Write one batch to the child's pipe (what does not fit goes when it drains)."""
