@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from tests.helpers import run_cli
 
@@ -98,6 +99,15 @@ def test_static_quantize_calibrates_a_per_channel_qdq_graph(tmp_path: Path) -> N
         and len(weights[node.input[0]].dims) == 4  # a conv weight
     ]
     assert conv_scales and all(scale.size > 1 for scale in conv_scales)  # per channel
+    # 7-bit weights: on an AVX2-only CPU a pair of uint8 x int8 products sums in int16
+    # and would saturate at full range (quantize.REDUCE_RANGE)
+    int8_weights = [
+        numpy_helper.to_array(init)
+        for init in graph.initializer
+        if init.data_type == onnx.TensorProto.INT8 and len(init.dims) > 1
+    ]
+    assert int8_weights and max(int(np.abs(w.astype(np.int16)).max()) for w in int8_weights) <= 64
+    assert q["weight_bits"] == 7
 
     refused = run_cli(*args, "--matmul-only", "--out", str(tmp_path / "no"))
     assert refused.returncode == 2 and "drop --matmul-only" in refused.stderr

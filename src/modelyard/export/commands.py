@@ -112,7 +112,8 @@ def quantize(
         typer.Option(
             "--static",
             help="Static INT8: activation scales calibrated on training images, QDQ graph, "
-            "per-channel weights (fast where the CPU has AMX or VNNI).",
+            "per-channel 7-bit int8 weights (fast where the CPU has AMX or VNNI; "
+            "7 bits keep AVX2-only CPUs from saturating).",
         ),
     ] = False,
     calibration_examples: Annotated[
@@ -157,7 +158,7 @@ def quantize(
         hint = [q.speed_verdict]
     if q.method == "static":
         how = (
-            f"static quantization (QDQ, per-channel int8 weights, uint8 activations "
+            f"static quantization (QDQ, per-channel 7-bit int8 weights, uint8 activations "
             f"calibrated on {q.calibration_examples} training images), ops: {ops}"
         )
     else:

@@ -3,8 +3,9 @@
 Dynamic quantization stores weights as int8 and quantizes activations on the fly,
 so it needs no calibration data. Static quantization (``static=True``) fixes the
 activations' scales from calibration on training images and writes a QDQ graph with
-per-channel int8 weights, which ONNX Runtime fuses into int8 kernels (fast where the
-CPU has int8 dot products: AMX, AVX-512 VNNI or AVX-VNNI). Whether either is worth it
+per-channel int8 weights (7 bits of them: :data:`REDUCE_RANGE`), which ONNX Runtime
+fuses into int8 kernels (fast where the CPU has int8 dot products: AMX, AVX-512 VNNI or
+AVX-VNNI). Whether either is worth it
 depends on the model and the CPU, so :func:`compare_quantized` measures the INT8
 bundle against its source on a real split: accuracy, agreement, file size and
 single-thread latency.
@@ -155,6 +156,18 @@ def _calibration_reader(quantization: Any, inputs: np.ndarray, batch: int = 32) 
     return Reader()
 
 
+REDUCE_RANGE = True
+"""Static INT8 weights take 7 bits (ONNX Runtime's ``reduce_range``), wherever the bundle
+is made, because it may be served on a CPU without int8 dot products. There (AVX2
+only) MLAS multiplies uint8 activations by int8 weights with ``vpmaddubsw``, which sums
+each pair of products into int16 and saturates past 32,767 (255 x 127 x 2 = 64,770):
+on an AVX2-only AMD EPYC the full-range ``cnn_fast`` lost 0.6 points of accuracy and
+disagreed with float32 on 1.0% of test images, the old CNN on 0.6%; with 7-bit weights
+(2 x 255 x 64 = 32,640) both agreed on 99.8-100%, with no speed cost on the Xeon (AMX,
+VNNI) and within the round-to-round spread on that EPYC (benchmarks/frontier/RESULTS.md,
+2026-12-07)."""
+
+
 def _quantize_static(
     quantization: Any, prepared: Path, quantized: Path, calibration: np.ndarray
 ) -> dict[str, Any]:
@@ -165,6 +178,7 @@ def _quantize_static(
         quant_format=quantization.QuantFormat.QDQ,
         op_types_to_quantize=list(STATIC_OPS),
         per_channel=True,
+        reduce_range=REDUCE_RANGE,
         activation_type=quantization.QuantType.QUInt8,
         weight_type=quantization.QuantType.QInt8,
         calibrate_method=quantization.CalibrationMethod.MinMax,
@@ -179,6 +193,7 @@ def _quantize_static(
         "format": "QDQ",
         "per_channel": True,
         "weight_type": "int8",
+        "weight_bits": 7 if REDUCE_RANGE else 8,
         "activation_type": "uint8",
         "op_types": list(STATIC_OPS),
         "calibration": {"method": "minmax", "split": "train", "examples": len(calibration)},
