@@ -256,3 +256,52 @@ def test_the_server_runs_no_shadow_thread_and_leaves_the_switch_interval() -> No
         assert not [one for one in threading.enumerate() if one.name.startswith(THREAD_NAME)]
 
     asyncio.run(main())
+
+
+async def _full_pipe(queue: int = 64) -> tuple[ShadowProcess, ServerMetrics, _Child]:
+    """A shadow whose child stopped reading: a message cut short in the full pipe, the
+    rest queued behind it."""
+    shadow, metrics = _shadow(queue=queue)
+    shadow.model = ShadowModel("digits", "2", "image", SPEC)
+    shadow.max_rows = 16
+    shadow.linger_s = 0.001
+    child = _Child(shadow)
+    big = np.ones((1, 8192), np.float32)  # 32 KiB a request: the 64 KiB pipe fills
+    for n in range(queue):
+        shadow.offer(ShadowWork(f"r{n}", SimpleNamespace(spec=SPEC), Batch(big, big), None))  # type: ignore[arg-type]
+        await asyncio.sleep(0.001)
+    assert shadow._writer is not None and shadow._writer.waiting and shadow.pending
+    return shadow, metrics, child
+
+
+def test_a_child_that_dies_behind_a_full_pipe_leaves_no_request_uncounted() -> None:
+    """What queued here while the pipe was full is never sent once the child is gone:
+    it is counted (as the threads' worker counted it, skipped), not left in the queue."""
+
+    async def main() -> None:
+        shadow, metrics, child = await _full_pipe()
+        queued = len(shadow.pending)
+        child.inbox.close()  # the child dies
+        child.outbox.close()
+        assert shadow._gone is not None
+        await asyncio.wait_for(shadow._gone, 5)
+        await asyncio.sleep(0.05)
+        assert not shadow.pending
+        assert _value(metrics, "modelyard_shadow_requests_total", {"outcome": "skipped"}) == queued
+        await shadow.close(timeout_s=0.1)
+
+    asyncio.run(main())
+
+
+def test_a_message_cut_short_at_close_is_counted_as_failed() -> None:
+    async def main() -> None:
+        shadow, metrics, child = await _full_pipe()
+        assert shadow._writer is not None
+        unsent, in_flight = shadow._writer.unsent_requests, shadow.in_flight
+        await shadow.close(timeout_s=0.1)  # the child never reads again: no stop, EOF
+        assert unsent > 0 and shadow.in_flight == in_flight - unsent
+        assert _value(metrics, "modelyard_shadow_requests_total", {"outcome": "failed"}) == unsent
+        child.inbox.close()
+        child.outbox.close()
+
+    asyncio.run(main())

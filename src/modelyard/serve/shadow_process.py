@@ -290,6 +290,9 @@ class ShadowProcess(Shadow):
         if not self._stopping:
             logger.error("the shadow's process ended; the shadow is off until a restart")
         self.model = None  # nothing takes new work once the child is gone
+        if self.pending:  # nor is what queued here ever sent: counted as _run counts it
+            self._count("skipped", len(self.pending))
+            self.pending.clear()
         _settle(self._told)
         _settle(self._gone)
 
@@ -319,7 +322,10 @@ class ShadowProcess(Shadow):
                 logger.error("the shadow's process stopped reading; it gets no stop message")
             else:
                 writer.write([pickle.dumps(("stop",), pickle.HIGHEST_PROTOCOL)])
-            self.in_flight -= writer.close()
+            unsent = writer.close()  # messages cut short: the child never reads them
+            self.in_flight -= unsent
+            if unsent:
+                self._count("failed", unsent)
         process = self._process
         if process is None:
             return
