@@ -27,7 +27,8 @@ from modelyard.serve.shadow_process import MESSAGE_BATCHES, ShadowProcess, _join
 SPEC = {"kind": "image", "height": 2, "width": 2, "channels": 1, "mean": 0.0, "std": 1.0}
 
 
-def _shadow(queue: int = 8) -> tuple[ShadowProcess, ServerMetrics]:
+def _shadow(queue: int = 8, loaded: bool = False) -> tuple[ShadowProcess, ServerMetrics]:
+    """A shadow's server side (``loaded``: as if the child had reported a version)."""
     settings = ServeSettings(
         model="models:/digits@production",
         shadow="staging",
@@ -35,7 +36,10 @@ def _shadow(queue: int = 8) -> tuple[ShadowProcess, ServerMetrics]:
         log_predictions=False,
     )
     metrics = ServerMetrics()
-    return ShadowProcess(settings, metrics, ServingMonitor(settings, metrics)), metrics
+    shadow = ShadowProcess(settings, metrics, ServingMonitor(settings, metrics))
+    if loaded:
+        shadow.model = ShadowModel("digits", "2", "image", SPEC)
+    return shadow, metrics
 
 
 def _value(metrics: ServerMetrics, name: str, labels: dict[str, str] | None = None) -> float:
@@ -60,8 +64,7 @@ def test_no_work_before_the_child_reports_a_loaded_version() -> None:
 
 
 def test_requests_sent_and_not_reported_back_count_against_the_bound() -> None:
-    shadow, metrics = _shadow(queue=4)
-    shadow.model = ShadowModel("digits", "2", "image", SPEC)
+    shadow, metrics = _shadow(queue=4, loaded=True)
     shadow.in_flight = 3  # the child has not answered them: it is behind
     assert shadow.admit()
     shadow.offer(_work(1))
@@ -87,8 +90,7 @@ class _Child:
 
 def test_a_batch_is_one_message_and_a_different_spec_decodes_afresh() -> None:
     async def main() -> None:
-        shadow, _ = _shadow()
-        shadow.model = ShadowModel("digits", "2", "image", SPEC)
+        shadow, _ = _shadow(loaded=True)
         child = _Child(shadow)
         shadow._run([(_work(1), None), (_work(2), None), (_work(3, spec="other"), None)])
         header = child.inbox.recv()
@@ -105,8 +107,7 @@ def test_a_batch_is_one_message_and_a_different_spec_decodes_afresh() -> None:
 
 def test_a_batch_that_cannot_be_sent_gives_its_place_in_the_bound_back() -> None:
     async def main() -> None:
-        shadow, _ = _shadow()
-        shadow.model = ShadowModel("digits", "2", "image", SPEC)
+        shadow, _ = _shadow(loaded=True)
         child = _Child(shadow)
         work = _work(1)
         work.rule = lambda: None  # type: ignore[assignment]  # nothing pickles a lambda
@@ -194,8 +195,7 @@ def test_a_full_pipe_never_blocks_the_event_loop_and_loses_nothing_once_it_drain
     does not fit, and what was queued arrives whole and in order when it reads again."""
 
     async def main() -> None:
-        shadow, metrics = _shadow(queue=64)
-        shadow.model = ShadowModel("digits", "2", "image", SPEC)
+        shadow, metrics = _shadow(queue=64, loaded=True)
         shadow.max_rows = 16
         shadow.linger_s = 0.001
         child = _Child(shadow)
@@ -227,8 +227,7 @@ def test_a_full_pipe_never_blocks_the_event_loop_and_loses_nothing_once_it_drain
 
 def test_requests_the_child_will_never_read_are_counted_as_failed() -> None:
     async def main() -> None:
-        shadow, metrics = _shadow()
-        shadow.model = ShadowModel("digits", "2", "image", SPEC)
+        shadow, metrics = _shadow(loaded=True)
         child = _Child(shadow)
         child.inbox.close()  # the child is gone: the pipe breaks at the next write
         shadow.offer(_work(1))
@@ -246,8 +245,7 @@ def test_the_server_runs_no_shadow_thread_and_leaves_the_switch_interval() -> No
 
     async def main() -> None:
         before = sys.getswitchinterval()
-        shadow, _ = _shadow()
-        shadow.model = ShadowModel("digits", "2", "image", SPEC)
+        shadow, _ = _shadow(loaded=True)
         child = _Child(shadow)
         shadow.offer(_work(1))
         await asyncio.sleep(0.1)
@@ -261,8 +259,7 @@ def test_the_server_runs_no_shadow_thread_and_leaves_the_switch_interval() -> No
 async def _full_pipe(queue: int = 64) -> tuple[ShadowProcess, ServerMetrics, _Child]:
     """A shadow whose child stopped reading: a message cut short in the full pipe, the
     rest queued behind it."""
-    shadow, metrics = _shadow(queue=queue)
-    shadow.model = ShadowModel("digits", "2", "image", SPEC)
+    shadow, metrics = _shadow(queue=queue, loaded=True)
     shadow.max_rows = 16
     shadow.linger_s = 0.001
     child = _Child(shadow)

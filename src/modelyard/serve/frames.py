@@ -153,10 +153,14 @@ class FrameWriter:
 
     def _break(self, error: OSError) -> None:
         self.broken = error
-        lost, self.unsent_requests = self.unsent_requests, 0
-        self._chunks.clear()
+        self.on_broken(self._drop(), error)
+
+    def _drop(self) -> int:
+        """Stop writing, forget what waits; the requests of the messages it cut."""
         self._unwatch()
-        self.on_broken(lost, error)
+        self._chunks.clear()
+        lost, self.unsent_requests = self.unsent_requests, 0
+        return lost
 
     def _unwatch(self) -> None:
         if self._watching:
@@ -166,9 +170,7 @@ class FrameWriter:
     def close(self) -> int:
         """Stop writing and close the pipe (the reader sees its end); the requests of
         messages not wholly written, which it will never read whole."""
-        self._unwatch()
-        lost, self.unsent_requests = self.unsent_requests, 0
-        self._chunks.clear()
+        lost = self._drop()
         if not self._closed:
             self._closed = True
             with contextlib.suppress(OSError):

@@ -237,11 +237,10 @@ class Shadow(abc.ABC):
     def offer(self, work: ShadowWork) -> None:
         """Queue a request :meth:`admit` took (or drop and count it when the queue is
         full); never waits. Call it on the event-loop step that logged the main row."""
-        pending = self.pending
         if self._waiting() >= self.capacity:
             self._count("dropped")
             return
-        pending.append((work, self._shared_row(work)))
+        self.pending.append((work, self._shared_row(work)))
         self._queued()
 
     def _queued(self) -> None:

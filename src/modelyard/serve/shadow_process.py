@@ -238,10 +238,14 @@ class ShadowProcess(Shadow):
 
     def _lost(self, requests: int, error: OSError) -> None:
         """Requests whose message the child will never read whole: its pipe broke."""
+        self._cut(requests)
+        logger.debug("the shadow's pipe broke: %s", error)
+
+    def _cut(self, requests: int) -> None:
+        """Requests whose message was cut short: out of the bound, counted as failed."""
         self.in_flight -= requests
         if requests:
             self._count("failed", requests)
-        logger.debug("the shadow's pipe broke: %s", error)
 
     def _readable(self) -> None:
         """The child's reports, counted here as they arrive (on the event loop)."""
@@ -322,10 +326,7 @@ class ShadowProcess(Shadow):
                 logger.error("the shadow's process stopped reading; it gets no stop message")
             else:
                 writer.write([pickle.dumps(("stop",), pickle.HIGHEST_PROTOCOL)])
-            unsent = writer.close()  # messages cut short: the child never reads them
-            self.in_flight -= unsent
-            if unsent:
-                self._count("failed", unsent)
+            self._cut(writer.close())  # messages cut short: the child never reads them
         process = self._process
         if process is None:
             return
