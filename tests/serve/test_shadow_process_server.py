@@ -239,6 +239,32 @@ def test_requests_the_child_will_never_read_are_counted_as_failed() -> None:
     asyncio.run(main())
 
 
+def test_requests_a_child_read_and_never_reported_are_failed_when_it_dies() -> None:
+    """A child killed (or out of memory) after reading a batch never reports it: those
+    requests leave the bound and are counted failed, not left in no outcome."""
+
+    async def main() -> None:
+        shadow, metrics = _shadow(loaded=True)
+        child = _Child(shadow)
+        shadow.offer(_work(1))
+        shadow.offer(_work(2))
+        shadow._send()
+        assert child.batch().ids == ["r1", "r2"]  # read whole
+        assert shadow.in_flight == 2
+        child.outbox.send(("outcomes", {"done": 1}, 1, 0))  # one reported, then it dies
+        child.inbox.close()
+        child.outbox.close()
+        assert shadow._gone is not None
+        await asyncio.wait_for(shadow._gone, 5)
+        assert shadow.in_flight == 0
+        assert _value(metrics, "modelyard_shadow_requests_total", {"outcome": "done"}) == 1
+        assert _value(metrics, "modelyard_shadow_requests_total", {"outcome": "failed"}) == 1
+        await shadow.close(timeout_s=0.1)
+        assert _value(metrics, "modelyard_shadow_requests_total", {"outcome": "failed"}) == 1
+
+    asyncio.run(main())
+
+
 def test_the_server_runs_no_shadow_thread_and_leaves_the_switch_interval() -> None:
     """Only a shadow in threads of the server lowers it (SWITCH_INTERVAL_S); this one
     sends and reads on the event loop."""

@@ -297,6 +297,11 @@ class ShadowProcess(Shadow):
         if self.pending:  # nor is what queued here ever sent: counted as _run counts it
             self._count("skipped", len(self.pending))
             self.pending.clear()
+        if self._writer is not None:  # messages cut short: the child never reads them
+            self._cut(self._writer.close())
+        # Read whole by a child that ended before reporting them (killed, out of
+        # memory): no report will come, so they leave the bound as failed.
+        self._cut(self.in_flight)
         _settle(self._told)
         _settle(self._gone)
 
