@@ -1,9 +1,13 @@
 """The hints modelyard prints about tracking must work when pasted into a shell, and a
-tracking write that races another process's identical write is not lost."""
+tracking write that races another process's identical write is not lost, and a Ctrl-C
+never lands inside a tracking write."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,3 +74,30 @@ def test_other_errors_and_a_duplicate_that_persists_are_raised(
     with pytest.raises(MlflowException, match="duplicate key"):
         tracking.write_racing(_failing(10, DUPLICATE, calls))
     assert len(calls) == 4  # the first try and one per pause
+
+
+def test_a_ctrl_c_during_a_tracking_write_comes_after_it() -> None:
+    """A KeyboardInterrupt inside an SQLite write leaves the lock held and the run
+    never ends KILLED (benchmarks/reliability/ctrl_c_writes.py): it is raised after."""
+    finished: list[str] = []
+    with pytest.raises(KeyboardInterrupt), tracking.ctrl_c_after_write():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the signal is handled here, by the holding handler
+        finished.append("write")
+    assert finished == ["write"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    with tracking.ctrl_c_after_write():  # no Ctrl-C: nothing raised
+        finished.append("again")
+    assert finished == ["write", "again"]
+
+
+def test_an_ignored_ctrl_c_stays_ignored_around_a_tracking_write() -> None:
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as Lightning after one
+    try:
+        with tracking.ctrl_c_after_write():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

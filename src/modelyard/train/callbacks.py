@@ -9,6 +9,8 @@ import lightning as L
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from modelyard.tracking import ctrl_c_after_write
+
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc")
 logger = logging.getLogger("modelyard.train")
 
@@ -37,18 +39,20 @@ class MlflowEpochMetrics(L.Callback):
 
     def _log(self, client: MlflowClient, epoch: int, name: str, value: float) -> None:
         if (name, epoch) not in self._logged:
-            client.log_metric(self.run_id, name, value, step=epoch)
+            with ctrl_c_after_write():  # not inside the write: see ctrl_c_after_write
+                client.log_metric(self.run_id, name, value, step=epoch)
             self._logged.add((name, epoch))
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # A resumed run may redo an epoch whose figures the killed process had written.
         if trainer.is_global_zero:
             client = MlflowClient(self.tracking_uri)
-            self._logged = {
-                (name, metric.step)
-                for name in (*EPOCH_METRICS, "lr")
-                for metric in client.get_metric_history(self.run_id, name)
-            }
+            with ctrl_c_after_write():  # a read cut short holds the lock as well
+                self._logged = {
+                    (name, metric.step)
+                    for name in (*EPOCH_METRICS, "lr")
+                    for metric in client.get_metric_history(self.run_id, name)
+                }
 
     def _flush(self, trainer: L.Trainer) -> None:
         epoch = self._pending_epoch
