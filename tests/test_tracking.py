@@ -101,3 +101,18 @@ def test_an_ignored_ctrl_c_stays_ignored_around_a_tracking_write() -> None:
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_second_ctrl_c_during_a_held_write_is_not_held() -> None:
+    """A write that hangs (a store that is down or locked elsewhere) must not make
+    Ctrl-C deaf: pressed again, it interrupts at once."""
+    reached: list[str] = []
+    with pytest.raises(KeyboardInterrupt), tracking.ctrl_c_after_write():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        reached.append("held once")
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        reached.append("held twice")
+    assert reached == ["held once"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -62,20 +62,29 @@ def ctrl_c_after_write() -> Iterator[None]:
     ``KILLED``, then waits out SQLite's busy timeout (20 s) and fails "database is
     locked", with MLflow's traceback on stderr: 11 of 90 interrupts of a loop of
     metric writes (benchmarks/reliability/RESULTS.md), none of 90 with the writes held.
-    Held here, the interrupt comes a few milliseconds later, between writes. Outside
-    the main thread, or while SIGINT is not Python's to handle (ignored, default), the
-    block runs as it is."""
+    Held here, the interrupt comes a few milliseconds later, between writes. A second
+    Ctrl-C during the same write is not held (a write that hangs, on a store that is
+    down or locked by another process, must not make Ctrl-C deaf). Outside the main
+    thread, or while SIGINT is not Python's to handle (ignored, default), the block
+    runs as it is."""
     previous = signal.getsignal(signal.SIGINT)
     if threading.current_thread() is not threading.main_thread() or not callable(previous):
         yield
         return
     held: list[Any] = []
-    signal.signal(signal.SIGINT, lambda signum, frame: held.append((signum, frame)))
+
+    def hold(signum: int, frame: Any) -> None:
+        held.append((signum, frame))
+        if len(held) > 1:  # pressed again: now
+            signal.signal(signal.SIGINT, previous)
+            previous(signum, frame)
+
+    signal.signal(signal.SIGINT, hold)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-        if held:
+        if len(held) == 1:
             previous(*held[0])
 
 

@@ -301,19 +301,29 @@ def test_a_child_that_dies_behind_a_full_pipe_leaves_no_request_uncounted() -> N
     """What queued here while the pipe was full is never sent once the child is gone:
     it is counted (as the threads' worker counted it, skipped), not left in the queue."""
 
-    async def main() -> None:
+    async def main(reports_end_first: bool) -> None:
         shadow, metrics, child = await _full_pipe()
         queued = len(shadow.pending)
-        child.inbox.close()  # the child dies
-        child.outbox.close()
+        ends = [child.outbox, child.inbox] if reports_end_first else [child.inbox, child.outbox]
+        for end in ends:  # the child dies: either end may be seen first
+            end.close()
         assert shadow._gone is not None
         await asyncio.wait_for(shadow._gone, 5)
         await asyncio.sleep(0.05)
         assert not shadow.pending
         assert _value(metrics, "modelyard_shadow_requests_total", {"outcome": "skipped"}) == queued
         await shadow.close(timeout_s=0.1)
+        # Every request offered is in exactly one outcome (those in the pipe's writer
+        # and those the child had read are failed), none twice, and none is left over.
+        counted = sum(
+            _value(metrics, "modelyard_shadow_requests_total", {"outcome": outcome})
+            for outcome in ("done", "failed", "skipped", "dropped")
+        )
+        assert counted == 64
+        assert shadow.in_flight == 0
 
-    asyncio.run(main())
+    asyncio.run(main(reports_end_first=True))
+    asyncio.run(main(reports_end_first=False))
 
 
 def test_a_message_cut_short_at_close_is_counted_as_failed() -> None:

@@ -233,8 +233,12 @@ class ShadowProcess(Shadow):
             [work.rule for work, _ in items],
         )
         payloads = batch_payloads(message)  # raises before anything counts: failed
-        self.in_flight += len(items)
-        self._writer.write(payloads, len(items))
+        self.in_flight += len(items)  # before the write: a broken pipe cuts it there
+        try:
+            self._writer.write(payloads, len(items))
+        except Exception:  # not sent (a closed loop): _take counts it failed, once
+            self.in_flight -= len(items)
+            raise
 
     def _lost(self, requests: int, error: OSError) -> None:
         """Requests whose message the child will never read whole: its pipe broke."""

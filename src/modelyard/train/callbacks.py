@@ -41,7 +41,9 @@ class MlflowEpochMetrics(L.Callback):
         if (name, epoch) not in self._logged:
             with ctrl_c_after_write():  # not inside the write: see ctrl_c_after_write
                 client.log_metric(self.run_id, name, value, step=epoch)
-            self._logged.add((name, epoch))
+                # Recorded inside the hold: a Ctrl-C held through the write comes
+                # after this, so on_exception's flush does not write it again.
+                self._logged.add((name, epoch))
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # A resumed run may redo an epoch whose figures the killed process had written.

@@ -86,15 +86,16 @@ class Distillation(L.Callback):
         if not trainer.is_global_zero or mlflow.active_run() is None:
             return
         record = self.teacher.record
-        mlflow.log_params(
-            {
-                "distill.teacher_name": record.name,
-                "distill.teacher_version": record.version or "",
-                "distill.teacher_bundle_sha256": record.bundle_sha256,
-            }
-        )
         where = f"{record.name}/{record.version}" if record.version else record.uri
-        mlflow.set_tags({TEACHER_TAG: where, TEACHER_SHA_TAG: record.bundle_sha256})
+        with tracking.ctrl_c_after_write():
+            mlflow.log_params(
+                {
+                    "distill.teacher_name": record.name,
+                    "distill.teacher_version": record.version or "",
+                    "distill.teacher_bundle_sha256": record.bundle_sha256,
+                }
+            )
+            mlflow.set_tags({TEACHER_TAG: where, TEACHER_SHA_TAG: record.bundle_sha256})
 
 
 def distill(cfg: Config, dataset: Dataset | TextDataset | None = None) -> TrainResult:

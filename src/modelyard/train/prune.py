@@ -29,6 +29,7 @@ from modelyard.config.schema import Config, PruneMethod, TrainConfig
 from modelyard.export.cost import count_macs, count_parameters
 from modelyard.export.onnx import export_onnx
 from modelyard.models.prune import make_permanent, prune_channels, prune_magnitude
+from modelyard.tracking import ctrl_c_after_write
 from modelyard.train.callbacks import InterruptWatch
 from modelyard.train.module import Classifier
 
@@ -56,10 +57,11 @@ class _FinetuneMetrics(L.Callback):
         if trainer.sanity_checking or trainer.state.fn != "fit":
             return
         metrics = trainer.callback_metrics
-        mlflow.log_metrics(
-            {f"prune_{k}": float(metrics[k]) for k in ("val_loss", "val_acc") if k in metrics},
-            step=trainer.current_epoch,
-        )
+        with ctrl_c_after_write():
+            mlflow.log_metrics(
+                {f"prune_{k}": float(metrics[k]) for k in ("val_loss", "val_acc") if k in metrics},
+                step=trainer.current_epoch,
+            )
 
 
 def _val_accuracy(

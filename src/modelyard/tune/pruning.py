@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import lightning as L
 import mlflow
 
+from modelyard.tracking import ctrl_c_after_write
+
 if TYPE_CHECKING:
     import optuna
 
@@ -42,7 +44,9 @@ class OptunaPruning(L.Callback):
         self.trial.report(value, step=epoch)
         # What the pruner judged, per epoch: the epoch metrics callback only writes
         # an epoch's numbers once the next one starts, which a pruned trial never does.
-        mlflow.log_metric(f"pruner_{self.monitor}", value, step=epoch)
+        with ctrl_c_after_write():
+            mlflow.log_metric(f"pruner_{self.monitor}", value, step=epoch)
         if self.trial.should_prune():
-            mlflow.set_tag(PRUNED_TAG, "pruned")
+            with ctrl_c_after_write():
+                mlflow.set_tag(PRUNED_TAG, "pruned")
             raise optuna.TrialPruned(f"{self.monitor}={value:.4f} at epoch {epoch}")
