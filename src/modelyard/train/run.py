@@ -372,7 +372,8 @@ def _fit(
     if pinned:
         torch.set_num_threads(pinned)
         if mlflow.active_run():
-            mlflow.set_tag(THREADS_TAG, str(pinned))
+            with tracking.ctrl_c_after_write():
+                mlflow.set_tag(THREADS_TAG, str(pinned))
     main_thread = threading.current_thread() is threading.main_thread()
     sigint = signal.getsignal(signal.SIGINT) if main_thread else None
     try:
@@ -448,16 +449,19 @@ def train(
         run_id = run.info.run_id
         try:
             run_dir(run_id).mkdir(parents=True, exist_ok=True)
-            if not resumed:
-                (run_dir(run_id) / CONFIG_FILE).write_text(to_yaml(cfg))
-                mlflow.log_params(flatten(cfg))
-                mlflow.set_tags(
-                    {**tracking.git_info(), TASK_TAG: cfg.task.name, STATUS_TAG: "training"}
-                )
-                mlflow.log_text(to_yaml(cfg), "config.yaml")
-                log_dataset_inputs(dataset, modality_for(cfg.task.kind))
-            else:
-                mlflow.set_tag(STATUS_TAG, "training")
+            # The run's opening writes, held from a Ctrl-C as the epochs' are
+            # (tracking.ctrl_c_after_write: one cut short would lock the store).
+            with tracking.ctrl_c_after_write():
+                if not resumed:
+                    (run_dir(run_id) / CONFIG_FILE).write_text(to_yaml(cfg))
+                    mlflow.log_params(flatten(cfg))
+                    mlflow.set_tags(
+                        {**tracking.git_info(), TASK_TAG: cfg.task.name, STATUS_TAG: "training"}
+                    )
+                    mlflow.log_text(to_yaml(cfg), "config.yaml")
+                    log_dataset_inputs(dataset, modality_for(cfg.task.kind))
+                else:
+                    mlflow.set_tag(STATUS_TAG, "training")
             # Ranks that Lightning launches inherit this environment: same run, same folder.
             os.environ[RUN_ID_ENV] = run_id
             started = time.perf_counter()
@@ -466,9 +470,10 @@ def train(
             finally:
                 os.environ.pop(RUN_ID_ENV, None)
             fit_seconds = time.perf_counter() - started
-            mlflow.log_metrics(
-                {"fit_seconds": fit_seconds, "epochs_trained": epochs, "world_size": world_size}
-            )
+            with tracking.ctrl_c_after_write():
+                mlflow.log_metrics(
+                    {"fit_seconds": fit_seconds, "epochs_trained": epochs, "world_size": world_size}
+                )
             pruned = cfg.train.prune is not PruneMethod.none
             pruning = {"pruning": _prune(cfg, dataset, run_id, module)} if pruned else {}
             final = _refit(cfg, dataset, run_id, epochs) if cfg.train.refit else None
