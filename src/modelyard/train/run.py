@@ -449,16 +449,19 @@ def train(
         run_id = run.info.run_id
         try:
             run_dir(run_id).mkdir(parents=True, exist_ok=True)
+            if not resumed:
+                # Made before the hold below: git's subprocesses are no write, and
+                # Ctrl-C stays live while they run.
+                config_yaml = to_yaml(cfg)
+                tags = {**tracking.git_info(), TASK_TAG: cfg.task.name, STATUS_TAG: "training"}
             # The run's opening writes, held from a Ctrl-C as the epochs' are
             # (tracking.ctrl_c_after_write: one cut short would lock the store).
             with tracking.ctrl_c_after_write():
                 if not resumed:
-                    (run_dir(run_id) / CONFIG_FILE).write_text(to_yaml(cfg))
+                    (run_dir(run_id) / CONFIG_FILE).write_text(config_yaml)
                     mlflow.log_params(flatten(cfg))
-                    mlflow.set_tags(
-                        {**tracking.git_info(), TASK_TAG: cfg.task.name, STATUS_TAG: "training"}
-                    )
-                    mlflow.log_text(to_yaml(cfg), "config.yaml")
+                    mlflow.set_tags(tags)
+                    mlflow.log_text(config_yaml, "config.yaml")
                     log_dataset_inputs(dataset, modality_for(cfg.task.kind))
                 else:
                     mlflow.set_tag(STATUS_TAG, "training")
