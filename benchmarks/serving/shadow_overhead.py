@@ -6,7 +6,7 @@ process under ``SCHED_IDLE``, or at nice 19: what any second busy process on the
 core costs the main path), loaded at c=32 by ``modelyard bench`` (or ``wrk``).
 
     .venv/bin/python benchmarks/serving/shadow_overhead.py [--rounds 12] [--duration 5s]
-        [--arms main,rate1,rate0.2,rate1-nice,rate1-nice0,rate1-threads,burner,burner-nice,
+        [--arms main,rate1,rate0.2,rate1-respec,rate1-nice,rate1-nice0,rate1-threads,burner,burner-nice,
                 burner-share]
         [--loadgen bench|wrk] [--burner-share 0.15] [--task digits|mnist5k] [--home DIR]
         [--out FILE]
@@ -111,6 +111,42 @@ def _setup(home: Path, task: str = "digits") -> str:
     client.set_registered_model_alias(name, "production", first.model_version)
     client.set_registered_model_alias(name, "staging", second)
     return name
+
+
+RESPEC_ALIAS = "respec"
+"""The alias of the copy :func:`_register_respec` makes: a shadow whose input spec
+differs from the main model's."""
+
+
+def _register_respec(home: Path) -> None:
+    """Once per ``home``: register a copy of the served model whose ``bundle.json``
+    scales pixels by a std 0.1% wider, as @respec. Its spec differs from the main
+    model's, so the server decodes every shadowed request a second time with it (on
+    its event loop: what ``rate1-respec`` measures); its answers differ by little."""
+    import mlflow
+    import numpy as np
+    from mlflow import MlflowClient
+
+    from modelyard import registry, tracking
+    from modelyard.mlflow_model import log_bundle_model
+
+    marker = home / ".shadow-bench-respec"
+    if marker.exists():
+        return
+    task, name = _home_holds(home)
+    copy = home / "respec" / "bundle"
+    shutil.rmtree(copy.parent, ignore_errors=True)
+    shutil.copytree(home / "copy" / "bundle", copy)
+    manifest_path = copy / "bundle.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["preprocessing"]["std"] *= 1.001
+    manifest_path.write_text(json.dumps(manifest, indent=2))
+    shape = TASKS[task][1]
+    tracking.configure()
+    with mlflow.start_run():
+        uri = log_bundle_model(copy, np.zeros((2, *shape), np.uint8), np.full((2, 10), 0.1))
+    MlflowClient().set_registered_model_alias(name, RESPEC_ALIAS, registry.register(uri, name))
+    marker.write_text(RESPEC_ALIAS)
 
 
 def _source_env(src: str) -> dict[str, str]:
@@ -317,6 +353,11 @@ ARMS: dict[str, tuple[str, list[str], str]] = {
     "main": ("main only", [], ""),
     "rate1": ("shadow_rate=1.0", ["shadow=staging", "shadow_rate=1.0"], ""),
     "rate0.2": ("shadow_rate=0.2", ["shadow=staging", "shadow_rate=0.2"], ""),
+    "rate1-respec": (
+        "shadow_rate=1.0, a shadow that reads inputs differently (decoded twice)",
+        [f"shadow={RESPEC_ALIAS}", "shadow_rate=1.0"],
+        "",
+    ),
     "rate1-nice0": (
         "shadow_rate=1.0 shadow_idle=false shadow_nice=0",
         ["shadow=staging", "shadow_rate=1.0", "shadow_idle=false", "shadow_nice=0"],
@@ -517,6 +558,8 @@ def main() -> None:
     elif _home_holds(home)[0] != args.task:
         held = _home_holds(home)[0]
         parser.error(f"--home {home} holds the {held} model; give another home for {args.task}")
+    if "rate1-respec" in args.arms:
+        _register_respec(home)
     arms: dict[str, _Arm] = {}
     for port, spec in enumerate(args.arms.split(","), start=18100):
         key, _, src = spec.partition("@")
