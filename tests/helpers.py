@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -275,3 +276,37 @@ def record_log_rows(log: Any, rows: int, first: int = 0, top: bool = False) -> i
             top_labels=[None] * rows if top else None,
         )
     )
+
+
+class CtrlCInWrite:
+    """Stand-ins for tracking writes: the first call of the write named ``at`` (of any
+    write, when None) gets a Ctrl-C while it is writing; every write that finishes is
+    recorded in ``writes`` as ``(name, *args, *kwargs values)``.
+
+    Without :func:`modelyard.tracking.ctrl_c_after_write` around it the interrupt is
+    raised inside that write, which is then never recorded; held, it is raised after."""
+
+    def __init__(self, at: str | None = None) -> None:
+        self.at = at
+        self.writes: list[tuple[Any, ...]] = []
+        self.pressed = False
+
+    def write(self, name: str) -> Any:
+        """A write called ``name`` that does nothing but get recorded."""
+
+        def write(*args: Any, **kwargs: Any) -> None:
+            if not self.pressed and self.at in (None, name):
+                self.pressed = True
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # the signal is handled here, inside the write
+            self.writes.append((name, *args, *kwargs.values()))
+
+        return write
+
+    def client(self, *writes: str, **reads: Any) -> Any:
+        """An MLflow client whose methods ``writes`` are such writes; ``reads`` are its
+        other methods, as given."""
+        return SimpleNamespace(**reads, **{name: self.write(name) for name in writes})
+
+    def names(self) -> list[str]:
+        return [write[0] for write in self.writes]

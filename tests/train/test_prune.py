@@ -4,15 +4,19 @@ did; a pruning that cannot work is a one-line error before any training."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from mlflow.tracking import MlflowClient
 from tests.conftest import FAST
-from tests.helpers import run_cli
+from tests.helpers import CtrlCInWrite, run_cli
+from torch import nn
 
 from modelyard import bundle
 from modelyard.config import compose_config
 from modelyard.errors import ConfigError
+from modelyard.train import prune
 from modelyard.train.prune import finetune_config
 from modelyard.train.run import TrainResult, train
 
@@ -111,3 +115,20 @@ def test_fine_tuning_after_pruning_trains_plain_weights_for_its_own_epochs() -> 
     tuning = finetune_config(cfg.train)
     assert (tuning.ema, tuning.max_epochs, tuning.min_epochs) == (0.0, 3, 3)
     assert tuning.lr == cfg.train.lr
+
+
+def test_a_ctrl_c_inside_the_pruning_records_writes_comes_after_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record is logged after the fine-tune, between training and the bundle: a
+    Ctrl-C cut short there would lock the store for the write that ends the run KILLED."""
+    monkeypatch.setattr(prune, "graph_cost", lambda model, in_shape, opset: (1000, 100))
+    monkeypatch.setattr(prune, "_finetune", lambda cfg, module, datamodule, folder: (0.8, 0.9))
+    ctrl_c = CtrlCInWrite()
+    for name in ("log_metrics", "log_params", "log_dict"):
+        monkeypatch.setattr(prune.mlflow, name, ctrl_c.write(name))
+    module: Any = SimpleNamespace(model=nn.Sequential(nn.Flatten(), nn.Linear(64, 4)))
+    cfg = compose_config([*PRUNE, "train.prune=magnitude"])
+    with pytest.raises(KeyboardInterrupt):
+        prune.prune_and_finetune(cfg, module, cast(Any, None), tmp_path, (1, 8, 8))
+    assert ctrl_c.names() == ["log_metrics", "log_params", "log_dict"]

@@ -5,16 +5,21 @@ from __future__ import annotations
 import json
 import signal
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import lightning as L
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 from tests.conftest import FAST
+from tests.helpers import CtrlCInWrite
+from torch import nn
 
 from modelyard import bundle
 from modelyard.config import compose_config
 from modelyard.train import run as train_run
+from modelyard.train.refit import Refit
 from modelyard.train.run import train
 
 pytestmark = pytest.mark.slow
@@ -133,3 +138,47 @@ def test_training_knobs_train_and_export(home: Path, knobs: list[str]) -> None:
     loaded = bundle.load(result.bundle_path)
     assert loaded.manifest["onnx"]["parity"]["max_abs_diff_probabilities"] <= 1e-4
     assert 0.0 <= result.metrics["test_accuracy"] <= 1.0
+
+
+def test_a_ctrl_c_inside_the_refits_writes_comes_after_them(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refit's figures are logged between two fits and the bundle: a Ctrl-C cut
+    short there would lock the store for the write that ends the run KILLED."""
+    record = {"final_fit_data": "all labelled data", "final_fit_fingerprint": "abc"}
+    refit = Refit(nn.Linear(1, 1), record)
+    monkeypatch.setattr(train_run, "refit_on_all", lambda cfg, dataset, epochs, fit: refit)
+    ctrl_c = CtrlCInWrite()
+    for name in ("log_metric", "log_params", "set_tag"):
+        monkeypatch.setattr(mlflow, name, ctrl_c.write(name))
+    with pytest.raises(KeyboardInterrupt):
+        train_run._refit(compose_config(FAST), cast(Any, None), "run", 2)
+    assert ctrl_c.names() == ["log_metric", "log_params", "set_tag"]
+    assert ctrl_c.writes[1:] == [
+        ("log_params", {"final_fit_data": "all labelled data"}),
+        ("set_tag", "modelyard.final_fit", "all labelled data"),
+    ]
+
+
+def test_a_ctrl_c_inside_the_last_write_comes_after_it(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cut short, the status write that ends a finished run would lock the store for
+    the writes that end it KILLED instead (the status and the end of the run)."""
+    module = SimpleNamespace(model=nn.Linear(1, 1))
+    monkeypatch.setattr(train_run, "_fit", lambda *args, **kwargs: (module, 1, 1))
+    monkeypatch.setattr(train_run, "finish", lambda *args, **kwargs: None)
+    ctrl_c = CtrlCInWrite(at="modelyard.status=complete")
+    set_tag = mlflow.set_tag
+
+    def tag_then_write(key: str, value: str) -> None:
+        ctrl_c.write(f"{key}={value}")()
+        set_tag(key, value)
+
+    monkeypatch.setattr(mlflow, "set_tag", tag_then_write)
+    with pytest.raises(train_run.TrainingInterrupted) as interrupted:
+        train(compose_config(FAST))
+    statuses = [name for name in ctrl_c.names() if name.startswith("modelyard.status=")]
+    assert statuses == ["modelyard.status=complete", "modelyard.status=interrupted"]
+    run = MlflowClient().get_run(interrupted.value.run_id or "")
+    assert run.info.status == "KILLED" and run.data.tags["modelyard.status"] == "interrupted"

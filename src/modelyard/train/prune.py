@@ -159,17 +159,17 @@ def prune_and_finetune(
     if method is PruneMethod.magnitude:
         weights = sum(layer.before for layer in layers)
         record["zeroed_weights"] = weights - sum(layer.after for layer in layers)
-    mlflow.log_metrics(
-        {
-            "prune_macs_before": float(macs_before),
-            "prune_macs_after": float(macs_after),
-            "prune_parameters_before": float(params_before),
-            "prune_parameters_after": float(params_after),
-            "prune_val_acc_after_pruning": acc_pruned,
-            "prune_val_acc_after_finetune": acc_tuned,
-        }
-    )
+    metrics = {
+        "prune_macs_before": float(macs_before),
+        "prune_macs_after": float(macs_after),
+        "prune_parameters_before": float(params_before),
+        "prune_parameters_after": float(params_after),
+        "prune_val_acc_after_pruning": acc_pruned,
+        "prune_val_acc_after_finetune": acc_tuned,
+    }
     shape = ", ".join(f"{layer.layer} {layer.before}->{layer.after}" for layer in layers)
-    mlflow.log_params({"prune_layers": shape[:500], "prune_note": record["note"][:500]})
-    mlflow.log_dict(record, "pruning.json")
+    with ctrl_c_after_write():  # as the fine-tune's epochs: one cut short locks the store
+        mlflow.log_metrics(metrics)
+        mlflow.log_params({"prune_layers": shape[:500], "prune_note": record["note"][:500]})
+        mlflow.log_dict(record, "pruning.json")
     return record

@@ -490,7 +490,8 @@ def train(
                 final=final,
                 extra={**(manifest_extra or {}), **pruning},
             )
-            mlflow.set_tag(STATUS_TAG, "complete")
+            with tracking.ctrl_c_after_write():
+                mlflow.set_tag(STATUS_TAG, "complete")
         except KeyboardInterrupt as interrupt:
             raise _end_interrupted(cfg, run_id, parent_run_id) from interrupt
     return TrainResult(
@@ -531,9 +532,12 @@ def _refit(cfg: Config, dataset: Dataset | TextDataset, run_id: str, epochs: int
 
     started = time.perf_counter()
     refit = refit_on_all(cfg, dataset, best, fit)
-    mlflow.log_metric("refit_seconds", time.perf_counter() - started)
-    mlflow.log_params({k: v for k, v in refit.record.items() if k != "final_fit_fingerprint"})
-    mlflow.set_tag("modelyard.final_fit", refit.record["final_fit_data"])
+    seconds = time.perf_counter() - started
+    params = {k: v for k, v in refit.record.items() if k != "final_fit_fingerprint"}
+    with tracking.ctrl_c_after_write():  # as the opening writes: see train()
+        mlflow.log_metric("refit_seconds", seconds)
+        mlflow.log_params(params)
+        mlflow.set_tag("modelyard.final_fit", refit.record["final_fit_data"])
     return refit
 
 
