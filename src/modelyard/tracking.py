@@ -37,7 +37,12 @@ def write_retrying(
 ) -> None:
     """Run a tracking write, and again after each of ``pauses_s`` while the store
     refuses it with an error whose text holds one of ``refusals`` (a refusal that
-    passes: a lock, another process's insert). Any other error is raised at once."""
+    passes: a lock, another process's insert). Any other error is raised at once.
+
+    Ctrl-C is not held here: a caller holds its group of writes once
+    (:func:`ctrl_c_after_write`, pauses included), because a hold nested in another
+    takes a third Ctrl-C, not a second, to interrupt (train()'s opening writes hold the
+    racing dataset inputs)."""
     for pause_s in (*pauses_s, None):
         try:
             write()

@@ -8,17 +8,20 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
-from tests.helpers import run_cli
+from tests.helpers import CtrlCInWrite, run_cli
 from tests.postgres import temporary_database
 
+import modelyard.tune.study as study_module
 from modelyard import bundle, registry, tracking
 from modelyard.config import compose_config
 from modelyard.errors import ConfigError, ModelyardError
 from modelyard.paths import checkpoint_dir
+from modelyard.train import run as train_run
 from modelyard.train.run import train
 from modelyard.tune import tune
 from modelyard.tune.study import MODEL_URI_ATTR, RUN_ID_ATTR, TuneInterrupted, _register_best
@@ -241,3 +244,79 @@ def test_two_workers_split_one_postgres_study(tmp_path: Path, monkeypatch) -> No
         # A worker that finished last saw every trial finished; it reports that best.
         final = [o for o in outputs if all(t["state"] != "running" for t in o["trials"])]
         assert final and all(o["best"]["number"] == best.number for o in final)
+
+
+# A Ctrl-C that lands inside an SQLite tracking write leaves the store locked, and the
+# parent run's close after it waits 20 s and fails (tracking.ctrl_c_after_write): the
+# study's own writes hold it until they end, and each test fails without that hold.
+
+
+@pytest.mark.parametrize(
+    ("outcome", "at", "written"),
+    [
+        ("completes", "log_metric", ["set_tag", "set_tag", "log_metric"]),
+        ("is pruned", None, ["set_tag", "set_tag", "set_tag", "set_terminated"]),
+        ("is interrupted", None, ["set_tag", "set_tag"]),
+    ],
+)
+def test_a_ctrl_c_inside_a_trials_writes_comes_after_them(
+    outcome: str, at: str | None, written: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = compose_config(TINY)
+    trial = optuna.create_study().ask()
+
+    def train(*args: object, **kwargs: object) -> SimpleNamespace:
+        trial.set_user_attr(RUN_ID_ATTR, "child")  # as OptunaPruning does at fit start
+        if outcome == "is pruned":
+            raise optuna.TrialPruned
+        if outcome == "is interrupted":
+            raise KeyboardInterrupt
+        return SimpleNamespace(run_id="child", model_uri="runs:/child/model", bundle_path="b")
+
+    monkeypatch.setattr(train_run, "train", train)
+    metrics = {f"best_{cfg.tune.metric}": 0.9}
+    monkeypatch.setattr(study_module, "read_bundle", lambda path: SimpleNamespace(metrics=metrics))
+    ctrl_c = CtrlCInWrite(at)
+    client = ctrl_c.client("set_tag", "set_terminated", "log_metric")
+    monkeypatch.setattr("mlflow.tracking.MlflowClient", lambda: client)
+    with pytest.raises(KeyboardInterrupt):
+        study_module._objective(TINY, cfg, [], "parent", [])(trial)
+    assert ctrl_c.names() == written
+    if outcome == "completes":
+        assert trial.user_attrs[MODEL_URI_ATTR] == "runs:/child/model"
+
+
+def _finished_study() -> optuna.Study:
+    study = optuna.create_study()
+    lr = optuna.distributions.FloatDistribution(0.001, 0.1)
+    attrs = {RUN_ID_ATTR: "best", MODEL_URI_ATTR: "runs:/best/model"}
+    trial = optuna.trial.create_trial(
+        value=0.9, params={"train.lr": 0.01}, distributions={"train.lr": lr}, user_attrs=attrs
+    )
+    study.add_trial(trial)
+    return study
+
+
+def test_a_ctrl_c_inside_the_candidates_tags_comes_after_them(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registry, "register", lambda uri, name, bundle_dir=None: "3")
+    ctrl_c = CtrlCInWrite()
+    client = ctrl_c.client("set_model_version_tag", search_model_versions=lambda *a, **k: [])
+    monkeypatch.setattr("mlflow.tracking.MlflowClient", lambda: client)
+    with pytest.raises(KeyboardInterrupt):
+        _register_best(_finished_study(), compose_config(TINY), ran=[0])
+    assert ctrl_c.names() == ["set_model_version_tag"] * 4
+
+
+def test_a_ctrl_c_inside_the_parent_runs_close_comes_after_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ctrl_c = CtrlCInWrite()
+    client = ctrl_c.client("log_metric", "set_tag", "set_terminated")
+    monkeypatch.setattr("mlflow.tracking.MlflowClient", lambda: client)
+    with pytest.raises(KeyboardInterrupt):
+        study_module._close_parent(_finished_study(), "parent", compose_config(TINY), "3")
+    # trials_complete/pruned/fail and the best value; the best trial, its lr, the
+    # candidate version; then the run closed.
+    assert ctrl_c.names() == ["log_metric"] * 4 + ["set_tag"] * 3 + ["set_terminated"]

@@ -129,6 +129,7 @@ def _objective(
             [*overrides, *(override(k, v) for k, v in values.items()), "tracking.register=false"]
         )
         client = MlflowClient()
+        pruned = False
         try:
             result = train(
                 trial_cfg,
@@ -137,10 +138,7 @@ def _objective(
                 run_name=f"trial {trial.number}",
             )
         except optuna_lib.TrialPruned:
-            run_id = trial.user_attrs.get(RUN_ID_ATTR)
-            if run_id:
-                client.set_tag(run_id, STATUS_TAG, "pruned")
-                client.set_terminated(run_id, "KILLED")
+            pruned = True
             raise
         except KeyboardInterrupt:
             # Optuna marks the trial failed and re-raises; this says why.
@@ -149,12 +147,22 @@ def _objective(
         finally:
             run_id = trial.user_attrs.get(RUN_ID_ATTR)
             if run_id:
-                client.set_tag(run_id, STUDY_TAG, trial.study.study_name)
-                client.set_tag(run_id, TRIAL_TAG, str(trial.number))
+                tags = {STUDY_TAG: trial.study.study_name, TRIAL_TAG: str(trial.number)}
+                if pruned:
+                    tags[STATUS_TAG] = "pruned"
+                # Held (tracking.ctrl_c_after_write): a Ctrl-C here, the first or one
+                # after the Ctrl-C that stopped the trial, would leave the store locked
+                # for the parent run's close that follows it.
+                with tracking.ctrl_c_after_write():
+                    for tag, text in tags.items():
+                        client.set_tag(run_id, tag, text)
+                    if pruned:
+                        client.set_terminated(run_id, "KILLED")
         value = float(read_bundle(result.bundle_path).metrics[f"best_{cfg.tune.metric}"])
-        trial.set_user_attr(RUN_ID_ATTR, result.run_id)
-        trial.set_user_attr(MODEL_URI_ATTR, result.model_uri)
-        client.log_metric(result.run_id, f"tune_{cfg.tune.metric}", value)
+        with tracking.ctrl_c_after_write():
+            trial.set_user_attr(RUN_ID_ATTR, result.run_id)
+            trial.set_user_attr(MODEL_URI_ATTR, result.model_uri)
+            client.log_metric(result.run_id, f"tune_{cfg.tune.metric}", value)
         return value
 
     return objective
@@ -201,14 +209,18 @@ def _register_best(study: optuna.Study, cfg: Config, ran: Sequence[int]) -> str 
     local = bundle_dir(run_id)
     if not ran or (best.number not in ran and not local.is_dir()):
         return None  # no trial ran here, or another machine's best: it registers it
+    # Registering takes seconds (the bundle is uploaded) and stays open to Ctrl-C;
+    # only the tag writes after it are held (tracking.ctrl_c_after_write).
     version = registry.register(model_uri, name, bundle_dir=local if local.is_dir() else None)
-    for key, value in {
+    tags = {
         STUDY_TAG: study.study_name,
         TRIAL_TAG: str(best.number),
         "modelyard.tune.metric": cfg.tune.metric,
         "modelyard.tune.value": repr(best.value),
-    }.items():
-        client.set_model_version_tag(name, version, key, value)
+    }
+    with tracking.ctrl_c_after_write():
+        for key, value in tags.items():
+            client.set_model_version_tag(name, version, key, value)
     return version
 
 
@@ -236,13 +248,18 @@ def _close_parent(
             tags[f"best.{key}"] = str(value)
     if version:
         tags["modelyard.tune.candidate_version"] = version
-    for metric, number in metrics.items():
-        tracking.write_racing(functools.partial(client.log_metric, parent_id, metric, number))
-    for tag, text in tags.items():
-        tracking.write_racing(functools.partial(client.set_tag, parent_id, tag, text))
     # Other workers may still be training: the last one to finish closes the run.
-    if not any(t.state == states.RUNNING for t in trials):
-        client.set_terminated(parent_id, status)
+    last = not any(t.state == states.RUNNING for t in trials)
+    # One hold for the whole close (tracking.write_retrying says why not one per
+    # write); a racing write's pauses, under a second and only when workers collide,
+    # are held with it.
+    with tracking.ctrl_c_after_write():
+        for metric, number in metrics.items():
+            tracking.write_racing(functools.partial(client.log_metric, parent_id, metric, number))
+        for tag, text in tags.items():
+            tracking.write_racing(functools.partial(client.set_tag, parent_id, tag, text))
+        if last:
+            client.set_terminated(parent_id, status)
 
 
 class _QuietInterrupt(logging.Filter):
