@@ -116,3 +116,32 @@ def test_a_second_ctrl_c_during_a_held_write_is_not_held() -> None:
         reached.append("held twice")
     assert reached == ["held once"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_held_write_inside_another_still_interrupts_on_the_second_ctrl_c() -> None:
+    """train()'s opening hold wraps the dataset inputs' racing writes: a hold nested in
+    another must still give way to a second press at once (not to a third)."""
+    reached: list[str] = []
+    with pytest.raises(KeyboardInterrupt), tracking.ctrl_c_after_write():
+        with tracking.ctrl_c_after_write():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            reached.append("held once")
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            reached.append("held twice")
+        reached.append("outer write")
+    assert reached == ["held once"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_ctrl_c_in_a_nested_hold_comes_after_the_outer_block() -> None:
+    reached: list[str] = []
+    with pytest.raises(KeyboardInterrupt), tracking.ctrl_c_after_write():
+        with tracking.ctrl_c_after_write():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            reached.append("inner write")
+        reached.append("outer write")
+    assert reached == ["inner write", "outer write"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

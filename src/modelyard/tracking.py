@@ -40,9 +40,7 @@ def write_retrying(
     passes: a lock, another process's insert). Any other error is raised at once.
 
     Ctrl-C is not held here: a caller holds its group of writes once
-    (:func:`ctrl_c_after_write`, pauses included), because a hold nested in another
-    takes a third Ctrl-C, not a second, to interrupt (train()'s opening writes hold the
-    racing dataset inputs)."""
+    (:func:`ctrl_c_after_write`, pauses included)."""
     for pause_s in (*pauses_s, None):
         try:
             write()
@@ -58,6 +56,11 @@ def write_retrying(
             time.sleep(pause_s)
 
 
+_HOLDING = "_modelyard_holds_ctrl_c"
+"""Marks the SIGINT handler :func:`ctrl_c_after_write` installs, so a nested block
+leaves it in place."""
+
+
 @contextmanager
 def ctrl_c_after_write() -> Iterator[None]:
     """Hold a Ctrl-C (SIGINT) that arrives during the block until the block ends.
@@ -71,9 +74,14 @@ def ctrl_c_after_write() -> Iterator[None]:
     Ctrl-C during the same write is not held (a write that hangs, on a store that is
     down or locked by another process, must not make Ctrl-C deaf). Outside the main
     thread, or while SIGINT is not Python's to handle (ignored, default), the block
-    runs as it is."""
+    runs as it is, and so does a block inside another's hold: the outer hold keeps
+    the promise that a second press interrupts at once."""
     previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or not callable(previous)
+        or getattr(previous, _HOLDING, False)
+    ):
         yield
         return
     held: list[Any] = []
@@ -84,6 +92,7 @@ def ctrl_c_after_write() -> Iterator[None]:
             signal.signal(signal.SIGINT, previous)
             previous(signum, frame)
 
+    setattr(hold, _HOLDING, True)
     signal.signal(signal.SIGINT, hold)
     try:
         yield

@@ -250,9 +250,8 @@ def _close_parent(
         tags["modelyard.tune.candidate_version"] = version
     # Other workers may still be training: the last one to finish closes the run.
     last = not any(t.state == states.RUNNING for t in trials)
-    # One hold for the whole close (tracking.write_retrying says why not one per
-    # write); a racing write's pauses, under a second and only when workers collide,
-    # are held with it.
+    # One hold for the whole close; a racing write's pauses, under a second and only
+    # when workers collide, are held with it.
     with tracking.ctrl_c_after_write():
         for metric, number in metrics.items():
             tracking.write_racing(functools.partial(client.log_metric, parent_id, metric, number))
