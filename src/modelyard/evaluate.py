@@ -243,7 +243,10 @@ def log_report(report: EvaluationReport, folder: str = "evaluation") -> None:
     """Metrics, per-class report (JSON + text) and confusion matrix into the active run."""
     import mlflow
 
-    mlflow.log_metrics(report.metrics())
+    from modelyard.tracking import ctrl_c_after_write
+
+    with ctrl_c_after_write():  # one cut short would leave an SQLite store locked
+        mlflow.log_metrics(report.metrics())
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         (out / f"{report.split}_report.json").write_text(report.to_json())

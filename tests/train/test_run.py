@@ -160,14 +160,16 @@ def test_a_ctrl_c_inside_the_refits_writes_comes_after_them(
     ]
 
 
-def test_a_ctrl_c_inside_the_last_write_comes_after_it(
+def test_a_ctrl_c_inside_the_last_writes_leaves_the_run_finished(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Cut short, the status write that ends a finished run would lock the store for
-    the writes that end it KILLED instead (the status and the end of the run)."""
+    """The status write and the run's end come after the bundle: a Ctrl-C then is held
+    until both are written (one cut short would lock the store), and it reaches a
+    finished run, which stays FINISHED and complete, with nothing to resume."""
     module = SimpleNamespace(model=nn.Linear(1, 1))
     monkeypatch.setattr(train_run, "_fit", lambda *args, **kwargs: (module, 1, 1))
-    monkeypatch.setattr(train_run, "finish", lambda *args, **kwargs: None)
+    finished = SimpleNamespace(bundle=SimpleNamespace(path=home / "bundle"))
+    monkeypatch.setattr(train_run, "finish", lambda *args, **kwargs: finished)
     ctrl_c = CtrlCInWrite(at="modelyard.status=complete")
     set_tag = mlflow.set_tag
 
@@ -179,6 +181,8 @@ def test_a_ctrl_c_inside_the_last_write_comes_after_it(
     with pytest.raises(train_run.TrainingInterrupted) as interrupted:
         train(compose_config(FAST))
     statuses = [name for name in ctrl_c.names() if name.startswith("modelyard.status=")]
-    assert statuses == ["modelyard.status=complete", "modelyard.status=interrupted"]
+    assert statuses == ["modelyard.status=complete"]
+    assert interrupted.value.command is None and "nothing to resume" in str(interrupted.value)
     run = MlflowClient().get_run(interrupted.value.run_id or "")
-    assert run.info.status == "KILLED" and run.data.tags["modelyard.status"] == "interrupted"
+    assert run.info.status == "FINISHED" and run.data.tags["modelyard.status"] == "complete"
+    assert mlflow.active_run() is None

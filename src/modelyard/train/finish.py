@@ -10,7 +10,7 @@ from typing import Any
 import mlflow
 from torch import nn
 
-from modelyard import registry
+from modelyard import registry, tracking
 from modelyard.bundle import INPUT_NAME, ONNX_FILE, Bundle, write_bundle
 from modelyard.config.schema import Config
 from modelyard.data.dataset import Dataset
@@ -132,7 +132,8 @@ def _calibrate(
     from modelyard.train.calibrate import calibrate_classifier
 
     calibration = calibrate_classifier(model, kind, dataset, spec)
-    mlflow.log_metrics(calibration)
+    with tracking.ctrl_c_after_write():  # see tracking.ctrl_c_after_write: the store's lock
+        mlflow.log_metrics(calibration)
     if final is not None:
         scale_classifier(final.model, calibration["calibration_temperature"])
     return calibration
@@ -153,17 +154,19 @@ def _evaluate_held_out(
     onnx_path, parity, provisional = _export_checked(
         model, test_inputs, work / "held-out", cfg, kind, spec, dataset.class_names
     )
-    mlflow.log_metrics(
-        {
-            "onnx_parity_max_abs_diff": parity.max_abs_diff_probabilities,
-            "onnx_parity_argmax_agreement": parity.argmax_agreement,
-        }
-    )
+    with tracking.ctrl_c_after_write():
+        mlflow.log_metrics(
+            {
+                "onnx_parity_max_abs_diff": parity.max_abs_diff_probabilities,
+                "onnx_parity_argmax_agreement": parity.argmax_agreement,
+            }
+        )
     predictor = Predictor(provisional)
     test_pred, report = _evaluate(kind, predictor, dataset, "test")
     _, val_report = _evaluate(kind, predictor, dataset, "val")
     log_report(report)
-    mlflow.log_metrics(val_report.metrics(prefix="best_"))
+    with tracking.ctrl_c_after_write():
+        mlflow.log_metrics(val_report.metrics(prefix="best_"))
     curves = plot_curves(_history(run_id), work / "training_curves.png")
     mlflow.log_artifact(str(curves), artifact_path="evaluation")
     return _Evaluated(onnx_path, parity, predictor, test_pred, report, val_report)
@@ -195,8 +198,9 @@ def _log_cost(cfg: Config, onnx_path: Path, test_inputs: Any) -> dict[str, Any]:
     """Measure the bundled graph's cost, log it to MLflow and return the report."""
     cost = cost_report(onnx_path, test_inputs, cfg.export.cost_repeats).to_dict()
     cost_metrics, cost_params = mlflow_figures(cost)
-    mlflow.log_metrics(cost_metrics)
-    mlflow.log_params(cost_params)
+    with tracking.ctrl_c_after_write():
+        mlflow.log_metrics(cost_metrics)
+        mlflow.log_params(cost_params)
     return cost
 
 

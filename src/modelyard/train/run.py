@@ -490,10 +490,21 @@ def train(
                 final=final,
                 extra={**(manifest_extra or {}), **pruning},
             )
-            with tracking.ctrl_c_after_write():
-                mlflow.set_tag(STATUS_TAG, "complete")
         except KeyboardInterrupt as interrupt:
             raise _end_interrupted(cfg, run_id, parent_run_id) from interrupt
+        # The run is complete. Its last writes (the status, the run's end) are held
+        # together, and a Ctrl-C during them comes after them, to a finished run:
+        # nothing to end KILLED, nothing to resume.
+        try:
+            with tracking.ctrl_c_after_write():
+                mlflow.set_tag(STATUS_TAG, "complete")
+                mlflow.end_run()
+        except KeyboardInterrupt as interrupt:
+            raise TrainingInterrupted(
+                f"interrupted after MLflow run {run_id} had finished: it is complete, "
+                f"its bundle is {finished.bundle.path}; nothing to resume",
+                run_id,
+            ) from interrupt
     return TrainResult(
         run_id=run_id,
         experiment_id=experiment_id,
