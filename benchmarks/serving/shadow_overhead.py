@@ -28,7 +28,8 @@ so a change is measured against the code before it in the same run.
 Trains the digits model (``--task mnist5k``: the MNIST model of the serving benchmark,
 28x28 inputs) in a temporary MODELYARD_HOME (or reuses ``--home`` when it
 already holds one), registers an unchanged copy as version 2 (@staging; the shadow
-costs what the main model costs), and writes ``results/shadow-overhead.json`` (or
+costs what the main model costs) and, for ``rate1-respec``, another copy whose spec
+differs (@respec, :func:`_register_respec`), and writes ``results/shadow-overhead.json`` (or
 ``--out``). Each
 arm gets its own SQLite prediction log, so the rows each version logged are counted
 beside the shadow's outcomes (done, dropped) and the rows the log dropped (of them

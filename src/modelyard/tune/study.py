@@ -9,10 +9,12 @@ they split it. The best trial's bundle is registered as ``candidate``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -111,8 +113,26 @@ def check_space(overrides: Sequence[str], cfg: Config) -> list[Param]:
     return params
 
 
+@contextmanager
+def _stop_after_trial(trial: optuna.Trial, stopped: list[int]) -> Iterator[None]:
+    """A Ctrl-C held in a trial's own writes once its outcome is settled (complete, or
+    pruned) keeps that outcome: the study stops after this trial and ``tune()`` then
+    raises :class:`TuneInterrupted`, instead of the trial failing and its result being
+    lost."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        stopped.append(trial.number)
+        trial.study.stop()
+
+
 def _objective(
-    overrides: Sequence[str], cfg: Config, params: list[Param], parent_id: str, ran: list[int]
+    overrides: Sequence[str],
+    cfg: Config,
+    params: list[Param],
+    parent_id: str,
+    ran: list[int],
+    stopped: list[int],
 ) -> Any:
     optuna_lib = optuna_module()
     from mlflow.tracking import MlflowClient
@@ -122,6 +142,14 @@ def _objective(
     monitor = METRICS[cfg.tune.metric][1]
 
     def objective(trial: optuna.Trial) -> float:
+        try:
+            return run_trial(trial)
+        except KeyboardInterrupt:
+            # Optuna marks the trial failed and re-raises; this says why.
+            trial.set_user_attr(INTERRUPTED_ATTR, True)
+            raise
+
+    def run_trial(trial: optuna.Trial) -> float:
         ran.append(trial.number)
         values = {p.key: p.suggest(trial) for p in params}
         # Trials are not registered one by one: only the study's best becomes candidate.
@@ -129,7 +157,7 @@ def _objective(
             [*overrides, *(override(k, v) for k, v in values.items()), "tracking.register=false"]
         )
         client = MlflowClient()
-        pruned = False
+        pruned = interrupted = False
         try:
             result = train(
                 trial_cfg,
@@ -141,8 +169,7 @@ def _objective(
             pruned = True
             raise
         except KeyboardInterrupt:
-            # Optuna marks the trial failed and re-raises; this says why.
-            trial.set_user_attr(INTERRUPTED_ATTR, True)
+            interrupted = True
             raise
         finally:
             run_id = trial.user_attrs.get(RUN_ID_ATTR)
@@ -152,14 +179,19 @@ def _objective(
                     tags[STATUS_TAG] = "pruned"
                 # Held (tracking.ctrl_c_after_write): a Ctrl-C here, the first or one
                 # after the Ctrl-C that stopped the trial, would leave the store locked
-                # for the parent run's close that follows it.
-                with tracking.ctrl_c_after_write():
+                # for the parent run's close that follows it. Once the trial has an
+                # outcome (complete, pruned, failed), a press held here keeps it and
+                # stops the study after this trial (_stop_after_trial).
+                settled = (
+                    contextlib.nullcontext() if interrupted else _stop_after_trial(trial, stopped)
+                )
+                with settled, tracking.ctrl_c_after_write():
                     for tag, text in tags.items():
                         client.set_tag(run_id, tag, text)
                     if pruned:
                         client.set_terminated(run_id, "KILLED")
         value = float(read_bundle(result.bundle_path).metrics[f"best_{cfg.tune.metric}"])
-        with tracking.ctrl_c_after_write():
+        with _stop_after_trial(trial, stopped), tracking.ctrl_c_after_write():
             trial.set_user_attr(RUN_ID_ATTR, result.run_id)
             trial.set_user_attr(MODEL_URI_ATTR, result.model_uri)
             client.log_metric(result.run_id, f"tune_{cfg.tune.metric}", value)
@@ -346,6 +378,7 @@ def tune(
     store = open_storage(url)
     study, parent_id = open_study(name, store, cfg, experiment_id, pruner)
     ran: list[int] = []
+    stopped: list[int] = []  # trials whose own writes held a Ctrl-C (_stop_after_trial)
     optuna.logging.set_verbosity(optuna.logging.INFO)
 
     if _budget_used(study) < trials:
@@ -355,12 +388,14 @@ def tune(
             optuna_log.addFilter(quiet)
         try:
             study.optimize(
-                _objective(overrides, cfg, params, parent_id, ran),
+                _objective(overrides, cfg, params, parent_id, ran, stopped),
                 n_trials=trials,
                 timeout=timeout,
                 callbacks=[_stop_at_budget(trials)],
                 catch=(ModelyardError,),
             )
+            if stopped:
+                raise KeyboardInterrupt  # held in a trial's writes, after its outcome
         except KeyboardInterrupt as interrupt:
             raise _interrupted(study, parent_id, cfg, ran) from interrupt
         finally:
@@ -369,7 +404,10 @@ def tune(
     all_trials = study.get_trials(deepcopy=False)
     completed = [t for t in all_trials if t.state == optuna.trial.TrialState.COMPLETE]
     register = completed and cfg.tracking.register
-    version = _register_best(study, cfg, ran) if register else None
+    try:  # registration takes seconds: a Ctrl-C there still closes the parent KILLED
+        version = _register_best(study, cfg, ran) if register else None
+    except KeyboardInterrupt as interrupt:
+        raise _interrupted(study, parent_id, cfg, ran) from interrupt
     _close_parent(study, parent_id, cfg, version)
     return TuneResult(
         study=name,
