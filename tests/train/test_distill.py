@@ -212,6 +212,22 @@ def test_ctrl_c_leaves_nothing_that_train_resume_would_continue_without_the_teac
     assert error.value.command is None and not last.exists()
 
 
+def test_ctrl_c_after_the_distill_run_finished_does_not_call_it_killed(
+    trained, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A press held in a finished run's last writes: the run is complete and its model
+    registered, so "ended KILLED ... run the same command again" would train a twin."""
+    finished = "interrupted after MLflow run run-1 had finished: it is complete; nothing to resume"
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise TrainingInterrupted(finished, "run-1")
+
+    monkeypatch.setattr(distill_module, "train", interrupted)
+    with pytest.raises(TrainingInterrupted) as error:
+        distill(distill_config(_digits(f"teacher={trained.bundle_path}")))
+    assert str(error.value) == finished
+
+
 @pytest.mark.slow
 def test_distill_registers_a_student_whose_run_and_bundle_name_the_teacher(
     trained, use_session_home

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
 import lightning as L
 import mlflow
+import mlflow.tracking.fluent as mlflow_fluent
 import pytest
 from mlflow.tracking import MlflowClient
 from tests.conftest import FAST
@@ -185,4 +188,43 @@ def test_a_ctrl_c_inside_the_last_writes_leaves_the_run_finished(
     assert interrupted.value.command is None and "nothing to resume" in str(interrupted.value)
     run = MlflowClient().get_run(interrupted.value.run_id or "")
     assert run.info.status == "FINISHED" and run.data.tags["modelyard.status"] == "complete"
+    assert mlflow.active_run() is None
+
+
+@pytest.mark.parametrize("cut", ["modelyard.status=complete", "end_run"])
+def test_a_second_ctrl_c_in_the_last_writes_ends_the_run_killed(
+    cut: str, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pressed twice, the last writes are cut short at once (the store may be hung):
+    the run is ended KILLED by its id, even when end_run had already taken it off the
+    active stack, and no new run is started for that."""
+    module = SimpleNamespace(model=nn.Linear(1, 1))
+    monkeypatch.setattr(train_run, "_fit", lambda *args, **kwargs: (module, 1, 1))
+    finished = SimpleNamespace(bundle=SimpleNamespace(path=home / "bundle"))
+    monkeypatch.setattr(train_run, "finish", lambda *args, **kwargs: finished)
+    set_tag, end_run = mlflow.set_tag, mlflow.end_run
+
+    def press_twice() -> None:
+        for _ in range(2):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+
+    def tag(key: str, value: str) -> None:
+        if f"{key}={value}" == cut:
+            press_twice()
+        set_tag(key, value)
+
+    def end(status: str = "FINISHED") -> None:
+        if cut == "end_run" and status == "FINISHED":
+            mlflow_fluent._active_run_stack.get().pop()  # as end_run does before writing
+            press_twice()
+        end_run(status)
+
+    monkeypatch.setattr(mlflow, "set_tag", tag)
+    monkeypatch.setattr(mlflow, "end_run", end)
+    with pytest.raises(train_run.TrainingInterrupted) as interrupted:
+        train(compose_config(FAST))
+    run = MlflowClient().get_run(interrupted.value.run_id or "")
+    assert run.info.status == "KILLED" and run.data.tags["modelyard.status"] == "interrupted"
+    assert len(MlflowClient().search_runs([run.info.experiment_id])) == 1
     assert mlflow.active_run() is None

@@ -138,8 +138,8 @@ def distill(cfg: Config, dataset: Dataset | TextDataset | None = None) -> TrainR
 def _not_resumable(interrupt: TrainingInterrupted) -> TrainingInterrupted:
     """Ctrl-C: ``train --resume`` would continue the run without its teacher, so the
     run's last checkpoint goes (nothing offers to resume it) and the message says so."""
-    if interrupt.run_id is None:
-        return interrupt
+    if interrupt.run_id is None or interrupt.command is None:
+        return interrupt  # nothing to resume: before a checkpoint, or the run had finished
     (checkpoint_dir(interrupt.run_id) / LAST_CHECKPOINT).unlink(missing_ok=True)
     return TrainingInterrupted(
         f"interrupted; MLflow run {interrupt.run_id} ended KILLED; a distill run cannot be "

@@ -494,12 +494,16 @@ def train(
             raise _end_interrupted(cfg, run_id, parent_run_id) from interrupt
         # The run is complete. Its last writes (the status, the run's end) are held
         # together, and a Ctrl-C during them comes after them, to a finished run:
-        # nothing to end KILLED, nothing to resume.
+        # nothing to end KILLED, nothing to resume. A second press cuts them short.
+        ended = False
         try:
             with tracking.ctrl_c_after_write():
                 mlflow.set_tag(STATUS_TAG, "complete")
                 mlflow.end_run()
+                ended = True
         except KeyboardInterrupt as interrupt:
+            if not ended:
+                raise _end_interrupted(cfg, run_id, parent_run_id) from interrupt
             raise TrainingInterrupted(
                 f"interrupted after MLflow run {run_id} had finished: it is complete, "
                 f"its bundle is {finished.bundle.path}; nothing to resume",
@@ -564,9 +568,20 @@ def _while_locked(write: Callable[[], object]) -> None:
 
 
 def _end_interrupted(cfg: Config, run_id: str, parent_run_id: str | None) -> TrainingInterrupted:
-    """End the active run ``KILLED`` (resumable, unlike ``FAILED``) and say what next."""
-    _while_locked(lambda: mlflow.set_tag(STATUS_TAG, "interrupted"))
-    _while_locked(lambda: mlflow.end_run(RunStatus.to_string(RunStatus.KILLED)))
+    """End the run ``KILLED`` (resumable, unlike ``FAILED``) and say what next.
+
+    Written by the run's id: ``mlflow.end_run`` takes the run off the active stack
+    before it writes the end, so a second Ctrl-C cutting that write short leaves no
+    active run (``mlflow.set_tag`` would start a new one), and the run RUNNING."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    killed = RunStatus.to_string(RunStatus.KILLED)
+    _while_locked(lambda: client.set_tag(run_id, STATUS_TAG, "interrupted"))
+    if mlflow.active_run() is not None:
+        _while_locked(lambda: mlflow.end_run(killed))
+    else:
+        _while_locked(lambda: client.set_terminated(run_id, killed))
     where = f"MLflow run {run_id} ended KILLED"
     if parent_run_id:
         # A tune trial: its study, not `train --resume`, decides what runs next.
