@@ -253,18 +253,18 @@ def test_two_workers_split_one_postgres_study(tmp_path: Path, monkeypatch) -> No
 
 
 @pytest.mark.parametrize(
-    ("outcome", "at", "written", "state"),
+    ("outcome", "at", "written"),
     [
-        ("completes", "log_metric", ["set_tag", "set_tag", "log_metric"], "COMPLETE"),
-        ("is pruned", None, ["set_tag", "set_tag", "set_tag", "set_terminated"], "PRUNED"),
-        ("is interrupted", None, ["set_tag", "set_tag"], "FAIL"),
+        ("completes", "log_metric", ["set_tag", "set_tag", "log_metric"]),
+        ("is pruned", None, ["set_tag", "set_tag", "set_tag", "set_terminated"]),
+        ("is interrupted", None, ["set_tag", "set_tag"]),
     ],
 )
 def test_a_ctrl_c_inside_a_trials_writes_comes_after_them(
-    outcome: str, at: str | None, written: list[str], state: str, monkeypatch: pytest.MonkeyPatch
+    outcome: str, at: str | None, written: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Held until the trial's writes end; then a trial that has an outcome (complete,
-    pruned) keeps it and the study stops after it, where an interrupted one fails."""
+    """Held until the trial's writes end, then the trial is failed as interrupted (out
+    of the budget: the study's rerun trains it again), whatever its outcome was."""
     cfg = compose_config(TINY)
     study = optuna.create_study()
     running: list[optuna.Trial] = []
@@ -283,25 +283,17 @@ def test_a_ctrl_c_inside_a_trials_writes_comes_after_them(
     ctrl_c = CtrlCInWrite(at)
     client = ctrl_c.client("set_tag", "set_terminated", "log_metric")
     monkeypatch.setattr("mlflow.tracking.MlflowClient", lambda: client)
-    stopped: list[int] = []
-    objective = study_module._objective(TINY, cfg, [], "parent", [], stopped)
+    objective = study_module._objective(TINY, cfg, [], "parent", [])
 
     def run(trial: optuna.Trial) -> float:
         running.append(trial)
         return float(objective(trial))
 
-    if outcome == "is interrupted":
-        with pytest.raises(KeyboardInterrupt):
-            study.optimize(run, n_trials=3)
-        assert study.trials[0].user_attrs[study_module.INTERRUPTED_ATTR] is True
-    else:
-        study.optimize(run, n_trials=3)  # the held press stops the study after trial 0
-        assert stopped == [0]
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(run, n_trials=3)
     assert ctrl_c.names() == written
-    assert [t.state.name for t in study.trials] == [state]
-    if outcome == "completes":
-        assert study.trials[0].value == 0.9
-        assert study.trials[0].user_attrs[MODEL_URI_ATTR] == "runs:/child/model"
+    [trial] = study.trials
+    assert trial.state.name == "FAIL" and trial.user_attrs[study_module.INTERRUPTED_ATTR]
 
 
 def _finished_study() -> optuna.Study:
@@ -340,23 +332,15 @@ def test_a_ctrl_c_inside_the_parent_runs_close_comes_after_it(
     assert ctrl_c.names() == ["log_metric"] * 4 + ["set_tag"] * 3 + ["set_terminated"]
 
 
-def _stopping_objective(stop: bool) -> object:
-    """In place of ``_objective``: each trial completes at once; with ``stop``, as if a
-    Ctrl-C had been held in its own writes (``_stop_after_trial``)."""
+def _completing_objective(*args: object) -> object:
+    """In place of ``_objective``: each trial completes at once."""
+    ran = args[-1]
 
-    def objective(*args: object) -> object:
-        ran, stopped = args[-2], args[-1]
+    def run(trial: optuna.Trial) -> float:
+        ran.append(trial.number)  # type: ignore[attr-defined]
+        return 0.5
 
-        def run(trial: optuna.Trial) -> float:
-            ran.append(trial.number)  # type: ignore[attr-defined]
-            if stop:
-                stopped.append(trial.number)  # type: ignore[attr-defined]
-                trial.study.stop()
-            return 0.5
-
-        return run
-
-    return objective
+    return run
 
 
 def _parent_status(name: str) -> str:
@@ -365,23 +349,13 @@ def _parent_status(name: str) -> str:
     return str(MlflowClient().get_run(parent).info.status)
 
 
-def test_a_ctrl_c_held_in_a_trials_writes_ends_the_study_interrupted(
-    home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(study_module, "_objective", _stopping_objective(stop=True))
-    with pytest.raises(TuneInterrupted) as interrupted:
-        tune(TINY, trials=3, study_name="held")
-    assert interrupted.value.failed == []  # the trial kept its outcome
-    assert _parent_status("held") == "KILLED"
-
-
 def test_a_ctrl_c_during_registration_closes_the_parent_killed(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def register(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt  # registration uploads the bundle: seconds open to Ctrl-C
 
-    monkeypatch.setattr(study_module, "_objective", _stopping_objective(stop=False))
+    monkeypatch.setattr(study_module, "_objective", _completing_objective)
     monkeypatch.setattr(study_module, "_register_best", register)
     with pytest.raises(TuneInterrupted):
         tune(TINY, trials=2, study_name="registering")

@@ -9,12 +9,10 @@ they split it. The best trial's bundle is registered as ``candidate``.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -113,26 +111,8 @@ def check_space(overrides: Sequence[str], cfg: Config) -> list[Param]:
     return params
 
 
-@contextmanager
-def _stop_after_trial(trial: optuna.Trial, stopped: list[int]) -> Iterator[None]:
-    """A Ctrl-C held in a trial's own writes once its outcome is settled (complete, or
-    pruned) keeps that outcome: the study stops after this trial and ``tune()`` then
-    raises :class:`TuneInterrupted`, instead of the trial failing and its result being
-    lost."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        stopped.append(trial.number)
-        trial.study.stop()
-
-
 def _objective(
-    overrides: Sequence[str],
-    cfg: Config,
-    params: list[Param],
-    parent_id: str,
-    ran: list[int],
-    stopped: list[int],
+    overrides: Sequence[str], cfg: Config, params: list[Param], parent_id: str, ran: list[int]
 ) -> Any:
     optuna_lib = optuna_module()
     from mlflow.tracking import MlflowClient
@@ -145,7 +125,10 @@ def _objective(
         try:
             return run_trial(trial)
         except KeyboardInterrupt:
-            # Optuna marks the trial failed and re-raises; this says why.
+            # Optuna marks the trial failed and re-raises; this says why (and keeps it
+            # out of the budget, so the study's rerun trains it again). Also a Ctrl-C
+            # held in the trial's own writes below: the trial's result is then lost
+            # and its MLflow run, complete or pruned, stays as it was written.
             trial.set_user_attr(INTERRUPTED_ATTR, True)
             raise
 
@@ -157,7 +140,7 @@ def _objective(
             [*overrides, *(override(k, v) for k, v in values.items()), "tracking.register=false"]
         )
         client = MlflowClient()
-        pruned = interrupted = False
+        pruned = False
         try:
             result = train(
                 trial_cfg,
@@ -168,9 +151,6 @@ def _objective(
         except optuna_lib.TrialPruned:
             pruned = True
             raise
-        except KeyboardInterrupt:
-            interrupted = True
-            raise
         finally:
             run_id = trial.user_attrs.get(RUN_ID_ATTR)
             if run_id:
@@ -179,19 +159,14 @@ def _objective(
                     tags[STATUS_TAG] = "pruned"
                 # Held (tracking.ctrl_c_after_write): a Ctrl-C here, the first or one
                 # after the Ctrl-C that stopped the trial, would leave the store locked
-                # for the parent run's close that follows it. Once the trial has an
-                # outcome (complete, pruned, failed), a press held here keeps it and
-                # stops the study after this trial (_stop_after_trial).
-                settled = (
-                    contextlib.nullcontext() if interrupted else _stop_after_trial(trial, stopped)
-                )
-                with settled, tracking.ctrl_c_after_write():
+                # for the parent run's close that follows it.
+                with tracking.ctrl_c_after_write():
                     for tag, text in tags.items():
                         client.set_tag(run_id, tag, text)
                     if pruned:
                         client.set_terminated(run_id, "KILLED")
         value = float(read_bundle(result.bundle_path).metrics[f"best_{cfg.tune.metric}"])
-        with _stop_after_trial(trial, stopped), tracking.ctrl_c_after_write():
+        with tracking.ctrl_c_after_write():
             trial.set_user_attr(RUN_ID_ATTR, result.run_id)
             trial.set_user_attr(MODEL_URI_ATTR, result.model_uri)
             client.log_metric(result.run_id, f"tune_{cfg.tune.metric}", value)
@@ -378,7 +353,6 @@ def tune(
     store = open_storage(url)
     study, parent_id = open_study(name, store, cfg, experiment_id, pruner)
     ran: list[int] = []
-    stopped: list[int] = []  # trials whose own writes held a Ctrl-C (_stop_after_trial)
     optuna.logging.set_verbosity(optuna.logging.INFO)
 
     if _budget_used(study) < trials:
@@ -388,14 +362,12 @@ def tune(
             optuna_log.addFilter(quiet)
         try:
             study.optimize(
-                _objective(overrides, cfg, params, parent_id, ran, stopped),
+                _objective(overrides, cfg, params, parent_id, ran),
                 n_trials=trials,
                 timeout=timeout,
                 callbacks=[_stop_at_budget(trials)],
                 catch=(ModelyardError,),
             )
-            if stopped:
-                raise KeyboardInterrupt  # held in a trial's writes, after its outcome
         except KeyboardInterrupt as interrupt:
             raise _interrupted(study, parent_id, cfg, ran) from interrupt
         finally:
