@@ -121,8 +121,8 @@ def test_a_second_ctrl_c_during_a_held_write_is_not_held() -> None:
 
 
 def test_a_held_write_inside_another_still_interrupts_on_the_second_ctrl_c() -> None:
-    """train()'s opening hold wraps the dataset inputs' racing writes: a hold nested in
-    another must still give way to a second press at once (not to a third)."""
+    """A hold nested in another (a held write inside a held group) must still give way
+    to a second press at once, not to a third."""
     reached: list[str] = []
     with pytest.raises(KeyboardInterrupt), tracking.ctrl_c_after_write():
         with tracking.ctrl_c_after_write():
