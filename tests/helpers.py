@@ -278,6 +278,13 @@ def record_log_rows(log: Any, rows: int, first: int = 0, top: bool = False) -> i
     )
 
 
+def press_ctrl_c() -> None:
+    """SIGINT to this process, handled before this returns (by whatever handler is
+    installed: Python runs it at the next bytecode after the signal arrives)."""
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.05)
+
+
 class CtrlCInWrite:
     """Stand-ins for tracking writes: the first call of the write named ``at`` (of any
     write, when None) gets a Ctrl-C while it is writing; every write that finishes is
@@ -297,8 +304,7 @@ class CtrlCInWrite:
         def write(*args: Any, **kwargs: Any) -> None:
             if not self.pressed and self.at in (None, name):
                 self.pressed = True
-                os.kill(os.getpid(), signal.SIGINT)
-                time.sleep(0.05)  # the signal is handled here, inside the write
+                press_ctrl_c()  # handled here, inside the write
             self.writes.append((name, *args, *kwargs.values()))
 
         return write

@@ -4,15 +4,14 @@ never lands inside a tracking write."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from mlflow.exceptions import MlflowException
+from tests.helpers import press_ctrl_c
 
 from modelyard import tracking
 
@@ -76,18 +75,12 @@ def test_other_errors_and_a_duplicate_that_persists_are_raised(
     assert len(calls) == 4  # the first try and one per pause
 
 
-def _press_ctrl_c() -> None:
-    """SIGINT to this process, handled before this returns (by the holding handler)."""
-    os.kill(os.getpid(), signal.SIGINT)
-    time.sleep(0.05)
-
-
 def test_a_ctrl_c_during_a_tracking_write_comes_after_it() -> None:
     """A KeyboardInterrupt inside an SQLite write leaves the lock held and the run
     never ends KILLED (benchmarks/reliability/ctrl_c_writes.py): it is raised after."""
     finished: list[str] = []
     with pytest.raises(KeyboardInterrupt), tracking.ctrl_c_after_write():
-        _press_ctrl_c()  # the signal is handled here, by the holding handler
+        press_ctrl_c()  # the signal is handled here, by the holding handler
         finished.append("write")
     assert finished == ["write"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -101,7 +94,7 @@ def test_an_ignored_ctrl_c_stays_ignored_around_a_tracking_write() -> None:
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as Lightning after one
     try:
         with tracking.ctrl_c_after_write():
-            _press_ctrl_c()
+            press_ctrl_c()
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -112,9 +105,9 @@ def test_a_second_ctrl_c_during_a_held_write_is_not_held() -> None:
     Ctrl-C deaf: pressed again, it interrupts at once."""
     reached: list[str] = []
     with pytest.raises(KeyboardInterrupt), tracking.ctrl_c_after_write():
-        _press_ctrl_c()
+        press_ctrl_c()
         reached.append("held once")
-        _press_ctrl_c()
+        press_ctrl_c()
         reached.append("held twice")
     assert reached == ["held once"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -126,9 +119,9 @@ def test_a_held_write_inside_another_still_interrupts_on_the_second_ctrl_c() -> 
     reached: list[str] = []
     with pytest.raises(KeyboardInterrupt), tracking.ctrl_c_after_write():
         with tracking.ctrl_c_after_write():
-            _press_ctrl_c()
+            press_ctrl_c()
             reached.append("held once")
-            _press_ctrl_c()
+            press_ctrl_c()
             reached.append("held twice")
         reached.append("outer write")
     assert reached == ["held once"]
@@ -139,7 +132,7 @@ def test_a_ctrl_c_in_a_nested_hold_comes_after_the_outer_block() -> None:
     reached: list[str] = []
     with pytest.raises(KeyboardInterrupt), tracking.ctrl_c_after_write():
         with tracking.ctrl_c_after_write():
-            _press_ctrl_c()
+            press_ctrl_c()
             reached.append("inner write")
         reached.append("outer write")
     assert reached == ["inner write", "outer write"]

@@ -90,28 +90,38 @@ def _model_name(home: Path) -> str:
 def _setup(home: Path, task: str = "digits") -> str:
     """Train ``task`` and register an unchanged copy as @staging beside @production;
     the registered name."""
+    from mlflow import MlflowClient
+
+    from modelyard.config import compose_config
+    from modelyard.train.run import train
+
+    overrides, _ = TASKS[task]
+    first = train(compose_config(overrides))
+    copy = home / "copy" / "bundle"
+    shutil.copytree(first.bundle_path, copy)
+    name = first.model_name
+    _register_copy(copy, task, name, "staging", first.experiment_id)
+    MlflowClient().set_registered_model_alias(name, "production", first.model_version)
+    return name
+
+
+def _register_copy(
+    bundle: Path, task: str, name: str, alias: str, experiment_id: str | None = None
+) -> None:
+    """Log the bundle folder ``bundle`` as a new MLflow model, register it as a new
+    version of ``name`` and point ``alias`` at it."""
     import mlflow
     import numpy as np
     from mlflow import MlflowClient
 
     from modelyard import registry, tracking
-    from modelyard.config import compose_config
     from modelyard.mlflow_model import log_bundle_model
-    from modelyard.train.run import train
 
-    overrides, shape = TASKS[task]
-    first = train(compose_config(overrides))
-    copy = home / "copy" / "bundle"
-    shutil.copytree(first.bundle_path, copy)
+    shape = TASKS[task][1]
     tracking.configure()
-    with mlflow.start_run(experiment_id=first.experiment_id):
-        uri = log_bundle_model(copy, np.zeros((2, *shape), np.uint8), np.full((2, 10), 0.1))
-    name = first.model_name
-    second = registry.register(uri, name)
-    client = MlflowClient()
-    client.set_registered_model_alias(name, "production", first.model_version)
-    client.set_registered_model_alias(name, "staging", second)
-    return name
+    with mlflow.start_run(experiment_id=experiment_id):
+        uri = log_bundle_model(bundle, np.zeros((2, *shape), np.uint8), np.full((2, 10), 0.1))
+    MlflowClient().set_registered_model_alias(name, alias, registry.register(uri, name))
 
 
 RESPEC_ALIAS = "respec"
@@ -124,13 +134,6 @@ def _register_respec(home: Path) -> None:
     scales pixels by a std 0.1% wider, as @respec. Its spec differs from the main
     model's, so the server decodes every shadowed request a second time with it (on
     its event loop: what ``rate1-respec`` measures); its answers differ by little."""
-    import mlflow
-    import numpy as np
-    from mlflow import MlflowClient
-
-    from modelyard import registry, tracking
-    from modelyard.mlflow_model import log_bundle_model
-
     marker = home / ".shadow-bench-respec"
     if marker.exists():
         return
@@ -142,11 +145,7 @@ def _register_respec(home: Path) -> None:
     manifest = json.loads(manifest_path.read_text())
     manifest["preprocessing"]["std"] *= 1.001
     manifest_path.write_text(json.dumps(manifest, indent=2))
-    shape = TASKS[task][1]
-    tracking.configure()
-    with mlflow.start_run():
-        uri = log_bundle_model(copy, np.zeros((2, *shape), np.uint8), np.full((2, 10), 0.1))
-    MlflowClient().set_registered_model_alias(name, RESPEC_ALIAS, registry.register(uri, name))
+    _register_copy(copy, task, name, RESPEC_ALIAS)
     marker.write_text(RESPEC_ALIAS)
 
 

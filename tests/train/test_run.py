@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -16,7 +14,7 @@ import mlflow.tracking.fluent as mlflow_fluent
 import pytest
 from mlflow.tracking import MlflowClient
 from tests.conftest import FAST
-from tests.helpers import CtrlCInWrite
+from tests.helpers import CtrlCInWrite, press_ctrl_c
 from torch import nn
 
 from modelyard import bundle
@@ -205,9 +203,8 @@ def test_a_second_ctrl_c_in_the_last_writes_ends_the_run_killed(
     set_tag, end_run = mlflow.set_tag, mlflow.end_run
 
     def press_twice() -> None:
-        for _ in range(2):
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.05)
+        press_ctrl_c()
+        press_ctrl_c()
 
     def tag(key: str, value: str) -> None:
         if f"{key}={value}" == cut:
