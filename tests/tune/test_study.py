@@ -360,3 +360,31 @@ def test_a_ctrl_c_during_registration_closes_the_parent_killed(
     with pytest.raises(TuneInterrupted):
         tune(TINY, trials=2, study_name="registering")
     assert _parent_status("registering") == "KILLED"
+
+
+def test_the_rerun_after_a_ctrl_c_during_registration_registers_the_best(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The interrupt tells the user to rerun; the rerun found the budget used, ran no
+    # trial and registered nothing, so the study's best was never a candidate.
+    tiny = [*TINY, "train.max_epochs=1", "data.limit=200"]
+
+    def upload_cut_short(*args: object, **kwargs: object) -> str:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(registry, "register", upload_cut_short)
+        with pytest.raises(TuneInterrupted, match="--study cut"):
+            tune(tiny, trials=1, study_name="cut")
+    client = MlflowClient()
+    assert client.search_model_versions("name='digits-cnn'") == []
+    again = tune(tiny, trials=1, study_name="cut")
+    assert again.ran_here == [] and again.model_version == "1"
+    assert again.best is not None
+    candidate = client.get_model_version_by_alias("digits-cnn", registry.CANDIDATE)
+    assert candidate.run_id == again.best.run_id
+    assert candidate.tags["modelyard.tune.study"] == "cut"
+    assert _parent_status("cut") == "FINISHED"
+    # Once registered, a further rerun reports that version and registers no other.
+    assert tune(tiny, trials=1, study_name="cut").model_version == "1"
+    assert len(client.search_model_versions("name='digits-cnn'")) == 1

@@ -42,6 +42,10 @@ MODEL_URI_ATTR = "model_uri"
 TRIAL_TAG = "modelyard.tune.trial"
 INTERRUPTED_ATTR = "interrupted"
 """Set on a trial that Ctrl-C stopped: it is failed, and not counted in the budget."""
+REGISTERING_ATTR = "modelyard.registering"
+"""The study's attribute naming the run whose model a worker began to register as the
+best: a rerun that runs no trial then finishes a registration cut short (Ctrl-C
+during the upload, a crash)."""
 
 
 class TuneInterrupted(KeyboardInterrupt):
@@ -193,12 +197,15 @@ def _register_best(study: optuna.Study, cfg: Config, ran: Sequence[int]) -> str 
     since (a later training run, another study); a best trial already registered was
     made ``candidate`` when it was.
 
-    A worker that ran no trial registers nothing, and of those that did, only the
-    one that holds the best trial's bundle: the one that ran it (``ran``), or a rerun
-    of the study on that machine. Any worker that ran a trial used to, and two
-    finishing at once both found no version and both registered one (the second
-    alias write failed with a duplicate key on PostgreSQL). The worker that ran the
-    final best trial always sees it as the best when it finishes, so it is registered.
+    Only a worker that holds the best trial's bundle registers it: the one that ran
+    it (``ran``), or another on that machine. Any worker that ran a trial used to,
+    and two finishing at once both found no version and both registered one (the
+    second alias write failed with a duplicate key on PostgreSQL). The worker that
+    ran the final best trial always sees it as the best when it finishes, so it is
+    registered. A worker that ran no trial (a rerun of a finished study) registers
+    only what a registration cut short left owed (:data:`REGISTERING_ATTR`): the
+    rerun that a Ctrl-C during the upload tells the user to make then registers the
+    best, where it used to find the budget used and register nothing.
     """
     from mlflow.tracking import MlflowClient
 
@@ -214,8 +221,11 @@ def _register_best(study: optuna.Study, cfg: Config, ran: Sequence[int]) -> str 
     if existing:
         return str(min(int(v.version) for v in existing))
     local = bundle_dir(run_id)
-    if not ran or (best.number not in ran and not local.is_dir()):
-        return None  # no trial ran here, or another machine's best: it registers it
+    owed = study.user_attrs.get(REGISTERING_ATTR) == run_id
+    if not (ran or owed) or (best.number not in ran and not local.is_dir()):
+        return None  # nothing to finish here, or another machine's best: it registers it
+    with tracking.ctrl_c_after_write():
+        study.set_user_attr(REGISTERING_ATTR, run_id)
     # Registering takes seconds (the bundle is uploaded) and stays open to Ctrl-C;
     # only the tag writes after it are held (tracking.ctrl_c_after_write).
     version = registry.register(model_uri, name, bundle_dir=local if local.is_dir() else None)
