@@ -156,7 +156,7 @@ def evaluate_model(
     """
     loaded = bundle_io.load(model_uri, tracking_uri_in(overrides))
     cfg = config_for(loaded, overrides)
-    from modelyard.evaluate import evaluate_probabilities, log_report
+    from modelyard.evaluate import evaluate_probabilities
 
     data = labelled_split(loaded, cfg, split)
     prediction = predict_examples(Predictor(loaded), data.examples)
@@ -166,24 +166,48 @@ def evaluate_model(
     )
     run_id = None
     if log:
-        import mlflow
-
-        from modelyard import tracking
-
-        tracking.configure(cfg.tracking.uri)
-        experiment_id = tracking.ensure_experiment(cfg.tracking.experiment or cfg.task.name)
-        with mlflow.start_run(
-            experiment_id=experiment_id, run_name=f"evaluate {loaded.name}"
-        ) as run:
-            mlflow.set_tags(
-                {
-                    "modelyard.kind": "evaluation",
-                    "modelyard.model": loaded.name,
-                    "modelyard.model_version": loaded.version or "local",
-                    "modelyard.model_uri": str(model_uri),
-                    "modelyard.dataset_fingerprint": data.fingerprint,
-                }
-            )
-            log_report(report)
-            run_id = run.info.run_id
+        tags = {
+            "modelyard.kind": "evaluation",
+            "modelyard.model": loaded.name,
+            "modelyard.model_version": loaded.version or "local",
+            "modelyard.model_uri": str(model_uri),
+            "modelyard.dataset_fingerprint": data.fingerprint,
+        }
+        run_id = _log_evaluation(report, cfg, f"evaluate {loaded.name}", tags)
     return Evaluation(report=report, model=loaded.name, version=loaded.version, run_id=run_id)
+
+
+def _log_evaluation(
+    report: EvaluationReport, cfg: Config, run_name: str, tags: dict[str, str]
+) -> str:
+    """``report`` in a new MLflow run of the task's experiment; its id.
+
+    The run's opening writes and its end are held from Ctrl-C
+    (:func:`~modelyard.tracking.ctrl_c_after_write`), as training's are: a press inside
+    an SQLite write leaves the store locked, and the write that ends the run then
+    failed after 20 s with MLflow's traceback, leaving it RUNNING. A Ctrl-C now ends
+    the run ``KILLED`` with what it had written."""
+    import mlflow
+
+    from modelyard import tracking
+    from modelyard.evaluate import log_report
+
+    tracking.configure(cfg.tracking.uri)
+    experiment_id = tracking.ensure_experiment(cfg.tracking.experiment or cfg.task.name)
+    run = None
+    status = "FAILED"
+    try:
+        with tracking.ctrl_c_after_write():
+            run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name)
+            mlflow.set_tags(tags)
+        log_report(report)
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        if run is not None:
+            with tracking.ctrl_c_after_write():
+                mlflow.end_run(status)
+    assert run is not None  # the try ran through, or raised
+    return str(run.info.run_id)

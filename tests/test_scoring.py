@@ -1,0 +1,39 @@
+"""``modelyard evaluate --log`` (``scoring.evaluate_model``): its MLflow run under Ctrl-C."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+from tests.helpers import press_ctrl_c
+
+from modelyard.scoring import evaluate_model
+
+
+@pytest.mark.slow
+def test_a_ctrl_c_in_the_evaluation_runs_opening_writes_ends_it_killed(
+    trained: Any, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pressed inside the tags' write: unheld, the interrupt cut that write short (on
+    # SQLite the store stayed locked) and the run ended FAILED without its tags.
+    write_tags = mlflow.set_tags
+
+    def set_tags(tags: dict[str, str]) -> None:
+        press_ctrl_c()
+        write_tags(tags)
+
+    monkeypatch.setattr(mlflow, "set_tags", set_tags)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_model(str(trained.bundle_path), log=True)
+    assert mlflow.active_run() is None
+    client = MlflowClient()
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        filter_string="tags.`modelyard.kind` = 'evaluation'",
+    )
+    assert len(runs) == 1
+    assert runs[0].info.status == "KILLED"
+    assert runs[0].data.tags["modelyard.model"] == "digits-cnn"
