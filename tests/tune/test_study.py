@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
-from tests.helpers import CtrlCInWrite, run_cli
+from tests.helpers import CtrlCInWrite, press_ctrl_c, run_cli
 from tests.postgres import temporary_database
 
 import modelyard.tune.study as study_module
@@ -388,3 +388,28 @@ def test_the_rerun_after_a_ctrl_c_during_registration_registers_the_best(
     # Once registered, a further rerun reports that version and registers no other.
     assert tune(tiny, trials=1, study_name="cut").model_version == "1"
     assert len(client.search_model_versions("name='digits-cnn'")) == 1
+
+
+def test_a_ctrl_c_while_the_study_opens_leaves_it_whole_to_join(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pressed inside the parent run's creation: unheld, the study was left with no
+    # parent, a rerun waited a minute for one, then opened another.
+    create_run = MlflowClient.create_run
+
+    def create_run_pressed(self: MlflowClient, *args: object, **kwargs: object) -> object:
+        press_ctrl_c()
+        return create_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(study_module, "_objective", _completing_objective)
+    unregistered = [*TINY, "tracking.register=false"]
+    with monkeypatch.context() as patch:
+        patch.setattr(MlflowClient, "create_run", create_run_pressed)
+        with pytest.raises(KeyboardInterrupt):
+            tune(unregistered, trials=1, study_name="opening")
+    study = optuna.load_study(study_name="opening", storage=default_storage())
+    parent = study.user_attrs[PARENT_ATTR]
+    assert "tune.metric" in MlflowClient().get_run(parent).data.params  # written whole
+    again = tune(unregistered, trials=1, study_name="opening")
+    assert again.parent_run_id == parent and again.ran_here == [0]
+    assert _parent_status("opening") == "FINISHED"

@@ -117,43 +117,60 @@ def open_study(
 
     Study creation is atomic in the storage (unique name), so exactly one worker
     creates the study and its parent run; the others wait for the run id to appear.
+    The creator holds Ctrl-C from the study's creation to the parent's id written
+    in it (:func:`~modelyard.tracking.ctrl_c_after_write`, under a second): a press
+    in between left a study with no parent, which a rerun waited a minute for, and
+    a parent run ``RUNNING`` that nothing would end.
     """
     optuna = optuna_module()
-    from mlflow.tracking import MlflowClient
-
     direction = METRICS[cfg.tune.metric][0]
     sampler, default_pruner = _samplers(cfg)
     pruner = pruner or default_pruner
     try:
-        study = optuna.create_study(
-            study_name=name, storage=storage, direction=direction, sampler=sampler, pruner=pruner
-        )
+        with tracking.ctrl_c_after_write():
+            study = optuna.create_study(
+                study_name=name,
+                storage=storage,
+                direction=direction,
+                sampler=sampler,
+                pruner=pruner,
+            )
+            return study, _open_parent(study, name, cfg, experiment_id)
     except optuna.exceptions.DuplicatedStudyError:
-        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
-        joined = study.user_attrs
-        for key, mine in _identity(cfg).items():
-            if key in joined and joined[key] != mine:
-                raise ConfigError(
-                    f"study '{name}' was started with a different {key} ({joined[key]}); "
-                    "join it with the same task, tune.metric and search space, or use "
-                    "another --study"
-                ) from None
-        deadline = time.monotonic() + _JOIN_WAIT_S
-        while PARENT_ATTR not in study.user_attrs and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if PARENT_ATTR in study.user_attrs:
-            return study, str(study.user_attrs[PARENT_ATTR])
-        # The creator died before opening the parent run: this worker opens it.
+        pass
+    study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    joined = study.user_attrs
+    for key, mine in _identity(cfg).items():
+        if key in joined and joined[key] != mine:
+            raise ConfigError(
+                f"study '{name}' was started with a different {key} ({joined[key]}); "
+                "join it with the same task, tune.metric and search space, or use "
+                "another --study"
+            ) from None
+    deadline = time.monotonic() + _JOIN_WAIT_S
+    while PARENT_ATTR not in study.user_attrs and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if PARENT_ATTR in study.user_attrs:
+        return study, str(study.user_attrs[PARENT_ATTR])
+    # The creator died before opening the parent run: this worker opens it.
+    with tracking.ctrl_c_after_write():
+        return study, _open_parent(study, name, cfg, experiment_id)
+
+
+def _open_parent(study: optuna.Study, name: str, cfg: Config, experiment_id: str) -> str:
+    """Open the study's MLflow parent run and write its id into the study."""
+    from mlflow.tracking import MlflowClient
+
     for key, value in _identity(cfg).items():
         study.set_user_attr(key, value)
-    parent = MlflowClient().create_run(
+    client = MlflowClient()
+    parent = client.create_run(
         experiment_id,
         run_name=f"tune {name}",
         tags={STUDY_TAG: name, "modelyard.kind": "tune", **tracking.git_info()},
     )
     parent_id = parent.info.run_id
-    client = MlflowClient()
     client.log_param(parent_id, "tune.metric", cfg.tune.metric)
     client.log_param(parent_id, "tune.space", json.dumps(cfg.tune.space, sort_keys=True))
     study.set_user_attr(PARENT_ATTR, parent_id)
-    return study, parent_id
+    return str(parent_id)
