@@ -109,8 +109,13 @@ def register(
     bundle.json's sha256, which servers check fetched and cached copies against.
     """
     tags = {MANIFEST_SHA_TAG: file_sha256(bundle_dir / MANIFEST)} if bundle_dir else None
-    version = mlflow.register_model(model_uri, name, tags=tags)
+    version = str(mlflow.register_model(model_uri, name, tags=tags).version)
+    point_alias(name, alias, version)
+    return version
+
+
+def point_alias(name: str, alias: str, version: str) -> None:
+    """Point ``alias`` of model ``name`` at ``version``."""
     # Two processes pointing one alias at once (tune workers) both insert its row.
     client = MlflowClient()
-    tracking.write_racing(lambda: client.set_registered_model_alias(name, alias, version.version))
-    return str(version.version)
+    tracking.write_racing(lambda: client.set_registered_model_alias(name, alias, version))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,12 +21,18 @@ import modelyard.tune.study as study_module
 from modelyard import bundle, registry, tracking
 from modelyard.config import compose_config
 from modelyard.errors import ConfigError, ModelyardError
-from modelyard.paths import checkpoint_dir
+from modelyard.paths import bundle_dir, checkpoint_dir
 from modelyard.train import run as train_run
 from modelyard.train.run import train
 from modelyard.tune import tune
 from modelyard.tune.storage import PARENT_ATTR, default_storage
-from modelyard.tune.study import MODEL_URI_ATTR, RUN_ID_ATTR, TuneInterrupted, _register_best
+from modelyard.tune.study import (
+    MODEL_URI_ATTR,
+    REGISTERING_ATTR,
+    RUN_ID_ATTR,
+    TuneInterrupted,
+    _register_best,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -388,6 +395,71 @@ def test_the_rerun_after_a_ctrl_c_during_registration_registers_the_best(
     # Once registered, a further rerun reports that version and registers no other.
     assert tune(tiny, trials=1, study_name="cut").model_version == "1"
     assert len(client.search_model_versions("name='digits-cnn'")) == 1
+
+
+def test_the_rerun_after_a_ctrl_c_between_version_and_alias_points_the_alias(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The version was made, its alias and tags were not: the rerun used to find the
+    # version, report it, and leave it no candidate.
+    tiny = [*TINY, "train.max_epochs=1", "data.limit=200"]
+
+    def alias_cut_short(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(registry, "point_alias", alias_cut_short)
+        with pytest.raises(TuneInterrupted):
+            tune(tiny, trials=1, study_name="halfway")
+    client = MlflowClient()
+    assert [str(v.version) for v in client.search_model_versions("name='digits-cnn'")] == ["1"]
+    assert client.get_registered_model("digits-cnn").aliases == {}
+    again = tune(tiny, trials=1, study_name="halfway")
+    assert again.ran_here == [] and again.model_version == "1"
+    candidate = client.get_model_version_by_alias("digits-cnn", registry.CANDIDATE)
+    assert str(candidate.version) == "1" and candidate.tags["modelyard.tune.study"] == "halfway"
+
+
+def test_a_registration_a_live_worker_is_making_is_left_to_it(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A rerun during another worker's upload, on the same machine, registered the
+    # same run a second time; once that worker is gone, the rerun finishes its work.
+    tracking.configure()
+    client = MlflowClient()
+    run = client.create_run(client.create_experiment("here"))
+    (bundle_dir(run.info.run_id)).mkdir(parents=True)  # the best's bundle is on this machine
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    trial.set_user_attr(RUN_ID_ATTR, run.info.run_id)
+    trial.set_user_attr(MODEL_URI_ATTR, f"runs:/{run.info.run_id}/model")
+    study.tell(trial, 0.9)
+    registered: list[str] = []
+
+    def register(model_uri: str, name: str, **kwargs: object) -> str:
+        registered.append(model_uri)
+        return str(client.create_model_version(name, model_uri, run_id=run.info.run_id).version)
+
+    monkeypatch.setattr(registry, "register", register)
+    client.create_registered_model("digits-cnn")
+    cfg = compose_config(TINY)
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as worker:
+        study.set_user_attr(
+            REGISTERING_ATTR,
+            {
+                "run_id": run.info.run_id,
+                "host": socket.gethostname(),
+                "pid": worker.pid,
+                "done": False,
+            },
+        )
+        assert _register_best(study, cfg, ran=[]) is None  # the worker is uploading
+        worker.kill()
+    assert registered == []
+    assert _register_best(study, cfg, ran=[]) == "1"  # it died: the rerun finishes
+    assert registered == [f"runs:/{run.info.run_id}/model"]
+    assert study.user_attrs[REGISTERING_ATTR]["done"] is True
+    assert _register_best(study, cfg, ran=[0]) == "1" and len(registered) == 1
 
 
 def test_a_ctrl_c_while_the_study_opens_leaves_it_whole_to_join(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -43,9 +44,9 @@ TRIAL_TAG = "modelyard.tune.trial"
 INTERRUPTED_ATTR = "interrupted"
 """Set on a trial that Ctrl-C stopped: it is failed, and not counted in the budget."""
 REGISTERING_ATTR = "modelyard.registering"
-"""The study's attribute naming the run whose model a worker began to register as the
-best: a rerun that runs no trial then finishes a registration cut short (Ctrl-C
-during the upload, a crash)."""
+"""The study's record of its best model's registration: the run, the worker making it
+(host, pid) and whether it is done. A rerun that runs no trial finishes one that a
+Ctrl-C or a crash cut short, and leaves one that a live worker is making to it."""
 
 
 class TuneInterrupted(KeyboardInterrupt):
@@ -198,37 +199,53 @@ def _register_best(study: optuna.Study, cfg: Config, ran: Sequence[int]) -> str 
     made ``candidate`` when it was.
 
     Only a worker that holds the best trial's bundle registers it: the one that ran
-    it (``ran``), or another on that machine. Any worker that ran a trial used to,
-    and two finishing at once both found no version and both registered one (the
-    second alias write failed with a duplicate key on PostgreSQL). The worker that
-    ran the final best trial always sees it as the best when it finishes, so it is
-    registered. A worker that ran no trial (a rerun of a finished study) registers
-    only what a registration cut short left owed (:data:`REGISTERING_ATTR`): the
-    rerun that a Ctrl-C during the upload tells the user to make then registers the
-    best, where it used to find the budget used and register nothing.
+    it (``ran``), or another on that machine. Any worker that ran a trial used to, and
+    two finishing at once both found no version and both registered one (the second
+    alias write failed with a duplicate key on PostgreSQL). The worker that ran the
+    final best trial always sees it as the best when it finishes, so it is registered.
+
+    The study records the registration before it begins and when it is done
+    (:data:`REGISTERING_ATTR`). A worker that ran no trial (a rerun of a study whose
+    budget is used) finishes one left cut short (by Ctrl-C during the upload, which
+    tells the user to rerun, or a crash): the version, or the alias and tags a version
+    already made lacks. It used to register nothing. A registration that a live
+    process on this machine is making is left to it.
     """
     from mlflow.tracking import MlflowClient
 
     best = study.best_trial
     run_id, model_uri = best.user_attrs[RUN_ID_ATTR], best.user_attrs[MODEL_URI_ATTR]
+    local = bundle_dir(run_id)
+    state = _registration(study, run_id)
+    if state == "live":
+        return None  # another worker here is registering it
+    cut = state == "cut"
+    # Done once is done: a version deleted since is not registered again.
+    registers = state != "done" and (bool(ran) or cut) and (best.number in ran or local.is_dir())
+    if registers:
+        with tracking.ctrl_c_after_write():
+            _record_registration(study, run_id, done=False)
     client = MlflowClient()
     name = cfg.task.model_name
     existing = [
-        v
+        int(v.version)
         for v in client.search_model_versions(f"name='{name}'", max_results=1000)
         if v.run_id == run_id
     ]
-    if existing:
-        return str(min(int(v.version) for v in existing))
-    local = bundle_dir(run_id)
-    owed = study.user_attrs.get(REGISTERING_ATTR) == run_id
-    if not (ran or owed) or (best.number not in ran and not local.is_dir()):
-        return None  # nothing to finish here, or another machine's best: it registers it
-    with tracking.ctrl_c_after_write():
-        study.set_user_attr(REGISTERING_ATTR, run_id)
-    # Registering takes seconds (the bundle is uploaded) and stays open to Ctrl-C;
-    # only the tag writes after it are held (tracking.ctrl_c_after_write).
-    version = registry.register(model_uri, name, bundle_dir=local if local.is_dir() else None)
+    if existing and not cut:
+        if registers:
+            with tracking.ctrl_c_after_write():
+                _record_registration(study, run_id, done=True)
+        return str(min(existing))
+    if not registers:
+        return None  # no trial ran here, or another machine's best: it registers it
+    if existing:  # made before the cut; its alias and tags were not
+        version = str(min(existing))
+        registry.point_alias(name, registry.CANDIDATE, version)
+    else:
+        # Registering takes seconds (the bundle is uploaded) and stays open to Ctrl-C;
+        # the writes after it are held (tracking.ctrl_c_after_write).
+        version = registry.register(model_uri, name, bundle_dir=local if local.is_dir() else None)
     tags = {
         STUDY_TAG: study.study_name,
         TRIAL_TAG: str(best.number),
@@ -238,7 +255,43 @@ def _register_best(study: optuna.Study, cfg: Config, ran: Sequence[int]) -> str 
     with tracking.ctrl_c_after_write():
         for key, value in tags.items():
             client.set_model_version_tag(name, version, key, value)
+        _record_registration(study, run_id, done=True)
     return version
+
+
+def _registration(study: optuna.Study, run_id: str) -> str:
+    """What the study's record says of ``run_id``'s registration: ``none``,
+    ``done``, ``live`` (begun by a process that still runs) or ``cut`` (begun by one
+    that is gone, and never done)."""
+    record = study.user_attrs.get(REGISTERING_ATTR)
+    if not isinstance(record, dict) or record.get("run_id") != run_id:
+        return "none"
+    if record.get("done"):
+        return "done"
+    return "live" if _still_running(record) else "cut"
+
+
+def _still_running(record: Mapping[str, Any]) -> bool:
+    """Whether the process a record names still runs. One on another host cannot be
+    checked from here and is taken to; a record of this process's own pid is an
+    earlier process's, whose pid came round again."""
+    pid = record.get("pid")
+    if record.get("host") != socket.gethostname():
+        return True
+    if not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _record_registration(study: optuna.Study, run_id: str, done: bool) -> None:
+    record = {"run_id": run_id, "host": socket.gethostname(), "pid": os.getpid(), "done": done}
+    study.set_user_attr(REGISTERING_ATTR, record)
 
 
 def _close_parent(
