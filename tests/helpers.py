@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -316,3 +319,22 @@ class CtrlCInWrite:
 
     def names(self) -> list[str]:
         return [write[0] for write in self.writes]
+
+
+@contextlib.contextmanager
+def building_the_checkout() -> Iterator[None]:
+    """Hold, across pytest-xdist's worker processes, the right to build the checkout.
+
+    ``python -m build`` (tests/test_packaging.py) and ``pip install <checkout>[serve]``
+    (tests/serve/test_serving_install.py) both run setuptools in the checkout, which
+    writes ``build/`` and ``src/modelyard.egg-info`` there: two at once could give an
+    sdist built from a half-written file list."""
+    checkout = Path(__file__).resolve().parents[1]
+    key = hashlib.sha256(str(checkout).encode()).hexdigest()[:16]
+    lock = Path(tempfile.gettempdir()) / f"modelyard-tests-build-{key}.lock"
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

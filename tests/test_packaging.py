@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.helpers import run_cli
+from tests.helpers import building_the_checkout, run_cli
 
 import modelyard
 
@@ -162,11 +162,12 @@ def _fresh_venv_with_wheel(wheel: Path, folder: Path) -> Path:
 def test_sdist_and_wheel_build_pass_twine_and_the_wheel_runs(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     # --no-isolation: build with this venv's setuptools, no download.
-    built = subprocess.run(
-        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(ROOT)],
-        capture_output=True,
-        text=True,
-    )
+    with building_the_checkout():
+        built = subprocess.run(
+            [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(ROOT)],
+            capture_output=True,
+            text=True,
+        )
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     version = modelyard.__version__
     wheel = dist / f"modelyard-{version}-py3-none-any.whl"

@@ -7,6 +7,7 @@ those tests and commit the PNGs that changed (docs/development.md says so).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -26,7 +27,11 @@ def keep_for_docs(png: Path, name: str) -> Path:
     assert high - low > 50, f"{png} looks blank (grey levels {low}..{high})"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     target = SCREENSHOTS / name
-    shutil.copyfile(png, target)
+    # Whole or not at all: the site's build (tests/docs/test_site.py) may be copying
+    # these files from another test process at this moment.
+    partial = target.with_name(f".{name}.{os.getpid()}.partial")
+    shutil.copyfile(png, partial)
+    os.replace(partial, target)
     return target
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.helpers import building_the_checkout
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +22,8 @@ def test_serve_extra_installs_and_serves_without_torch(trained, tmp_path: Path) 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-    subprocess.run([*pip, f"{ROOT}[serve]"], check=True, timeout=900)
+    with building_the_checkout():
+        subprocess.run([*pip, f"{ROOT}[serve]"], check=True, timeout=900)
     python = str(venv / "bin" / "python")
     for heavy in ("torch", "mlflow", "pandas", "scipy", "sklearn", "matplotlib"):
         probe = subprocess.run([python, "-c", f"import {heavy}"], capture_output=True, text=True)
