@@ -83,10 +83,16 @@ def rollback(client: MlflowClient, name: str, alias: str, current: str, reason: 
             f"{name}@{alias} holds version {current} and modelyard recorded no earlier "
             "version for it; nothing to roll back to (move it with modelyard deploy or promote)"
         )
+    from modelyard.tracking import ctrl_c_after_write
+
     target = history[-1]
-    client.set_registered_model_alias(name, alias, target)
-    _write(client, name, alias, history)
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     why = json.dumps({"to": target, "at": stamp, "reason": reason})
-    client.set_model_version_tag(name, current, ROLLBACK_TAG.format(alias=alias), why)
+    # The move, the history it pops and the reason, all or none: a Ctrl-C between
+    # them moved the alias with no record of why, and left the history saying the
+    # version just left was current, for the next rollback to pick up.
+    with ctrl_c_after_write():
+        client.set_registered_model_alias(name, alias, target)
+        _write(client, name, alias, history)
+        client.set_model_version_tag(name, current, ROLLBACK_TAG.format(alias=alias), why)
     return Rollback(name, alias, target, current, reason)

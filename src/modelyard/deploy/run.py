@@ -118,8 +118,9 @@ def deploy(
         previous = None
     moved = previous != version and not dry_run
     if moved:
-        client.set_registered_model_alias(name, alias, version)
-        record_move(client, name, alias, previous, version)  # for modelyard rollback
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        client.set_model_version_tag(name, version, f"modelyard.deploy.{env}", stamp)
+        with tracking.ctrl_c_after_write():  # the move and its records, all or none
+            client.set_registered_model_alias(name, alias, version)
+            record_move(client, name, alias, previous, version)  # for modelyard rollback
+            client.set_model_version_tag(name, version, f"modelyard.deploy.{env}", stamp)
     return Deployment(name, env, alias, version, previous, moved, dry_run, outcome, spec)

@@ -138,11 +138,15 @@ def promote(
     decision = decide(
         name, target, challenger_figures, champion_figures, cfg.promote, force, shadow
     )
-    _record(client, decision, challenger_version)
-    moved = decision.outcome in (PASSED, FORCED) and not dry_run
-    if moved:
-        client.set_registered_model_alias(name, target, challenger_version)
-        from modelyard.deploy.history import record_move  # deploy imports this module
+    from modelyard.deploy.history import record_move  # deploy imports this module
+    from modelyard.tracking import ctrl_c_after_write
 
-        record_move(client, name, target, champion_version, challenger_version)
+    moved = decision.outcome in (PASSED, FORCED) and not dry_run
+    # The decision's tags, the move and its history, all or none: a Ctrl-C between
+    # them left a move with no gate record, or a history that missed it.
+    with ctrl_c_after_write():
+        _record(client, decision, challenger_version)
+        if moved:
+            client.set_registered_model_alias(name, target, challenger_version)
+            record_move(client, name, target, champion_version, challenger_version)
     return Promotion(decision, name, target, challenger_version, champion_version, moved, dry_run)
