@@ -37,3 +37,24 @@ def test_a_ctrl_c_in_the_evaluation_runs_opening_writes_ends_it_killed(
     assert len(runs) == 1
     assert runs[0].info.status == "KILLED"
     assert runs[0].data.tags["modelyard.model"] == "digits-cnn"
+
+
+@pytest.mark.slow
+def test_a_ctrl_c_held_through_the_runs_end_says_the_evaluation_is_logged(
+    trained: Any, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    end_run = mlflow.end_run
+
+    def end_run_pressed(status: str = "FINISHED") -> None:
+        press_ctrl_c()
+        end_run(status)
+
+    monkeypatch.setattr(mlflow, "end_run", end_run_pressed)
+    with pytest.raises(KeyboardInterrupt, match="had finished: the evaluation is logged"):
+        evaluate_model(str(trained.bundle_path), log=True)
+    client = MlflowClient()
+    (run,) = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        filter_string="tags.`modelyard.kind` = 'evaluation'",
+    )
+    assert run.info.status == "FINISHED" and "test_accuracy" in run.data.metrics

@@ -108,10 +108,15 @@ def register(
     With ``bundle_dir`` (the bundle logged in ``model_uri``) the version is tagged with
     bundle.json's sha256, which servers check fetched and cached copies against.
     """
-    tags = {MANIFEST_SHA_TAG: file_sha256(bundle_dir / MANIFEST)} if bundle_dir else None
-    version = str(mlflow.register_model(model_uri, name, tags=tags).version)
+    version = create_version(model_uri, name, bundle_dir)
     point_alias(name, alias, version)
     return version
+
+
+def create_version(model_uri: str, name: str, bundle_dir: Path | None = None) -> str:
+    """A new version of ``name`` from ``model_uri`` (no alias moved); its number."""
+    tags = {MANIFEST_SHA_TAG: file_sha256(bundle_dir / MANIFEST)} if bundle_dir else None
+    return str(mlflow.register_model(model_uri, name, tags=tags).version)
 
 
 def point_alias(name: str, alias: str, version: str) -> None:

@@ -207,7 +207,25 @@ def _log_evaluation(
         raise
     finally:
         if run is not None:
-            with tracking.ctrl_c_after_write():
-                mlflow.end_run(status)
+            _end_evaluation(run.info.run_id, status)
     assert run is not None  # the try ran through, or raised
     return str(run.info.run_id)
+
+
+def _end_evaluation(run_id: str, status: str) -> None:
+    """End the evaluation's run with ``status``; a Ctrl-C held through a FINISHED end
+    says that the evaluation was logged whole, not just "interrupted"."""
+    import mlflow
+
+    from modelyard import tracking
+
+    try:
+        with tracking.ctrl_c_after_write():
+            mlflow.end_run(status)
+    except KeyboardInterrupt as late:
+        if status != "FINISHED":
+            raise
+        raise KeyboardInterrupt(
+            f"interrupted after MLflow run {run_id} had finished: the evaluation is "
+            "logged there whole"
+        ) from late

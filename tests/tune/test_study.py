@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -30,6 +30,7 @@ from modelyard.tune.study import (
     MODEL_URI_ATTR,
     REGISTERING_ATTR,
     RUN_ID_ATTR,
+    STALE_REGISTRATION_S,
     TuneInterrupted,
     _register_best,
 )
@@ -317,7 +318,8 @@ def _finished_study() -> optuna.Study:
 def test_a_ctrl_c_inside_the_candidates_tags_comes_after_them(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(registry, "register", lambda uri, name, bundle_dir=None: "3")
+    monkeypatch.setattr(registry, "create_version", lambda uri, name, bundle=None: "3")
+    monkeypatch.setattr(registry, "point_alias", lambda *args: None)
     ctrl_c = CtrlCInWrite()
     client = ctrl_c.client("set_model_version_tag", search_model_versions=lambda *a, **k: [])
     monkeypatch.setattr("mlflow.tracking.MlflowClient", lambda: client)
@@ -380,7 +382,7 @@ def test_the_rerun_after_a_ctrl_c_during_registration_registers_the_best(
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(registry, "register", upload_cut_short)
+        patch.setattr(registry, "create_version", upload_cut_short)
         with pytest.raises(TuneInterrupted, match="--study cut"):
             tune(tiny, trials=1, study_name="cut")
     client = MlflowClient()
@@ -408,7 +410,7 @@ def test_the_rerun_after_a_ctrl_c_between_version_and_alias_points_the_alias(
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(registry, "point_alias", alias_cut_short)
+        patch.setattr(MlflowClient, "set_registered_model_alias", alias_cut_short)
         with pytest.raises(TuneInterrupted):
             tune(tiny, trials=1, study_name="halfway")
     client = MlflowClient()
@@ -420,46 +422,66 @@ def test_the_rerun_after_a_ctrl_c_between_version_and_alias_points_the_alias(
     assert str(candidate.version) == "1" and candidate.tags["modelyard.tune.study"] == "halfway"
 
 
-def test_a_registration_a_live_worker_is_making_is_left_to_it(
-    home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A rerun during another worker's upload, on the same machine, registered the
-    # same run a second time; once that worker is gone, the rerun finishes its work.
-    tracking.configure()
-    client = MlflowClient()
+def _registered_study(client: MlflowClient) -> tuple[optuna.Study, str, list[str]]:
+    """An in-memory study whose best trial's run has a bundle folder on this machine,
+    with ``registry.create_version`` recording what it is asked to register."""
     run = client.create_run(client.create_experiment("here"))
-    (bundle_dir(run.info.run_id)).mkdir(parents=True)  # the best's bundle is on this machine
+    bundle_dir(run.info.run_id).mkdir(parents=True)
     study = optuna.create_study(direction="maximize")
     trial = study.ask()
     trial.set_user_attr(RUN_ID_ATTR, run.info.run_id)
     trial.set_user_attr(MODEL_URI_ATTR, f"runs:/{run.info.run_id}/model")
     study.tell(trial, 0.9)
-    registered: list[str] = []
-
-    def register(model_uri: str, name: str, **kwargs: object) -> str:
-        registered.append(model_uri)
-        return str(client.create_model_version(name, model_uri, run_id=run.info.run_id).version)
-
-    monkeypatch.setattr(registry, "register", register)
     client.create_registered_model("digits-cnn")
+    return study, run.info.run_id, []
+
+
+def test_a_registration_begun_elsewhere_is_left_to_it_until_cut_or_stale(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another worker, on any host, is uploading: a rerun leaves it (it used to register
+    # the same run again). Cut by Ctrl-C, or begun over an hour ago, a rerun finishes it.
+    tracking.configure()
+    client = MlflowClient()
+    study, run_id, asked = _registered_study(client)
+
+    def create_version(model_uri: str, name: str, bundle: object = None) -> str:
+        asked.append(model_uri)
+        return str(client.create_model_version(name, model_uri, run_id=run_id).version)
+
+    monkeypatch.setattr(registry, "create_version", create_version)
     cfg = compose_config(TINY)
-    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as worker:
-        study.set_user_attr(
-            REGISTERING_ATTR,
-            {
-                "run_id": run.info.run_id,
-                "host": socket.gethostname(),
-                "pid": worker.pid,
-                "done": False,
-            },
-        )
-        assert _register_best(study, cfg, ran=[]) is None  # the worker is uploading
-        worker.kill()
-    assert registered == []
-    assert _register_best(study, cfg, ran=[]) == "1"  # it died: the rerun finishes
-    assert registered == [f"runs:/{run.info.run_id}/model"]
-    assert study.user_attrs[REGISTERING_ATTR]["done"] is True
-    assert _register_best(study, cfg, ran=[0]) == "1" and len(registered) == 1
+    key = REGISTERING_ATTR.format(run_id=run_id)
+    study.set_user_attr(key, {"began": time.time(), "done": False, "cut": False})
+    assert _register_best(study, cfg, ran=[]) is None
+    assert _register_best(study, cfg, ran=[0]) is None and asked == []
+    study.set_user_attr(key, {"began": time.time() - 2 * STALE_REGISTRATION_S, "done": False})
+    assert _register_best(study, cfg, ran=[]) == "1" and len(asked) == 1
+    assert study.user_attrs[key]["done"] is True
+    assert str(client.get_model_version_by_alias("digits-cnn", "candidate").version) == "1"
+    assert _register_best(study, cfg, ran=[0]) == "1" and len(asked) == 1  # done is done
+
+
+def test_a_cut_registration_does_not_move_candidate_back_to_an_older_version(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A version of the run made before the cut registration began was registered (and
+    # made candidate) then; since, another model became candidate. Finishing the cut
+    # registration reports that version and leaves candidate where it is.
+    tracking.configure()
+    client = MlflowClient()
+    study, run_id, _ = _registered_study(client)
+    monkeypatch.setattr(study_module, "CLOCK_SKEW_S", 0.0)
+    older = client.create_model_version("digits-cnn", f"runs:/{run_id}/model", run_id=run_id)
+    other = client.create_run(client.create_experiment("later"))
+    newer = client.create_model_version("digits-cnn", "elsewhere", run_id=other.info.run_id)
+    client.set_registered_model_alias("digits-cnn", registry.CANDIDATE, newer.version)
+    time.sleep(0.01)
+    key = REGISTERING_ATTR.format(run_id=run_id)
+    study.set_user_attr(key, {"began": time.time(), "done": False, "cut": True})
+    assert _register_best(study, compose_config(TINY), ran=[]) == str(older.version)
+    candidate = client.get_model_version_by_alias("digits-cnn", registry.CANDIDATE)
+    assert str(candidate.version) == str(newer.version)
 
 
 def test_a_ctrl_c_while_the_study_opens_leaves_it_whole_to_join(
@@ -477,11 +499,13 @@ def test_a_ctrl_c_while_the_study_opens_leaves_it_whole_to_join(
     unregistered = [*TINY, "tracking.register=false"]
     with monkeypatch.context() as patch:
         patch.setattr(MlflowClient, "create_run", create_run_pressed)
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(TuneInterrupted, match="--study opening to continue"):
             tune(unregistered, trials=1, study_name="opening")
     study = optuna.load_study(study_name="opening", storage=default_storage())
     parent = study.user_attrs[PARENT_ATTR]
-    assert "tune.metric" in MlflowClient().get_run(parent).data.params  # written whole
+    opened = MlflowClient().get_run(parent)
+    assert "tune.metric" in opened.data.params  # written whole
+    assert opened.info.status == "KILLED"  # not left RUNNING: no trial ran in it yet
     again = tune(unregistered, trials=1, study_name="opening")
     assert again.parent_run_id == parent and again.ran_here == [0]
     assert _parent_status("opening") == "FINISHED"

@@ -126,6 +126,8 @@ def open_study(
     direction = METRICS[cfg.tune.metric][0]
     sampler, default_pruner = _samplers(cfg)
     pruner = pruner or default_pruner
+    git = tracking.git_info()  # outside the hold: a Ctrl-C reaches git, which then dies
+    parent_id: str | None = None
     try:
         with tracking.ctrl_c_after_write():
             study = optuna.create_study(
@@ -135,9 +137,15 @@ def open_study(
                 sampler=sampler,
                 pruner=pruner,
             )
-            return study, _open_parent(study, name, cfg, experiment_id)
+            parent_id = _open_parent(study, name, cfg, experiment_id, git)
     except optuna.exceptions.DuplicatedStudyError:
         pass
+    except KeyboardInterrupt:
+        _end_unused(parent_id)
+        raise
+    else:
+        assert parent_id is not None
+        return study, parent_id
     study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
     joined = study.user_attrs
     for key, mine in _identity(cfg).items():
@@ -153,12 +161,31 @@ def open_study(
     if PARENT_ATTR in study.user_attrs:
         return study, str(study.user_attrs[PARENT_ATTR])
     # The creator died before opening the parent run: this worker opens it.
+    try:
+        with tracking.ctrl_c_after_write():
+            parent_id = _open_parent(study, name, cfg, experiment_id, git)
+    except KeyboardInterrupt:
+        _end_unused(parent_id)
+        raise
+    return study, parent_id
+
+
+def _end_unused(parent_id: str | None) -> None:
+    """End ``KILLED`` a parent run this worker opened and a Ctrl-C held until its id
+    was in the study: no trial ran in it yet, and a rerun of the study reopens it."""
+    if parent_id is None:
+        return
+    from mlflow.tracking import MlflowClient
+
     with tracking.ctrl_c_after_write():
-        return study, _open_parent(study, name, cfg, experiment_id)
+        MlflowClient().set_terminated(parent_id, "KILLED")
 
 
-def _open_parent(study: optuna.Study, name: str, cfg: Config, experiment_id: str) -> str:
-    """Open the study's MLflow parent run and write its id into the study."""
+def _open_parent(
+    study: optuna.Study, name: str, cfg: Config, experiment_id: str, git: dict[str, str]
+) -> str:
+    """Open the study's MLflow parent run (tagged with ``git``, the checkout's state)
+    and write its id into the study."""
     from mlflow.tracking import MlflowClient
 
     for key, value in _identity(cfg).items():
@@ -167,7 +194,7 @@ def _open_parent(study: optuna.Study, name: str, cfg: Config, experiment_id: str
     parent = client.create_run(
         experiment_id,
         run_name=f"tune {name}",
-        tags={STUDY_TAG: name, "modelyard.kind": "tune", **tracking.git_info()},
+        tags={STUDY_TAG: name, "modelyard.kind": "tune", **git},
     )
     parent_id = parent.info.run_id
     client.log_param(parent_id, "tune.metric", cfg.tune.metric)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import socket
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -39,14 +39,22 @@ from modelyard.tune.storage import (
 if TYPE_CHECKING:
     import optuna
 
+logger = logging.getLogger(__name__)
+
 MODEL_URI_ATTR = "model_uri"
 TRIAL_TAG = "modelyard.tune.trial"
 INTERRUPTED_ATTR = "interrupted"
 """Set on a trial that Ctrl-C stopped: it is failed, and not counted in the budget."""
-REGISTERING_ATTR = "modelyard.registering"
-"""The study's record of its best model's registration: the run, the worker making it
-(host, pid) and whether it is done. A rerun that runs no trial finishes one that a
-Ctrl-C or a crash cut short, and leaves one that a live worker is making to it."""
+REGISTERING_ATTR = "modelyard.registering.{run_id}"
+"""The study's record of the registration of run ``run_id``'s model as its best: when
+it began, and whether it is done or was cut short by Ctrl-C (one record per run, so
+workers registering different runs do not overwrite each other's)."""
+STALE_REGISTRATION_S = 3600.0
+"""A registration neither done nor cut after this long was a crashed worker's: a
+rerun finishes it. Until then it is taken to be another worker's, still uploading."""
+CLOCK_SKEW_S = 60.0
+"""How far the tracking server's clock may trail this machine's: a version of the run
+made from this long before the registration began is taken to be that registration's."""
 
 
 class TuneInterrupted(KeyboardInterrupt):
@@ -204,48 +212,81 @@ def _register_best(study: optuna.Study, cfg: Config, ran: Sequence[int]) -> str 
     alias write failed with a duplicate key on PostgreSQL). The worker that ran the
     final best trial always sees it as the best when it finishes, so it is registered.
 
-    The study records the registration before it begins and when it is done
-    (:data:`REGISTERING_ATTR`). A worker that ran no trial (a rerun of a study whose
-    budget is used) finishes one left cut short (by Ctrl-C during the upload, which
-    tells the user to rerun, or a crash): the version, or the alias and tags a version
-    already made lacks. It used to register nothing. A registration that a live
-    process on this machine is making is left to it.
+    The study records each registration (:data:`REGISTERING_ATTR`). One that Ctrl-C
+    cut short (the upload takes seconds; the interrupt tells the user to rerun) is
+    finished by a rerun that holds the bundle, even one that runs no trial: it used
+    to find the budget used and register nothing. It makes the version, or points
+    the alias at the version the cut registration made and writes its tags. One
+    begun and neither done nor cut is another worker's, still uploading, and left to
+    it for :data:`STALE_REGISTRATION_S`.
     """
-    from mlflow.tracking import MlflowClient
-
     best = study.best_trial
-    run_id, model_uri = best.user_attrs[RUN_ID_ATTR], best.user_attrs[MODEL_URI_ATTR]
+    run_id = best.user_attrs[RUN_ID_ATTR]
+    key = REGISTERING_ATTR.format(run_id=run_id)
+    record = study.user_attrs.get(key)
+    state = _registration_state(record)
+    if state == "open":
+        logger.warning(
+            "the best trial's model (run %s) is being registered by another worker; "
+            "leaving it to that one (a registration not done in %.0f minutes is taken "
+            "over by the next run of this study)",
+            run_id,
+            STALE_REGISTRATION_S / 60,
+        )
+        return None
     local = bundle_dir(run_id)
-    state = _registration(study, run_id)
-    if state == "live":
-        return None  # another worker here is registering it
     cut = state == "cut"
-    # Done once is done: a version deleted since is not registered again.
     registers = state != "done" and (bool(ran) or cut) and (best.number in ran or local.is_dir())
+    # A registration finished by a rerun keeps its start: versions made since are its.
+    began = float(record["began"]) if cut and record is not None else time.time()
     if registers:
         with tracking.ctrl_c_after_write():
-            _record_registration(study, run_id, done=False)
+            study.set_user_attr(key, {"began": began, "done": False, "cut": False})
+    try:
+        return _register(study, cfg, best, registers, key, began)
+    except KeyboardInterrupt:
+        if registers:
+            with tracking.ctrl_c_after_write():
+                study.set_user_attr(key, {"began": began, "done": False, "cut": True})
+        raise
+
+
+def _register(
+    study: optuna.Study,
+    cfg: Config,
+    best: optuna.trial.FrozenTrial,
+    registers: bool,
+    key: str,
+    began: float,
+) -> str | None:
+    """:func:`_register_best`'s registration (``registers`` false: it only reports a
+    version already made)."""
+    from mlflow.tracking import MlflowClient
+
+    run_id, model_uri = best.user_attrs[RUN_ID_ATTR], best.user_attrs[MODEL_URI_ATTR]
     client = MlflowClient()
     name = cfg.task.model_name
-    existing = [
-        int(v.version)
+    versions = [
+        v
         for v in client.search_model_versions(f"name='{name}'", max_results=1000)
         if v.run_id == run_id
     ]
-    if existing and not cut:
-        if registers:
+    since = (began - CLOCK_SKEW_S) * 1000
+    made = [int(v.version) for v in versions if int(v.creation_timestamp or 0) >= since]
+    if not registers or (versions and not made):
+        # Registered before this registration began: its alias was moved then.
+        if versions and registers:
             with tracking.ctrl_c_after_write():
-                _record_registration(study, run_id, done=True)
-        return str(min(existing))
-    if not registers:
-        return None  # no trial ran here, or another machine's best: it registers it
-    if existing:  # made before the cut; its alias and tags were not
-        version = str(min(existing))
-        registry.point_alias(name, registry.CANDIDATE, version)
-    else:
-        # Registering takes seconds (the bundle is uploaded) and stays open to Ctrl-C;
-        # the writes after it are held (tracking.ctrl_c_after_write).
-        version = registry.register(model_uri, name, bundle_dir=local if local.is_dir() else None)
+                study.set_user_attr(key, {"began": began, "done": True, "cut": False})
+        return str(min(int(v.version) for v in versions)) if versions else None
+    # Making the version takes seconds (the bundle is uploaded) and stays open to
+    # Ctrl-C; the writes after it are one hold.
+    local = bundle_dir(run_id)
+    version = (
+        str(min(made))
+        if made
+        else registry.create_version(model_uri, name, local if local.is_dir() else None)
+    )
     tags = {
         STUDY_TAG: study.study_name,
         TRIAL_TAG: str(best.number),
@@ -253,45 +294,23 @@ def _register_best(study: optuna.Study, cfg: Config, ran: Sequence[int]) -> str 
         "modelyard.tune.value": repr(best.value),
     }
     with tracking.ctrl_c_after_write():
-        for key, value in tags.items():
-            client.set_model_version_tag(name, version, key, value)
-        _record_registration(study, run_id, done=True)
+        registry.point_alias(name, registry.CANDIDATE, version)
+        for tag, value in tags.items():
+            client.set_model_version_tag(name, version, tag, value)
+        study.set_user_attr(key, {"began": began, "done": True, "cut": False})
     return version
 
 
-def _registration(study: optuna.Study, run_id: str) -> str:
-    """What the study's record says of ``run_id``'s registration: ``none``,
-    ``done``, ``live`` (begun by a process that still runs) or ``cut`` (begun by one
-    that is gone, and never done)."""
-    record = study.user_attrs.get(REGISTERING_ATTR)
-    if not isinstance(record, dict) or record.get("run_id") != run_id:
+def _registration_state(record: Any) -> str:
+    """``none`` (no record), ``done``, ``cut`` (by Ctrl-C, or begun so long ago that
+    its worker must have died) or ``open`` (begun by a worker taken to be at it)."""
+    if not isinstance(record, dict):
         return "none"
     if record.get("done"):
         return "done"
-    return "live" if _still_running(record) else "cut"
-
-
-def _still_running(record: Mapping[str, Any]) -> bool:
-    """Whether the process a record names still runs. One on another host cannot be
-    checked from here and is taken to; a record of this process's own pid is an
-    earlier process's, whose pid came round again."""
-    pid = record.get("pid")
-    if record.get("host") != socket.gethostname():
-        return True
-    if not isinstance(pid, int) or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
-def _record_registration(study: optuna.Study, run_id: str, done: bool) -> None:
-    record = {"run_id": run_id, "host": socket.gethostname(), "pid": os.getpid(), "done": done}
-    study.set_user_attr(REGISTERING_ATTR, record)
+    if record.get("cut") or time.time() - float(record.get("began", 0)) > STALE_REGISTRATION_S:
+        return "cut"
+    return "open"
 
 
 def _close_parent(
@@ -414,7 +433,10 @@ def tune(
     url = storage or default_storage()
     name = study_name or f"{cfg.task.name}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
     store = open_storage(url)
-    study, parent_id = open_study(name, store, cfg, experiment_id, pruner)
+    try:
+        study, parent_id = open_study(name, store, cfg, experiment_id, pruner)
+    except KeyboardInterrupt as interrupt:  # the study is whole, or not made: rerun
+        raise TuneInterrupted(name, []) from interrupt
     ran: list[int] = []
     optuna.logging.set_verbosity(optuna.logging.INFO)
 
