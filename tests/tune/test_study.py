@@ -422,9 +422,11 @@ def test_the_rerun_after_a_ctrl_c_between_version_and_alias_points_the_alias(
     assert str(candidate.version) == "1" and candidate.tags["modelyard.tune.study"] == "halfway"
 
 
-def _registered_study(client: MlflowClient) -> tuple[optuna.Study, str, list[str]]:
-    """An in-memory study whose best trial's run has a bundle folder on this machine,
-    with ``registry.create_version`` recording what it is asked to register."""
+def _registered_study() -> tuple[MlflowClient, optuna.Study, str]:
+    """The tracking client, and an in-memory study whose best trial's run (its id
+    returned) has a bundle folder on this machine."""
+    tracking.configure()
+    client = MlflowClient()
     run = client.create_run(client.create_experiment("here"))
     bundle_dir(run.info.run_id).mkdir(parents=True)
     study = optuna.create_study(direction="maximize")
@@ -433,7 +435,7 @@ def _registered_study(client: MlflowClient) -> tuple[optuna.Study, str, list[str
     trial.set_user_attr(MODEL_URI_ATTR, f"runs:/{run.info.run_id}/model")
     study.tell(trial, 0.9)
     client.create_registered_model("digits-cnn")
-    return study, run.info.run_id, []
+    return client, study, run.info.run_id
 
 
 def test_a_registration_begun_elsewhere_is_left_to_it_until_cut_or_stale(
@@ -441,9 +443,8 @@ def test_a_registration_begun_elsewhere_is_left_to_it_until_cut_or_stale(
 ) -> None:
     # Another worker, on any host, is uploading: a rerun leaves it (it used to register
     # the same run again). Cut by Ctrl-C, or begun over an hour ago, a rerun finishes it.
-    tracking.configure()
-    client = MlflowClient()
-    study, run_id, asked = _registered_study(client)
+    client, study, run_id = _registered_study()
+    asked: list[str] = []
 
     def create_version(model_uri: str, name: str, bundle: object = None) -> str:
         asked.append(model_uri)
@@ -468,9 +469,7 @@ def test_a_cut_registration_does_not_move_candidate_back_to_an_older_version(
     # A version of the run made before the cut registration began was registered (and
     # made candidate) then; since, another model became candidate. Finishing the cut
     # registration reports that version and leaves candidate where it is.
-    tracking.configure()
-    client = MlflowClient()
-    study, run_id, _ = _registered_study(client)
+    client, study, run_id = _registered_study()
     monkeypatch.setattr(study_module, "CLOCK_SKEW_S", 0.0)
     older = client.create_model_version("digits-cnn", f"runs:/{run_id}/model", run_id=run_id)
     other = client.create_run(client.create_experiment("later"))
