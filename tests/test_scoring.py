@@ -9,7 +9,9 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 from tests.helpers import press_ctrl_c
+from typer.testing import CliRunner
 
+from modelyard.cli import app
 from modelyard.scoring import evaluate_model
 
 
@@ -50,8 +52,10 @@ def test_a_ctrl_c_held_through_the_runs_end_says_the_evaluation_is_logged(
         end_run(status)
 
     monkeypatch.setattr(mlflow, "end_run", end_run_pressed)
-    with pytest.raises(KeyboardInterrupt, match="had finished: the evaluation is logged"):
-        evaluate_model(str(trained.bundle_path), log=True)
+    # Through the command: Typer turned the interrupt into a silent exit 130.
+    result = CliRunner().invoke(app, ["evaluate", str(trained.bundle_path)])
+    assert result.exit_code == 130
+    assert "had finished: the evaluation is logged there whole" in result.output
     client = MlflowClient()
     (run,) = client.search_runs(
         [e.experiment_id for e in client.search_experiments()],

@@ -224,7 +224,10 @@ def evaluate(
     from modelyard.scoring import evaluate_model
 
     # The model's own task and training data unless the overrides say otherwise.
-    result = evaluate_model(model_uri, overrides or [], split=str(split), log=log)
+    try:
+        result = evaluate_model(model_uri, overrides or [], split=str(split), log=log)
+    except KeyboardInterrupt as interrupt:  # its message says what was logged, if any
+        exit_interrupted(str(interrupt) or "interrupted")
     report = result.report
     data = {
         "model": result.model,

@@ -323,9 +323,47 @@ def test_a_ctrl_c_inside_the_candidates_tags_comes_after_them(
     ctrl_c = CtrlCInWrite()
     client = ctrl_c.client("set_model_version_tag", search_model_versions=lambda *a, **k: [])
     monkeypatch.setattr("mlflow.tracking.MlflowClient", lambda: client)
+    study = _finished_study()
     with pytest.raises(KeyboardInterrupt):
-        _register_best(_finished_study(), compose_config(TINY), ran=[0])
+        _register_best(study, compose_config(TINY), ran=[0])
     assert ctrl_c.names() == ["set_model_version_tag"] * 4
+    # Done, not cut: a rerun that took it for cut pointed candidate back at it.
+    assert study.user_attrs[REGISTERING_ATTR.format(run_id="best")]["done"] is True
+
+
+def test_a_ctrl_c_held_through_the_registrations_first_record_marks_it_cut(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Unmarked, the rerun the interrupt asks for took it for another worker's and
+    # registered nothing for an hour.
+    client, study, run_id = _registered_study()
+    write = study.set_user_attr
+
+    def write_pressed(key: str, value: object) -> None:
+        if not getattr(write_pressed, "pressed", False):
+            write_pressed.pressed = True  # type: ignore[attr-defined]
+            press_ctrl_c()
+        write(key, value)
+
+    monkeypatch.setattr(study, "set_user_attr", write_pressed)
+    with pytest.raises(KeyboardInterrupt):
+        _register_best(study, compose_config(TINY), ran=[0])
+    assert study.user_attrs[REGISTERING_ATTR.format(run_id=run_id)]["cut"] is True
+    assert client.search_model_versions("name='digits-cnn'") == []
+
+
+def test_a_rerun_without_the_bundle_does_not_report_a_cut_registrations_version(
+    home: Path,
+) -> None:
+    # The cut registration made version 1 and moved no alias; a worker elsewhere can
+    # not finish it, and used to report version 1 as registered (candidate).
+    client, study, run_id = _registered_study()
+    client.create_model_version("digits-cnn", f"runs:/{run_id}/model", run_id=run_id)
+    key = REGISTERING_ATTR.format(run_id=run_id)
+    study.set_user_attr(key, {"began": time.time() - 1, "done": False, "cut": True})
+    bundle_dir(run_id).rmdir()  # the bundle is on the machine that was cut
+    assert _register_best(study, compose_config(TINY), ran=[]) is None
+    assert client.get_registered_model("digits-cnn").aliases == {}
 
 
 def test_a_ctrl_c_inside_the_parent_runs_close_comes_after_it(

@@ -172,7 +172,8 @@ def open_study(
 
 def _end_unused(parent_id: str | None) -> None:
     """End ``KILLED`` a parent run this worker opened and a Ctrl-C held until its id
-    was in the study: no trial ran in it yet, and a rerun of the study reopens it."""
+    was in the study, as a Ctrl-C during the trials does: a rerun of the study nests
+    its trials under it, and the last worker to stop ends it FINISHED."""
     if parent_id is None:
         return
     from mlflow.tracking import MlflowClient

@@ -239,13 +239,14 @@ def _register_best(study: optuna.Study, cfg: Config, ran: Sequence[int]) -> str 
     registers = state != "done" and (bool(ran) or cut) and (best.number in ran or local.is_dir())
     # A registration finished by a rerun keeps its start: versions made since are its.
     began = float(record["began"]) if cut and record is not None else time.time()
-    if registers:
-        with tracking.ctrl_c_after_write():
-            study.set_user_attr(key, {"began": began, "done": False, "cut": False})
     try:
-        return _register(study, cfg, best, registers, key, began)
-    except KeyboardInterrupt:
         if registers:
+            with tracking.ctrl_c_after_write():
+                study.set_user_attr(key, {"began": began, "done": False, "cut": False})
+        return _register(study, cfg, best, registers, state, key, began)
+    except KeyboardInterrupt:
+        # A press held through the last hold arrives after the record says done.
+        if registers and _registration_state(study.user_attrs.get(key)) != "done":
             with tracking.ctrl_c_after_write():
                 study.set_user_attr(key, {"began": began, "done": False, "cut": True})
         raise
@@ -256,11 +257,12 @@ def _register(
     cfg: Config,
     best: optuna.trial.FrozenTrial,
     registers: bool,
+    state: str,
     key: str,
     began: float,
 ) -> str | None:
     """:func:`_register_best`'s registration (``registers`` false: it only reports a
-    version already made)."""
+    version already registered; ``state``, the record's when it was read)."""
     from mlflow.tracking import MlflowClient
 
     run_id, model_uri = best.user_attrs[RUN_ID_ATTR], best.user_attrs[MODEL_URI_ATTR]
@@ -273,6 +275,8 @@ def _register(
     ]
     since = (began - CLOCK_SKEW_S) * 1000
     made = [int(v.version) for v in versions if int(v.creation_timestamp or 0) >= since]
+    if not registers and state == "cut":
+        return None  # a version the cut registration made is not candidate: not reported
     if not registers or (versions and not made):
         # Registered before this registration began: its alias was moved then.
         if versions and registers:
