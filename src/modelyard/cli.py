@@ -379,7 +379,9 @@ def main() -> None:
         typer.echo(f"error: {message}", err=True)
         sys.exit(EXIT_USAGE)
     except KeyboardInterrupt as interrupt:
-        # Commands that can be continued raise it with one line saying how.
+        # Only a Ctrl-C outside a command's body gets here: Typer turns one inside into
+        # a silent exit 130, so a command whose interrupt says what was kept (train,
+        # tune, distill, evaluate) catches it and calls exit_interrupted itself.
         typer.echo(str(interrupt) or "interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)

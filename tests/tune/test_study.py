@@ -353,7 +353,7 @@ def test_a_ctrl_c_held_through_the_registrations_first_record_marks_it_cut(
 
 
 def test_a_rerun_without_the_bundle_does_not_report_a_cut_registrations_version(
-    home: Path,
+    home: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The cut registration made version 1 and moved no alias; a worker elsewhere can
     # not finish it, and used to report version 1 as registered (candidate).
@@ -364,6 +364,7 @@ def test_a_rerun_without_the_bundle_does_not_report_a_cut_registrations_version(
     bundle_dir(run_id).rmdir()  # the bundle is on the machine that was cut
     assert _register_best(study, compose_config(TINY), ran=[]) is None
     assert client.get_registered_model("digits-cnn").aliases == {}
+    assert "on the machine that holds its bundle to finish it" in caplog.text
 
 
 def test_a_ctrl_c_inside_the_parent_runs_close_comes_after_it(

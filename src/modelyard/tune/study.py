@@ -245,10 +245,11 @@ def _register_best(study: optuna.Study, cfg: Config, ran: Sequence[int]) -> str 
                 study.set_user_attr(key, {"began": began, "done": False, "cut": False})
         return _register(study, cfg, best, registers, state, key, began)
     except KeyboardInterrupt:
-        # A press held through the last hold arrives after the record says done.
-        if registers and _registration_state(study.user_attrs.get(key)) != "done":
+        if registers:
+            # A press held through the last hold arrives after the record says done.
             with tracking.ctrl_c_after_write():
-                study.set_user_attr(key, {"began": began, "done": False, "cut": True})
+                if _registration_state(study.user_attrs.get(key)) != "done":
+                    study.set_user_attr(key, {"began": began, "done": False, "cut": True})
         raise
 
 
@@ -266,6 +267,15 @@ def _register(
     from mlflow.tracking import MlflowClient
 
     run_id, model_uri = best.user_attrs[RUN_ID_ATTR], best.user_attrs[MODEL_URI_ATTR]
+    if not registers and state == "cut":
+        # A version the cut registration made is not candidate: not reported.
+        logger.warning(
+            "the best trial's model (run %s) was being registered and did not finish "
+            "(Ctrl-C, or a worker that died); run this study again on the machine that "
+            "holds its bundle to finish it",
+            run_id,
+        )
+        return None
     client = MlflowClient()
     name = cfg.task.model_name
     versions = [
@@ -275,8 +285,6 @@ def _register(
     ]
     since = (began - CLOCK_SKEW_S) * 1000
     made = [int(v.version) for v in versions if int(v.creation_timestamp or 0) >= since]
-    if not registers and state == "cut":
-        return None  # a version the cut registration made is not candidate: not reported
     if not registers or (versions and not made):
         # Registered before this registration began: its alias was moved then.
         if versions and registers:
