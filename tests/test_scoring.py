@@ -20,7 +20,8 @@ def test_a_ctrl_c_in_the_evaluation_runs_opening_writes_ends_it_killed(
     trained: Any, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Pressed inside the tags' write: unheld, the interrupt cut that write short (on
-    # SQLite the store stayed locked) and the run ended FAILED without its tags.
+    # SQLite the store stayed locked, so the run's end waited out the busy timeout)
+    # and the run kept no tags.
     write_tags = mlflow.set_tags
 
     def set_tags(tags: dict[str, str]) -> None:
