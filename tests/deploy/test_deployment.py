@@ -12,7 +12,7 @@ import mlflow
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
-from tests.helpers import Server, run_cli
+from tests.helpers import Server, press_ctrl_c, run_cli
 
 from modelyard import registry, tracking
 from modelyard.deploy import deploy
@@ -119,3 +119,43 @@ def test_a_running_server_picks_up_a_deployment(trained, home: Path, spec: Path)
     finally:
         assert server.stop() == 0
     assert "swapped digits-cnn version 1 -> 2" in server.log.read_text()
+
+
+def _pressed_once(monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    """MlflowClient.<method> gets a Ctrl-C inside its first call, before it writes."""
+    write = getattr(MlflowClient, method)
+    pressed: list[bool] = []
+
+    def write_pressed(self: MlflowClient, *args: object, **kwargs: object) -> object:
+        if not pressed:
+            pressed.append(True)
+            press_ctrl_c()
+        return write(self, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, method, write_pressed)
+
+
+def test_a_ctrl_c_in_promote_and_deploy_comes_after_the_move_and_its_records(
+    trained, home: Path, spec: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    # Unheld, a press in the gate's first tag left a decision half recorded and no
+    # move; one in deploy's alias write left the alias, its history and stamp unwritten.
+    register_copies(trained.bundle_path, 1)
+    with monkeypatch.context() as patch:
+        _pressed_once(patch, "set_model_version_tag")
+        with pytest.raises(KeyboardInterrupt):
+            promote(NAME, "staging", version="1", overrides=LENIENT)
+    tags = MlflowClient().get_model_version(NAME, "1").tags
+    assert tags["modelyard.gate.staging"] == "passed" and "modelyard.gate.staging.at" in tags
+    assert alias("staging") == "1"
+    history = MlflowClient().get_registered_model(NAME).tags
+    assert json.loads(history["modelyard.alias_history.staging"]) == ["1"]
+    assert promote(NAME, "production", version="1", dry_run=True, overrides=LENIENT).moved is False
+    with monkeypatch.context() as patch:
+        _pressed_once(patch, "set_registered_model_alias")
+        with pytest.raises(KeyboardInterrupt):
+            deploy(spec, "production", version="1")
+    assert alias("production") == "1"
+    history = MlflowClient().get_registered_model(NAME).tags
+    assert json.loads(history["modelyard.alias_history.production"]) == ["1"]
+    assert MlflowClient().get_model_version(NAME, "1").tags["modelyard.deploy.production"]
