@@ -139,12 +139,11 @@ def promote(
         name, target, challenger_figures, champion_figures, cfg.promote, force, shadow
     )
     from modelyard.deploy.history import record_move  # deploy imports this module
-    from modelyard.tracking import ctrl_c_after_write
 
     moved = decision.outcome in (PASSED, FORCED) and not dry_run
     # The decision's tags, the move and its history, all or none: a Ctrl-C between
     # them left a move with no gate record, or a history that missed it.
-    with ctrl_c_after_write():
+    with tracking.ctrl_c_after_write():
         _record(client, decision, challenger_version)
         if moved:
             client.set_registered_model_alias(name, target, challenger_version)

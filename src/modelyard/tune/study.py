@@ -225,31 +225,25 @@ def _register_best(study: optuna.Study, cfg: Config, ran: Sequence[int]) -> str 
     key = REGISTERING_ATTR.format(run_id=run_id)
     record = study.user_attrs.get(key)
     state = _registration_state(record)
-    if state == "open":
-        logger.warning(
-            "the best trial's model (run %s) is being registered by another worker; "
-            "leaving it to that one (a registration not done in %.0f minutes is taken "
-            "over by the next run of this study)",
-            run_id,
-            STALE_REGISTRATION_S / 60,
-        )
-        return None
     local = bundle_dir(run_id)
     cut = state == "cut"
     registers = state != "done" and (bool(ran) or cut) and (best.number in ran or local.is_dir())
+    if state == "open" or (cut and not registers):
+        _left_unregistered(run_id, state)
+        return None
     # A registration finished by a rerun keeps its start: versions made since are its.
     began = float(record["began"]) if cut and record is not None else time.time()
     try:
         if registers:
             with tracking.ctrl_c_after_write():
-                study.set_user_attr(key, {"began": began, "done": False, "cut": False})
-        return _register(study, cfg, best, registers, state, key, began)
+                _record(study, key, began)
+        return _register(study, cfg, best, registers, key, began)
     except KeyboardInterrupt:
         if registers:
             # A press held through the last hold arrives after the record says done.
             with tracking.ctrl_c_after_write():
                 if _registration_state(study.user_attrs.get(key)) != "done":
-                    study.set_user_attr(key, {"began": began, "done": False, "cut": True})
+                    _record(study, key, began, cut=True)
         raise
 
 
@@ -258,24 +252,14 @@ def _register(
     cfg: Config,
     best: optuna.trial.FrozenTrial,
     registers: bool,
-    state: str,
     key: str,
     began: float,
 ) -> str | None:
     """:func:`_register_best`'s registration (``registers`` false: it only reports a
-    version already registered; ``state``, the record's when it was read)."""
+    version already registered)."""
     from mlflow.tracking import MlflowClient
 
     run_id, model_uri = best.user_attrs[RUN_ID_ATTR], best.user_attrs[MODEL_URI_ATTR]
-    if not registers and state == "cut":
-        # A version the cut registration made is not candidate: not reported.
-        logger.warning(
-            "the best trial's model (run %s) was being registered and did not finish "
-            "(Ctrl-C, or a worker that died); run this study again on the machine that "
-            "holds its bundle to finish it",
-            run_id,
-        )
-        return None
     client = MlflowClient()
     name = cfg.task.model_name
     versions = [
@@ -289,7 +273,7 @@ def _register(
         # Registered before this registration began: its alias was moved then.
         if versions and registers:
             with tracking.ctrl_c_after_write():
-                study.set_user_attr(key, {"began": began, "done": True, "cut": False})
+                _record(study, key, began, done=True)
         return str(min(int(v.version) for v in versions)) if versions else None
     # Making the version takes seconds (the bundle is uploaded) and stays open to
     # Ctrl-C; the writes after it are one hold.
@@ -309,8 +293,36 @@ def _register(
         registry.point_alias(name, registry.CANDIDATE, version)
         for tag, value in tags.items():
             client.set_model_version_tag(name, version, tag, value)
-        study.set_user_attr(key, {"began": began, "done": True, "cut": False})
+        _record(study, key, began, done=True)
     return version
+
+
+def _record(
+    study: optuna.Study, key: str, began: float, done: bool = False, cut: bool = False
+) -> None:
+    """Write a registration's record (see :data:`REGISTERING_ATTR`)."""
+    study.set_user_attr(key, {"began": began, "done": done, "cut": cut})
+
+
+def _left_unregistered(run_id: str, state: str) -> None:
+    """Say why this worker leaves the best model unregistered: another worker is at it
+    (``open``), or a cut registration's bundle is on another machine (``cut``; the
+    version it may have made is not candidate, so it is not reported)."""
+    if state == "open":
+        logger.warning(
+            "the best trial's model (run %s) is being registered by another worker; "
+            "leaving it to that one (a registration not done in %.0f minutes is taken "
+            "over by the next run of this study)",
+            run_id,
+            STALE_REGISTRATION_S / 60,
+        )
+    else:
+        logger.warning(
+            "the best trial's model (run %s) was being registered and did not finish "
+            "(Ctrl-C, or a worker that died); run this study again on the machine that "
+            "holds its bundle to finish it",
+            run_id,
+        )
 
 
 def _registration_state(record: Any) -> str:
