@@ -5,6 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +199,27 @@ def test_train_evaluate_predict_round_trip(home: Path, tmp_path: Path) -> None:
 
     bad = run_cli("predict", "digits-cnn@candidate", str(tmp_path / "missing.png"))
     assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+def test_a_ctrl_c_in_any_command_ends_with_a_line_and_exit_130(tmp_path: Path) -> None:
+    # bench waits on a server that accepts the connection and never answers; Ctrl-C
+    # there used to bring the prompt back with nothing said (Typer's silent exit 130).
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        exe = Path(sys.executable).with_name("modelyard")
+        bench = subprocess.Popen(
+            [str(exe), "bench", url, "--no-ceiling", "--timeout", "60s"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        silent.settimeout(60)
+        connection, _ = silent.accept()  # bench is inside its command's body, waiting
+        with connection:
+            bench.send_signal(signal.SIGINT)
+            _, err = bench.communicate(timeout=60)
+    assert bench.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1:] == ["interrupted"], err[-2000:]
+    assert "Traceback" not in err

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from modelyard.bench.commands import bench as bench_command
 from modelyard.choices import Split
@@ -35,7 +36,27 @@ from modelyard.train.distill_command import distill as distill_command
 from modelyard.tune.commands import tune as tune_command
 from modelyard.ui.commands import ui as ui_command
 
+
+class CommandInterrupted(Exception):
+    """A Ctrl-C inside a command's body, carried past Typer to :func:`main`, which says
+    so. Typer would turn the ``KeyboardInterrupt`` into a silent exit 130: the user saw
+    the prompt come back with no word of what stopped."""
+
+
+class _Commands(TyperGroup):
+    """The ``modelyard`` group: a command that Ctrl-C stops without saying what it kept
+    (every one but train, tune, distill and evaluate, which end through
+    :func:`~modelyard.cli_options.exit_interrupted`) still ends with a line."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as interrupt:
+            raise CommandInterrupted(str(interrupt) or "interrupted") from interrupt
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="modelyard",
     help="Train, track, register, export and score classification models.",
     no_args_is_help=True,
@@ -378,10 +399,9 @@ def main() -> None:
             raise
         typer.echo(f"error: {message}", err=True)
         sys.exit(EXIT_USAGE)
-    except KeyboardInterrupt as interrupt:
-        # Only a Ctrl-C outside a command's body gets here: Typer turns one inside into
-        # a silent exit 130, so a command whose interrupt says what was kept (train,
-        # tune, distill, evaluate) catches it and calls exit_interrupted itself.
+    except (KeyboardInterrupt, CommandInterrupted) as interrupt:
+        # A Ctrl-C in a command's body arrives as CommandInterrupted (_Commands); a bare
+        # KeyboardInterrupt was pressed outside it (while Typer parsed, say).
         typer.echo(str(interrupt) or "interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)
