@@ -288,6 +288,22 @@ def press_ctrl_c() -> None:
     time.sleep(0.05)
 
 
+def ctrl_c_inside(monkeypatch: Any, owner: object, name: str, *, every_call: bool = False) -> None:
+    """``owner.name`` (a class's method, a module's function or one object's method)
+    gets a Ctrl-C inside its first call (every call, with ``every_call``), before it
+    does its work: a user's press that lands in the middle of a real write."""
+    real = getattr(owner, name)
+    calls: list[None] = []
+
+    def pressed(*args: object, **kwargs: object) -> object:
+        calls.append(None)
+        if every_call or len(calls) == 1:
+            press_ctrl_c()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, pressed)
+
+
 class CtrlCInWrite:
     """Stand-ins for tracking writes: the first call of the write named ``at`` (of any
     write, when None) gets a Ctrl-C while it is writing; every write that finishes is

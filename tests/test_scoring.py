@@ -8,7 +8,7 @@ from typing import Any
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
-from tests.helpers import press_ctrl_c
+from tests.helpers import ctrl_c_inside
 from typer.testing import CliRunner
 
 from modelyard.cli import app
@@ -22,13 +22,7 @@ def test_a_ctrl_c_in_the_evaluation_runs_opening_writes_ends_it_killed(
     # Pressed inside the tags' write: unheld, the interrupt cut that write short (on
     # SQLite the store stayed locked, so the run's end waited out the busy timeout)
     # and the run kept no tags.
-    write_tags = mlflow.set_tags
-
-    def set_tags(tags: dict[str, str]) -> None:
-        press_ctrl_c()
-        write_tags(tags)
-
-    monkeypatch.setattr(mlflow, "set_tags", set_tags)
+    ctrl_c_inside(monkeypatch, mlflow, "set_tags", every_call=True)
     with pytest.raises(KeyboardInterrupt):
         evaluate_model(str(trained.bundle_path), log=True)
     assert mlflow.active_run() is None
@@ -46,14 +40,8 @@ def test_a_ctrl_c_in_the_evaluation_runs_opening_writes_ends_it_killed(
 def test_a_ctrl_c_held_through_the_runs_end_says_the_evaluation_is_logged(
     trained: Any, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    end_run = mlflow.end_run
-
-    def end_run_pressed(status: str = "FINISHED") -> None:
-        press_ctrl_c()
-        end_run(status)
-
-    monkeypatch.setattr(mlflow, "end_run", end_run_pressed)
-    # Through the command: Typer turned the interrupt into a silent exit 130.
+    ctrl_c_inside(monkeypatch, mlflow, "end_run", every_call=True)
+    # Through the command, which says what the interrupt kept.
     result = CliRunner().invoke(app, ["evaluate", str(trained.bundle_path)])
     assert result.exit_code == 130
     assert "had finished: the evaluation is logged there whole" in result.output

@@ -12,7 +12,7 @@ import mlflow
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
-from tests.helpers import Server, press_ctrl_c, run_cli
+from tests.helpers import Server, ctrl_c_inside, run_cli
 
 from modelyard import registry, tracking
 from modelyard.deploy import deploy
@@ -121,20 +121,6 @@ def test_a_running_server_picks_up_a_deployment(trained, home: Path, spec: Path)
     assert "swapped digits-cnn version 1 -> 2" in server.log.read_text()
 
 
-def _pressed_once(monkeypatch: pytest.MonkeyPatch, method: str) -> None:
-    """MlflowClient.<method> gets a Ctrl-C inside its first call, before it writes."""
-    write = getattr(MlflowClient, method)
-    pressed: list[bool] = []
-
-    def write_pressed(self: MlflowClient, *args: object, **kwargs: object) -> object:
-        if not pressed:
-            pressed.append(True)
-            press_ctrl_c()
-        return write(self, *args, **kwargs)
-
-    monkeypatch.setattr(MlflowClient, method, write_pressed)
-
-
 def test_a_ctrl_c_in_promote_and_deploy_comes_after_the_move_and_its_records(
     trained, home: Path, spec: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
@@ -142,7 +128,7 @@ def test_a_ctrl_c_in_promote_and_deploy_comes_after_the_move_and_its_records(
     # move; one in deploy's alias write left the alias, its history and stamp unwritten.
     register_copies(trained.bundle_path, 1)
     with monkeypatch.context() as patch:
-        _pressed_once(patch, "set_model_version_tag")
+        ctrl_c_inside(patch, MlflowClient, "set_model_version_tag")
         with pytest.raises(KeyboardInterrupt):
             promote(NAME, "staging", version="1", overrides=LENIENT)
     tags = MlflowClient().get_model_version(NAME, "1").tags
@@ -152,7 +138,7 @@ def test_a_ctrl_c_in_promote_and_deploy_comes_after_the_move_and_its_records(
     assert json.loads(history["modelyard.alias_history.staging"]) == ["1"]
     assert promote(NAME, "production", version="1", dry_run=True, overrides=LENIENT).moved is False
     with monkeypatch.context() as patch:
-        _pressed_once(patch, "set_registered_model_alias")
+        ctrl_c_inside(patch, MlflowClient, "set_registered_model_alias")
         with pytest.raises(KeyboardInterrupt):
             deploy(spec, "production", version="1")
     assert alias("production") == "1"

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.helpers import press_ctrl_c
+from tests.helpers import ctrl_c_inside
 
 from modelyard.deploy.history import read_history, record_move, rollback
 from modelyard.errors import Refused
@@ -57,19 +57,13 @@ def test_no_history_refuses(client) -> None:  # type: ignore[no-untyped-def]
         rollback(client, "m", "staging", "2", "why")
 
 
-def test_a_ctrl_c_during_the_rollbacks_move_comes_after_its_records(client) -> None:  # type: ignore[no-untyped-def]
+def test_a_ctrl_c_during_the_rollbacks_move_comes_after_its_records(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     # Pressed inside the alias write: unheld, the alias moved (or not) with no record
     # of why, and the history still named the version left as current.
     for previous, version in ((None, "1"), ("1", "2")):
         client.set_registered_model_alias("m", "production", version)
         record_move(client, "m", "production", previous, version)
-    move = client.set_registered_model_alias
-
-    def move_pressed(*args: object) -> None:
-        press_ctrl_c()
-        move(*args)
-
-    client.set_registered_model_alias = move_pressed
+    ctrl_c_inside(monkeypatch, client, "set_registered_model_alias", every_call=True)
     with pytest.raises(KeyboardInterrupt):
         rollback(client, "m", "production", "2", "alert")
     assert str(client.get_model_version_by_alias("m", "production").version) == "1"

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
-from tests.helpers import CtrlCInWrite, press_ctrl_c, run_cli
+from tests.helpers import CtrlCInWrite, ctrl_c_inside, run_cli
 from tests.postgres import temporary_database
 
 import modelyard.tune.study as study_module
@@ -337,15 +337,7 @@ def test_a_ctrl_c_held_through_the_registrations_first_record_marks_it_cut(
     # Unmarked, the rerun the interrupt asks for took it for another worker's and
     # registered nothing for an hour.
     client, study, run_id = _registered_study()
-    write = study.set_user_attr
-
-    def write_pressed(key: str, value: object) -> None:
-        if not getattr(write_pressed, "pressed", False):
-            write_pressed.pressed = True  # type: ignore[attr-defined]
-            press_ctrl_c()
-        write(key, value)
-
-    monkeypatch.setattr(study, "set_user_attr", write_pressed)
+    ctrl_c_inside(monkeypatch, study, "set_user_attr")
     with pytest.raises(KeyboardInterrupt):
         _register_best(study, compose_config(TINY), ran=[0])
     assert study.user_attrs[REGISTERING_ATTR.format(run_id=run_id)]["cut"] is True
@@ -527,16 +519,10 @@ def test_a_ctrl_c_while_the_study_opens_leaves_it_whole_to_join(
 ) -> None:
     # Pressed inside the parent run's creation: unheld, the study was left with no
     # parent, a rerun waited a minute for one, then opened another.
-    create_run = MlflowClient.create_run
-
-    def create_run_pressed(self: MlflowClient, *args: object, **kwargs: object) -> object:
-        press_ctrl_c()
-        return create_run(self, *args, **kwargs)
-
     monkeypatch.setattr(study_module, "_objective", _completing_objective)
     unregistered = [*TINY, "tracking.register=false"]
     with monkeypatch.context() as patch:
-        patch.setattr(MlflowClient, "create_run", create_run_pressed)
+        ctrl_c_inside(patch, MlflowClient, "create_run", every_call=True)
         with pytest.raises(TuneInterrupted, match="--study opening to continue"):
             tune(unregistered, trials=1, study_name="opening")
     study = optuna.load_study(study_name="opening", storage=default_storage())
