@@ -223,3 +223,17 @@ def test_a_ctrl_c_in_any_command_ends_with_a_line_and_exit_130(tmp_path: Path) -
     assert bench.returncode == 130, err[-2000:]
     assert err.strip().splitlines()[-1:] == ["interrupted"], err[-2000:]
     assert "Traceback" not in err
+
+
+def test_a_ctrl_c_in_a_sub_command_ends_the_same_way_in_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What an embedding program or CliRunner sees: exit 130 and the line, not an
+    # exception of its own.
+    def pressed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("modelyard.config.compose_config", pressed)
+    result = CliRunner().invoke(app, ["config", "show"])
+    assert result.exit_code == 130, result.exception
+    assert result.stderr == "interrupted\n"

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import traceback
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,22 +38,20 @@ from modelyard.tune.commands import tune as tune_command
 from modelyard.ui.commands import ui as ui_command
 
 
-class CommandInterrupted(Exception):
-    """A Ctrl-C inside a command's body, carried past Typer to :func:`main`, which says
-    so. Typer would turn the ``KeyboardInterrupt`` into a silent exit 130: the user saw
-    the prompt come back with no word of what stopped."""
-
-
 class _Commands(TyperGroup):
     """The ``modelyard`` group: a command that Ctrl-C stops without saying what it kept
     (every one but train, tune, distill and evaluate, which end through
-    :func:`~modelyard.cli_options.exit_interrupted`) still ends with a line."""
+    :func:`~modelyard.cli_options.exit_interrupted` themselves) still ends with a line
+    and exit 130. Typer would turn the ``KeyboardInterrupt`` into a silent exit 130:
+    the prompt came back with no word of what stopped."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as interrupt:
-            raise CommandInterrupted(str(interrupt) or "interrupted") from interrupt
+            if debug_requested(sys.argv[1:]):
+                traceback.print_exception(interrupt)  # where the press landed
+            exit_interrupted(str(interrupt) or "interrupted")
 
 
 app = typer.Typer(
@@ -399,9 +398,10 @@ def main() -> None:
             raise
         typer.echo(f"error: {message}", err=True)
         sys.exit(EXIT_USAGE)
-    except (KeyboardInterrupt, CommandInterrupted) as interrupt:
-        # A Ctrl-C in a command's body arrives as CommandInterrupted (_Commands); a bare
-        # KeyboardInterrupt was pressed outside it (while Typer parsed, say).
+    except KeyboardInterrupt as interrupt:
+        # A press in a command's body ends in _Commands, one while Typer parses in its
+        # silent exit 130; only one before that (finding the commands, shell completion)
+        # gets here.
         typer.echo(str(interrupt) or "interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)
