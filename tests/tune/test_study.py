@@ -3,10 +3,12 @@ and two worker processes sharing one study on PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -453,14 +455,16 @@ def test_the_rerun_after_a_ctrl_c_between_version_and_alias_points_the_alias(
     assert str(candidate.version) == "1" and candidate.tags["modelyard.tune.study"] == "halfway"
 
 
-def _registered_study() -> tuple[MlflowClient, optuna.Study, str]:
-    """The tracking client, and an in-memory study whose best trial's run (its id
-    returned) has a bundle folder on this machine."""
+def _registered_study(storage: str | None = None) -> tuple[MlflowClient, optuna.Study, str]:
+    """The tracking client, and a study (in memory, or ``race`` in ``storage``) whose
+    best trial's run (its id returned) has a bundle folder on this machine."""
     tracking.configure()
     client = MlflowClient()
     run = client.create_run(client.create_experiment("here"))
     bundle_dir(run.info.run_id).mkdir(parents=True)
-    study = optuna.create_study(direction="maximize")
+    study = optuna.create_study(
+        direction="maximize", storage=storage, study_name="race" if storage else None
+    )
     trial = study.ask()
     trial.set_user_attr(RUN_ID_ATTR, run.info.run_id)
     trial.set_user_attr(MODEL_URI_ATTR, f"runs:/{run.info.run_id}/model")
@@ -533,3 +537,76 @@ def test_a_ctrl_c_while_the_study_opens_leaves_it_whole_to_join(
     again = tune(unregistered, trials=1, study_name="opening")
     assert again.parent_run_id == parent and again.ran_here == [0]
     assert _parent_status("opening") == "FINISHED"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_workers_finishing_at_once_register_the_best_once(
+    backend: str, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two workers of one study on one machine (both hold the bundle) find its
+    # registration unbegun at the same moment: both used to register it, two versions.
+    with contextlib.ExitStack() as stack:
+        storage = (
+            f"sqlite:///{tmp_path / 'optuna.db'}"
+            if backend == "sqlite"
+            else stack.enter_context(temporary_database("modelyard_claim"))
+        )
+        client, _, run_id = _registered_study(storage)
+        made: list[str] = []
+
+        def create_version(model_uri: str, name: str, bundle: object = None) -> str:
+            made.append(model_uri)
+            time.sleep(0.5)  # the upload: the other worker decides meanwhile
+            return str(client.create_model_version(name, model_uri, run_id=run_id).version)
+
+        monkeypatch.setattr(registry, "create_version", create_version)
+        both_read = threading.Barrier(2)
+        passed = threading.Event()
+        local_bundle = study_module.bundle_dir
+
+        def bundle_dir_after_both_read(run: str) -> Path:
+            # Called by each worker right after it read the registration's record.
+            if not passed.is_set():
+                both_read.wait(timeout=30)
+                passed.set()
+            return local_bundle(run)
+
+        monkeypatch.setattr(study_module, "bundle_dir", bundle_dir_after_both_read)
+        cfg = compose_config(TINY)
+        answers: list[str | None] = []
+
+        def worker() -> None:
+            study = optuna.load_study(study_name="race", storage=storage)
+            answers.append(_register_best(study, cfg, ran=[0]))
+
+        workers = [threading.Thread(target=worker) for _ in range(2)]
+        for thread in workers:
+            thread.start()
+        for thread in workers:
+            thread.join(timeout=120)
+        assert len(made) == 1
+        assert "1" in answers and set(answers) <= {None, "1"}
+        assert [str(v.version) for v in client.search_model_versions("name='digits-cnn'")] == ["1"]
+        record = optuna.load_study(study_name="race", storage=storage).user_attrs
+        assert record[REGISTERING_ATTR.format(run_id=run_id)]["done"] is True
+
+
+def test_a_claim_whose_worker_died_before_its_record_is_claimed_past(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Killed between the claim and the record (the two are one hold against Ctrl-C):
+    # the next run waits a moment for the record, then claims the next attempt.
+    client, study, run_id = _registered_study()
+    monkeypatch.setattr(study_module, "CLAIM_RECORD_WAIT_S", 0.5)
+    monkeypatch.setattr(
+        registry,
+        "create_version",
+        lambda uri, name, bundle=None: str(
+            client.create_model_version(name, uri, run_id=run_id).version
+        ),
+    )
+    claim = study_module.CLAIM_STUDY.format(study=study.study_name, run_id=run_id, attempt=0)
+    optuna.create_study(study_name=claim, storage=study._storage)
+    assert _register_best(study, compose_config(TINY), ran=[0]) == "1"
+    record = study.user_attrs[REGISTERING_ATTR.format(run_id=run_id)]
+    assert record["done"] is True and record["attempt"] == 1

@@ -55,6 +55,13 @@ rerun finishes it. Until then it is taken to be another worker's, still uploadin
 CLOCK_SKEW_S = 60.0
 """How far the tracking server's clock may trail this machine's: a version of the run
 made from this long before the registration began is taken to be that registration's."""
+CLAIM_STUDY = "{study}.registration.{run_id}.{attempt}"
+"""An empty study whose creation claims attempt ``attempt`` at registering run
+``run_id``'s model: the storage creates a study name once, so of two workers that
+find the registration unbegun (or cut) at the same moment, one registers."""
+CLAIM_RECORD_WAIT_S = 10.0
+"""How long a worker that lost a claim waits for the winner's record; a claim with no
+record after this was made by a worker that died between the two writes."""
 
 
 class TuneInterrupted(KeyboardInterrupt):
@@ -219,6 +226,11 @@ def _register_best(study: optuna.Study, cfg: Config, ran: Sequence[int]) -> str 
     the alias at the version the cut registration made and writes its tags. One
     begun and neither done nor cut is another worker's, still uploading, and left to
     it for :data:`STALE_REGISTRATION_S`.
+
+    Two workers on the machine that holds the bundle, finding the registration
+    unbegun (or cut) at the same moment, both registered it, and the model got two
+    versions. Each attempt is now claimed first (:func:`_claim`): the storage
+    creates a study name once, so one of them registers and the other leaves it.
     """
     best = study.best_trial
     run_id = best.user_attrs[RUN_ID_ATTR]
@@ -226,37 +238,92 @@ def _register_best(study: optuna.Study, cfg: Config, ran: Sequence[int]) -> str 
     record = study.user_attrs.get(key)
     state = _registration_state(record)
     local = bundle_dir(run_id)
-    cut = state == "cut"
-    registers = state != "done" and (bool(ran) or cut) and (best.number in ran or local.is_dir())
-    if state == "open" or (cut and not registers):
-        _left_unregistered(run_id, state)
-        return None
-    # A registration finished by a rerun keeps its start: versions made since are its.
-    began = float(record["began"]) if cut and record is not None else time.time()
+    may_register = (bool(ran) or state == "cut") and (best.number in ran or local.is_dir())
+    claimed: list[dict[str, Any]] = []  # the record of the attempt this worker claims
     try:
-        if registers:
-            with tracking.ctrl_c_after_write():
-                _record(study, key, began)
-        return _register(study, cfg, best, registers, key, began)
+        if may_register and state in ("none", "cut"):
+            record, state = _claim(study, key, run_id, record, claimed)
+        if state == "open" or (state == "cut" and not claimed):
+            _left_unregistered(run_id, state)
+            return None
+        if not claimed:  # done, or never this worker's to make: report the version
+            return _register(study, cfg, best, None, key)
+        return _register(study, cfg, best, claimed[0], key)
     except KeyboardInterrupt:
-        if registers:
+        if claimed:
             # A press held through the last hold arrives after the record says done.
             with tracking.ctrl_c_after_write():
                 if _registration_state(study.user_attrs.get(key)) != "done":
-                    _record(study, key, began, cut=True)
+                    _record(study, key, {**claimed[0], "cut": True})
         raise
+
+
+def _claim(
+    study: optuna.Study,
+    key: str,
+    run_id: str,
+    record: Any,
+    claimed: list[dict[str, Any]],
+) -> tuple[Any, str]:
+    """Claim the next attempt at a registration that is unbegun (``record`` None) or cut;
+    return the record and state this worker goes on from.
+
+    Won: the claim and this attempt's record are written in one hold, and the record
+    is appended to ``claimed`` (the caller's: a Ctrl-C held through the hold arrives
+    after it, and the caller marks that record cut). A cut registration's attempt
+    keeps its start: versions of the run made since are its. Lost: the winner's
+    record and state (``open``, ``done``; a winner cut already is claimed past).
+    Only a worker that dies between the claim and the record leaves a claim with no
+    record; after :data:`CLAIM_RECORD_WAIT_S` the next attempt is claimed instead.
+    """
+    from optuna.exceptions import DuplicatedStudyError
+
+    optuna = optuna_module()
+    while True:
+        state = _registration_state(record)
+        attempt = _attempt(record) + 1
+        began = float(record["began"]) if state == "cut" else time.time()
+        name = CLAIM_STUDY.format(study=study.study_name, run_id=run_id, attempt=attempt)
+        with tracking.ctrl_c_after_write():
+            try:
+                # The study's own storage (Optuna keeps it on the study), so the claim is
+                # unique wherever the study is shared.
+                optuna.create_study(study_name=name, storage=study._storage)
+            except DuplicatedStudyError:
+                pass
+            else:
+                mine = {"began": began, "attempt": attempt, "done": False, "cut": False}
+                _record(study, key, mine)
+                claimed.append(mine)
+                return mine, state
+        deadline = time.monotonic() + CLAIM_RECORD_WAIT_S
+        theirs = study.user_attrs.get(key)
+        while _attempt(theirs) < attempt and time.monotonic() < deadline:
+            time.sleep(0.2)
+            theirs = study.user_attrs.get(key)
+        if _attempt(theirs) < attempt:  # its claimer died before writing the record
+            record = {**(record or {"began": time.time()}), "attempt": attempt, "cut": True}
+        elif _registration_state(theirs) == "cut":
+            record = theirs
+        else:
+            return theirs, _registration_state(theirs)
+
+
+def _attempt(record: Any) -> int:
+    """The attempt a registration's record belongs to (-1: no record; records written
+    before attempts were counted are attempt 0)."""
+    return int(record.get("attempt", 0)) if isinstance(record, dict) else -1
 
 
 def _register(
     study: optuna.Study,
     cfg: Config,
     best: optuna.trial.FrozenTrial,
-    registers: bool,
+    mine: dict[str, Any] | None,
     key: str,
-    began: float,
 ) -> str | None:
-    """:func:`_register_best`'s registration (``registers`` false: it only reports a
-    version already registered)."""
+    """:func:`_register_best`'s registration under the record this worker claimed
+    (``mine``; None: it only reports a version already registered)."""
     from mlflow.tracking import MlflowClient
 
     run_id, model_uri = best.user_attrs[RUN_ID_ATTR], best.user_attrs[MODEL_URI_ATTR]
@@ -267,14 +334,15 @@ def _register(
         for v in client.search_model_versions(f"name='{name}'", max_results=1000)
         if v.run_id == run_id
     ]
-    since = (began - CLOCK_SKEW_S) * 1000
-    made = [int(v.version) for v in versions if int(v.creation_timestamp or 0) >= since]
-    if not registers or (versions and not made):
-        # Registered before this registration began: its alias was moved then.
-        if versions and registers:
-            with tracking.ctrl_c_after_write():
-                _record(study, key, began, done=True)
+    if mine is None:
         return str(min(int(v.version) for v in versions)) if versions else None
+    since = (float(mine["began"]) - CLOCK_SKEW_S) * 1000
+    made = [int(v.version) for v in versions if int(v.creation_timestamp or 0) >= since]
+    if versions and not made:
+        # Registered before this registration began: its alias was moved then.
+        with tracking.ctrl_c_after_write():
+            _record(study, key, {**mine, "done": True})
+        return str(min(int(v.version) for v in versions))
     # Making the version takes seconds (the bundle is uploaded) and stays open to
     # Ctrl-C; the writes after it are one hold.
     local = bundle_dir(run_id)
@@ -293,15 +361,14 @@ def _register(
         registry.point_alias(name, registry.CANDIDATE, version)
         for tag, value in tags.items():
             client.set_model_version_tag(name, version, tag, value)
-        _record(study, key, began, done=True)
+        _record(study, key, {**mine, "done": True})
     return version
 
 
-def _record(
-    study: optuna.Study, key: str, began: float, done: bool = False, cut: bool = False
-) -> None:
-    """Write a registration's record (see :data:`REGISTERING_ATTR`)."""
-    study.set_user_attr(key, {"began": began, "done": done, "cut": cut})
+def _record(study: optuna.Study, key: str, record: dict[str, Any]) -> None:
+    """Write a registration's record (see :data:`REGISTERING_ATTR`): when it began, which
+    attempt it is, whether it is done or was cut."""
+    study.set_user_attr(key, record)
 
 
 def _left_unregistered(run_id: str, state: str) -> None:
