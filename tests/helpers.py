@@ -281,6 +281,23 @@ def record_log_rows(log: Any, rows: int, first: int = 0, top: bool = False) -> i
     )
 
 
+def finished_study() -> Any:
+    """An in-memory Optuna study with one finished trial, the best, of run ``best``."""
+    import optuna
+
+    from modelyard.tune.pruning import RUN_ID_ATTR
+    from modelyard.tune.registration import MODEL_URI_ATTR
+
+    study = optuna.create_study()
+    lr = optuna.distributions.FloatDistribution(0.001, 0.1)
+    attrs = {RUN_ID_ATTR: "best", MODEL_URI_ATTR: "runs:/best/model"}
+    trial = optuna.trial.create_trial(
+        value=0.9, params={"train.lr": 0.01}, distributions={"train.lr": lr}, user_attrs=attrs
+    )
+    study.add_trial(trial)
+    return study
+
+
 def press_ctrl_c() -> None:
     """SIGINT to this process, handled before this returns (by whatever handler is
     installed: Python runs it at the next bytecode after the signal arrives)."""

@@ -3,39 +3,30 @@ and two worker processes sharing one study on PostgreSQL."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
-from tests.helpers import CtrlCInWrite, ctrl_c_inside, run_cli
+from tests.helpers import CtrlCInWrite, ctrl_c_inside, finished_study, run_cli
 from tests.postgres import temporary_database
 
 import modelyard.tune.study as study_module
 from modelyard import bundle, registry, tracking
 from modelyard.config import compose_config
 from modelyard.errors import ConfigError, ModelyardError
-from modelyard.paths import bundle_dir, checkpoint_dir
+from modelyard.paths import checkpoint_dir
 from modelyard.train import run as train_run
 from modelyard.train.run import train
 from modelyard.tune import tune
+from modelyard.tune.registration import register_best
 from modelyard.tune.storage import PARENT_ATTR, default_storage
-from modelyard.tune.study import (
-    MODEL_URI_ATTR,
-    REGISTERING_ATTR,
-    RUN_ID_ATTR,
-    STALE_REGISTRATION_S,
-    TuneInterrupted,
-    _register_best,
-)
+from modelyard.tune.study import MODEL_URI_ATTR, RUN_ID_ATTR, TuneInterrupted
 
 pytestmark = pytest.mark.slow
 
@@ -137,8 +128,8 @@ def test_a_worker_leaves_another_machines_best_trial_to_that_machine(home: Path)
         study.tell(trial, value)
         assert trial.number == number
     cfg = compose_config(TINY)
-    assert _register_best(study, cfg, ran=[0]) is None  # trial 1, the best, ran elsewhere
-    assert _register_best(study, cfg, ran=[]) is None
+    assert register_best(study, cfg, ran=[0]) is None  # trial 1, the best, ran elsewhere
+    assert register_best(study, cfg, ran=[]) is None
     assert client.search_model_versions(f"name='{cfg.task.model_name}'") == []
 
 
@@ -306,61 +297,6 @@ def test_a_ctrl_c_inside_a_trials_writes_comes_after_them(
     assert trial.state.name == "FAIL" and trial.user_attrs[study_module.INTERRUPTED_ATTR]
 
 
-def _finished_study() -> optuna.Study:
-    study = optuna.create_study()
-    lr = optuna.distributions.FloatDistribution(0.001, 0.1)
-    attrs = {RUN_ID_ATTR: "best", MODEL_URI_ATTR: "runs:/best/model"}
-    trial = optuna.trial.create_trial(
-        value=0.9, params={"train.lr": 0.01}, distributions={"train.lr": lr}, user_attrs=attrs
-    )
-    study.add_trial(trial)
-    return study
-
-
-def test_a_ctrl_c_inside_the_candidates_tags_comes_after_them(
-    home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(registry, "create_version", lambda uri, name, bundle=None: "3")
-    monkeypatch.setattr(registry, "point_alias", lambda *args: None)
-    ctrl_c = CtrlCInWrite()
-    client = ctrl_c.client("set_model_version_tag", search_model_versions=lambda *a, **k: [])
-    monkeypatch.setattr("mlflow.tracking.MlflowClient", lambda: client)
-    study = _finished_study()
-    with pytest.raises(KeyboardInterrupt):
-        _register_best(study, compose_config(TINY), ran=[0])
-    assert ctrl_c.names() == ["set_model_version_tag"] * 4
-    # Done, not cut: a rerun that took it for cut pointed candidate back at it.
-    assert study.user_attrs[REGISTERING_ATTR.format(run_id="best")]["done"] is True
-
-
-def test_a_ctrl_c_held_through_the_registrations_first_record_marks_it_cut(
-    home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Unmarked, the rerun the interrupt asks for took it for another worker's and
-    # registered nothing for an hour.
-    client, study, run_id = _registered_study()
-    ctrl_c_inside(monkeypatch, study, "set_user_attr")
-    with pytest.raises(KeyboardInterrupt):
-        _register_best(study, compose_config(TINY), ran=[0])
-    assert study.user_attrs[REGISTERING_ATTR.format(run_id=run_id)]["cut"] is True
-    assert client.search_model_versions("name='digits-cnn'") == []
-
-
-def test_a_rerun_without_the_bundle_does_not_report_a_cut_registrations_version(
-    home: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    # The cut registration made version 1 and moved no alias; a worker elsewhere can
-    # not finish it, and used to report version 1 as registered (candidate).
-    client, study, run_id = _registered_study()
-    client.create_model_version("digits-cnn", f"runs:/{run_id}/model", run_id=run_id)
-    key = REGISTERING_ATTR.format(run_id=run_id)
-    study.set_user_attr(key, {"began": time.time() - 1, "done": False, "cut": True})
-    bundle_dir(run_id).rmdir()  # the bundle is on the machine that was cut
-    assert _register_best(study, compose_config(TINY), ran=[]) is None
-    assert client.get_registered_model("digits-cnn").aliases == {}
-    assert "on the machine that holds its bundle to finish it" in caplog.text
-
-
 def test_a_ctrl_c_inside_the_parent_runs_close_comes_after_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -368,7 +304,7 @@ def test_a_ctrl_c_inside_the_parent_runs_close_comes_after_it(
     client = ctrl_c.client("log_metric", "set_tag", "set_terminated")
     monkeypatch.setattr("mlflow.tracking.MlflowClient", lambda: client)
     with pytest.raises(KeyboardInterrupt):
-        study_module._close_parent(_finished_study(), "parent", compose_config(TINY), "3")
+        study_module._close_parent(finished_study(), "parent", compose_config(TINY), "3")
     # trials_complete/pruned/fail and the best value; the best trial, its lr, the
     # candidate version; then the run closed.
     assert ctrl_c.names() == ["log_metric"] * 4 + ["set_tag"] * 3 + ["set_terminated"]
@@ -398,7 +334,7 @@ def test_a_ctrl_c_during_registration_closes_the_parent_killed(
         raise KeyboardInterrupt  # registration uploads the bundle: seconds open to Ctrl-C
 
     monkeypatch.setattr(study_module, "_objective", _completing_objective)
-    monkeypatch.setattr(study_module, "_register_best", register)
+    monkeypatch.setattr(study_module, "register_best", register)
     with pytest.raises(TuneInterrupted):
         tune(TINY, trials=2, study_name="registering")
     assert _parent_status("registering") == "KILLED"
@@ -455,69 +391,6 @@ def test_the_rerun_after_a_ctrl_c_between_version_and_alias_points_the_alias(
     assert str(candidate.version) == "1" and candidate.tags["modelyard.tune.study"] == "halfway"
 
 
-def _registered_study(storage: str | None = None) -> tuple[MlflowClient, optuna.Study, str]:
-    """The tracking client, and a study (in memory, or ``race`` in ``storage``) whose
-    best trial's run (its id returned) has a bundle folder on this machine."""
-    tracking.configure()
-    client = MlflowClient()
-    run = client.create_run(client.create_experiment("here"))
-    bundle_dir(run.info.run_id).mkdir(parents=True)
-    study = optuna.create_study(
-        direction="maximize", storage=storage, study_name="race" if storage else None
-    )
-    trial = study.ask()
-    trial.set_user_attr(RUN_ID_ATTR, run.info.run_id)
-    trial.set_user_attr(MODEL_URI_ATTR, f"runs:/{run.info.run_id}/model")
-    study.tell(trial, 0.9)
-    client.create_registered_model("digits-cnn")
-    return client, study, run.info.run_id
-
-
-def test_a_registration_begun_elsewhere_is_left_to_it_until_cut_or_stale(
-    home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Another worker, on any host, is uploading: a rerun leaves it (it used to register
-    # the same run again). Cut by Ctrl-C, or begun over an hour ago, a rerun finishes it.
-    client, study, run_id = _registered_study()
-    asked: list[str] = []
-
-    def create_version(model_uri: str, name: str, bundle: object = None) -> str:
-        asked.append(model_uri)
-        return str(client.create_model_version(name, model_uri, run_id=run_id).version)
-
-    monkeypatch.setattr(registry, "create_version", create_version)
-    cfg = compose_config(TINY)
-    key = REGISTERING_ATTR.format(run_id=run_id)
-    study.set_user_attr(key, {"began": time.time(), "done": False, "cut": False})
-    assert _register_best(study, cfg, ran=[]) is None
-    assert _register_best(study, cfg, ran=[0]) is None and asked == []
-    study.set_user_attr(key, {"began": time.time() - 2 * STALE_REGISTRATION_S, "done": False})
-    assert _register_best(study, cfg, ran=[]) == "1" and len(asked) == 1
-    assert study.user_attrs[key]["done"] is True
-    assert str(client.get_model_version_by_alias("digits-cnn", "candidate").version) == "1"
-    assert _register_best(study, cfg, ran=[0]) == "1" and len(asked) == 1  # done is done
-
-
-def test_a_cut_registration_does_not_move_candidate_back_to_an_older_version(
-    home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A version of the run made before the cut registration began was registered (and
-    # made candidate) then; since, another model became candidate. Finishing the cut
-    # registration reports that version and leaves candidate where it is.
-    client, study, run_id = _registered_study()
-    monkeypatch.setattr(study_module, "CLOCK_SKEW_S", 0.0)
-    older = client.create_model_version("digits-cnn", f"runs:/{run_id}/model", run_id=run_id)
-    other = client.create_run(client.create_experiment("later"))
-    newer = client.create_model_version("digits-cnn", "elsewhere", run_id=other.info.run_id)
-    client.set_registered_model_alias("digits-cnn", registry.CANDIDATE, newer.version)
-    time.sleep(0.01)
-    key = REGISTERING_ATTR.format(run_id=run_id)
-    study.set_user_attr(key, {"began": time.time(), "done": False, "cut": True})
-    assert _register_best(study, compose_config(TINY), ran=[]) == str(older.version)
-    candidate = client.get_model_version_by_alias("digits-cnn", registry.CANDIDATE)
-    assert str(candidate.version) == str(newer.version)
-
-
 def test_a_ctrl_c_while_the_study_opens_leaves_it_whole_to_join(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -537,76 +410,3 @@ def test_a_ctrl_c_while_the_study_opens_leaves_it_whole_to_join(
     again = tune(unregistered, trials=1, study_name="opening")
     assert again.parent_run_id == parent and again.ran_here == [0]
     assert _parent_status("opening") == "FINISHED"
-
-
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_two_workers_finishing_at_once_register_the_best_once(
-    backend: str, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Two workers of one study on one machine (both hold the bundle) find its
-    # registration unbegun at the same moment: both used to register it, two versions.
-    with contextlib.ExitStack() as stack:
-        storage = (
-            f"sqlite:///{tmp_path / 'optuna.db'}"
-            if backend == "sqlite"
-            else stack.enter_context(temporary_database("modelyard_claim"))
-        )
-        client, _, run_id = _registered_study(storage)
-        made: list[str] = []
-
-        def create_version(model_uri: str, name: str, bundle: object = None) -> str:
-            made.append(model_uri)
-            time.sleep(0.5)  # the upload: the other worker decides meanwhile
-            return str(client.create_model_version(name, model_uri, run_id=run_id).version)
-
-        monkeypatch.setattr(registry, "create_version", create_version)
-        both_read = threading.Barrier(2)
-        passed = threading.Event()
-        local_bundle = study_module.bundle_dir
-
-        def bundle_dir_after_both_read(run: str) -> Path:
-            # Called by each worker right after it read the registration's record.
-            if not passed.is_set():
-                both_read.wait(timeout=30)
-                passed.set()
-            return local_bundle(run)
-
-        monkeypatch.setattr(study_module, "bundle_dir", bundle_dir_after_both_read)
-        cfg = compose_config(TINY)
-        answers: list[str | None] = []
-
-        def worker() -> None:
-            study = optuna.load_study(study_name="race", storage=storage)
-            answers.append(_register_best(study, cfg, ran=[0]))
-
-        workers = [threading.Thread(target=worker) for _ in range(2)]
-        for thread in workers:
-            thread.start()
-        for thread in workers:
-            thread.join(timeout=120)
-        assert len(made) == 1
-        assert "1" in answers and set(answers) <= {None, "1"}
-        assert [str(v.version) for v in client.search_model_versions("name='digits-cnn'")] == ["1"]
-        record = optuna.load_study(study_name="race", storage=storage).user_attrs
-        assert record[REGISTERING_ATTR.format(run_id=run_id)]["done"] is True
-
-
-def test_a_claim_whose_worker_died_before_its_record_is_claimed_past(
-    home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Killed between the claim and the record (the two are one hold against Ctrl-C):
-    # the next run waits a moment for the record, then claims the next attempt.
-    client, study, run_id = _registered_study()
-    monkeypatch.setattr(study_module, "CLAIM_RECORD_WAIT_S", 0.5)
-    monkeypatch.setattr(
-        registry,
-        "create_version",
-        lambda uri, name, bundle=None: str(
-            client.create_model_version(name, uri, run_id=run_id).version
-        ),
-    )
-    claim = study_module.CLAIM_STUDY.format(study=study.study_name, run_id=run_id, attempt=0)
-    optuna.create_study(study_name=claim, storage=study._storage)
-    assert _register_best(study, compose_config(TINY), ran=[0]) == "1"
-    record = study.user_attrs[REGISTERING_ATTR.format(run_id=run_id)]
-    assert record["done"] is True and record["attempt"] == 1

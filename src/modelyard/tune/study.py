@@ -12,19 +12,18 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from modelyard import registry, tracking
+from modelyard import tracking
 from modelyard.bundle import read_bundle
 from modelyard.config import compose_config
 from modelyard.config.schema import Config
 from modelyard.errors import ConfigError, ModelyardError
-from modelyard.paths import bundle_dir
 from modelyard.tune.pruning import RUN_ID_ATTR, OptunaPruning
+from modelyard.tune.registration import MODEL_URI_ATTR, TRIAL_TAG, register_best
 from modelyard.tune.space import Param, corners, override, parse_space
 from modelyard.tune.storage import (
     METRICS,
@@ -41,27 +40,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MODEL_URI_ATTR = "model_uri"
-TRIAL_TAG = "modelyard.tune.trial"
 INTERRUPTED_ATTR = "interrupted"
 """Set on a trial that Ctrl-C stopped: it is failed, and not counted in the budget."""
-REGISTERING_ATTR = "modelyard.registering.{run_id}"
-"""The study's record of the registration of run ``run_id``'s model as its best: when
-it began, and whether it is done or was cut short by Ctrl-C (one record per run, so
-workers registering different runs do not overwrite each other's)."""
-STALE_REGISTRATION_S = 3600.0
-"""A registration neither done nor cut after this long was a crashed worker's: a
-rerun finishes it. Until then it is taken to be another worker's, still uploading."""
-CLOCK_SKEW_S = 60.0
-"""How far the tracking server's clock may trail this machine's: a version of the run
-made from this long before the registration began is taken to be that registration's."""
-CLAIM_STUDY = "{study}.registration.{run_id}.{attempt}"
-"""An empty study whose creation claims attempt ``attempt`` at registering run
-``run_id``'s model: the storage creates a study name once, so of two workers that
-find the registration unbegun (or cut) at the same moment, one registers."""
-CLAIM_RECORD_WAIT_S = 10.0
-"""How long a worker that lost a claim waits for the winner's record; a claim with no
-record after this was made by a worker that died between the two writes."""
 
 
 class TuneInterrupted(KeyboardInterrupt):
@@ -203,205 +183,6 @@ def _summary(trial: optuna.trial.FrozenTrial) -> TrialSummary:
         params=dict(trial.params),
         run_id=trial.user_attrs.get(RUN_ID_ATTR),
     )
-
-
-def _register_best(study: optuna.Study, cfg: Config, ran: Sequence[int]) -> str | None:
-    """Register the best trial's model as ``candidate``, once: the version it already
-    has, if any, is returned and the alias left where it is.
-
-    Moving ``candidate`` back to an old version would undo whatever was registered
-    since (a later training run, another study); a best trial already registered was
-    made ``candidate`` when it was.
-
-    Only a worker that holds the best trial's bundle registers it: the one that ran
-    it (``ran``), or another on that machine. Any worker that ran a trial used to, and
-    two finishing at once both found no version and both registered one (the second
-    alias write failed with a duplicate key on PostgreSQL). The worker that ran the
-    final best trial always sees it as the best when it finishes, so it is registered.
-
-    The study records each registration (:data:`REGISTERING_ATTR`). One that Ctrl-C
-    cut short (the upload takes seconds; the interrupt tells the user to rerun) is
-    finished by a rerun that holds the bundle, even one that runs no trial: it used
-    to find the budget used and register nothing. It makes the version, or points
-    the alias at the version the cut registration made and writes its tags. One
-    begun and neither done nor cut is another worker's, still uploading, and left to
-    it for :data:`STALE_REGISTRATION_S`.
-
-    Two workers on the machine that holds the bundle, finding the registration
-    unbegun (or cut) at the same moment, both registered it, and the model got two
-    versions. Each attempt is now claimed first (:func:`_claim`): the storage
-    creates a study name once, so one of them registers and the other leaves it.
-    """
-    best = study.best_trial
-    run_id = best.user_attrs[RUN_ID_ATTR]
-    key = REGISTERING_ATTR.format(run_id=run_id)
-    record = study.user_attrs.get(key)
-    state = _registration_state(record)
-    local = bundle_dir(run_id)
-    may_register = (bool(ran) or state == "cut") and (best.number in ran or local.is_dir())
-    claimed: list[dict[str, Any]] = []  # the record of the attempt this worker claims
-    try:
-        if may_register and state in ("none", "cut"):
-            record, state = _claim(study, key, run_id, record, claimed)
-        if state == "open" or (state == "cut" and not claimed):
-            _left_unregistered(run_id, state)
-            return None
-        if not claimed:  # done, or never this worker's to make: report the version
-            return _register(study, cfg, best, None, key)
-        return _register(study, cfg, best, claimed[0], key)
-    except KeyboardInterrupt:
-        if claimed:
-            # A press held through the last hold arrives after the record says done.
-            with tracking.ctrl_c_after_write():
-                if _registration_state(study.user_attrs.get(key)) != "done":
-                    _record(study, key, {**claimed[0], "cut": True})
-        raise
-
-
-def _claim(
-    study: optuna.Study,
-    key: str,
-    run_id: str,
-    record: Any,
-    claimed: list[dict[str, Any]],
-) -> tuple[Any, str]:
-    """Claim the next attempt at a registration that is unbegun (``record`` None) or cut;
-    return the record and state this worker goes on from.
-
-    Won: the claim and this attempt's record are written in one hold, and the record
-    is appended to ``claimed`` (the caller's: a Ctrl-C held through the hold arrives
-    after it, and the caller marks that record cut). A cut registration's attempt
-    keeps its start: versions of the run made since are its. Lost: the winner's
-    record and state (``open``, ``done``; a winner cut already is claimed past).
-    Only a worker that dies between the claim and the record leaves a claim with no
-    record; after :data:`CLAIM_RECORD_WAIT_S` the next attempt is claimed instead.
-    """
-    from optuna.exceptions import DuplicatedStudyError
-
-    optuna = optuna_module()
-    while True:
-        state = _registration_state(record)
-        attempt = _attempt(record) + 1
-        began = float(record["began"]) if state == "cut" else time.time()
-        name = CLAIM_STUDY.format(study=study.study_name, run_id=run_id, attempt=attempt)
-        with tracking.ctrl_c_after_write():
-            try:
-                # The study's own storage (Optuna keeps it on the study), so the claim is
-                # unique wherever the study is shared.
-                optuna.create_study(study_name=name, storage=study._storage)
-            except DuplicatedStudyError:
-                pass
-            else:
-                mine = {"began": began, "attempt": attempt, "done": False, "cut": False}
-                _record(study, key, mine)
-                claimed.append(mine)
-                return mine, state
-        deadline = time.monotonic() + CLAIM_RECORD_WAIT_S
-        theirs = study.user_attrs.get(key)
-        while _attempt(theirs) < attempt and time.monotonic() < deadline:
-            time.sleep(0.2)
-            theirs = study.user_attrs.get(key)
-        if _attempt(theirs) < attempt:  # its claimer died before writing the record
-            record = {**(record or {"began": time.time()}), "attempt": attempt, "cut": True}
-        elif _registration_state(theirs) == "cut":
-            record = theirs
-        else:
-            return theirs, _registration_state(theirs)
-
-
-def _attempt(record: Any) -> int:
-    """The attempt a registration's record belongs to (-1: no record; records written
-    before attempts were counted are attempt 0)."""
-    return int(record.get("attempt", 0)) if isinstance(record, dict) else -1
-
-
-def _register(
-    study: optuna.Study,
-    cfg: Config,
-    best: optuna.trial.FrozenTrial,
-    mine: dict[str, Any] | None,
-    key: str,
-) -> str | None:
-    """:func:`_register_best`'s registration under the record this worker claimed
-    (``mine``; None: it only reports a version already registered)."""
-    from mlflow.tracking import MlflowClient
-
-    run_id, model_uri = best.user_attrs[RUN_ID_ATTR], best.user_attrs[MODEL_URI_ATTR]
-    client = MlflowClient()
-    name = cfg.task.model_name
-    versions = [
-        v
-        for v in client.search_model_versions(f"name='{name}'", max_results=1000)
-        if v.run_id == run_id
-    ]
-    if mine is None:
-        return str(min(int(v.version) for v in versions)) if versions else None
-    since = (float(mine["began"]) - CLOCK_SKEW_S) * 1000
-    made = [int(v.version) for v in versions if int(v.creation_timestamp or 0) >= since]
-    if versions and not made:
-        # Registered before this registration began: its alias was moved then.
-        with tracking.ctrl_c_after_write():
-            _record(study, key, {**mine, "done": True})
-        return str(min(int(v.version) for v in versions))
-    # Making the version takes seconds (the bundle is uploaded) and stays open to
-    # Ctrl-C; the writes after it are one hold.
-    local = bundle_dir(run_id)
-    version = (
-        str(min(made))
-        if made
-        else registry.create_version(model_uri, name, local if local.is_dir() else None)
-    )
-    tags = {
-        STUDY_TAG: study.study_name,
-        TRIAL_TAG: str(best.number),
-        "modelyard.tune.metric": cfg.tune.metric,
-        "modelyard.tune.value": repr(best.value),
-    }
-    with tracking.ctrl_c_after_write():
-        registry.point_alias(name, registry.CANDIDATE, version)
-        for tag, value in tags.items():
-            client.set_model_version_tag(name, version, tag, value)
-        _record(study, key, {**mine, "done": True})
-    return version
-
-
-def _record(study: optuna.Study, key: str, record: dict[str, Any]) -> None:
-    """Write a registration's record (see :data:`REGISTERING_ATTR`): when it began, which
-    attempt it is, whether it is done or was cut."""
-    study.set_user_attr(key, record)
-
-
-def _left_unregistered(run_id: str, state: str) -> None:
-    """Say why this worker leaves the best model unregistered: another worker is at it
-    (``open``), or a cut registration's bundle is on another machine (``cut``; the
-    version it may have made is not candidate, so it is not reported)."""
-    if state == "open":
-        logger.warning(
-            "the best trial's model (run %s) is being registered by another worker; "
-            "leaving it to that one (a registration not done in %.0f minutes is taken "
-            "over by the next run of this study)",
-            run_id,
-            STALE_REGISTRATION_S / 60,
-        )
-    else:
-        logger.warning(
-            "the best trial's model (run %s) was being registered and did not finish "
-            "(Ctrl-C, or a worker that died); run this study again on the machine that "
-            "holds its bundle to finish it",
-            run_id,
-        )
-
-
-def _registration_state(record: Any) -> str:
-    """``none`` (no record), ``done``, ``cut`` (by Ctrl-C, or begun so long ago that
-    its worker must have died) or ``open`` (begun by a worker taken to be at it)."""
-    if not isinstance(record, dict):
-        return "none"
-    if record.get("done"):
-        return "done"
-    if record.get("cut") or time.time() - float(record.get("began", 0)) > STALE_REGISTRATION_S:
-        return "cut"
-    return "open"
 
 
 def _close_parent(
@@ -553,7 +334,7 @@ def tune(
     completed = [t for t in all_trials if t.state == optuna.trial.TrialState.COMPLETE]
     register = completed and cfg.tracking.register
     try:  # registration takes seconds: a Ctrl-C there still closes the parent KILLED
-        version = _register_best(study, cfg, ran) if register else None
+        version = register_best(study, cfg, ran) if register else None
     except KeyboardInterrupt as interrupt:
         raise _interrupted(study, parent_id, cfg, ran) from interrupt
     _close_parent(study, parent_id, cfg, version)
