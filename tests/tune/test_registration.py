@@ -252,3 +252,33 @@ def test_a_ctrl_c_marks_only_this_workers_attempt_cut(
     with pytest.raises(KeyboardInterrupt):
         register_best(study, compose_config(TINY), ran=[0])
     assert study.user_attrs[key] == {**theirs, "cut": False}
+
+
+@pytest.mark.parametrize("write", ["the claim's time", "the record"])
+def test_a_second_ctrl_c_inside_the_claim_leaves_it_cut_for_a_rerun_to_finish(
+    write: str, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The second press is not held: it interrupts the write it lands in. Before the
+    # attempt was noted, the claim was left with no record, and the rerun the
+    # interrupt asks for (which runs no trial) never registered it.
+    client, study, run_id = _registered_study()
+    owner = study._storage if write == "the claim's time" else study
+    name = "set_study_user_attr" if write == "the claim's time" else "set_user_attr"
+    real = getattr(owner, name)
+    calls: list[None] = []
+
+    def interrupted(*args: object) -> None:
+        calls.append(None)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        real(*args)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(owner, name, interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            register_best(study, compose_config(TINY), ran=[0])
+    key = REGISTERING_ATTR.format(run_id=run_id)
+    assert study.user_attrs[key]["cut"] is True
+    _registers_versions(monkeypatch, client, run_id)
+    assert register_best(study, compose_config(TINY), ran=[]) == "1"
+    assert study.user_attrs[key]["done"] is True

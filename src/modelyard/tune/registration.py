@@ -11,10 +11,11 @@ studies``), one per attempt, usually one per study.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from modelyard import registry, tracking
@@ -64,7 +65,8 @@ def register_best(study: optuna.Study, cfg: Config, ran: Sequence[int]) -> str |
     made ``candidate`` when it was.
 
     Only a worker that holds the best trial's bundle registers it: the one that ran
-    it (``ran``), or another on that machine. Any worker that ran a trial used to, and
+    it (``ran``), or another on that machine, even one that ran no trial (a rerun
+    after Ctrl-C finds the budget used). Any worker that ran a trial used to, and
     two finishing at once both found no version and both registered one (the second
     alias write failed with a duplicate key on PostgreSQL). The worker that ran the
     final best trial always sees it as the best when it finishes, so it is registered.
@@ -84,7 +86,9 @@ def register_best(study: optuna.Study, cfg: Config, ran: Sequence[int]) -> str |
     record = study.user_attrs.get(key)
     state = _registration_state(record)
     local = bundle_dir(run_id)
-    may_register = (bool(ran) or state == "cut") and (best.number in ran or local.is_dir())
+    # Any worker that holds the bundle, even a rerun that runs no trial: a
+    # registration that a Ctrl-C cut before its record was written is finished too.
+    may_register = best.number in ran or local.is_dir()
     claimed: list[dict[str, Any]] = []  # the record of the attempt this worker claims
     try:
         if may_register and state in ("none", "cut"):
@@ -124,24 +128,26 @@ def _claim(
     from optuna.exceptions import DuplicatedStudyError
     from optuna.study import StudyDirection
 
-    storage = (
-        study._storage
-    )  # Optuna keeps it on the study: the claim is unique where the study is shared
+    # The study's own storage (Optuna keeps it on the study): a claim is unique
+    # wherever the study is shared.
+    storage = study._storage
     while True:
         state = _registration_state(record)
         attempt = _attempt(record) + 1
         began = float(record["began"]) if state == "cut" else time.time()
         name = _claim_name(study.study_name, run_id, attempt)
-        with tracking.ctrl_c_after_write():
+        now = time.time()
+        mine = {"began": began, "claimed_at": now, "attempt": attempt, "done": False}
+        with tracking.ctrl_c_after_write(), _quiet_optuna():
             try:
                 claim = storage.create_new_study([StudyDirection.MINIMIZE], name)
             except DuplicatedStudyError:
                 pass
             else:
-                now = time.time()
+                # Noted before the two writes: a second press inside either (one not
+                # held) still leaves a cut record for a rerun to finish.
+                claimed.append({**mine, "cut": False})
                 storage.set_study_user_attr(claim, CLAIMED_AT_ATTR, now)
-                mine = {"began": began, "claimed_at": now, "attempt": attempt}
-                claimed.append({**mine, "done": False, "cut": False})
                 _record(study, key, claimed[0])
                 return state
         theirs = _awaited_record(study, key, attempt)
@@ -153,6 +159,19 @@ def _claim(
             record = {"began": began, "claimed_at": 0.0, "attempt": attempt, "cut": True}
         else:
             return "open"
+
+
+@contextlib.contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    """Without Optuna's INFO line for each study it creates (``tune`` shows Optuna's
+    INFO): a claim is no study a user made."""
+    logger = logging.getLogger("optuna")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _awaited_record(study: optuna.Study, key: str, attempt: int) -> Any:
