@@ -68,6 +68,24 @@ def test_labels_join_their_predictions_and_the_newest_wins(log_url: str) -> None
     assert labelled.versions == ["1", "1"]
 
 
+def test_a_label_for_a_request_of_several_instances_is_left_out(log_url: str) -> None:
+    # "r" carried three images; its one label was joined to all three, and counted three
+    # times against three different inputs. A shadow answered "s" beside version 1.
+    _log(log_url, "1", ["r", "r", "r", "s"], ["cat", "dog", "eel", "dog"])
+    _log(log_url, "2", ["s"], ["eel"])
+    engine = create_log_engine(log_url)
+    try:
+        record_feedback(engine, "m", [Label("r", "cat"), Label("s", "dog")], LABELS)
+        labelled = read_labelled(engine, "m")
+    finally:
+        engine.dispose()
+    assert labelled.request_ids == ["s", "s"]
+    assert sorted(zip(labelled.versions, labelled.predicted, strict=True)) == [
+        ("1", "dog"),
+        ("2", "eel"),
+    ]
+
+
 def test_unknown_ids_and_labels_store_nothing_and_are_named(log_url: str) -> None:
     _log(log_url, "1", ["a"], ["cat"])
     engine = create_log_engine(log_url)

@@ -166,11 +166,23 @@ class Labelled:
 def read_labelled(
     engine: Engine, model: str, since: float | None = None, last: int | None = None
 ) -> Labelled:
-    """The logged predictions of ``model`` joined with their newest feedback label."""
+    """The logged predictions of ``model`` joined with their newest feedback label.
+
+    A label names a request, not an instance: one for a request that carried several
+    instances cannot say which it belongs to, and is left out. (It was joined to every
+    instance: one label counted ten times, against ten different inputs.)"""
     newest = (
         sa.select(feedback.c.request_id, sa.func.max(feedback.c.id).label("fid"))
         .where(feedback.c.model == model)
         .group_by(feedback.c.request_id)
+        .subquery()
+    )
+    single = (  # labelled requests that one version answered with one row
+        sa.select(predictions.c.request_id, predictions.c.version)
+        .join(newest, newest.c.request_id == predictions.c.request_id)
+        .where(predictions.c.model == model)
+        .group_by(predictions.c.request_id, predictions.c.version)
+        .having(sa.func.count() == 1)
         .subquery()
     )
     query = (
@@ -184,6 +196,13 @@ def read_labelled(
         )
         .join(newest, newest.c.request_id == predictions.c.request_id)
         .join(feedback, feedback.c.id == newest.c.fid)
+        .join(
+            single,
+            sa.and_(
+                single.c.request_id == predictions.c.request_id,
+                single.c.version == predictions.c.version,
+            ),
+        )
         .where(predictions.c.model == model)
     )
     if since is not None:
