@@ -237,3 +237,21 @@ def test_a_ctrl_c_in_a_sub_command_ends_the_same_way_in_process(
     result = CliRunner().invoke(app, ["config", "show"])
     assert result.exit_code == 130, result.exception
     assert result.stderr == "interrupted\n"
+
+
+def test_a_database_or_path_the_command_cannot_use_is_one_line_and_exit_2(
+    tmp_path: Path, home: Path
+) -> None:
+    # Tracebacks before, with exit 1, which monitor drift uses for "drift found".
+    garbage = tmp_path / "log.db"
+    garbage.write_bytes(np.random.default_rng(0).bytes(4096))
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for db, words in [
+        (f"sqlite:///{garbage}", "cannot use the database: file is not a database"),
+        (f"sqlite:///{afile}/log.db", f"{afile}; check the path"),
+    ]:
+        result = run_cli("monitor", "drift", "digits-cnn", "--db", db)
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert words in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1

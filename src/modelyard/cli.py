@@ -357,6 +357,19 @@ def serve(
     run_server(settings)
 
 
+def _os_error_line(error: OSError) -> str:
+    """``No such file or directory: /proc/x.csv``, or the error as Python words it."""
+    if error.strerror and error.filename:
+        return f"{error.strerror}: {error.filename}; check the path and its permissions"
+    return str(error)
+
+
+def _database_error(error: Exception) -> bool:
+    """Whether ``error`` is SQLAlchemy's (read only when it is loaded: no import here)."""
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    return sqlalchemy_exc is not None and isinstance(error, sqlalchemy_exc.SQLAlchemyError)
+
+
 def main() -> None:
     """Console entry point: user errors become one line and a non-zero exit code."""
     debug = debug_requested(sys.argv[1:])
@@ -397,6 +410,25 @@ def main() -> None:
         if debug or message is None:
             raise
         typer.echo(f"error: {message}", err=True)
+        sys.exit(EXIT_USAGE)
+    except OSError as error:
+        # A path the command could not read or write (an --out in a missing or read-only
+        # folder, a file where a folder should be): what and where, not a traceback.
+        if debug:
+            raise
+        typer.echo(f"error: {_os_error_line(error)}", err=True)
+        sys.exit(EXIT_USAGE)
+    except Exception as error:
+        # A database the command could not use (the prediction log's --db unreachable,
+        # not a database, refused): one line, exit 2, not 1, which means "drift found".
+        if debug or not _database_error(error):
+            raise
+        first = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        typer.echo(
+            f"error: cannot use the database: {first}; check the URL (--db, "
+            "prediction_log_url, MLFLOW_TRACKING_URI) and that its server is up",
+            err=True,
+        )
         sys.exit(EXIT_USAGE)
     except KeyboardInterrupt as interrupt:
         # A press in a command's body ends in _Commands, one while Typer parses in its
