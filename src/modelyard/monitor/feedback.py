@@ -21,10 +21,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from modelyard.errors import DataError, ModelyardError
-from modelyard.monitor.logstore import ensure_schema, feedback, predictions
+from modelyard.monitor.logstore import REQUEST_ID_CHARS, ensure_schema, feedback, predictions
 
 MAX_BATCH = 10_000
 """Most labels one request or file may carry."""
+MAX_ID_CHARS = 8192
+"""Longest id a label may name: the server echoes the id it was sent (an HTTP header's
+size), and the log holds its first :data:`~modelyard.monitor.logstore.REQUEST_ID_CHARS`."""
 _SHOWN = 5
 _CHUNK = 500  # ids per IN (...) query: well under SQLite's parameter limit
 
@@ -75,8 +78,11 @@ def parse_labels(body: Any) -> list[Label]:
         request_id, label = item["id"], item["label"]
         if isinstance(label, int) and not isinstance(label, bool):
             label = str(label)  # digits' labels are "0".."9"; a client may send 3
-        if not isinstance(request_id, str) or not 0 < len(request_id) <= 128:
-            raise FeedbackError(f"feedback item {index}: id must be a string of 1-128 characters")
+        if not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_ID_CHARS:
+            raise FeedbackError(
+                f"feedback item {index}: id must be a string of 1-{MAX_ID_CHARS} characters"
+            )
+        request_id = request_id[:REQUEST_ID_CHARS]  # as the log holds it
         if not isinstance(label, str) or not 0 < len(label) <= 200:
             raise FeedbackError(
                 f"feedback item {index}: label must be a string of 1-200 characters"

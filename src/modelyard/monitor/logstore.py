@@ -33,6 +33,11 @@ LOG_FILE = "predictions.db"
 
 metadata = sa.MetaData()
 
+REQUEST_ID_CHARS = 128
+"""Width of the log's request-id columns. Ids are the client's to choose (``X-Request-ID``,
+a v2 body's ``id``); longer ones are cut to this when logged and when labelled, so
+feedback that names the id the server echoed finds its row."""
+
 predictions = sa.Table(
     "predictions",
     metadata,
@@ -40,7 +45,7 @@ predictions = sa.Table(
     sa.Column("time", sa.Float, nullable=False, doc="Unix seconds (UTC) of the answer"),
     sa.Column("model", sa.String(200), nullable=False),
     sa.Column("version", sa.String(64), nullable=False),
-    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("request_id", sa.String(REQUEST_ID_CHARS), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False, doc="input kind: image, text"),
     sa.Column(
         "label",
@@ -79,7 +84,7 @@ feedback = sa.Table(
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
     sa.Column("time", sa.Float, nullable=False, doc="Unix seconds (UTC) the label arrived"),
     sa.Column("model", sa.String(200), nullable=False),
-    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("request_id", sa.String(REQUEST_ID_CHARS), nullable=False),
     sa.Column("label", sa.String(200), nullable=False, doc="the true label"),
     sa.Index("ix_feedback_model_request", "model", "request_id"),
 )

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from prometheus_client import Counter
 
-from modelyard.monitor.logstore import create_log_engine, read_window
+from modelyard.monitor.logstore import REQUEST_ID_CHARS, create_log_engine, read_window
 from modelyard.monitor.observe import observe_outputs
 from modelyard.monitor.predlog import PredictionLogger
 from modelyard.serve.metrics import ServerMetrics
@@ -159,7 +159,9 @@ def _concatenated(run: list[_Queued]) -> tuple[list[str], dict[str, np.ndarray],
     if run[0].embedding is not None:
         outputs["embedding"] = np.concatenate([item.embedding for item in run])
     request_ids = [
-        item.request_id[:128] for item, n in zip(run, counts, strict=True) for _ in range(n)
+        item.request_id[:REQUEST_ID_CHARS]
+        for item, n in zip(run, counts, strict=True)
+        for _ in range(n)
     ]
     return request_ids, outputs, np.repeat([item.latency_s for item in run], counts)
 
@@ -311,7 +313,7 @@ class ServingMonitor:
         if sampled is None:
             self._last = item
         recent = self._recent
-        recent[request_id[:128]] = None
+        recent[request_id[:REQUEST_ID_CHARS]] = None
         if len(recent) > _RECENT_IDS:
             recent.popitem(last=False)
         if before < self.settings.log_write_rows <= before + rows:  # 0: never
@@ -427,7 +429,7 @@ class ServingMonitor:
         self.log.record(
             model.name,
             model.version,
-            request_ids,  # cut to the column's width (128); ids are client-chosen
+            request_ids,  # cut to REQUEST_ID_CHARS; ids are client-chosen
             observed.summaries,
             observed.projection,
             served,
