@@ -5,7 +5,9 @@ bad setting values (each naming its key and what it takes)."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -194,3 +196,30 @@ def test_a_user_error_in_the_lifespan_is_kept_for_one_line_without_its_traceback
     assert sent == [{"type": "lifespan.startup.failed", "message": ""}]
     assert str(app.state.startup_error) == reason.read_text()
     assert "ONNX Runtime cannot load" in reason.read_text()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_while_the_model_loads_is_an_interrupt_that_says_so(
+    stop: signal.Signals, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The graceful-stop handler used to be installed before the load: a stop there
+    # exited 0 wherever it landed (or died inside onnxruntime's import with a
+    # traceback), and once the server went on to serve.
+    import modelyard.serve.app as app_module
+    from modelyard.serve import server
+
+    def create_app(settings: object) -> None:
+        os.kill(os.getpid(), stop)  # the user's Ctrl-C, or the orchestrator's stop
+        time.sleep(1)
+        raise AssertionError("the stop did not interrupt the load")
+
+    monkeypatch.setattr(app_module, "create_app", create_app)
+    monkeypatch.setattr(server, "check_second_aliases", lambda settings: None)
+    monkeypatch.setattr(
+        "modelyard.serve.registry_check.check_registry_reachable", lambda settings: None
+    )
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    settings = settings_from([], model=str(tmp_path), port=free_port())
+    with pytest.raises(KeyboardInterrupt, match="stopped while the model loaded"):
+        server.run_server(settings)
+    assert {s: signal.getsignal(s) for s in before} == before  # put back

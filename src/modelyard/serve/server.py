@@ -63,6 +63,8 @@ def check_second_aliases(settings: ServeSettings) -> None:
 
 def run_server(settings: ServeSettings) -> None:
     """Serve until SIGTERM/SIGINT; in-flight requests finish before the process exits.
+    A stop while the model loads, before anything was served, is a ``KeyboardInterrupt``
+    that says so (the CLI: one line, exit 130).
 
     The port is taken first and the model loaded next, both before uvicorn starts,
     so a taken port, a missing bundle or alias, or a graph ONNX Runtime cannot load
@@ -74,25 +76,58 @@ def run_server(settings: ServeSettings) -> None:
     from modelyard.serve.registry_check import check_registry_reachable, limit_mlflow_retries
 
     sock = bind_port(settings.host, settings.port)
+    previous = {s: signal.getsignal(s) for s in _STOP_SIGNALS}
+    stopped: list[int] = []
+
+    def stop_loading(signum: int, frame: FrameType | None) -> None:
+        stopped.append(signum)
+        raise KeyboardInterrupt(_STOPPED_LOADING)
+
+    for stop_signal in _STOP_SIGNALS:
+        signal.signal(stop_signal, stop_loading)
     try:
         limit_mlflow_retries()
         check_registry_reachable(settings)
         check_second_aliases(settings)
         os.environ[SETTINGS_ENV] = settings.to_env()
-        # Uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal
-        # with the handler it found installed; make that handler a clean exit, so a
-        # graceful stop ends with status 0 rather than "killed by signal".
-        for stop_signal in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(stop_signal, _exit_cleanly)
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
         )
         if settings.workers == 1:
-            _serve_in_this_process(settings, sock)
+            _serve_in_this_process(settings, sock, stopped)
         else:
-            _serve_with_workers(settings, sock)
+            _serve_with_workers(settings, sock, stopped)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as error:
+        # A stop that landed inside an import or a C extension comes out as its error
+        # (onnxruntime's "ImportError: initialization failed"): say it was the stop.
+        if stopped:
+            raise KeyboardInterrupt(_STOPPED_LOADING) from error
+        raise
     finally:
         sock.close()
+        for stop_signal, handler in previous.items():
+            signal.signal(stop_signal, handler)
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_STOPPED_LOADING = "stopped while the model loaded; nothing was served"
+
+
+def _stop_gracefully(stopped: list[int]) -> None:
+    """From here on a stop signal is uvicorn's graceful stop. Uvicorn re-raises the
+    signal afterwards with the handler it found installed; that handler exits cleanly,
+    so a graceful stop ends with status 0 rather than "killed by signal". Before here
+    (the model loading) a stop is an interrupt that says so: the handler this replaced
+    exited 0 wherever the signal landed, or died inside an import with a traceback."""
+
+    def exit_cleanly(signum: int, frame: FrameType | None) -> None:
+        stopped.append(signum)
+        sys.exit(0)
+
+    for stop_signal in _STOP_SIGNALS:
+        signal.signal(stop_signal, exit_cleanly)
 
 
 def bind_port(host: str, port: int) -> socket.socket:
@@ -163,7 +198,9 @@ def _say_listening(sock: socket.socket) -> None:
     )
 
 
-def _serve_in_this_process(settings: ServeSettings, sock: socket.socket) -> None:
+def _serve_in_this_process(
+    settings: ServeSettings, sock: socket.socket, stopped: list[int]
+) -> None:
     import uvicorn
 
     from modelyard.serve.app import create_app
@@ -172,11 +209,12 @@ def _serve_in_this_process(settings: ServeSettings, sock: socket.socket) -> None
     app.state.runtime.preload()
     server = uvicorn.Server(_uvicorn_config(app, settings))
     _say_listening(sock)
+    _stop_gracefully(stopped)
     try:
         server.run(sockets=[sock])
     except SystemExit:
-        if server.started:
-            raise  # a graceful stop (see _exit_cleanly)
+        if server.started or stopped:
+            raise  # a graceful stop (see _stop_gracefully)
     if not server.started:  # the app's startup (after the model loaded) failed
         error = app.state.startup_error
         if isinstance(error, ModelyardError):
@@ -184,7 +222,7 @@ def _serve_in_this_process(settings: ServeSettings, sock: socket.socket) -> None
         raise ServiceError("the server did not start; the log above says why")
 
 
-def _serve_with_workers(settings: ServeSettings, sock: socket.socket) -> None:
+def _serve_with_workers(settings: ServeSettings, sock: socket.socket, stopped: list[int]) -> None:
     from uvicorn.supervisors import Multiprocess
 
     from modelyard import bundle as bundle_io
@@ -202,6 +240,7 @@ def _serve_with_workers(settings: ServeSettings, sock: socket.socket) -> None:
         peers.mkdir()
         os.environ[LOG_PEERS_ENV] = str(peers)
         try:
+            _stop_gracefully(stopped)  # before the supervisor, which installs its own
             supervisor = Multiprocess(_uvicorn_config(APP_FACTORY, settings), sockets=[sock])
             _say_listening(sock)
             supervisor.run()
@@ -233,7 +272,3 @@ def _shared_metrics(workers: int) -> Iterator[None]:
     finally:
         os.environ.pop(_MULTIPROCESS_ENV, None)
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
-    sys.exit(0)
