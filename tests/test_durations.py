@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modelyard.durations import parse_duration
-from modelyard.errors import ModelyardError
+from modelyard.errors import ModelyardError, UsageError
 
 
 @pytest.mark.parametrize(
@@ -36,3 +36,9 @@ def test_zero_is_allowed_only_when_asked() -> None:
     assert parse_duration("0", allow_zero=True) == 0.0
     with pytest.raises(ModelyardError):
         parse_duration("0")
+
+
+def test_a_duration_past_a_century_is_refused_with_what_to_write() -> None:
+    # --since 1000000000d reached back before year 1 and failed as a traceback.
+    with pytest.raises(UsageError, match="longer than 100 years"):
+        parse_duration("1000000000d")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, recall_score
 
+from modelyard.errors import UsageError
 from modelyard.monitor.feedback import Label, record_feedback
 from modelyard.monitor.logstore import create_log_engine, write_rows
 from modelyard.monitor.performance import performance, score
@@ -60,3 +61,9 @@ def test_performance_per_version_and_window(log_url: str) -> None:
     assert (first.version, first.scores.n, last.version, last.scores.n) == ("1", 4, "2", 2)
     assert first.end <= last.start
     assert result.to_dict()["by_version"]["2"]["accuracy"] == 0.5
+
+
+def test_more_windows_than_a_report_scores_are_refused_before_reading(log_url: str) -> None:
+    # --every 1ms over a day made 86,400,000 windows, each a pass over the labels.
+    with pytest.raises(UsageError, match="86,400,000 windows; the most is 1,000"):
+        performance("m", since="1d", every="1ms", db_url=log_url)

@@ -10,8 +10,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from modelyard.durations import parse_duration
+from modelyard.errors import UsageError
 from modelyard.monitor.feedback import Labelled, read_labelled
 from modelyard.monitor.logstore import create_log_engine
+
+MAX_WINDOWS = 1000
+"""Most time windows one report scores: each is a pass over the labels, so --every 1ms
+over a day did not end."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,12 @@ def performance(
     and per ``every``-long window (default: a quarter of ``since``)."""
     span = parse_duration(since)
     step = parse_duration(every) if every else span / 4
+    if span / step > MAX_WINDOWS:
+        raise UsageError(
+            f"--every {every} over --since {since} makes {math.ceil(span / step):,} windows; "
+            f"the most is {MAX_WINDOWS:,}: pass a longer --every (at least "
+            f"{math.ceil(span / MAX_WINDOWS)}s)"
+        )
     until = time.time() if now is None else now
     start = until - span
     engine = create_log_engine(db_url)
