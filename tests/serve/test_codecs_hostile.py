@@ -213,3 +213,27 @@ def test_a_huge_numeric_body_is_refused_in_bounded_time() -> None:
     with pytest.raises(ClientError, match="needs 6 values"):
         v2.decode_request(body)
     assert time.monotonic() - started < 5.0
+
+
+@pytest.mark.parametrize(
+    ("parameters", "output_parameters"),
+    [({"binary_data_output": "false"}, {}), ({}, {"binary_data": "no"}), ({}, {"binary_data": 1})],
+)
+def test_a_v2_flag_that_is_not_a_boolean_is_refused_by_name(
+    parameters: dict[str, Any], output_parameters: dict[str, Any]
+) -> None:
+    # bool("false") is True: a client asking for JSON output got binary bytes.
+    body = orjson.dumps(
+        {
+            "inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 1], "data": [1.0]}],
+            "outputs": [{"name": "probabilities", "parameters": output_parameters}],
+            "parameters": parameters,
+        }
+    )
+    name = next(iter(parameters or output_parameters))
+    with pytest.raises(ClientError, match=f"parameters.{name} must be true or false"):
+        v2.decode_request(body)
+    for flag in (False, True):
+        tensor = {"name": "input", "datatype": "FP32", "shape": [1, 1], "data": [1.0]}
+        good = {"inputs": [tensor], "parameters": {"binary_data_output": flag}}
+        assert v2.decode_request(orjson.dumps(good)).binary_output is flag

@@ -194,16 +194,24 @@ def decode_request(
             if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
                 raise ClientError("each requested output needs a 'name'")
             where = f"output '{spec['name']}'"
-            binary_flag = bool(_parameters(spec, where).get("binary_data", False))
+            binary_flag = _flag(_parameters(spec, where), "binary_data", where)
             outputs.append((spec["name"], binary_flag))
     request_id = payload.get("id")
     return InferRequest(
         inputs=inputs,
         id=None if request_id is None else str(request_id),
         outputs=outputs,
-        binary_output=bool(parameters.get("binary_data_output", False)),
+        binary_output=_flag(parameters, "binary_data_output", "the request"),
         parameters=parameters,
     )
+
+
+def _flag(parameters: dict[str, Any], name: str, where: str) -> bool:
+    """A boolean parameter: JSON true or false. The string "false" was read as true."""
+    value = parameters.get(name, False)
+    if not isinstance(value, bool):
+        raise ClientError(f"{where}: parameters.{name} must be true or false, not {value!r}")
+    return value
 
 
 def _describe(tensors: list[tuple[str, np.ndarray, bool]]) -> tuple[list[dict[str, Any]], bytes]:
