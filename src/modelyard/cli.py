@@ -423,7 +423,8 @@ def main() -> None:
         # not a database, refused): one line, exit 2, not 1, which means "drift found".
         if debug or not _database_error(error):
             raise
-        first = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        said = str(getattr(error, "orig", None) or error).strip().splitlines()
+        first = said[0] if said else type(error).__name__
         typer.echo(
             f"error: cannot use the database: {first}; check the URL (--db, "
             "prediction_log_url, MLFLOW_TRACKING_URI) and that its server is up",

@@ -12,7 +12,8 @@ _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 60
 
 
 MAX_DURATION_S = 100 * 365 * 86_400.0
-"""The longest duration taken: a window reaching back past 1970 is no date."""
+"""The longest duration taken: --since 1000000000d reached back before year 1, which
+no date can hold."""
 
 
 def parse_duration(text: str, *, allow_zero: bool = False) -> float:

@@ -19,7 +19,7 @@ from modelyard.monitor.predlog import PredictionLogger
 LABELS = ["cat", "dog", "eel"]
 
 
-def _log(url: str, version: str, ids: list[str], predicted: list[str]) -> None:
+def _log(url: str, version: str, ids: list[str], predicted: list[str], role: str = "main") -> None:
     rows = len(ids)
     log = PredictionLogger(url)
     log.start()
@@ -32,6 +32,7 @@ def _log(url: str, version: str, ids: list[str], predicted: list[str]) -> None:
         predicted,
         np.full(rows, 0.9),
         0.01,
+        role=role,
     )
     log.close()
 
@@ -47,9 +48,9 @@ def test_parse_accepts_one_a_list_or_labels_and_names_what_is_wrong() -> None:
         ("cat", "non-empty list"),
         ([{"id": "a"}], 'item 0 must have exactly the keys "id" and "label"'),
         ([{"id": "a", "label": "x", "extra": 1}], "item 0"),
-        ([{"id": 5, "label": "cat"}], "item 0: id must be a string"),
+        ([{"id": 5, "label": "cat"}], "item 0: id must be a non-empty string"),
         ([{"id": "a", "label": "cat"}, {"id": "b", "label": None}], "item 1: label"),
-        ([{"id": "", "label": "cat"}], "1-8192"),
+        ([{"id": "", "label": "cat"}], "non-empty string"),
     ]:
         with pytest.raises(FeedbackError, match=words):
             parse_labels(bad)
@@ -86,6 +87,22 @@ def test_a_label_for_a_request_of_several_instances_is_left_out(log_url: str) ->
         ("1", "dog"),
         ("2", "eel"),
     ]
+
+
+def test_a_shadow_of_the_main_models_own_version_keeps_both_labelled_rows(
+    log_url: str,
+) -> None:
+    # Right after a promote the shadow alias names the served version: each request is
+    # logged twice by one version, once per role. Not a request of several instances.
+    _log(log_url, "1", ["a"], ["cat"])
+    _log(log_url, "1", ["a"], ["cat"], role="shadow")
+    engine = create_log_engine(log_url)
+    try:
+        record_feedback(engine, "m", [Label("a", "cat")], LABELS)
+        labelled = read_labelled(engine, "m")
+    finally:
+        engine.dispose()
+    assert labelled.request_ids == ["a", "a"] and labelled.versions == ["1", "1"]
 
 
 def test_unknown_ids_and_labels_store_nothing_and_are_named(log_url: str) -> None:

@@ -21,13 +21,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from modelyard.errors import DataError, ModelyardError
-from modelyard.monitor.logstore import REQUEST_ID_CHARS, ensure_schema, feedback, predictions
+from modelyard.monitor.logstore import (
+    REQUEST_ID_CHARS,
+    ensure_schema,
+    feedback,
+    has_role_column,
+    predictions,
+)
 
 MAX_BATCH = 10_000
 """Most labels one request or file may carry."""
-MAX_ID_CHARS = 8192
-"""Longest id a label may name: the server echoes the id it was sent (an HTTP header's
-size), and the log holds its first :data:`~modelyard.monitor.logstore.REQUEST_ID_CHARS`."""
 _SHOWN = 5
 _CHUNK = 500  # ids per IN (...) query: well under SQLite's parameter limit
 
@@ -78,10 +81,8 @@ def parse_labels(body: Any) -> list[Label]:
         request_id, label = item["id"], item["label"]
         if isinstance(label, int) and not isinstance(label, bool):
             label = str(label)  # digits' labels are "0".."9"; a client may send 3
-        if not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_ID_CHARS:
-            raise FeedbackError(
-                f"feedback item {index}: id must be a string of 1-{MAX_ID_CHARS} characters"
-            )
+        if not isinstance(request_id, str) or not request_id:
+            raise FeedbackError(f"feedback item {index}: id must be a non-empty string")
         request_id = request_id[:REQUEST_ID_CHARS]  # as the log holds it
         if not isinstance(label, str) or not 0 < len(label) <= 200:
             raise FeedbackError(
@@ -176,21 +177,25 @@ def read_labelled(
 
     A label names a request, not an instance: one for a request that carried several
     instances cannot say which it belongs to, and is left out. (It was joined to every
-    instance: one label counted ten times, against ten different inputs.)"""
+    instance: one label counted ten times, against ten different inputs.) So is one
+    for an id that a version answered twice in the same role (a client's retry that
+    reused its id); a shadow of the main model's own version answers in its own role."""
     newest = (
         sa.select(feedback.c.request_id, sa.func.max(feedback.c.id).label("fid"))
         .where(feedback.c.model == model)
         .group_by(feedback.c.request_id)
         .subquery()
     )
-    single = (  # labelled requests that one version answered with one row
-        sa.select(predictions.c.request_id, predictions.c.version)
-        .join(newest, newest.c.request_id == predictions.c.request_id)
-        .where(predictions.c.model == model)
-        .group_by(predictions.c.request_id, predictions.c.version)
-        .having(sa.func.count() == 1)
-        .subquery()
-    )
+    other = predictions.alias("other")
+    alone = [  # no other row of this request by this version in this role
+        other.c.model == predictions.c.model,
+        other.c.request_id == predictions.c.request_id,
+        other.c.version == predictions.c.version,
+        other.c.id != predictions.c.id,
+    ]
+    if has_role_column(engine):  # a shadow of the main's own version logs each twice
+        alone.append(other.c.role.is_not_distinct_from(predictions.c.role))
+    single = ~sa.exists().where(*alone)
     query = (
         sa.select(
             predictions.c.time,
@@ -202,14 +207,7 @@ def read_labelled(
         )
         .join(newest, newest.c.request_id == predictions.c.request_id)
         .join(feedback, feedback.c.id == newest.c.fid)
-        .join(
-            single,
-            sa.and_(
-                single.c.request_id == predictions.c.request_id,
-                single.c.version == predictions.c.version,
-            ),
-        )
-        .where(predictions.c.model == model)
+        .where(predictions.c.model == model, single)
     )
     if since is not None:
         query = query.where(predictions.c.time >= since)

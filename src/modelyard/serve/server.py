@@ -112,6 +112,15 @@ def run_server(settings: ServeSettings) -> None:
 
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_stopping_gracefully: list[int] = []
+"""The stop signals taken as uvicorn's graceful stop (before it had started, too)."""
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    _stopping_gracefully.append(signum)
+    sys.exit(0)
+
+
 _STOPPED_LOADING = "stopped while the model loaded; nothing was served"
 
 
@@ -120,14 +129,14 @@ def _stop_gracefully(stopped: list[int]) -> None:
     signal afterwards with the handler it found installed; that handler exits cleanly,
     so a graceful stop ends with status 0 rather than "killed by signal". Before here
     (the model loading) a stop is an interrupt that says so: the handler this replaced
-    exited 0 wherever the signal landed, or died inside an import with a traceback."""
+    exited 0 wherever the signal landed, or died inside an import with a traceback. A
+    stop that the loading code swallowed (a ``__del__``, a broad ``except``) is raised
+    here, before anything is served."""
 
-    def exit_cleanly(signum: int, frame: FrameType | None) -> None:
-        stopped.append(signum)
-        sys.exit(0)
-
+    if stopped:  # a stop during the load that something in it swallowed
+        raise KeyboardInterrupt(_STOPPED_LOADING)
     for stop_signal in _STOP_SIGNALS:
-        signal.signal(stop_signal, exit_cleanly)
+        signal.signal(stop_signal, _exit_cleanly)
 
 
 def bind_port(host: str, port: int) -> socket.socket:
@@ -213,7 +222,7 @@ def _serve_in_this_process(
     try:
         server.run(sockets=[sock])
     except SystemExit:
-        if server.started or stopped:
+        if server.started or _stopping_gracefully:
             raise  # a graceful stop (see _stop_gracefully)
     if not server.started:  # the app's startup (after the model loaded) failed
         error = app.state.startup_error
