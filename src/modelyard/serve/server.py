@@ -112,12 +112,9 @@ def run_server(settings: ServeSettings) -> None:
 
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-_stopping_gracefully: list[int] = []
-"""The stop signals taken as uvicorn's graceful stop (before it had started, too)."""
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
-    _stopping_gracefully.append(signum)
     sys.exit(0)
 
 
@@ -132,7 +129,6 @@ def _stop_gracefully(stopped: list[int]) -> None:
     exited 0 wherever the signal landed, or died inside an import with a traceback. A
     stop that the loading code swallowed (a ``__del__``, a broad ``except``) is raised
     here, before anything is served."""
-
     if stopped:  # a stop during the load that something in it swallowed
         raise KeyboardInterrupt(_STOPPED_LOADING)
     for stop_signal in _STOP_SIGNALS:
@@ -221,9 +217,9 @@ def _serve_in_this_process(
     _stop_gracefully(stopped)
     try:
         server.run(sockets=[sock])
-    except SystemExit:
-        if server.started or _stopping_gracefully:
-            raise  # a graceful stop (see _stop_gracefully)
+    except SystemExit as stop:
+        if server.started or not stop.code:
+            raise  # a graceful stop (_exit_cleanly); uvicorn's failed start exits 3
     if not server.started:  # the app's startup (after the model loaded) failed
         error = app.state.startup_error
         if isinstance(error, ModelyardError):
